@@ -1,0 +1,35 @@
+"""The ``citysoc`` command line. Each subcommand lives in ``citysoc/commands/<name>.py``
+and is listed once in :data:`COMMANDS` (one registry, explicit order for ``--help``)."""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from citysoc import __version__
+
+# module name in citysoc.commands -> attribute holding the click command or group
+COMMANDS: list[tuple[str, str]] = [
+    ("serve", "serve"),
+    ("ingest", "ingest"),
+    ("search", "search"),
+    ("deadletters", "deadletters"),
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="citysoc")
+def main() -> None:
+    """citysoc: the smart city's security operations center (SIEM + SOAR).
+
+    Data lives in $CITYSOC_DATA (default ./data); settings come from citysoc.yml
+    and CITYSOC_* environment variables.
+    """
+
+
+for _module, _attr in COMMANDS:
+    main.add_command(getattr(importlib.import_module(f"citysoc.commands.{_module}"), _attr))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

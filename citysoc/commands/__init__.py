@@ -1,0 +1,1 @@
+"""One module per CLI subcommand; listed in ``citysoc.cli.COMMANDS``."""

@@ -1,0 +1,213 @@
+"""ECS event helpers.
+
+An event is a plain nested ``dict`` laid out as the Elastic Common Schema lays it out
+(``{"host": {"name": "cam-01"}}``), because that is what Elasticsearch stores, what Sigma
+pipelines map to and what shippers send. Sources often hand us dotted keys
+(``{"host.name": "cam-01"}``); :func:`expand_dots` turns those into the nested form once,
+at the edge, so every later stage can rely on one layout.
+
+Example::
+
+    >>> ev = new_event("sshd[12]: Failed password", dataset="linux.auth")
+    >>> set_field(ev, "source.ip", "10.0.0.5")
+    >>> get_field(ev, "source.ip")
+    '10.0.0.5'
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+__all__ = [
+    "Event",
+    "get_field",
+    "set_field",
+    "has_field",
+    "flatten",
+    "expand_dots",
+    "new_event",
+    "utc_now_iso",
+    "to_utc_iso",
+    "parse_timestamp",
+    "TimestampError",
+]
+
+Event = dict[str, Any]
+
+_MISSING = object()
+
+
+def get_field(event: Mapping[str, Any], path: str, default: Any = None) -> Any:
+    """Return the value at dotted ``path`` in a nested event, or ``default``.
+
+    Also accepts documents that kept a dotted key literally (``{"host.name": ...}``) at
+    any level, since shippers send both forms.
+    """
+    if path in event:
+        return event[path]
+    node: Any = event
+    parts = path.split(".")
+    i = 0
+    while i < len(parts):
+        if not isinstance(node, Mapping):
+            return default
+        # Try the longest literal dotted key first, then descend one part.
+        found = _MISSING
+        for j in range(len(parts), i, -1):
+            key = ".".join(parts[i:j])
+            if key in node:
+                found = node[key]
+                i = j
+                break
+        if found is _MISSING:
+            return default
+        node = found
+    return node
+
+
+def has_field(event: Mapping[str, Any], path: str) -> bool:
+    """True when ``path`` exists in ``event`` (even with a ``None`` value)."""
+    return get_field(event, path, _MISSING) is not _MISSING
+
+
+def set_field(event: Event, path: str, value: Any) -> None:
+    """Set ``path`` to ``value``, creating nested objects as needed."""
+    parts = path.split(".")
+    node = event
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[part] = nxt
+        node = nxt
+    node[parts[-1]] = value
+
+
+def flatten(event: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested objects to dotted keys; lists are kept as values."""
+    out: dict[str, Any] = {}
+    for key, value in _walk(event, prefix):
+        out[key] = value
+    return out
+
+
+def _walk(node: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
+    for k, v in node.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            yield from _walk(v, key + ".")
+        else:
+            yield key, v
+
+
+def expand_dots(doc: Mapping[str, Any]) -> Event:
+    """Turn dotted keys into nested objects, recursively; the nested form is canonical."""
+    out: Event = {}
+    for k, v in doc.items():
+        if isinstance(v, Mapping):
+            v = expand_dots(v)
+        if "." in k and not k.startswith(".") and not k.endswith("."):
+            parts = k.split(".")
+            node = out
+            for part in parts[:-1]:
+                nxt = node.get(part)
+                if not isinstance(nxt, dict):
+                    nxt = {}
+                    node[part] = nxt
+                node = nxt
+            _merge(node, parts[-1], v)
+        else:
+            _merge(out, k, v)
+    return out
+
+
+def _merge(node: dict[str, Any], key: str, value: Any) -> None:
+    if key in node and isinstance(node[key], dict) and isinstance(value, dict):
+        for k2, v2 in value.items():
+            _merge(node[key], k2, v2)
+    else:
+        node[key] = value
+
+
+def utc_now_iso() -> str:
+    """The current time as an ECS timestamp (UTC, millisecond precision, ``Z``)."""
+    return to_utc_iso(_dt.datetime.now(_dt.timezone.utc))
+
+
+def to_utc_iso(ts: _dt.datetime) -> str:
+    """Format a datetime as ``YYYY-MM-DDTHH:MM:SS.mmmZ``; naive datetimes are taken as UTC."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=_dt.timezone.utc)
+    ts = ts.astimezone(_dt.timezone.utc)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+class TimestampError(ValueError):
+    """A timestamp that cannot be understood."""
+
+
+_EPOCH_RE = re.compile(r"^\d{9,13}(\.\d+)?$")
+
+
+def parse_timestamp(value: Any) -> _dt.datetime:
+    """Parse the timestamp forms senders use into an aware UTC datetime.
+
+    Accepts ISO 8601 (with ``Z``, offsets or none: none means UTC), epoch seconds or
+    milliseconds (number or string). Raises :class:`TimestampError` otherwise.
+    """
+    if isinstance(value, _dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+    if isinstance(value, bool):
+        raise TimestampError(f"not a timestamp: {value!r}")
+    if isinstance(value, (int, float)):
+        return _from_epoch(float(value))
+    if not isinstance(value, str) or not value.strip():
+        raise TimestampError(f"not a timestamp: {value!r}")
+    s = value.strip()
+    if _EPOCH_RE.match(s):
+        return _from_epoch(float(s))
+    iso = s.replace(" ", "T", 1) if len(s) > 10 and s[10] == " " else s
+    if iso.endswith(("Z", "z")):
+        iso = iso[:-1] + "+00:00"
+    # Python < 3.11 rejected >6 fractional digits; trim to microseconds for any version.
+    m = re.match(r"^(.*T\d\d:\d\d:\d\d)\.(\d+)(.*)$", iso)
+    if m:
+        iso = f"{m.group(1)}.{m.group(2)[:6].ljust(6, '0')}{m.group(3)}"
+    try:
+        ts = _dt.datetime.fromisoformat(iso)
+    except ValueError as exc:
+        raise TimestampError(f"unparseable timestamp {value!r}") from exc
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=_dt.timezone.utc)
+    return ts.astimezone(_dt.timezone.utc)
+
+
+def _from_epoch(x: float) -> _dt.datetime:
+    if x > 1e11:  # milliseconds
+        x /= 1000.0
+    try:
+        return _dt.datetime.fromtimestamp(x, tz=_dt.timezone.utc)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise TimestampError(f"epoch out of range: {x!r}") from exc
+
+
+def new_event(
+    original: str | None = None,
+    *,
+    dataset: str | None = None,
+    module: str | None = None,
+    timestamp: str | None = None,
+) -> Event:
+    """A fresh ECS event with ``@timestamp``, ``event.ingested`` and ``event.original`` set."""
+    now = utc_now_iso()
+    ev: Event = {"@timestamp": timestamp or now, "event": {"ingested": now}}
+    if original is not None:
+        ev["event"]["original"] = original
+    if dataset:
+        ev["event"]["dataset"] = dataset
+        ev["event"]["module"] = module or dataset.split(".", 1)[0]
+    elif module:
+        ev["event"]["module"] = module
+    return ev

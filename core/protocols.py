@@ -1,0 +1,216 @@
+"""The protocols that connect the floors.
+
+Floor-2 packages (collectors, storage, detections, playbooks, api) implement or call
+these and never import each other; ``citysoc/`` picks the implementations and wires
+them. Keeping the seams here is what lets the SQLite and Elasticsearch stores pass one
+contract suite, and lets the API trigger a playbook without importing the runner.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from core.events import Event
+
+__all__ = [
+    "RawRecord",
+    "Parser",
+    "ParseError",
+    "IngestReport",
+    "ItemError",
+    "SearchResult",
+    "QueryError",
+    "EventStore",
+    "DeadLetter",
+    "DeadLetterStore",
+    "Detection",
+    "Detector",
+    "AlertSink",
+    "Emit",
+    "Source",
+]
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One unit of input as a source received it, before parsing.
+
+    ``data`` is kept as bytes so invalid UTF-8 can be dead-lettered byte for byte.
+    ``format`` names the parser to use (``auto`` lets the parser registry sniff),
+    ``meta`` carries transport facts (peer address, file path, offset) that parsers copy
+    into ECS fields such as ``log.source.address`` or ``log.file.path``.
+    """
+
+    data: bytes
+    format: str = "auto"
+    source: str = "unknown"
+    dataset: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class ParseError(ValueError):
+    """Raised by a parser for input it recognises as its format but cannot use."""
+
+
+@runtime_checkable
+class Parser(Protocol):
+    """Turns one raw record into one ECS event (or raises :class:`ParseError`)."""
+
+    name: str
+
+    def parse(self, record: RawRecord) -> Event: ...
+
+
+@dataclass(slots=True)
+class ItemError:
+    """Why one item of a batch was not stored (its index within the batch)."""
+
+    index: int
+    reason: str
+    status: int = 400
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What a store did with a batch: how many it committed, and per-item failures."""
+
+    stored: int
+    errors: list[ItemError] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SearchResult:
+    total: int
+    hits: list[Event]
+    took_ms: float = 0.0
+
+
+class QueryError(ValueError):
+    """A query the analyst typed cannot be used; ``position`` is a 0-based offset."""
+
+    def __init__(self, message: str, position: int | None = None, query: str | None = None):
+        self.message = message
+        self.position = position
+        self.query = query
+        where = f" at position {position}" if position is not None else ""
+        super().__init__(f"{message}{where}")
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """Where events live. Implementations: ``storage.sqlite``, ``storage.elasticsearch``.
+
+    Every method is synchronous (callers in asyncio use ``asyncio.to_thread``).
+    ``ingest`` returns only once the batch is durable: that is what lets a collector
+    acknowledge a sender. Queries use the Lucene syntax of ``storage.query``; time
+    bounds filter ``@timestamp`` (``start`` inclusive, ``end`` exclusive).
+    """
+
+    def ingest(self, events: Sequence[Event]) -> IngestReport: ...
+
+    def search(
+        self,
+        query: str = "*",
+        *,
+        start: _dt.datetime | None = None,
+        end: _dt.datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        sort: str = "desc",
+    ) -> SearchResult: ...
+
+    def count(
+        self, query: str = "*", *, start: _dt.datetime | None = None, end: _dt.datetime | None = None
+    ) -> int: ...
+
+    def terms(
+        self,
+        field: str,
+        query: str = "*",
+        *,
+        start: _dt.datetime | None = None,
+        end: _dt.datetime | None = None,
+        size: int = 10,
+    ) -> list[tuple[Any, int]]: ...
+
+    def date_histogram(
+        self,
+        query: str = "*",
+        *,
+        start: _dt.datetime | None = None,
+        end: _dt.datetime | None = None,
+        interval: str = "1h",
+    ) -> list[tuple[str, int]]: ...
+
+    def delete_before(self, cutoff: _dt.datetime) -> int: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """An input that failed a stage, kept with the reason so nothing is lost."""
+
+    stage: str
+    reason: str
+    raw: bytes
+    source: str = "unknown"
+    time: str = ""
+    id: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class DeadLetterStore(Protocol):
+    def put(self, letters: Sequence[DeadLetter]) -> None: ...
+
+    def list(self, *, limit: int = 100, offset: int = 0, stage: str | None = None) -> list[DeadLetter]: ...
+
+    def count(self, *, stage: str | None = None) -> int: ...
+
+
+@dataclass(slots=True)
+class Detection:
+    """A rule matched: what a detector hands to the alert stage."""
+
+    rule_id: str
+    title: str
+    level: str
+    events: list[Event]
+    tags: list[str] = field(default_factory=list)
+    engine: str = "sigma"
+    description: str = ""
+    group_key: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Checks events as they flow; returns the detections they complete."""
+
+    name: str
+
+    def process(self, event: Event) -> list[Detection]: ...
+
+
+@runtime_checkable
+class AlertSink(Protocol):
+    def emit(self, detections: Sequence[Detection]) -> None: ...
+
+
+Emit = Callable[[Sequence[RawRecord]], Awaitable[None]]
+"""What a source calls with a batch. It returns once the batch is accepted by the
+pipeline (``wait=False`` semantics) and blocks while queues are full: backpressure."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A long-running producer of raw records (syslog listener, file tail, capture)."""
+
+    name: str
+
+    async def run(self, emit: Emit) -> None: ...
+
+    def counters(self) -> dict[str, int]: ...

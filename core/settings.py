@@ -1,0 +1,139 @@
+"""Settings: one YAML file (``citysoc.yml``) plus ``CITYSOC_*`` environment variables.
+
+Every setting has a safe default so ``citysoc serve`` runs with no file at all. Unknown
+keys are errors (a typo must not silently fall back to a default). Precedence, lowest
+first: defaults, the YAML file, environment variables, command-line flags.
+Nested keys map to variables with ``__``: ``storage.backend`` <- ``CITYSOC_STORAGE__BACKEND``;
+top-level keys directly: ``data`` <- ``CITYSOC_DATA``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["Settings", "StorageSettings", "SyslogSettings", "ServerSettings", "load_settings", "SettingsError"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StorageSettings(_Strict):
+    backend: Literal["sqlite", "elasticsearch"] = "sqlite"
+    """Where events are stored: the embedded SQLite store, or an Elasticsearch cluster."""
+    retention_days: int = Field(30, ge=1)
+    """Events older than this are dropped (SQLite: whole day partitions; ES: ILM)."""
+    elasticsearch_url: str | None = None
+    """e.g. https://es:9200; required when backend is elasticsearch."""
+    elasticsearch_api_key: str | None = None
+    elasticsearch_username: str | None = None
+    elasticsearch_password: str | None = None
+    elasticsearch_ca_certs: str | None = None
+    elasticsearch_verify_certs: bool = True
+    elasticsearch_prefix: str = "citysoc"
+    """Names of the data stream, index template and ILM policy start with this."""
+
+
+class SyslogSettings(_Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(5514, ge=0, le=65535)
+    """UDP and TCP port of the syslog listener (0 picks a free port)."""
+    udp: bool = True
+    tcp: bool = True
+    tls_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+
+class PipelineSettings(_Strict):
+    queue_size: int = Field(10_000, ge=1)
+    """Events each stage's queue holds before sources are slowed down (backpressure)."""
+    batch_size: int = Field(1_000, ge=1)
+    flush_ms: int = Field(200, ge=1)
+    """The longest an event waits for its batch to fill before it is stored anyway."""
+
+
+class Settings(_Strict):
+    data: Path = Path("./data")
+    """Data directory: the SQLite store, dead letters, checkpoints, reports."""
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    syslog: SyslogSettings = SyslogSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    inventory: Path | None = None
+    """YAML or CSV asset inventory used to attribute events to assets and centers."""
+    rules: list[Path] = Field(default_factory=list)
+    """Extra Sigma rule folders loaded beside our own pack."""
+
+
+class SettingsError(ValueError):
+    """The configuration is unusable; the message names the file and key."""
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith("CITYSOC_") or key in ("CITYSOC_CONFIG",):
+            continue
+        path = key[len("CITYSOC_"):].lower().split("__")
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = _deep_merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def load_settings(
+    path: str | Path | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Load settings from ``path`` (or ``$CITYSOC_CONFIG``, or ``./citysoc.yml`` if present)."""
+    env = dict(os.environ if environ is None else environ)
+    cfg_path = Path(path) if path else Path(env["CITYSOC_CONFIG"]) if env.get("CITYSOC_CONFIG") else None
+    if cfg_path is None and Path("citysoc.yml").exists():
+        cfg_path = Path("citysoc.yml")
+    raw: dict[str, Any] = {}
+    if cfg_path is not None:
+        try:
+            loaded = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise SettingsError(f"cannot read config {cfg_path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{cfg_path}: invalid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{cfg_path}: top level must be a mapping of settings")
+        raw = loaded
+    merged = _deep_merge(raw, _env_overrides(env))
+    if overrides:
+        merged = _deep_merge(merged, {k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        where = str(cfg_path) if cfg_path else "environment"
+        lines = [f"{where}: invalid settings:"]
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {loc}: {err['msg']}")
+        raise SettingsError("\n".join(lines)) from exc

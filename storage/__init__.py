@@ -1,0 +1,1 @@
+"""Event stores (SQLite embedded default, Elasticsearch) and the analysts' query language."""
