@@ -1,0 +1,57 @@
+"""Browse the dead-letter store: every input that failed a stage, with the reason."""
+from __future__ import annotations
+
+import asyncio
+import base64
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from api.deps import DeadLettersDep
+
+router = APIRouter(prefix="/deadletters", tags=["deadletters"])
+
+
+class DeadLetterOut(BaseModel):
+    id: int | None
+    time: str
+    stage: str
+    reason: str
+    source: str
+    raw_text: str
+    """The raw input decoded as UTF-8 with replacement characters, for reading."""
+    raw_base64: str
+    """The raw input byte for byte."""
+    meta: dict
+
+
+class DeadLetterPage(BaseModel):
+    total: int
+    items: list[DeadLetterOut]
+
+
+@router.get("", response_model=DeadLetterPage)
+async def list_deadletters(
+    dl: DeadLettersDep,
+    stage: str | None = Query(None, max_length=32),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> DeadLetterPage:
+    items = await asyncio.to_thread(dl.list, limit=limit, offset=offset, stage=stage)
+    total = await asyncio.to_thread(dl.count, stage=stage)
+    return DeadLetterPage(
+        total=total,
+        items=[
+            DeadLetterOut(
+                id=d.id,
+                time=d.time,
+                stage=d.stage,
+                reason=d.reason,
+                source=d.source,
+                raw_text=d.raw[:65536].decode("utf-8", "replace"),
+                raw_base64=base64.b64encode(d.raw).decode("ascii"),
+                meta=d.meta,
+            )
+            for d in items
+        ],
+    )

@@ -1,0 +1,239 @@
+"""HTTP ingest: ``POST /api/v1/ingest`` (NDJSON or a JSON array) and an
+Elasticsearch-compatible ``POST /_bulk`` / ``POST /{index}/_bulk``.
+
+Both answer only after the pipeline's store committed the events (``submit(wait=True)``),
+so a sender that sees success can forget its copy. ``_bulk`` answers in Elasticsearch's
+own response format (per-item ``status`` and ``error``) so rsyslog's omelasticsearch,
+Filebeat, Fluent Bit, Vector and Logstash retry exactly the items that failed.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import ORJSONResponse
+from pydantic import BaseModel
+
+from api.deps import PipelineDep
+from core.protocols import RawRecord
+
+__all__ = ["router", "bulk_router", "parse_bulk_body", "BulkError", "MAX_BODY_BYTES"]
+
+router = APIRouter(tags=["ingest"])
+bulk_router = APIRouter(tags=["elasticsearch-compatible"])
+
+MAX_BODY_BYTES = 100 * 1024 * 1024  # Elasticsearch's default http.max_content_length
+MAX_ITEMS = 100_000
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"body of {declared} bytes exceeds the {MAX_BODY_BYTES} byte limit; send smaller batches")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HTTPException(413, f"body exceeds the {MAX_BODY_BYTES} byte limit; send smaller batches")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        import gzip
+
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError) as exc:
+            raise HTTPException(400, f"body is not valid gzip: {exc}") from exc
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPException(413, "decompressed body exceeds the limit; send smaller batches")
+    return body
+
+
+class IngestItemError(BaseModel):
+    index: int
+    reason: str
+
+
+class IngestOut(BaseModel):
+    received: int
+    stored: int
+    errors: list[IngestItemError]
+
+
+def split_ingest_body(body: bytes) -> list[bytes]:
+    """A JSON array -> one record per element; otherwise NDJSON -> one record per non-blank line.
+
+    Array elements are re-serialized (each becomes its own record); NDJSON lines are kept
+    byte for byte so a bad line reaches the dead-letter store exactly as sent.
+    """
+    stripped = body.lstrip()
+    if stripped.startswith(b"["):
+        try:
+            items = orjson.loads(stripped)
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, f"body starts with '[' but is not a valid JSON array: {exc}") from exc
+        return [orjson.dumps(x) for x in items]
+    return [line for line in body.split(b"\n") if line.strip()]
+
+
+@router.post("/ingest", response_model=IngestOut)
+async def ingest(
+    request: Request,
+    pipeline: PipelineDep,
+    dataset: str | None = Query(None, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$"),
+    format: str = Query("auto", max_length=32, pattern=r"^[A-Za-z0-9_]+$"),
+) -> IngestOut:
+    """Store NDJSON lines or a JSON array of events; answers after they are committed."""
+    body = await _read_body(request)
+    lines = split_ingest_body(body)
+    if len(lines) > MAX_ITEMS:
+        raise HTTPException(413, f"{len(lines)} items exceed the {MAX_ITEMS} per request limit")
+    peer = request.client.host if request.client else "unknown"
+    fmt = "ndjson" if format == "auto" else format
+    records = [RawRecord(data=line, format=fmt, source=f"http:{peer}", dataset=dataset) for line in lines]
+    res = await pipeline.submit(records, wait=True)
+    return IngestOut(
+        received=len(records),
+        stored=res.stored,
+        errors=[IngestItemError(index=e.index, reason=e.reason) for e in sorted(res.errors, key=lambda e: e.index)],
+    )
+
+
+# ---------------------------------------------------------------------------------- _bulk
+class BulkError(ValueError):
+    """A body Elasticsearch itself would refuse whole (400 with this reason)."""
+
+
+_ACTIONS = ("index", "create", "update", "delete")
+
+
+def parse_bulk_body(body: bytes, default_index: str | None) -> list[tuple[str, dict[str, Any], bytes | None]]:
+    """Split a ``_bulk`` body into (action, metadata, source line) triples.
+
+    Like Elasticsearch, a malformed action line rejects the whole request (the sender's
+    framing is broken, nothing after it can be trusted); a malformed *document* is a
+    per-item failure.
+    """
+    lines = body.split(b"\n")
+    out: list[tuple[str, dict[str, Any], bytes | None]] = []
+    i = 0
+    n = len(lines)
+    while i < n:
+        line = lines[i].strip()
+        i += 1
+        if not line:
+            continue
+        try:
+            action_doc = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise BulkError(f"Malformed action/metadata line [{i}], expected START_OBJECT but found garbage: {exc}") from exc
+        if not isinstance(action_doc, dict) or len(action_doc) != 1:
+            raise BulkError(f"Malformed action/metadata line [{i}], expected a single action object")
+        action, meta = next(iter(action_doc.items()))
+        if action not in _ACTIONS:
+            raise BulkError(f"Malformed action/metadata line [{i}], expected one of [create, delete, index, update] but found [{action}]")
+        if not isinstance(meta, dict):
+            raise BulkError(f"Malformed action/metadata line [{i}], metadata must be an object")
+        if "_index" not in meta and default_index:
+            meta["_index"] = default_index
+        if action == "delete":
+            out.append((action, meta, None))
+            continue
+        while i < n and not lines[i].strip():
+            i += 1
+        if i >= n:
+            raise BulkError(f"Validation Failed: 1: no requests added; action line [{i}] has no document line after it")
+        out.append((action, meta, lines[i].strip()))
+        i += 1
+    return out
+
+
+def _dataset_from_index(index: str | None) -> str | None:
+    """``logs-nginx.access-default`` -> ``nginx.access`` (data stream naming); else the index name."""
+    if not index:
+        return None
+    parts = index.split("-")
+    if len(parts) >= 3 and parts[0] in ("logs", "metrics", "traces"):
+        return "-".join(parts[1:-1])
+    return index
+
+
+async def _bulk(request: Request, pipeline: PipelineDep, index: str | None) -> ORJSONResponse:
+    t0 = time.perf_counter()
+    body = await _read_body(request)
+    try:
+        items = parse_bulk_body(body, index)
+    except BulkError as exc:
+        return ORJSONResponse(
+            status_code=400,
+            content={
+                "error": {"root_cause": [{"type": "illegal_argument_exception", "reason": str(exc)}],
+                          "type": "illegal_argument_exception", "reason": str(exc)},
+                "status": 400,
+            },
+        )
+    if len(items) > MAX_ITEMS:
+        raise HTTPException(413, f"{len(items)} items exceed the {MAX_ITEMS} per request limit")
+    peer = request.client.host if request.client else "unknown"
+    records: list[RawRecord] = []
+    positions: list[int] = []  # record k belongs to item positions[k]
+    results: list[dict[str, Any]] = []
+    for pos, (action, meta, source) in enumerate(items):
+        idx = meta.get("_index") or "citysoc-events"
+        doc_id = meta.get("_id") or uuid.uuid4().hex
+        if action in ("update", "delete"):
+            results.append({action: {"_index": idx, "_id": doc_id, "status": 400, "error": {
+                "type": "action_request_validation_exception",
+                "reason": f"citysoc keeps events append-only: [{action}] is not supported, use index or create"}}})
+            continue
+        results.append({action: {"_index": idx, "_id": doc_id}})
+        records.append(RawRecord(data=source or b"", format="json", source=f"bulk:{peer}",
+                                 dataset=_dataset_from_index(idx), meta={"bulk.index": idx}))
+        positions.append(pos)
+    errors_by_pos: dict[int, tuple[str, int]] = {}
+    if records:
+        res = await pipeline.submit(records, wait=True)
+        for err in res.errors:
+            errors_by_pos[positions[err.index]] = (err.reason, err.status)
+    any_error = False
+    for pos in positions:
+        action = next(iter(results[pos]))
+        item = results[pos][action]
+        if pos in errors_by_pos:
+            reason, status = errors_by_pos[pos]
+            item["status"] = status
+            item["error"] = {"type": "document_parsing_exception" if status == 400 else "es_rejected_execution_exception",
+                             "reason": reason}
+            any_error = True
+        else:
+            item.update({"_version": 1, "result": "created", "status": 201,
+                         "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": 0, "_primary_term": 1})
+    any_error = any_error or any("error" in next(iter(r.values())) for r in results)
+    took = int((time.perf_counter() - t0) * 1000)
+    return ORJSONResponse({"took": took, "errors": any_error, "items": results})
+
+
+@bulk_router.post("/_bulk", summary="Elasticsearch-compatible bulk ingest")
+async def bulk(request: Request, pipeline: PipelineDep) -> ORJSONResponse:
+    return await _bulk(request, pipeline, None)
+
+
+@bulk_router.post("/{index}/_bulk", summary="Elasticsearch-compatible bulk ingest into a named index")
+async def bulk_index(index: str, request: Request, pipeline: PipelineDep) -> ORJSONResponse:
+    return await _bulk(request, pipeline, index)
+
+
+@bulk_router.get("/", summary="Elasticsearch-compatible cluster info, for shippers' version checks")
+async def es_info() -> ORJSONResponse:
+    # Shippers (Filebeat, Logstash, omelasticsearch) probe GET / for the product and version.
+    return ORJSONResponse(
+        {"name": "citysoc", "cluster_name": "citysoc", "cluster_uuid": "citysoc",
+         "version": {"number": "8.17.0", "build_flavor": "default", "lucene_version": "9.12.0",
+                     "minimum_wire_compatibility_version": "7.17.0", "minimum_index_compatibility_version": "7.0.0"},
+         "tagline": "You Know, for Search"},
+        headers={"X-Elastic-Product": "Elasticsearch"},
+    )

@@ -1,0 +1,110 @@
+"""Runs the server process: builds every part from settings and supervises them.
+
+One asyncio loop hosts uvicorn (API + console), the collectors' sources, the pipeline
+stages and the scheduler; blocking work goes to threads inside the pipeline.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import logging
+import time
+from typing import Any
+
+import uvicorn
+
+from api.app import create_app
+from api.deps import AppState
+from citysoc.wiring import build_pipeline, open_deadletters, open_store
+from core.protocols import Source
+from core.settings import Settings
+
+__all__ = ["run_server", "make_sources"]
+
+log = logging.getLogger("citysoc.serve")
+
+
+def make_sources(settings: Settings) -> list[Source]:
+    """The listeners ``citysoc.yml`` asks for (syslog UDP/TCP/TLS by default)."""
+    sources: list[Source] = []
+    sy = settings.syslog
+    if sy.enabled:
+        from collectors.sources.syslog import SyslogTCPSource, SyslogUDPSource
+
+        if sy.udp:
+            sources.append(SyslogUDPSource(host=sy.host, port=sy.port))
+        if sy.tcp:
+            sources.append(SyslogTCPSource(host=sy.host, port=sy.port))
+        if sy.tls_port is not None:
+            if not (sy.tls_cert and sy.tls_key):
+                raise ValueError("syslog.tls_port needs syslog.tls_cert and syslog.tls_key")
+            sources.append(SyslogTCPSource(host=sy.host, port=sy.tls_port, tls_cert=sy.tls_cert, tls_key=sy.tls_key))
+    return sources
+
+
+async def _retention(settings: Settings, store: Any) -> None:
+    """Drops events past ``storage.retention_days`` once an hour."""
+    while True:
+        cutoff = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(days=settings.storage.retention_days)
+        try:
+            n = await asyncio.to_thread(store.delete_before, cutoff)
+            if n:
+                log.info("retention: dropped %d events older than %s", n, cutoff.isoformat())
+        except Exception:
+            log.exception("retention run failed; will retry in an hour")
+        await asyncio.sleep(3600)
+
+
+async def run_server(settings: Settings, *, log_level: str = "info") -> None:
+    store = open_store(settings)
+    deadletters = open_deadletters(settings)
+    pipeline = build_pipeline(settings, store, deadletters)
+    await pipeline.start()
+    state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time())
+    app = create_app(state)
+    sources = make_sources(settings)
+    config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level=log_level,
+                            lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    failures: list[BaseException] = []
+
+    def _supervise(task: asyncio.Task[None]) -> None:
+        # A collector that cannot listen (port taken, bad certificate) stops the server:
+        # silently running without it would leave the city's devices unheard.
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed: %s", task.get_name(), task.exception())
+            failures.append(task.exception())  # type: ignore[arg-type]
+            server.should_exit = True
+
+    tasks: list[asyncio.Task[None]] = []
+    for src in sources:
+        pipeline.sources[src.name] = src.counters
+        t = asyncio.create_task(src.run(pipeline.submit), name=f"source-{src.name}")
+        t.add_done_callback(_supervise)
+        tasks.append(t)
+    tasks.append(asyncio.create_task(_retention(settings, store), name="retention"))
+
+    async def _mark_ready() -> None:
+        while not server.started:
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.05)
+        state.ready = True
+        log.info("citysoc ready: console/API http://%s:%d, data in %s",
+                 settings.server.host, settings.server.port, settings.data)
+
+    tasks.append(asyncio.create_task(_mark_ready(), name="ready"))
+    try:
+        await server.serve()
+    finally:
+        state.ready = False
+        for t in tasks:
+            t.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for t, r in zip(tasks, results):
+            if isinstance(r, Exception) and not isinstance(r, asyncio.CancelledError):
+                log.error("%s ended with %r", t.get_name(), r)
+        await pipeline.stop()
+        store.close()
+    if failures:
+        raise failures[0]

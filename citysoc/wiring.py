@@ -1,0 +1,104 @@
+"""Picks the concrete implementations and connects them: the only place that does.
+
+Everything else depends on ``core`` protocols; this module knows that the embedded
+store is ``storage.sqlite``, that parsing is ``collectors.parsers`` and so on.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from core.events import Event, expand_dots, get_field, set_field, utc_now_iso
+from core.pipeline import Pipeline
+from core.protocols import DeadLetterStore, Detector, EventStore, ParseError, RawRecord
+from core.settings import Settings
+
+__all__ = ["open_store", "open_deadletters", "make_parse", "build_pipeline", "data_dir"]
+
+
+def data_dir(settings: Settings) -> Path:
+    d = Path(settings.data)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def open_store(settings: Settings) -> EventStore:
+    """The configured event store: embedded SQLite (default) or Elasticsearch."""
+    if settings.storage.backend == "elasticsearch":
+        from storage.elasticsearch import ElasticsearchEventStore
+
+        return ElasticsearchEventStore(settings.storage)
+    from storage.sqlite import SQLiteEventStore
+
+    return SQLiteEventStore(data_dir(settings) / "events.db")
+
+
+def open_deadletters(settings: Settings) -> DeadLetterStore:
+    from storage.deadletters import SQLiteDeadLetterStore
+
+    return SQLiteDeadLetterStore(data_dir(settings) / "deadletters.db")
+
+
+def _parse_ecs(record: RawRecord) -> Event:
+    """``format=ecs``: the record already is an ECS document (EVTX import, pcap decoder)."""
+    try:
+        doc = orjson.loads(record.data)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"invalid JSON in an ECS record: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ParseError("an ECS record must be a JSON object")
+    ev = expand_dots(doc)
+    if "@timestamp" not in ev:
+        ev["@timestamp"] = utc_now_iso()
+    if get_field(ev, "event.ingested") is None:
+        set_field(ev, "event.ingested", utc_now_iso())
+    return ev
+
+
+def make_parse() -> Any:
+    """The pipeline's parse function: our parser registry, plus the ``ecs`` passthrough."""
+    from collectors.parsers import parse_record
+
+    def parse(record: RawRecord) -> Event:
+        if record.format == "ecs":
+            ev = _parse_ecs(record)
+        else:
+            ev = parse_record(record)
+        if record.dataset and get_field(ev, "event.dataset") is None:
+            set_field(ev, "event.dataset", record.dataset)
+        return ev
+
+    return parse
+
+
+def make_enrichers(settings: Settings) -> list[Any]:
+    if settings.inventory is None:
+        return []
+    from collectors.enrich import AssetIndex
+
+    index = AssetIndex.load(settings.inventory)
+    return [index.enrich]
+
+
+def build_pipeline(
+    settings: Settings,
+    store: EventStore,
+    deadletters: DeadLetterStore,
+    *,
+    detectors: list[Detector] | None = None,
+    alert_sink: Any = None,
+) -> Pipeline:
+    p = settings.pipeline
+    return Pipeline(
+        store=store,
+        deadletters=deadletters,
+        parse=make_parse(),
+        enrichers=make_enrichers(settings),
+        detectors=detectors or [],
+        alert_sink=alert_sink,
+        queue_size=p.queue_size,
+        batch_size=p.batch_size,
+        flush_ms=p.flush_ms,
+    )
