@@ -1,0 +1,553 @@
+"""The embedded event store: SQLite in WAL mode, one table per UTC day.
+
+Why this layout:
+
+* **Promoted columns.** The ECS fields analysts filter and aggregate on most
+  (:data:`storage.query.sql.PROMOTED`) get their own column with an index on
+  ``(column, ts)``, so ``host.name:cam-01`` sorted by time is an index range scan. The
+  whole document is kept as JSON (``doc``) and every other field is read with
+  ``json_extract``: nothing an event carries is lost, only slower to query.
+* **Full text.** A contentless FTS5 table per partition indexes ``message`` and
+  ``event.original`` (the ``unicode61`` tokenizer by default: token semantics like
+  Elasticsearch's ``text`` fields, and smaller and faster to fill than ``trigram``; see
+  ``bench/bench_store.py`` for the measurement). Its rowids are the event ids.
+* **Day partitions.** ``ev_YYYYMMDD`` and ``fts_YYYYMMDD``, listed in
+  ``citysoc_partitions``. Retention (:meth:`SQLiteEventStore.delete_before`) drops whole
+  days with ``DROP TABLE`` instead of deleting millions of rows and their index entries;
+  queries visit only the days their time range touches. Event ids come from a counter in
+  the catalog, never reused, so full-text entries of deleted rows can never point at a
+  new event.
+* **Durability.** ``ingest`` returns after ``COMMIT``. In WAL mode with
+  ``synchronous=NORMAL`` (``durability="process"``, the default) a committed batch
+  survives the process crashing or being killed; after a power cut or kernel crash the
+  last batches committed since the previous checkpoint can be lost, but the database is
+  never corrupt. ``durability="power"`` uses ``synchronous=FULL`` (an fsync of the WAL
+  per commit) for sites that must also survive power loss, at a cost in ingest rate.
+* **Concurrency.** One writer connection behind a lock (the server calls from
+  ``asyncio.to_thread``); readers take a connection from a pool and read one WAL
+  snapshot per call, so a search never sees half a batch or a half-dropped day. Other
+  processes (``citysoc search`` while ``citysoc serve`` writes) may open the same file.
+
+Example::
+
+    store = SQLiteEventStore("data/events.db")
+    store.ingest([{"@timestamp": "2026-05-01T10:00:00Z", "host": {"name": "cam-01"}}])
+    store.count("host.name:cam-*")            # -> 1
+"""
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+import queue
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import orjson
+
+from core.events import Event, TimestampError, expand_dots, parse_timestamp, to_utc_iso
+from core.protocols import IngestReport, ItemError, QueryError, SearchResult
+from storage.query import ast
+from storage.query.parse import parse_query, validate_field
+from storage.query.sql import MULTI, PROMOTED, TEXT_FIELDS, SqlFragment, compile_query, json_path, resolve_datemath
+
+__all__ = ["SQLiteEventStore", "TOKENIZERS", "partition_name"]
+
+TOKENIZERS = {
+    "unicode61": "unicode61 remove_diacritics 2",
+    "trigram": "trigram",
+}
+"""FTS5 tokenizers the store can use. ``remove_diacritics 2`` lets ``loi`` find ``lỗi``."""
+
+DAY_MS = 86_400_000
+SCHEMA_VERSION = "1"
+_T = TypeVar("_T")
+
+_COLUMNS = [c for c in PROMOTED.values() if c.kind != "ts"]
+_PATHS = [(tuple(f.split(".")), c) for f, c in PROMOTED.items() if c.kind != "ts"]
+_INTERVAL_RE = re.compile(r"^(\d+)([smhdw])$")
+_INTERVAL_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
+_MONDAY_OFFSET_MS = 4 * DAY_MS  # 1970-01-05 was a Monday; weeks start on Monday as in ES
+
+
+def partition_name(day: int, kind: str = "ev") -> str:
+    """``ev_20260501`` for epoch day ``day`` (days since 1970-01-01, UTC)."""
+    d = _dt.date(1970, 1, 1) + _dt.timedelta(days=day)
+    return f"{kind}_{d.year:04d}{d.month:02d}{d.day:02d}"
+
+
+def _regexp(pattern: str | None, value: Any) -> bool:
+    if pattern is None or value is None:
+        return False
+    return re.search(pattern, str(value)) is not None
+
+
+class SQLiteEventStore:
+    """:class:`core.protocols.EventStore` on one SQLite file.
+
+    ``tokenizer`` is fixed when the file is created (``unicode61`` or ``trigram``);
+    reopening uses the stored choice. ``durability``: ``"process"`` (WAL +
+    ``synchronous=NORMAL``) or ``"power"`` (``synchronous=FULL``), see the module docs.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        tokenizer: str | None = None,
+        durability: Literal["process", "power"] = "process",
+        max_idle_readers: int = 4,
+    ):
+        if durability not in ("process", "power"):
+            raise ValueError(f"durability must be 'process' or 'power', not {durability!r}")
+        if tokenizer is not None and tokenizer not in TOKENIZERS:
+            raise ValueError(f"tokenizer must be one of {sorted(TOKENIZERS)}, not {tokenizer!r}")
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._durability = durability
+        self._write_lock = threading.Lock()
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all_readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._max_idle = max_idle_readers
+        self._closed = False
+        self._writer = self._connect(writer=True)
+        self.tokenizer = self._init_schema(tokenizer)
+
+    # -- connections -------------------------------------------------------------------
+    def _connect(self, *, writer: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        if writer:
+            # auto_vacuum only takes effect on a new file (before the first table).
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal" and self.path != ":memory:":
+                raise sqlite3.OperationalError(f"{self.path}: cannot switch to WAL mode (got {mode}); is it on a network filesystem?")
+        conn.execute(f"PRAGMA synchronous = {'FULL' if self._durability == 'power' else 'NORMAL'}")
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA mmap_size = 268435456")
+        if not writer:
+            conn.execute("PRAGMA query_only = 1")
+        conn.create_function("REGEXP", 2, _regexp, deterministic=True)
+        return conn
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A pooled read connection inside one read transaction (one WAL snapshot)."""
+        if self._closed:
+            raise RuntimeError("the event store is closed")
+        try:
+            conn = self._readers.get_nowait()
+        except queue.Empty:
+            conn = self._connect(writer=False)
+            with self._readers_lock:
+                self._all_readers.append(conn)
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            if self._readers.qsize() < self._max_idle and not self._closed:
+                self._readers.put(conn)
+            else:
+                with self._readers_lock:
+                    if conn in self._all_readers:
+                        self._all_readers.remove(conn)
+                conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        if self._closed:
+            raise RuntimeError("the event store is closed")
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _init_schema(self, tokenizer: str | None) -> str:
+        with self._write() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS citysoc_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            c.execute("CREATE TABLE IF NOT EXISTS citysoc_partitions (day INTEGER PRIMARY KEY, next_id INTEGER NOT NULL)")
+            meta = dict(c.execute("SELECT key, value FROM citysoc_meta").fetchall())
+            if not meta:
+                meta = {"schema_version": SCHEMA_VERSION, "tokenizer": tokenizer or "unicode61"}
+                c.executemany("INSERT INTO citysoc_meta VALUES (?, ?)", list(meta.items()))
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path}: event store schema {meta.get('schema_version')} is not {SCHEMA_VERSION}; use a new file")
+        stored = meta["tokenizer"]
+        if tokenizer is not None and tokenizer != stored:
+            raise ValueError(f"{self.path} was created with the {stored!r} tokenizer; open it with tokenizer={stored!r} or use a new file")
+        return stored
+
+    def _ensure_partition(self, c: sqlite3.Connection, day: int) -> None:
+        ev, fts = partition_name(day), partition_name(day, "fts")
+        cols = ", ".join(f"{col.name} {'INTEGER' if col.kind == 'int' else 'TEXT'}" for col in _COLUMNS)
+        c.execute(f"CREATE TABLE {ev} (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, {cols}, doc TEXT NOT NULL)")
+        c.execute(f"CREATE INDEX {ev}_ts ON {ev} (ts)")
+        for col in _COLUMNS:
+            c.execute(f"CREATE INDEX {ev}_{col.name} ON {ev} ({col.name}, ts)")
+        tok = TOKENIZERS[self.tokenizer]
+        c.execute(f"CREATE VIRTUAL TABLE {fts} USING fts5(message, original, content='', tokenize='{tok}')")
+        c.execute("INSERT INTO citysoc_partitions (day, next_id) VALUES (?, 1)", (day,))
+
+    # -- ingest --------------------------------------------------------------------------
+    def ingest(self, events: Sequence[Event]) -> IngestReport:
+        """Store ``events``; returns once they are committed. Bad items are reported, not raised."""
+        errors: list[ItemError] = []
+        by_day: dict[int, list[tuple[tuple[Any, ...], tuple[str, str]]]] = collections.defaultdict(list)
+        now_ms = int(time.time() * 1000)
+        for i, ev in enumerate(events):
+            try:
+                day, row, text = self._prepare(ev, now_ms)
+            except (TypeError, ValueError, TimestampError, orjson.JSONEncodeError) as exc:
+                errors.append(ItemError(i, str(exc), 400))
+                continue
+            by_day[day].append((row, text))
+        stored = 0
+        if by_day:
+            placeholders = ", ".join("?" * (len(_COLUMNS) + 3))
+            with self._write() as c:
+                known = {d for (d,) in c.execute("SELECT day FROM citysoc_partitions")}
+                for day, items in by_day.items():
+                    if day not in known:
+                        self._ensure_partition(c, day)
+                    (next_id,) = c.execute("SELECT next_id FROM citysoc_partitions WHERE day = ?", (day,)).fetchone()
+                    ev, fts = partition_name(day), partition_name(day, "fts")
+                    c.executemany(
+                        f"INSERT INTO {ev} VALUES ({placeholders})",
+                        [(next_id + k, *row) for k, (row, _) in enumerate(items)],
+                    )
+                    c.executemany(
+                        f"INSERT INTO {fts} (rowid, message, original) VALUES (?, ?, ?)",
+                        [(next_id + k, *text) for k, (_, text) in enumerate(items) if text[0] or text[1]],
+                    )
+                    c.execute("UPDATE citysoc_partitions SET next_id = ? WHERE day = ?", (next_id + len(items), day))
+                    stored += len(items)
+        return IngestReport(stored=stored, errors=errors)
+
+    @staticmethod
+    def _prepare(ev: Any, now_ms: int) -> tuple[int, tuple[Any, ...], tuple[str, str]]:
+        if not isinstance(ev, Mapping):
+            raise TypeError(f"an event must be a JSON object, not {type(ev).__name__}")
+        doc = expand_dots(ev) if _has_dotted_keys(ev) else dict(ev)
+        raw_ts = doc.get("@timestamp")
+        if raw_ts is None or raw_ts == "":
+            ts_ms = now_ms
+            doc["@timestamp"] = to_utc_iso(_dt.datetime.fromtimestamp(now_ms / 1000, _dt.timezone.utc))
+        else:
+            ts_ms = int(parse_timestamp(raw_ts).timestamp() * 1000)
+        values: list[Any] = [ts_ms]
+        for parts, col in _PATHS:
+            node: Any = doc
+            for part in parts:
+                if not isinstance(node, dict):
+                    node = None
+                    break
+                node = node.get(part)
+            values.append(_promoted(node, col.kind == "int"))
+        values.append(orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS).decode())
+        message = doc.get("message")
+        event = doc.get("event")
+        original = event.get("original") if isinstance(event, dict) else None
+        return ts_ms // DAY_MS, tuple(values), (_text(message), _text(original))
+
+    # -- queries -------------------------------------------------------------------------
+    def _compile(self, query: str, now: _dt.datetime) -> tuple[ast.Node, SqlFragment]:
+        node = parse_query(query)
+        return node, compile_query(node, now=now, tokenizer=self.tokenizer)
+
+    def _plan(
+        self, c: sqlite3.Connection, node: ast.Node, start: _dt.datetime | None, end: _dt.datetime | None, now: _dt.datetime
+    ) -> tuple[list[int], str, list[Any]]:
+        """The partitions to visit and the time-bound SQL shared by every query."""
+        lo = _ms(start) if start is not None else None
+        hi = _ms(end) if end is not None else None  # exclusive
+        where, params = [], []
+        if lo is not None:
+            where.append("ts >= ?")
+            params.append(lo)
+        if hi is not None:
+            where.append("ts < ?")
+            params.append(hi)
+        plo, phi = _ts_bounds(node, now)
+        lo = plo if lo is None else (lo if plo is None else max(lo, plo))
+        hi = phi if hi is None else (hi if phi is None else min(hi, phi))
+        days_sql = "SELECT day FROM citysoc_partitions WHERE day >= ? AND day <= ? ORDER BY day"
+        dlo = (lo // DAY_MS) if lo is not None else -(10**9)
+        dhi = ((hi - 1) // DAY_MS) if hi is not None else 10**9
+        days = [d for (d,) in c.execute(days_sql, (dlo, dhi))]
+        return days, (" AND ".join(where) if where else "1"), params
+
+    def _run(self, query: str, start, end, fn: Callable[[sqlite3.Connection, list[int], str, list[Any]], _T]) -> _T:
+        now = _dt.datetime.now(_dt.timezone.utc)
+        node, frag = self._compile(query, now)
+        with self._reader() as c:
+            days, tsql, tparams = self._plan(c, node, start, end, now)
+            return fn(c, days, tsql, tparams, frag)  # type: ignore[call-arg]
+
+    def count(self, query: str = "*", *, start: _dt.datetime | None = None, end: _dt.datetime | None = None) -> int:
+        def fn(c, days, tsql, tparams, frag):
+            return sum(self._count_day(c, d, tsql, tparams, frag) for d in days)
+
+        return self._run(query, start, end, fn)
+
+    @staticmethod
+    def _count_day(c: sqlite3.Connection, day: int, tsql: str, tparams: list[Any], frag: SqlFragment) -> int:
+        sql = f"SELECT count(*) FROM {partition_name(day)} WHERE {tsql} AND {frag.bind(partition_name(day, 'fts'))}"
+        return _exec(c, sql, [*tparams, *frag.params]).fetchone()[0]
+
+    def search(
+        self,
+        query: str = "*",
+        *,
+        start: _dt.datetime | None = None,
+        end: _dt.datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        sort: str = "desc",
+    ) -> SearchResult:
+        """Events matching ``query``, newest first (``sort="asc"``: oldest first), paged."""
+        if sort not in ("asc", "desc"):
+            raise QueryError(f"sort must be 'asc' or 'desc', not {sort!r}")
+        if limit < 0 or offset < 0:
+            raise QueryError("limit and offset must not be negative")
+        t0 = time.perf_counter()
+
+        def fn(c, days, tsql, tparams, frag):
+            if sort == "desc":
+                days = list(reversed(days))
+            counts = [self._count_day(c, d, tsql, tparams, frag) for d in days]
+            hits: list[Event] = []
+            skip = offset
+            for day, n in zip(days, counts):
+                if len(hits) >= limit:
+                    break
+                if skip >= n:
+                    skip -= n
+                    continue
+                want = limit - len(hits)
+                sql = (
+                    f"SELECT doc FROM {partition_name(day)} WHERE {tsql} AND {frag.bind(partition_name(day, 'fts'))} "
+                    f"ORDER BY ts {sort.upper()}, id {sort.upper()} LIMIT ? OFFSET ?"
+                )
+                rows = _exec(c, sql, [*tparams, *frag.params, want, skip]).fetchall()
+                hits.extend(orjson.loads(r[0]) for r in rows)
+                skip = 0
+            return sum(counts), hits
+
+        total, hits = self._run(query, start, end, fn)
+        return SearchResult(total=total, hits=hits, took_ms=round((time.perf_counter() - t0) * 1000, 3))
+
+    def terms(
+        self,
+        field: str,
+        query: str = "*",
+        *,
+        start: _dt.datetime | None = None,
+        end: _dt.datetime | None = None,
+        size: int = 10,
+    ) -> list[tuple[Any, int]]:
+        """The ``size`` most frequent values of ``field`` (array elements count each)."""
+        validate_field(field)
+        if field == "@timestamp":
+            raise QueryError("terms on @timestamp makes no sense: use date_histogram")
+        col = PROMOTED.get(field)
+        path = json_path(field)
+
+        def fn(c, days, tsql, tparams, frag):
+            counter: collections.Counter[Any] = collections.Counter()
+            for day in days:
+                ev = partition_name(day)
+                cond = f"{tsql} AND {frag.bind(partition_name(day, 'fts'))}"
+                base = [*tparams, *frag.params]
+                if col is not None:
+                    sql = f"SELECT {col.name}, count(*) FROM {ev} WHERE {cond} AND {col.name} IS NOT NULL AND {col.name} != ? GROUP BY 1"
+                    for value, n in _exec(c, sql, [*base, MULTI]):
+                        counter[value] += n
+                    multi = f"AND {col.name} = ?"
+                    extra = [MULTI]
+                else:
+                    multi, extra = "", []
+                sql = (
+                    f"SELECT j.value, j.type, count(*) FROM (SELECT doc FROM {ev} WHERE {cond} {multi}) e, "
+                    "json_each(e.doc, ?) j WHERE j.type NOT IN ('object', 'array', 'null') GROUP BY 1, 2"
+                )
+                for value, typ, n in _exec(c, sql, [*base, *extra, path]):
+                    counter[True if typ == "true" else False if typ == "false" else value] += n
+            return counter
+
+        counter = self._run(query, start, end, fn)
+        ranked = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
+        return ranked[: max(0, size)]
+
+    def date_histogram(
+        self,
+        query: str = "*",
+        *,
+        start: _dt.datetime | None = None,
+        end: _dt.datetime | None = None,
+        interval: str = "1h",
+    ) -> list[tuple[str, int]]:
+        """Counts per time bucket (``30s``, ``5m``, ``1h``, ``1d``, ``1w``), oldest first.
+
+        Keys are the bucket starts in UTC ISO form; only buckets holding events are listed.
+        Weeks start on Monday.
+        """
+        m = _INTERVAL_RE.match(interval or "")
+        if not m or int(m.group(1)) == 0:
+            raise QueryError(f"interval {interval!r} is not understood: use a number and s, m, h, d or w (e.g. 5m, 1h, 1d)")
+        iv = int(m.group(1)) * _INTERVAL_MS[m.group(2)]
+        off = _MONDAY_OFFSET_MS if m.group(2) == "w" else 0
+
+        def fn(c, days, tsql, tparams, frag):
+            buckets: collections.Counter[int] = collections.Counter()
+            for day in days:
+                sql = (
+                    f"SELECT ts - ((((ts - ?) % ?) + ?) % ?) AS b, count(*) FROM {partition_name(day)} "
+                    f"WHERE {tsql} AND {frag.bind(partition_name(day, 'fts'))} GROUP BY b"
+                )
+                for b, n in _exec(c, sql, [off, iv, iv, iv, *tparams, *frag.params]):
+                    buckets[b] += n
+            return buckets
+
+        buckets = self._run(query, start, end, fn)
+        return [(to_utc_iso(_dt.datetime.fromtimestamp(b / 1000, _dt.timezone.utc)), n) for b, n in sorted(buckets.items())]
+
+    # -- retention -----------------------------------------------------------------------
+    def delete_before(self, cutoff: _dt.datetime) -> int:
+        """Delete events with ``@timestamp`` < ``cutoff``; whole days are dropped as tables."""
+        cut = _ms(cutoff)
+        deleted = 0
+        with self._write() as c:
+            days = [d for (d,) in c.execute("SELECT day FROM citysoc_partitions WHERE day <= ? ORDER BY day", (cut // DAY_MS,))]
+            for day in days:
+                ev, fts = partition_name(day), partition_name(day, "fts")
+                if (day + 1) * DAY_MS <= cut:
+                    deleted += c.execute(f"SELECT count(*) FROM {ev}").fetchone()[0]
+                    c.execute(f"DROP TABLE {ev}")
+                    c.execute(f"DROP TABLE {fts}")
+                    c.execute("DELETE FROM citysoc_partitions WHERE day = ?", (day,))
+                else:
+                    deleted += c.execute(f"DELETE FROM {ev} WHERE ts < ?", (cut,)).rowcount
+        with self._write_lock:
+            self._writer.execute("PRAGMA incremental_vacuum")
+        return deleted
+
+    def partitions(self) -> list[str]:
+        """Names of the day tables, oldest first (for operators and tests)."""
+        with self._reader() as c:
+            return [partition_name(d) for (d,) in c.execute("SELECT day FROM citysoc_partitions ORDER BY day")]
+
+    def close(self) -> None:
+        """Close every connection; the store cannot be used afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._write_lock:
+            try:
+                self._writer.execute("PRAGMA optimize")
+            except sqlite3.Error:
+                pass
+            self._writer.close()
+        with self._readers_lock:
+            for conn in self._all_readers:
+                conn.close()
+            self._all_readers.clear()
+
+    def __enter__(self) -> "SQLiteEventStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _exec(c: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+    try:
+        return c.execute(sql, params)
+    except sqlite3.OperationalError as exc:
+        # Our SQL is generated and parameterized, so this is a value SQLite refuses at
+        # run time (e.g. an FTS5 query it cannot use). Say so instead of leaking SQL.
+        raise QueryError(f"the store could not run this query: {exc}") from None
+
+
+def _has_dotted_keys(node: Mapping[str, Any]) -> bool:
+    for k, v in node.items():
+        if "." in k:
+            return True
+        if isinstance(v, Mapping) and _has_dotted_keys(v):
+            return True
+    return False
+
+
+def _promoted(value: Any, is_int: bool) -> Any:
+    if isinstance(value, list):
+        scalars = [v for v in value if v is not None]
+        if not scalars:
+            return None
+        if len(scalars) > 1:
+            return MULTI
+        value = scalars[0]
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, bool):
+        return int(value) if is_int else ("true" if value else "false")
+    if isinstance(value, (int, float)) and not is_int:
+        return str(value)
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(v for v in value if isinstance(v, str))
+    return ""
+
+
+def _ms(ts: _dt.datetime) -> int:
+    if not isinstance(ts, _dt.datetime):
+        raise QueryError(f"time bounds must be datetimes, not {type(ts).__name__}")
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=_dt.timezone.utc)
+    return int(ts.timestamp() * 1000)
+
+
+def _ts_bounds(node: ast.Node, now: _dt.datetime) -> tuple[int | None, int | None]:
+    """@timestamp bounds implied by the query (top-level AND only), to skip partitions.
+
+    Returns (inclusive low, exclusive high) in ms; loose bounds are fine, the SQL filters
+    exactly.
+    """
+    lo = hi = None
+    parts = node.children if isinstance(node, ast.And) else (node,)
+    for part in parts:
+        if isinstance(part, ast.Range) and part.field == "@timestamp":
+            try:
+                if part.low is not None:
+                    v = int(resolve_datemath(part.low, now).timestamp() * 1000)
+                    lo = v if lo is None else max(lo, v)
+                if part.high is not None:
+                    v = int(resolve_datemath(part.high, now, round_up=True).timestamp() * 1000) + 1
+                    hi = v if hi is None else min(hi, v)
+            except (ValueError, TimestampError):
+                continue  # compile_query reports the bad date
+    return lo, hi
