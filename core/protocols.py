@@ -30,6 +30,10 @@ __all__ = [
     "AlertSink",
     "Emit",
     "Source",
+    "RuleInfo",
+    "RuleCatalog",
+    "ScanFinding",
+    "AttachmentScanner",
 ]
 
 
@@ -214,3 +218,55 @@ class Source(Protocol):
     async def run(self, emit: Emit) -> None: ...
 
     def counters(self) -> dict[str, int]: ...
+
+
+@dataclass(slots=True)
+class RuleInfo:
+    """What the API shows about one detection rule."""
+
+    id: str
+    title: str
+    level: str
+    enabled: bool
+    tags: list[str] = field(default_factory=list)
+    engine: str = "sigma"
+    description: str = ""
+    source: str = ""
+    """Where the rule came from (file path or pack name)."""
+
+
+@runtime_checkable
+class RuleCatalog(Protocol):
+    """The running detection engine's rules, as the API lists and toggles them.
+
+    Implemented by the Sigma engine side; the ``/api/v1/rules`` router answers 503
+    when none is wired. ``set_enabled`` raises ``KeyError`` for an unknown id and takes
+    effect for the next event; it returns the rule as it is now.
+    """
+
+    def list_rules(self) -> list[RuleInfo]: ...
+
+    def get_rule(self, rule_id: str) -> RuleInfo | None: ...
+
+    def set_enabled(self, rule_id: str, enabled: bool) -> RuleInfo: ...
+
+
+@dataclass(slots=True)
+class ScanFinding:
+    """One match of a content scanner (a YARA rule) in a file."""
+
+    rule: str
+    namespace: str = ""
+    tags: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class AttachmentScanner(Protocol):
+    """Scans a file stored as a case attachment (YARA, with its own size/time limits).
+
+    Called by the case store's API after the file is written; raising marks the
+    attachment's scan as ``error`` with the message, never loses the attachment.
+    """
+
+    def scan_file(self, path: str) -> list[ScanFinding]: ...
