@@ -1,0 +1,73 @@
+"""The base of every parser that reads an application's message (sshd, sudo, nginx, ...).
+
+An app parser is reached two ways: directly, by ``format=<name>`` on a record (a file
+tail of ``/var/log/auth.log`` configured as ``sshd``), or through the syslog parser,
+which reads the envelope and hands the body to the app whose program name or content
+matches. Both paths end in :meth:`AppParser.apply`, so a line means the same thing
+whichever way it came.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import ClassVar
+
+from core.events import Event
+from core.protocols import RawRecord
+
+from ._common import base_event, record_zone
+from ._syslog import apply_header, split_header
+
+__all__ = ["AppParser", "utcnow"]
+
+
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+class AppParser:
+    """One application's messages to ECS. Subclasses set the class attributes and ``apply``.
+
+    ``programs``: syslog program names (lower case) that route to this parser.
+    ``parse_native``: an optional hook for the app's own line layout (an nginx access
+    line, a Postgres log line) tried before the syslog envelope.
+    """
+
+    name: ClassVar[str]
+    dataset: ClassVar[str]
+    module: ClassVar[str]
+    programs: ClassVar[frozenset[str]] = frozenset()
+
+    def sniff(self, message: str) -> bool:
+        """True when ``message`` (a syslog body) is recognisably this app's, whatever the program."""
+        return False
+
+    def apply(self, ev: Event, message: str, program: str | None, record: RawRecord, now: _dt.datetime) -> bool:
+        """Add this app's fields for ``message`` to ``ev``; False if the message was not understood."""
+        raise NotImplementedError
+
+    def parse_native(self, ev: Event, text: str, record: RawRecord, now: _dt.datetime) -> bool:
+        """Parse a whole line in the app's own layout; False when it is not one."""
+        return False
+
+    def claim(self, ev: Event, record: RawRecord, dataset: str | None = None) -> None:
+        """Mark ``ev`` as this app's (dataset/module), unless the record named a dataset."""
+        e = ev["event"]
+        e["module"] = self.module
+        if not record.dataset:
+            e["dataset"] = dataset or self.dataset
+
+    def parse(self, record: RawRecord, *, now: _dt.datetime | None = None) -> Event:
+        now = now or utcnow()
+        ev, text = base_event(record, now, dataset=self.dataset, module=self.module)
+        if self.parse_native(ev, text, record, now):
+            return ev
+        hdr = split_header(text, now, record_zone(record))
+        if hdr is not None:
+            apply_header(ev, hdr, now)
+            message, program = hdr.message, hdr.appname
+        else:
+            ev["message"] = text
+            message, program = text, None
+        self.claim(ev, record)
+        self.apply(ev, message, program, record, now)
+        return ev

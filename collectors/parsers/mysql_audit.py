@@ -1,0 +1,133 @@
+"""MySQL/MariaDB audit records in JSON: MySQL Enterprise/``audit_log`` JSON format
+(``{"class": "connection", "event": "connect", "account": {...}, ...}``) and the Percona
+audit plugin's ``{"audit_record": {...}}``.
+
+Fields go to ``db.*`` exactly as for PostgreSQL (see :mod:`.postgres` for why that
+namespace), plus ``mysql.audit.*`` for the record's own class/event/status. A non-zero
+``status`` is the server's error code (1045 access denied): outcome failure.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import ipaddress
+from typing import Any
+
+from core.events import Event, set_field
+from core.protocols import RawRecord
+
+from ._common import categorize, set_outcome, set_timestamp, to_int
+from ._json import JsonFamilyParser
+from ._pick import pick_str
+from .postgres import apply_statement
+
+__all__ = ["MysqlAuditParser", "PARSER"]
+
+
+def _ip(ev: Event, value: str | None) -> None:
+    if not value:
+        return
+    try:
+        set_field(ev, "source.ip", str(ipaddress.ip_address(value)))
+    except ValueError:
+        set_field(ev, "source.domain", value)
+
+
+class MysqlAuditParser(JsonFamilyParser):
+    name = "mysql_audit"
+    dataset = "mysql.audit"
+    module = "mysql"
+
+    def claims(self, doc: dict[str, Any]) -> bool:
+        if isinstance(doc.get("audit_record"), dict):
+            return True
+        return "class" in doc and "connection_id" in doc and ("account" in doc or "login" in doc or "event" in doc)
+
+    def apply_doc(self, ev: Event, doc: dict[str, Any], record: RawRecord, now: _dt.datetime) -> None:
+        set_field(ev, "db.system", "mysql")
+        if isinstance(doc.get("audit_record"), dict):
+            self._percona(ev, doc["audit_record"], now)
+        else:
+            self._enterprise(ev, doc, now)
+
+    def _finish(self, ev: Event, kind: str, status: int | None, statement: str | None, command: str | None) -> None:
+        failed = bool(status)
+        if kind == "connect":
+            categorize(ev, ["authentication", "database"], ["start", "access"], "db-login")
+        elif kind == "disconnect":
+            categorize(ev, ["session", "database"], ["end", "info"], "db-disconnect")
+        elif statement or command:
+            op = (command or "").upper()
+            writes = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "TRUNCATE", "GRANT",
+                      "REVOKE", "RENAME")
+            is_write = any(op.startswith(w) for w in writes)
+            categorize(ev, "database", "change" if is_write else "access", "db-query")
+        else:
+            categorize(ev, "database", "info", "db-audit")
+        if status is not None:
+            set_outcome(ev, not failed)
+            if failed:
+                set_field(ev, "error.code", str(status))
+
+    def _enterprise(self, ev: Event, doc: dict[str, Any], now: _dt.datetime) -> None:
+        klass, event = str(doc.get("class", "")), str(doc.get("event", ""))
+        set_field(ev, "mysql.audit", {"class": klass, "event": event, "id": doc.get("id"),
+                                      "connection_id": doc.get("connection_id")})
+        set_timestamp(ev, doc.get("timestamp"), now)
+        account = doc.get("account") if isinstance(doc.get("account"), dict) else {}
+        login = doc.get("login") if isinstance(doc.get("login"), dict) else {}
+        user = pick_str(login, "user") or pick_str(account, "user")
+        if user:
+            set_field(ev, "user.name", user)
+            set_field(ev, "db.user", user)
+        _ip(ev, pick_str(login, "ip") or pick_str(account, "host"))
+        status = None
+        statement = command = None
+        for key in ("connection_data", "general_data", "table_access_data", "query_data"):
+            data = doc.get(key)
+            if not isinstance(data, dict):
+                continue
+            if data.get("db"):
+                set_field(ev, "db.name", str(data["db"]))
+            if "status" in data:
+                status = to_int(data["status"])
+            statement = statement or pick_str(data, "query")
+            command = command or pick_str(data, "sql_command")
+            if data.get("table"):
+                set_field(ev, "db.object.type", "TABLE")
+                set_field(ev, "db.object.name", str(data["table"]))
+        if statement:
+            apply_statement(ev, statement)
+        elif command:
+            set_field(ev, "db.operation", command.upper())
+        kind = "connect" if (klass, event) == ("connection", "connect") else (
+            "disconnect" if (klass, event) == ("connection", "disconnect") else "other")
+        self._finish(ev, kind, status, statement, command)
+        ev["message"] = f"{klass} {event}" + (f": {statement}" if statement else "")
+
+    def _percona(self, ev: Event, rec: dict[str, Any], now: _dt.datetime) -> None:
+        name = str(rec.get("name", ""))
+        set_field(ev, "mysql.audit", {"name": name, "record": rec.get("record"),
+                                      "connection_id": rec.get("connection_id"),
+                                      "command_class": rec.get("command_class")})
+        ts = rec.get("timestamp")
+        if isinstance(ts, str) and ts.endswith(" UTC"):
+            ts = ts[:-4] + "Z"
+        set_timestamp(ev, ts, now, original=str(rec.get("timestamp")))
+        user = pick_str(rec, "priv_user", "user")
+        if user and "[" in user:
+            user = user.split("[", 1)[0]
+        if user:
+            set_field(ev, "user.name", user)
+            set_field(ev, "db.user", user)
+        _ip(ev, pick_str(rec, "ip") or (None if rec.get("host") == "localhost" else pick_str(rec, "host")))
+        if rec.get("db"):
+            set_field(ev, "db.name", str(rec["db"]))
+        statement = pick_str(rec, "sqltext")
+        if statement:
+            apply_statement(ev, statement)
+        kind = {"connect": "connect", "quit": "disconnect", "change user": "connect"}.get(name.lower(), "other")
+        self._finish(ev, kind, to_int(rec.get("status")), statement, pick_str(rec, "command_class"))
+        ev["message"] = name + (f": {statement}" if statement else "")
+
+
+PARSER = MysqlAuditParser()
