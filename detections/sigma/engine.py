@@ -1,0 +1,186 @@
+"""The streaming Sigma engine: every event checked against the rules its log source allows.
+
+Example::
+
+    ruleset = load_rules(["rules/windows"], cache_dir="data/cache")
+    engine = SigmaEngine(ruleset.rules)
+    for event in events:
+        for det in engine.process(event):
+            print(det.rule_id, det.title, det.level)
+
+How an event is checked: its route key (Windows channel + event id, or ECS OS +
+categories) picks, from a per-key cache, the rules whose log source can match it; a
+single :class:`~detections.sigma.matchers.EventView` is built for the event and shared
+by those rules, so each field is looked up and lower-cased once. A match feeds the
+correlation rules that reference the rule; a referenced rule emits its own detection
+only when the correlation says ``generate: true`` (Sigma's rule), or when no
+correlation references it.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.events import Event
+from core.protocols import Detection
+
+from detections.sigma.correlation import CorrelationState
+from detections.sigma.loader import RuleFailure, RuleSpec
+from detections.sigma.logsources import Route, event_route_key, route_for
+from detections.sigma.matchers import MISSING, EventView, Matcher, compile_plan
+
+__all__ = ["SigmaEngine", "CompiledRule"]
+
+
+@dataclass
+class CompiledRule:
+    spec: RuleSpec
+    match: Matcher
+    route: Route
+    emit: bool = True
+    correlations: list[tuple[CorrelationState, str]] = field(default_factory=list)
+    """(state, the reference this rule is known by in that correlation)."""
+
+
+class SigmaEngine:
+    """Implements ``core.protocols.Detector`` over loaded :class:`RuleSpec` s."""
+
+    name = "sigma"
+
+    def __init__(
+        self,
+        specs: Iterable[RuleSpec],
+        *,
+        disabled: Iterable[str] = (),
+        max_groups: int = 10_000,
+        include_events: bool = True,
+    ):
+        self.failures: list[RuleFailure] = []
+        self.rules: list[CompiledRule] = []
+        self.correlations: list[tuple[RuleSpec, CorrelationState]] = []
+        self.disabled: set[str] = set(disabled)
+        self.hits: Counter[str] = Counter()
+        self.events_seen = 0
+        self.include_events = include_events
+        self._routes: dict[tuple[Any, ...], tuple[CompiledRule, ...]] = {}
+        by_ref: dict[str, CompiledRule] = {}
+        corr_specs: list[RuleSpec] = []
+        seen_ids: set[str] = set()
+        for spec in specs:
+            if spec.id in seen_ids:
+                self.failures.append(RuleFailure(spec.path, f"duplicate rule id {spec.id}: only the first is used", spec.id, spec.title))
+                continue
+            seen_ids.add(spec.id)
+            if spec.correlation is not None:
+                corr_specs.append(spec)
+                continue
+            try:
+                matcher = compile_plan(spec.plan)  # type: ignore[arg-type]
+            except (ValueError, TypeError) as exc:
+                self.failures.append(RuleFailure(spec.path, f"cannot compile plan: {exc}", spec.id, spec.title))
+                continue
+            route, _ = route_for(spec.product, spec.category, spec.service)
+            cr = CompiledRule(spec, matcher, route)
+            self.rules.append(cr)
+            by_ref[spec.id] = cr
+            if spec.name:
+                by_ref[spec.name] = cr
+        for spec in corr_specs:
+            cspec = spec.correlation
+            assert cspec is not None
+            missing = [r for r in cspec.rules if r not in by_ref]
+            if missing:
+                self.failures.append(
+                    RuleFailure(
+                        spec.path,
+                        "correlation references rules that are not loaded: " + ", ".join(missing)
+                        + " (load the folder holding them too)",
+                        spec.id,
+                        spec.title,
+                    )
+                )
+                continue
+            state = CorrelationState(
+                spec.id, spec.title, spec.level, spec.tags, cspec, max_groups=max_groups, description=spec.description
+            )
+            self.correlations.append((spec, state))
+            for ref in cspec.rules:
+                base = by_ref[ref]
+                base.correlations.append((state, ref))
+                if not cspec.generate:
+                    base.emit = False
+
+    # --- rule management ---------------------------------------------------------
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [r.spec.id for r in self.rules] + [s.id for s, _ in self.correlations]
+
+    def disable(self, rule_id: str) -> None:
+        self.disabled.add(rule_id)
+        self._routes.clear()
+
+    def enable(self, rule_id: str) -> None:
+        self.disabled.discard(rule_id)
+        self._routes.clear()
+
+    def rules_for(self, key: tuple[Any, ...]) -> tuple[CompiledRule, ...]:
+        """The enabled rules an event with route ``key`` meets (cached per key)."""
+        rules = self._routes.get(key)
+        if rules is None:
+            dis = self.disabled
+            rules = tuple(r for r in self.rules if r.spec.id not in dis and r.route.accepts(key))
+            self._routes[key] = rules
+        return rules
+
+    # --- matching ----------------------------------------------------------------
+
+    def process(self, event: Event) -> list[Detection]:
+        self.events_seen += 1
+        key = event_route_key(event)
+        rules = self._routes.get(key)
+        if rules is None:
+            rules = self.rules_for(key)
+        if not rules:
+            return []
+        view = EventView(event, key)
+        out: list[Detection] = []
+        for r in rules:
+            if r.match(view):
+                spec = r.spec
+                self.hits[spec.id] += 1
+                if r.emit:
+                    out.append(
+                        Detection(
+                            rule_id=spec.id,
+                            title=spec.title,
+                            level=spec.level,
+                            events=[event] if self.include_events else [],
+                            tags=list(spec.tags),
+                            description=spec.description,
+                        )
+                    )
+                for state, ref in r.correlations:
+                    if state.rule_id in self.disabled:
+                        continue
+                    det = state.feed(ref, event, _value_of(view, spec))
+                    if det is not None:
+                        self.hits[state.rule_id] += 1
+                        out.append(det)
+        return out
+
+    def matches(self, event: Event) -> list[str]:
+        """Ids of the (non-correlation) rules ``event`` matches, emitting or not; for tests."""
+        key = event_route_key(event)
+        view = EventView(event, key)
+        return [r.spec.id for r in self.rules_for(key) if r.match(view)]
+
+
+def _value_of(view: EventView, spec: RuleSpec) -> Any:
+    def get(name: str) -> Any:
+        v = view.raw[spec.resolve(name)]
+        return None if v is MISSING else v
+
+    return get

@@ -1,0 +1,302 @@
+"""Load Sigma rule folders into plain, picklable rule specs, with every failure explained.
+
+Rules are parsed with pySigma (``SigmaCollection``) file by file, so a broken file costs
+only itself and its failure names the file. Each rule becomes a :class:`RuleSpec`: its
+metadata, its route inputs and its plan (see :mod:`detections.sigma.plan`), or a
+correlation spec. Nothing is skipped silently: a rule that cannot be matched is a
+:class:`RuleFailure` with the reason.
+
+Cache: specs are pickled per file, keyed by the file's content hash, the plan format
+version and the placeholder values, under ``cache_dir``. A second start with unchanged
+files reads the pickle and never imports pySigma; that is what makes it fast.
+
+Rule test files (``X.tests.yml``, see :mod:`detections.sigma.ruletests`) sit beside the
+rules and are not rules: the loader skips them by name.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from detections.sigma.correlation import CORRELATION_TYPES, CorrelationSpec
+from detections.sigma.fields import resolve_field
+from detections.sigma.logsources import route_for
+from detections.sigma.plan import PLAN_VERSION, PlanError, build_plan
+
+__all__ = [
+    "RuleSpec",
+    "RuleFailure",
+    "RuleSet",
+    "RuleLoadError",
+    "rule_files",
+    "load_rules",
+    "is_test_file",
+]
+
+_RULE_SUFFIXES = (".yml", ".yaml")
+_TEST_SUFFIXES = (".tests.yml", ".tests.yaml")
+
+
+class RuleLoadError(ValueError):
+    """A rules path given by the user cannot be used at all (missing, not a folder or file)."""
+
+
+@dataclass
+class RuleSpec:
+    """One loadable rule, as data."""
+
+    id: str
+    title: str
+    path: str
+    level: str = "medium"
+    status: str = ""
+    name: str | None = None
+    tags: list[str] = field(default_factory=list)
+    description: str = ""
+    product: str | None = None
+    category: str | None = None
+    service: str | None = None
+    plan: tuple[Any, ...] | None = None
+    correlation: CorrelationSpec | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return "correlation" if self.correlation is not None else "rule"
+
+    @property
+    def techniques(self) -> list[str]:
+        """ATT&CK technique ids from the tags (``attack.t1059.001`` -> ``T1059.001``)."""
+        out = []
+        for t in self.tags:
+            low = t.lower()
+            if low.startswith("attack.t") and low[8:9].isdigit():
+                out.append(t[7:].upper())
+        return out
+
+    def resolve(self, name: str) -> str:
+        route, _ = route_for(self.product, self.category, self.service)
+        return resolve_field(name, windows=route.windows is True, category=self.category)
+
+
+@dataclass
+class RuleFailure:
+    """A rule (or a whole file) that cannot be used, and why."""
+
+    path: str
+    reason: str
+    rule_id: str | None = None
+    title: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "rule_id": self.rule_id, "title": self.title, "reason": self.reason}
+
+
+@dataclass
+class RuleSet:
+    """What loading found: usable rules, failures, and how much came from the cache."""
+
+    rules: list[RuleSpec] = field(default_factory=list)
+    failures: list[RuleFailure] = field(default_factory=list)
+    files: int = 0
+    cached_files: int = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.rules) + len(self.failures)
+
+    @property
+    def load_rate(self) -> float:
+        return len(self.rules) / self.total if self.total else 1.0
+
+
+def is_test_file(path: Path) -> bool:
+    return path.name.endswith(_TEST_SUFFIXES)
+
+
+def rule_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Every rule file under ``paths`` (folders recursed), sorted, test files left out."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(
+                f for f in sorted(p.rglob("*")) if f.is_file() and f.name.endswith(_RULE_SUFFIXES) and not is_test_file(f)
+            )
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise RuleLoadError(f"rules path {p} does not exist; give a Sigma rule file or a folder of rules")
+    return out
+
+
+def _level(rule: Any) -> str:
+    lvl = getattr(rule, "level", None)
+    return lvl.name.lower() if lvl is not None else "medium"
+
+
+def _meta(rule: Any, path: str) -> dict[str, Any]:
+    rid = str(rule.id) if rule.id else (rule.name or Path(path).stem)
+    return {
+        "id": rid,
+        "title": rule.title or Path(path).stem,
+        "path": path,
+        "level": _level(rule),
+        "status": rule.status.name.lower() if getattr(rule, "status", None) else "",
+        "name": rule.name,
+        "tags": [str(t) for t in (rule.tags or [])],
+        "description": (rule.description or "").strip(),
+    }
+
+
+def _spec_from_rule(rule: Any, path: str, placeholders: Mapping[str, Sequence[str]] | None) -> RuleSpec:
+    meta = _meta(rule, path)
+    ls = rule.logsource
+    product, category, service = ls.product, ls.category, ls.service
+    route, warnings = route_for(product, category, service)
+    windows = route.windows is True
+
+    def resolve(name: str) -> str:
+        return resolve_field(name, windows=windows, category=(category or None))
+
+    plan = build_plan(rule, resolve, placeholders)
+    return RuleSpec(product=product, category=category, service=service, plan=plan, warnings=warnings, **meta)
+
+
+def _spec_from_correlation(rule: Any, path: str) -> RuleSpec:
+    from sigma.correlations import SigmaCorrelationCondition
+
+    meta = _meta(rule, path)
+    ctype = rule.type.name.lower()
+    if ctype not in CORRELATION_TYPES:
+        raise PlanError(f"correlation type {ctype} is not supported in the stream (supported: {', '.join(CORRELATION_TYPES)})")
+    cond = rule.condition
+    if not isinstance(cond, SigmaCorrelationCondition):
+        raise PlanError("extended correlation conditions (boolean expressions over rules) are not supported")
+    value_field = cond.fieldref if isinstance(cond.fieldref, str) else (cond.fieldref[0] if cond.fieldref else None)
+    aliases: dict[str, dict[str, str]] = {}
+    for alias in rule.aliases:
+        aliases[alias.alias] = {ref.reference: fname for ref, fname in alias.mapping.items()}
+    spec = CorrelationSpec(
+        type=ctype,
+        rules=[r.reference for r in (rule.rules or [])],
+        timespan=float(rule.timespan.seconds),
+        group_by=list(rule.group_by or []),
+        op=cond.op.name.lower(),
+        count=int(cond.count),
+        value_field=value_field,
+        aliases=aliases,
+        generate=bool(rule.generate),
+    )
+    return RuleSpec(correlation=spec, **meta)
+
+
+def _load_file(path: Path, placeholders: Mapping[str, Sequence[str]] | None) -> tuple[list[RuleSpec], list[RuleFailure]]:
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.rule import SigmaRule
+
+    spath = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [RuleFailure(spath, f"cannot read file: {exc}")]
+    try:
+        coll = SigmaCollection.from_yaml(text, collect_errors=True)
+    except Exception as exc:  # YAML syntax errors and pySigma's own
+        return [], [RuleFailure(spath, f"not a valid Sigma file: {exc}")]
+    specs: list[RuleSpec] = []
+    failures: list[RuleFailure] = []
+    for err in getattr(coll, "errors", []) or []:
+        failures.append(RuleFailure(spath, f"{type(err).__name__}: {err}"))
+    for rule in coll.rules:
+        rid = str(rule.id) if getattr(rule, "id", None) else None
+        title = getattr(rule, "title", None)
+        if rule.errors:
+            failures.append(RuleFailure(spath, "; ".join(f"{type(e).__name__}: {e}" for e in rule.errors), rid, title))
+            continue
+        try:
+            if isinstance(rule, SigmaCorrelationRule):
+                specs.append(_spec_from_correlation(rule, spath))
+            elif isinstance(rule, SigmaRule):
+                specs.append(_spec_from_rule(rule, spath, placeholders))
+            else:
+                failures.append(RuleFailure(spath, f"{type(rule).__name__} documents are not supported", rid, title))
+        except PlanError as exc:
+            failures.append(RuleFailure(spath, str(exc), rid, title))
+        except Exception as exc:  # a pySigma error while expanding modifiers and the like
+            failures.append(RuleFailure(spath, f"{type(exc).__name__}: {exc}", rid, title))
+    return specs, failures
+
+
+def _cache_path(cache_dir: Path) -> Path:
+    return cache_dir / f"sigma-plans-v{PLAN_VERSION}.pickle"
+
+
+def _read_cache(cache_dir: Path | None) -> dict[str, tuple[str, list[RuleSpec], list[RuleFailure]]]:
+    if cache_dir is None:
+        return {}
+    p = _cache_path(cache_dir)
+    try:
+        with p.open("rb") as fh:
+            data = pickle.load(fh)
+        return data if isinstance(data, dict) else {}
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return {}
+
+
+def _write_cache(cache_dir: Path, data: dict[str, Any]) -> None:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".sigma-plans-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, _cache_path(cache_dir))
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def load_rules(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    placeholders: Mapping[str, Sequence[str]] | None = None,
+) -> RuleSet:
+    """Load every rule under ``paths``. Failures are collected, never raised (except for a
+    path that does not exist, which raises :class:`RuleLoadError`)."""
+    files = rule_files(paths)
+    cdir = Path(cache_dir) if cache_dir is not None else None
+    cache = _read_cache(cdir)
+    salt = repr(sorted((k, tuple(v)) for k, v in (placeholders or {}).items())).encode()
+    out = RuleSet(files=len(files))
+    fresh: dict[str, tuple[str, list[RuleSpec], list[RuleFailure]]] = {}
+    for f in files:
+        key = str(f.resolve())
+        try:
+            raw = f.read_bytes()
+        except OSError as exc:
+            out.failures.append(RuleFailure(str(f), f"cannot read file: {exc.strerror}"))
+            continue
+        digest = hashlib.blake2b(raw + b"\0" + salt, digest_size=16).hexdigest()
+        hit = cache.get(key)
+        if hit is not None and hit[0] == digest:
+            specs, failures = hit[1], hit[2]
+            out.cached_files += 1
+        else:
+            specs, failures = _load_file(f, placeholders)
+        fresh[key] = (digest, specs, failures)
+        out.rules.extend(specs)
+        out.failures.extend(failures)
+    if cdir is not None and (out.cached_files != len(files) or len(cache) != len(fresh)):
+        merged = {**cache, **fresh}
+        _write_cache(cdir, merged)
+    return out

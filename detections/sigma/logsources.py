@@ -1,0 +1,198 @@
+"""Routing by log source: which events a rule can ever see, as data.
+
+Most of a rule's cost is paid by events it could never match: a Sysmon process creation
+rule need not look at a Security logon. Each rule's ``logsource`` (product, category,
+service) is turned once into a :class:`Route`; each event gets a route key (its Windows
+channel and event id, or its ECS OS and categories) and the engine caches, per key, the
+rules whose route accepts it.
+
+Unknown Windows services or categories *fail open* (the rule sees every Windows event
+and its own conditions decide) and say so in the rule's warnings: a rule that silently
+never runs is worse than one that runs too often.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "SERVICE_CHANNELS",
+    "CATEGORY_EVENTS",
+    "CATEGORY_ECS",
+    "Route",
+    "route_for",
+    "event_route_key",
+]
+
+_SYSMON = "microsoft-windows-sysmon/operational"
+_PS = ("microsoft-windows-powershell/operational", "powershellcore/operational")
+
+# Sigma Windows service -> event log channels. Seeded from pySigma's own table (so it
+# follows pySigma releases) plus channels SigmaHQ uses that pySigma does not list.
+_EXTRA_SERVICE_CHANNELS: dict[str, list[str]] = {
+    "iis-configuration": ["Microsoft-IIS-Configuration/Operational"],
+    "smbclient-connectivity": ["Microsoft-Windows-SmbClient/Connectivity"],
+    "smbserver-connectivity": ["Microsoft-Windows-SMBServer/Connectivity"],
+    "kernel-shimengine": ["Microsoft-Windows-Kernel-ShimEngine/Operational"],
+    "hyper-v-worker": ["Microsoft-Windows-Hyper-V-Worker"],
+    "sysmon": [_SYSMON],
+    "powershell": list(_PS),
+}
+
+
+def _service_channels() -> dict[str, frozenset[str]]:
+    table: dict[str, list[str]] = {}
+    try:
+        from sigma.pipelines.common import windows_logsource_mapping  # type: ignore[import-untyped]
+
+        for svc, chans in windows_logsource_mapping.items():
+            table[svc] = [chans] if isinstance(chans, str) else list(chans)
+    except ImportError:  # pragma: no cover - pySigma is a dependency; keep routing usable anyway
+        pass
+    for svc, chans in _EXTRA_SERVICE_CHANNELS.items():
+        table.setdefault(svc, [])
+        table[svc] = sorted(set(table[svc]) | set(chans))
+    return {svc: frozenset(c.lower() for c in chans) for svc, chans in table.items()}
+
+
+SERVICE_CHANNELS: dict[str, frozenset[str]] = _service_channels()
+
+# Sigma Windows category -> (channel, event ids) pairs that carry it.
+CATEGORY_EVENTS: dict[str, list[tuple[str, frozenset[str]]]] = {
+    "process_creation": [(_SYSMON, frozenset({"1"})), ("security", frozenset({"4688"}))],
+    "file_change": [(_SYSMON, frozenset({"2"}))],
+    "network_connection": [(_SYSMON, frozenset({"3"}))],
+    "sysmon_status": [(_SYSMON, frozenset({"4", "16"}))],
+    "process_termination": [(_SYSMON, frozenset({"5"}))],
+    "driver_load": [(_SYSMON, frozenset({"6"}))],
+    "image_load": [(_SYSMON, frozenset({"7"}))],
+    "create_remote_thread": [(_SYSMON, frozenset({"8"}))],
+    "raw_access_thread": [(_SYSMON, frozenset({"9"}))],
+    "process_access": [(_SYSMON, frozenset({"10"}))],
+    "file_event": [(_SYSMON, frozenset({"11"}))],
+    "registry_add": [(_SYSMON, frozenset({"12"}))],
+    "registry_delete": [(_SYSMON, frozenset({"12"}))],
+    "registry_set": [(_SYSMON, frozenset({"13"}))],
+    "registry_rename": [(_SYSMON, frozenset({"14"}))],
+    "registry_event": [(_SYSMON, frozenset({"12", "13", "14"}))],
+    "create_stream_hash": [(_SYSMON, frozenset({"15"}))],
+    "pipe_created": [(_SYSMON, frozenset({"17", "18"}))],
+    "wmi_event": [(_SYSMON, frozenset({"19", "20", "21"}))],
+    "dns_query": [(_SYSMON, frozenset({"22"}))],
+    "file_delete": [(_SYSMON, frozenset({"23", "26"}))],
+    "clipboard_capture": [(_SYSMON, frozenset({"24"}))],
+    "process_tampering": [(_SYSMON, frozenset({"25"}))],
+    "file_delete_detected": [(_SYSMON, frozenset({"26"}))],
+    "file_block_executable": [(_SYSMON, frozenset({"27"}))],
+    "file_block_shredding": [(_SYSMON, frozenset({"28"}))],
+    "file_executable_detected": [(_SYSMON, frozenset({"29"}))],
+    "sysmon_error": [(_SYSMON, frozenset({"255"}))],
+    "ps_module": [(c, frozenset({"4103"})) for c in _PS],
+    "ps_script": [(c, frozenset({"4104"})) for c in _PS],
+    "ps_classic_start": [("windows powershell", frozenset({"400"}))],
+    "ps_classic_provider_start": [("windows powershell", frozenset({"600"}))],
+    "ps_classic_script": [("windows powershell", frozenset({"800"}))],
+}
+
+# Non-Windows rule category -> ECS event.category values an event of it would carry.
+# An event whose event.category is set and shares none of these is not offered the rule.
+CATEGORY_ECS: dict[str, frozenset[str]] = {
+    "process_creation": frozenset({"process"}),
+    "network_connection": frozenset({"network"}),
+    "firewall": frozenset({"network"}),
+    "dns": frozenset({"network", "dns"}),
+    "dns_query": frozenset({"network", "dns"}),
+    "file_event": frozenset({"file"}),
+    "webserver": frozenset({"web", "network"}),
+    "proxy": frozenset({"web", "network"}),
+    "authentication": frozenset({"authentication"}),
+}
+
+_OS_PRODUCTS = frozenset({"windows", "linux", "macos"})
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Which events a rule accepts. ``windows`` rules see only Windows events, and only
+    the (channel, event id) pairs in ``pairs`` / channels in ``channels`` when set."""
+
+    windows: bool | None
+    """True: Windows events only; False: non-Windows only; None: both."""
+    channels: frozenset[str] | None = None
+    pairs: tuple[tuple[str, frozenset[str]], ...] | None = None
+    os: str | None = None
+    ecs_categories: frozenset[str] | None = None
+
+    def accepts(self, key: tuple[Any, ...]) -> bool:
+        if key[0] == "win":
+            if self.windows is False:
+                return False
+            _, channel, eid = key
+            if self.channels is not None and channel not in self.channels:
+                return False
+            if self.pairs is not None and not any(channel == c and eid in ids for c, ids in self.pairs):
+                return False
+            return True
+        if self.windows is True:
+            return False
+        _, os_type, cats = key
+        if self.os and os_type and os_type != self.os:
+            return False
+        if self.ecs_categories is not None and cats and not (self.ecs_categories & cats):
+            return False
+        return True
+
+
+def route_for(product: str | None, category: str | None, service: str | None) -> tuple[Route, list[str]]:
+    """The route of a logsource and any warnings about parts we cannot route on."""
+    warnings: list[str] = []
+    product = (product or "").lower() or None
+    category = (category or "").lower() or None
+    service = (service or "").lower() or None
+    # Product-less rules naming a Windows-only service (e.g. ``service: security``) are Windows rules.
+    is_windows = product == "windows" or (
+        product is None and service is not None and service in SERVICE_CHANNELS and category is None
+    )
+    if is_windows:
+        channels = None
+        pairs = None
+        if service:
+            if service in SERVICE_CHANNELS:
+                channels = SERVICE_CHANNELS[service]
+            else:
+                warnings.append(f"windows service '{service}' has no channel mapping: the rule sees every Windows event")
+        if category:
+            if category in CATEGORY_EVENTS:
+                pairs = tuple(CATEGORY_EVENTS[category])
+            else:
+                warnings.append(f"windows category '{category}' has no event mapping: the rule sees every Windows event")
+        return Route(True, channels, pairs), warnings
+    if product is None:
+        return Route(None, ecs_categories=CATEGORY_ECS.get(category or "")), warnings
+    return Route(False, os=product if product in _OS_PRODUCTS else None, ecs_categories=CATEGORY_ECS.get(category or "")), warnings
+
+
+def event_route_key(event: Mapping[str, Any]) -> tuple[Any, ...]:
+    """``("win", channel, event_id)`` for Windows events, else ``("ecs", os, categories)``."""
+    winlog = event.get("winlog")
+    if isinstance(winlog, Mapping) and winlog.get("channel"):
+        eid = winlog.get("event_id")
+        if eid is None:
+            eid = (event.get("event") or {}).get("code")
+        return ("win", str(winlog["channel"]).lower(), str(eid) if eid is not None else "")
+    os_type = None
+    host = event.get("host")
+    if isinstance(host, Mapping):
+        os_node = host.get("os")
+        if isinstance(os_node, Mapping):
+            os_type = os_node.get("type") or os_node.get("family")
+    ev = event.get("event")
+    cats: frozenset[str] = frozenset()
+    if isinstance(ev, Mapping):
+        c = ev.get("category")
+        if isinstance(c, str):
+            cats = frozenset({c})
+        elif isinstance(c, (list, tuple)):
+            cats = frozenset(str(x) for x in c)
+    return ("ecs", str(os_type).lower() if os_type else None, cats)
