@@ -1,0 +1,460 @@
+"""Alerts and cases: the domain model, the pure rules that govern them, and the stores' protocols.
+
+A :class:`core.protocols.Detection` (a rule matched) becomes an :class:`Alert` through
+:class:`AlertRecorder`, the pipeline's alert sink: it drops detections an active
+:class:`Suppression` covers, asks the :class:`AlertStore` to deduplicate (same rule,
+same entity key, within the window: one alert whose ``count`` and ``last_seen`` grow),
+and tells listeners (the live SSE stream) what changed.
+
+Pure logic kept here so every store and the API agree on it:
+
+* :func:`risk_score`: rule level (1-5) x asset criticality (1-5, default 3) x 4 -> 4..100.
+* :func:`dedupe_key`: the rule id plus the detection's ``group_key`` or, without one,
+  the entity tuple (host, user, source ip, destination ip, asset).
+* :data:`TRANSITIONS` / :func:`check_transition`: the status workflow.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from core.events import Event, get_field, parse_timestamp, to_utc_iso, utc_now_iso, TimestampError
+from core.protocols import Detection
+
+__all__ = [
+    "LEVELS",
+    "STATUSES",
+    "RESOLUTIONS",
+    "TRANSITIONS",
+    "CASE_STATUSES",
+    "ENTITY_FIELDS",
+    "Entities",
+    "Alert",
+    "AlertChange",
+    "AlertFilter",
+    "Comment",
+    "Suppression",
+    "Case",
+    "CaseNote",
+    "TimelineEntry",
+    "Attachment",
+    "AlertStore",
+    "CaseStore",
+    "AlertRecorder",
+    "TransitionError",
+    "NotFound",
+    "risk_score",
+    "level_number",
+    "entities_of",
+    "dedupe_key",
+    "check_transition",
+    "DEFAULT_CRITICALITY",
+    "MAX_SAMPLE_EVENTS",
+]
+
+log = logging.getLogger("citysoc.alerts")
+
+LEVELS: dict[str, int] = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+STATUSES: tuple[str, ...] = ("new", "acknowledged", "in_progress", "closed")
+RESOLUTIONS: tuple[str, ...] = ("true_positive", "false_positive", "benign")
+CASE_STATUSES: tuple[str, ...] = ("open", "in_progress", "closed")
+DEFAULT_CRITICALITY = 3
+MAX_SAMPLE_EVENTS = 20
+"""Events kept inside an alert; the rest are found with its ``events_query``."""
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"acknowledged", "in_progress", "closed"}),
+    "acknowledged": frozenset({"in_progress", "closed", "new"}),
+    "in_progress": frozenset({"acknowledged", "closed"}),
+    "closed": frozenset({"in_progress"}),  # reopening goes back to work
+}
+
+ENTITY_FIELDS: dict[str, str] = {
+    "host": "host.name",
+    "user": "user.name",
+    "source_ip": "source.ip",
+    "destination_ip": "destination.ip",
+    "asset_id": "citysoc.asset.id",
+    "center": "citysoc.center",
+}
+"""Alert entity -> the ECS field it is read from."""
+
+
+class TransitionError(ValueError):
+    """A status change the workflow does not allow; the message lists the allowed ones."""
+
+
+class NotFound(KeyError):
+    """The alert, case or attachment asked for does not exist."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not found"
+
+
+def level_number(level: str) -> int:
+    return LEVELS.get((level or "").lower(), LEVELS["medium"])
+
+
+def risk_score(level: str, criticality: int | None) -> int:
+    """Level (1-5) x asset criticality (1-5, default 3) x 4: 4..100, higher first."""
+    crit = criticality if isinstance(criticality, int) and 1 <= criticality <= 5 else DEFAULT_CRITICALITY
+    return level_number(level) * crit * 4
+
+
+def check_transition(current: str, new: str, resolution: str | None) -> None:
+    """Raise :class:`TransitionError` unless ``current -> new`` is allowed.
+
+    Closing needs a resolution; only closing takes one.
+    """
+    if new not in STATUSES:
+        raise TransitionError(f"unknown status {new!r}; use one of {', '.join(STATUSES)}")
+    if new != current and new not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current]))
+        raise TransitionError(f"an alert in status {current!r} cannot move to {new!r}; allowed: {allowed}")
+    if new == "closed" and resolution not in RESOLUTIONS:
+        raise TransitionError(f"closing an alert needs a resolution: one of {', '.join(RESOLUTIONS)}")
+    if new != "closed" and resolution is not None:
+        raise TransitionError("a resolution is only given when closing an alert")
+
+
+@dataclass(slots=True)
+class Entities:
+    host: str | None = None
+    user: str | None = None
+    source_ip: str | None = None
+    destination_ip: str | None = None
+    asset_id: str | None = None
+    center: str | None = None
+    criticality: int | None = None
+
+    def key_tuple(self) -> tuple[str, ...]:
+        return tuple(str(getattr(self, k) or "") for k in ("host", "user", "source_ip", "destination_ip", "asset_id"))
+
+
+def _scalar(v: Any) -> str | None:
+    if v is None or isinstance(v, (dict, list)):
+        if isinstance(v, list) and v and not isinstance(v[0], (dict, list)):
+            return str(v[0])
+        return None
+    return str(v)
+
+
+def entities_of(events: Sequence[Event]) -> Entities:
+    """The alert's entities: the first value each entity field has among the events."""
+    ent = Entities()
+    for name, path in ENTITY_FIELDS.items():
+        for ev in events:
+            val = _scalar(get_field(ev, path))
+            if val:
+                setattr(ent, name, val[:256])
+                break
+    for ev in events:
+        crit = get_field(ev, "citysoc.asset.criticality")
+        try:
+            c = int(crit) if crit is not None and not isinstance(crit, bool) else None
+        except (TypeError, ValueError):
+            c = None
+        if c is not None and 1 <= c <= 5:
+            ent.criticality = c
+            break
+    return ent
+
+
+def dedupe_key(rule_id: str, entities: Entities, group_key: str | None = None) -> str:
+    """Same rule + same entity key -> same key. ``group_key`` (correlation rules) wins."""
+    basis = [rule_id, "g", group_key] if group_key else [rule_id, "e", *entities.key_tuple()]
+    return hashlib.sha256("\x1f".join(basis).encode("utf-8")).hexdigest()[:32]
+
+
+def _event_time(ev: Event) -> str:
+    try:
+        return to_utc_iso(parse_timestamp(get_field(ev, "@timestamp")))
+    except TimestampError:
+        return utc_now_iso()
+
+
+def events_query(entities: Entities) -> str:
+    """A Lucene query that finds the events behind an alert (its entities, ANDed)."""
+    parts = []
+    for name, path in ENTITY_FIELDS.items():
+        val = getattr(entities, name)
+        if val and name != "center":
+            esc = val.replace("\\", "\\\\").replace('"', '\\"')
+            parts.append(f'{path}:"{esc}"')
+    return " AND ".join(parts) or "*"
+
+
+@dataclass(slots=True)
+class Alert:
+    id: int
+    rule_id: str
+    rule_title: str
+    level: str
+    tags: list[str]
+    engine: str
+    description: str
+    entities: Entities
+    risk_score: int
+    status: str
+    resolution: str | None
+    assignee: str | None
+    first_seen: str
+    last_seen: str
+    count: int
+    dedupe_key: str
+    created_at: str
+    updated_at: str
+    events: list[Event] = field(default_factory=list)
+    events_query: str = "*"
+    case_id: int | None = None
+
+    def to_dict(self, *, with_events: bool = True) -> dict[str, Any]:
+        d = asdict(self)
+        if not with_events:
+            d.pop("events")
+        return d
+
+    @staticmethod
+    def from_detection(det: Detection, now: str) -> Alert:
+        """A new (unsaved, ``id=0``) alert for one detection."""
+        ent = entities_of(det.events)
+        times = sorted(_event_time(e) for e in det.events) or [now]
+        return Alert(
+            id=0, rule_id=det.rule_id[:200], rule_title=(det.title or det.rule_id)[:500],
+            level=det.level if det.level in LEVELS else "medium", tags=[str(t) for t in det.tags][:50],
+            engine=det.engine, description=(det.description or "")[:4000], entities=ent,
+            risk_score=risk_score(det.level, ent.criticality), status="new", resolution=None,
+            assignee=None, first_seen=times[0], last_seen=times[-1], count=max(1, len(det.events)),
+            dedupe_key=dedupe_key(det.rule_id, ent, det.group_key), created_at=now, updated_at=now,
+            events=list(det.events[:MAX_SAMPLE_EVENTS]), events_query=events_query(ent),
+        )
+
+
+@dataclass(slots=True)
+class AlertChange:
+    """What recording a detection did: a new alert (``created``) or a grown one."""
+
+    alert: Alert
+    created: bool
+
+
+@dataclass(slots=True)
+class AlertFilter:
+    status: list[str] | None = None
+    level: list[str] | None = None
+    rule_id: str | None = None
+    assignee: str | None = None
+    host: str | None = None
+    user: str | None = None
+    source_ip: str | None = None
+    asset_id: str | None = None
+    center: str | None = None
+    case_id: int | None = None
+    min_risk: int | None = None
+    since: str | None = None  # on last_seen, ISO UTC
+    until: str | None = None
+    sort: str = "-last_seen"
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class Comment:
+    id: int
+    alert_id: int
+    author: str
+    time: str
+    text: str
+
+
+@dataclass(slots=True)
+class Suppression:
+    """An exception: detections of ``rule_id`` (``*`` = any) whose entity ``field``
+    matches ``value`` (shell-style pattern) make no alert until ``expires_at``."""
+
+    id: int
+    rule_id: str
+    field: str
+    value: str
+    owner: str
+    reason: str
+    created_at: str
+    expires_at: str
+    hits: int = 0
+
+    def matches(self, rule_id: str, entities: Entities, now: str) -> bool:
+        if self.expires_at <= now:
+            return False
+        if self.rule_id not in ("*", rule_id):
+            return False
+        if self.field == "*":
+            return True
+        val = getattr(entities, self.field, None)
+        return val is not None and fnmatch.fnmatchcase(str(val), self.value)
+
+
+@dataclass(slots=True)
+class Case:
+    id: int
+    title: str
+    description: str
+    status: str
+    severity: str
+    assignee: str | None
+    created_by: str
+    created_at: str
+    updated_at: str
+    alert_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CaseNote:
+    id: int
+    case_id: int
+    author: str
+    time: str
+    text: str
+
+
+@dataclass(slots=True)
+class TimelineEntry:
+    id: int
+    case_id: int
+    time: str
+    actor: str
+    kind: str
+    summary: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Attachment:
+    id: int
+    case_id: int
+    filename: str
+    size: int
+    sha256: str
+    content_type: str
+    uploaded_by: str
+    time: str
+    path: str
+    scan_status: str = "not_scanned"  # not_scanned | clean | flagged | error
+    scan_findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+@runtime_checkable
+class AlertStore(Protocol):
+    """Alerts, their comments and suppressions. Implementation: ``storage.socdb``.
+
+    Synchronous and thread-safe: the pipeline calls :meth:`record` from a worker
+    thread while the API reads through ``asyncio.to_thread``.
+    """
+
+    def record(self, alerts: Sequence[Alert], *, window_s: float) -> list[AlertChange]: ...
+    def get(self, alert_id: int) -> Alert: ...
+    def list(self, flt: AlertFilter) -> tuple[int, list[Alert]]: ...
+    def update(self, alert_id: int, *, status: str | None = None, resolution: str | None = None,
+               assignee: str | None = None, clear_assignee: bool = False) -> tuple[Alert, Alert]: ...
+    def add_comment(self, alert_id: int, author: str, text: str) -> Comment: ...
+    def comments(self, alert_id: int) -> list[Comment]: ...
+    def add_suppression(self, rule_id: str, field: str, value: str, owner: str, reason: str,
+                        expires_at: str) -> Suppression: ...
+    def suppressions(self, *, include_expired: bool = False) -> list[Suppression]: ...
+    def delete_suppression(self, suppression_id: int) -> Suppression: ...
+    def count_suppressed(self, suppression_id: int, n: int) -> None: ...
+
+
+@runtime_checkable
+class CaseStore(Protocol):
+    """Cases with their alerts, notes, timeline and attachments. Implementation: ``storage.socdb``."""
+
+    def create_case(self, title: str, description: str, severity: str, created_by: str,
+                    alert_ids: Sequence[int] = (), assignee: str | None = None) -> Case: ...
+    def get_case(self, case_id: int) -> Case: ...
+    def list_cases(self, *, status: str | None = None, limit: int = 50, offset: int = 0) -> tuple[int, list[Case]]: ...
+    def update_case(self, case_id: int, actor: str, *, title: str | None = None, description: str | None = None,
+                    status: str | None = None, severity: str | None = None,
+                    assignee: str | None = None) -> tuple[Case, Case]: ...
+    def add_alerts(self, case_id: int, alert_ids: Sequence[int], actor: str) -> Case: ...
+    def add_note(self, case_id: int, author: str, text: str) -> CaseNote: ...
+    def notes(self, case_id: int) -> list[CaseNote]: ...
+    def timeline(self, case_id: int) -> list[TimelineEntry]: ...
+    def add_attachment(self, case_id: int, filename: str, content_type: str, data: bytes,
+                       uploaded_by: str) -> Attachment: ...
+    def attachments(self, case_id: int) -> list[Attachment]: ...
+    def get_attachment(self, case_id: int, attachment_id: int) -> Attachment: ...
+    def set_scan_result(self, attachment_id: int, status: str, findings: list[dict[str, Any]]) -> None: ...
+
+
+AlertListener = Callable[[list[AlertChange]], None]
+
+
+class AlertRecorder:
+    """The pipeline's :class:`core.protocols.AlertSink`: detections -> stored alerts.
+
+    ``emit`` runs in the pipeline's detect worker thread. Listeners are called there too
+    and must not block (the SSE broadcaster only hands off to the event loop).
+    Suppressions are re-read at most every ``suppression_ttl_s`` seconds.
+    """
+
+    def __init__(self, store: AlertStore, *, window_s: float = 900.0,
+                 listeners: Sequence[AlertListener] = (), suppression_ttl_s: float = 5.0,
+                 clock: Callable[[], str] = utc_now_iso):
+        self.store = store
+        self.window_s = window_s
+        self.listeners: list[AlertListener] = list(listeners)
+        self._clock = clock
+        self._ttl = suppression_ttl_s
+        self._supp: list[Suppression] = []
+        self._supp_loaded = -1e18
+        self._lock = threading.Lock()
+        self.created = 0
+        self.updated = 0
+        self.suppressed = 0
+
+    def invalidate_suppressions(self) -> None:
+        self._supp_loaded = -1e18
+
+    def _suppressions(self) -> list[Suppression]:
+        import time
+
+        now = time.monotonic()
+        if now - self._supp_loaded > self._ttl:
+            self._supp = self.store.suppressions()
+            self._supp_loaded = now
+        return self._supp
+
+    def emit(self, detections: Sequence[Detection]) -> None:
+        now = self._clock()
+        with self._lock:
+            supp = self._suppressions()
+            pending: list[Alert] = []
+            hits: dict[int, int] = {}
+            for det in detections:
+                alert = Alert.from_detection(det, now)
+                rule = next((s for s in supp if s.matches(alert.rule_id, alert.entities, now)), None)
+                if rule is not None:
+                    hits[rule.id] = hits.get(rule.id, 0) + 1
+                    continue
+                pending.append(alert)
+            for sid, n in hits.items():
+                self.store.count_suppressed(sid, n)
+                self.suppressed += n
+            if not pending:
+                return
+            changes = self.store.record(pending, window_s=self.window_s)
+        for ch in changes:
+            if ch.created:
+                self.created += 1
+            else:
+                self.updated += 1
+        for listener in self.listeners:
+            try:
+                listener(changes)
+            except Exception:
+                log.exception("alert listener failed; alerts are stored, only the live push was lost")

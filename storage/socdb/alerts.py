@@ -1,0 +1,237 @@
+"""SQLite implementation of :class:`core.alerts.AlertStore` (alerts, comments, suppressions)."""
+from __future__ import annotations
+
+import datetime as _dt
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from core.alerts import (
+    MAX_SAMPLE_EVENTS,
+    Alert,
+    AlertChange,
+    AlertFilter,
+    Comment,
+    Entities,
+    NotFound,
+    Suppression,
+    level_number,
+)
+from core.events import parse_timestamp, to_utc_iso, utc_now_iso
+from storage.socdb._db import SocDatabase
+
+__all__ = ["SQLiteAlertStore", "SORTS"]
+
+SORTS: dict[str, str] = {
+    "-last_seen": "last_seen DESC, id DESC",
+    "last_seen": "last_seen ASC, id ASC",
+    "-first_seen": "first_seen DESC, id DESC",
+    "-risk_score": "risk_score DESC, last_seen DESC, id DESC",
+    "-count": "count DESC, id DESC",
+    "-id": "id DESC",
+    "id": "id ASC",
+}
+"""Accepted ``sort`` values (``-`` = descending)."""
+
+_LIST_COLS = ("id, dedupe_key, rule_id, rule_title, level, tags, engine, description, host, user_name, "
+              "source_ip, destination_ip, asset_id, center, criticality, risk_score, status, resolution, "
+              "assignee, first_seen, last_seen, count, created_at, updated_at, events_query, case_id")
+
+
+def _row_to_alert(r: sqlite3.Row, with_events: bool) -> Alert:
+    return Alert(
+        id=r["id"], rule_id=r["rule_id"], rule_title=r["rule_title"], level=r["level"],
+        tags=orjson.loads(r["tags"]), engine=r["engine"], description=r["description"],
+        entities=Entities(host=r["host"], user=r["user_name"], source_ip=r["source_ip"],
+                          destination_ip=r["destination_ip"], asset_id=r["asset_id"], center=r["center"],
+                          criticality=r["criticality"]),
+        risk_score=r["risk_score"], status=r["status"], resolution=r["resolution"], assignee=r["assignee"],
+        first_seen=r["first_seen"], last_seen=r["last_seen"], count=r["count"], dedupe_key=r["dedupe_key"],
+        created_at=r["created_at"], updated_at=r["updated_at"],
+        events=orjson.loads(r["events"]) if with_events else [],
+        events_query=r["events_query"], case_id=r["case_id"],
+    )
+
+
+def _row_to_supp(r: sqlite3.Row) -> Suppression:
+    return Suppression(id=r["id"], rule_id=r["rule_id"], field=r["field"], value=r["value"], owner=r["owner"],
+                       reason=r["reason"], created_at=r["created_at"], expires_at=r["expires_at"], hits=r["hits"])
+
+
+def _ago(now: str, seconds: float) -> str:
+    return to_utc_iso(parse_timestamp(now) - _dt.timedelta(seconds=seconds))
+
+
+class SQLiteAlertStore:
+    """Alerts in ``soc.db``. ``record`` deduplicates inside one write transaction, so
+    alerts of one batch that share a key merge too."""
+
+    def __init__(self, db: SocDatabase):
+        self.db = db
+
+    # -- pipeline side ----------------------------------------------------------------
+    def record(self, alerts: Sequence[Alert], *, window_s: float) -> list[AlertChange]:
+        changes: dict[int, AlertChange] = {}
+        order: list[int] = []
+        with self.db.write() as conn:
+            for a in alerts:
+                now = a.updated_at or utc_now_iso()
+                cutoff = _ago(now, window_s)
+                row = conn.execute(
+                    f"SELECT {_LIST_COLS}, events FROM alerts WHERE dedupe_key = ? AND status != 'closed' "
+                    "AND touched_at >= ? ORDER BY id DESC LIMIT 1", (a.dedupe_key, cutoff)).fetchone()
+                if row is None:
+                    cur = conn.execute(
+                        "INSERT INTO alerts(dedupe_key, rule_id, rule_title, level, level_num, tags, engine, description,"
+                        " host, user_name, source_ip, destination_ip, asset_id, center, criticality, risk_score, status,"
+                        " resolution, assignee, first_seen, last_seen, count, created_at, updated_at, touched_at, events,"
+                        " events_query, case_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (a.dedupe_key, a.rule_id, a.rule_title, a.level, level_number(a.level), orjson.dumps(a.tags).decode(),
+                         a.engine, a.description, a.entities.host, a.entities.user, a.entities.source_ip,
+                         a.entities.destination_ip, a.entities.asset_id, a.entities.center, a.entities.criticality,
+                         a.risk_score, a.status, a.resolution, a.assignee, a.first_seen, a.last_seen, a.count,
+                         now, now, now, orjson.dumps(a.events[:MAX_SAMPLE_EVENTS]).decode(), a.events_query, None))
+                    a.id = int(cur.lastrowid)
+                    a.created_at = a.updated_at = now
+                    changes[a.id] = AlertChange(alert=a, created=True)
+                    order.append(a.id)
+                    continue
+                cur_alert = _row_to_alert(row, with_events=True)
+                cur_alert.count += a.count
+                cur_alert.first_seen = min(cur_alert.first_seen, a.first_seen)
+                cur_alert.last_seen = max(cur_alert.last_seen, a.last_seen)
+                cur_alert.updated_at = now
+                room = MAX_SAMPLE_EVENTS - len(cur_alert.events)
+                if room > 0:
+                    cur_alert.events.extend(a.events[:room])
+                # A higher-criticality asset seen later raises the score, never lowers it.
+                cur_alert.risk_score = max(cur_alert.risk_score, a.risk_score)
+                conn.execute(
+                    "UPDATE alerts SET count=?, first_seen=?, last_seen=?, updated_at=?, touched_at=?, events=?,"
+                    " risk_score=? WHERE id=?",
+                    (cur_alert.count, cur_alert.first_seen, cur_alert.last_seen, now, now,
+                     orjson.dumps(cur_alert.events).decode() if room > 0 else row["events"],
+                     cur_alert.risk_score, cur_alert.id))
+                prior = changes.get(cur_alert.id)
+                changes[cur_alert.id] = AlertChange(alert=cur_alert, created=prior.created if prior else False)
+                if prior is None:
+                    order.append(cur_alert.id)
+        return [changes[i] for i in order]
+
+    # -- reads ------------------------------------------------------------------------
+    def get(self, alert_id: int) -> Alert:
+        row = self.db.reader().execute(f"SELECT {_LIST_COLS}, events FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"alert {alert_id} does not exist")
+        return _row_to_alert(row, with_events=True)
+
+    def list(self, flt: AlertFilter) -> tuple[int, list[Alert]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if flt.status:
+            where.append(f"status IN ({','.join('?' * len(flt.status))})")
+            params.extend(flt.status)
+        if flt.level:
+            where.append(f"level IN ({','.join('?' * len(flt.level))})")
+            params.extend(flt.level)
+        for col, val in (("rule_id", flt.rule_id), ("assignee", flt.assignee), ("host", flt.host),
+                         ("user_name", flt.user), ("source_ip", flt.source_ip), ("asset_id", flt.asset_id),
+                         ("center", flt.center), ("case_id", flt.case_id)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                params.append(val)
+        if flt.min_risk is not None:
+            where.append("risk_score >= ?")
+            params.append(flt.min_risk)
+        if flt.since:
+            where.append("last_seen >= ?")
+            params.append(flt.since)
+        if flt.until:
+            where.append("last_seen < ?")
+            params.append(flt.until)
+        if flt.sort not in SORTS:
+            raise ValueError(f"unknown sort {flt.sort!r}; use one of {', '.join(SORTS)}")
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        conn = self.db.reader()
+        total = conn.execute(f"SELECT count(*) FROM alerts{clause}", params).fetchone()[0]
+        rows = conn.execute(f"SELECT {_LIST_COLS} FROM alerts{clause} ORDER BY {SORTS[flt.sort]} LIMIT ? OFFSET ?",
+                            [*params, flt.limit, flt.offset]).fetchall()
+        return total, [_row_to_alert(r, with_events=False) for r in rows]
+
+    # -- triage -----------------------------------------------------------------------
+    def update(self, alert_id: int, *, status: str | None = None, resolution: str | None = None,
+               assignee: str | None = None, clear_assignee: bool = False) -> tuple[Alert, Alert]:
+        """Apply a change; returns (before, after). Workflow checks are the caller's
+        (:func:`core.alerts.check_transition`), so a bulk action can check all first."""
+        with self.db.write() as conn:
+            row = conn.execute(f"SELECT {_LIST_COLS}, events FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"alert {alert_id} does not exist")
+            before = _row_to_alert(row, with_events=False)
+            after = _row_to_alert(row, with_events=False)
+            if status is not None:
+                after.status = status
+                after.resolution = resolution if status == "closed" else None
+            if clear_assignee:
+                after.assignee = None
+            elif assignee is not None:
+                after.assignee = assignee
+            after.updated_at = utc_now_iso()
+            conn.execute("UPDATE alerts SET status=?, resolution=?, assignee=?, updated_at=? WHERE id=?",
+                         (after.status, after.resolution, after.assignee, after.updated_at, alert_id))
+        return before, after
+
+    def add_comment(self, alert_id: int, author: str, text: str) -> Comment:
+        now = utc_now_iso()
+        with self.db.write() as conn:
+            if conn.execute("SELECT 1 FROM alerts WHERE id = ?", (alert_id,)).fetchone() is None:
+                raise NotFound(f"alert {alert_id} does not exist")
+            cur = conn.execute("INSERT INTO alert_comments(alert_id, author, time, text) VALUES (?,?,?,?)",
+                               (alert_id, author, now, text))
+        return Comment(id=int(cur.lastrowid), alert_id=alert_id, author=author, time=now, text=text)
+
+    def comments(self, alert_id: int) -> list[Comment]:
+        conn = self.db.reader()
+        if conn.execute("SELECT 1 FROM alerts WHERE id = ?", (alert_id,)).fetchone() is None:
+            raise NotFound(f"alert {alert_id} does not exist")
+        rows = conn.execute("SELECT * FROM alert_comments WHERE alert_id = ? ORDER BY id", (alert_id,)).fetchall()
+        return [Comment(id=r["id"], alert_id=r["alert_id"], author=r["author"], time=r["time"], text=r["text"])
+                for r in rows]
+
+    def set_case(self, alert_ids: Sequence[int], case_id: int) -> None:
+        with self.db.write() as conn:
+            conn.executemany("UPDATE alerts SET case_id=? WHERE id=?", [(case_id, a) for a in alert_ids])
+
+    # -- suppressions -----------------------------------------------------------------
+    def add_suppression(self, rule_id: str, field: str, value: str, owner: str, reason: str,
+                        expires_at: str) -> Suppression:
+        now = utc_now_iso()
+        with self.db.write() as conn:
+            cur = conn.execute(
+                "INSERT INTO suppressions(rule_id, field, value, owner, reason, created_at, expires_at)"
+                " VALUES (?,?,?,?,?,?,?)", (rule_id, field, value, owner, reason, now, expires_at))
+        return Suppression(id=int(cur.lastrowid), rule_id=rule_id, field=field, value=value, owner=owner,
+                           reason=reason, created_at=now, expires_at=expires_at)
+
+    def suppressions(self, *, include_expired: bool = False) -> list[Suppression]:
+        conn = self.db.reader()
+        if include_expired:
+            rows = conn.execute("SELECT * FROM suppressions WHERE deleted = 0 ORDER BY id").fetchall()
+        else:
+            rows = conn.execute("SELECT * FROM suppressions WHERE deleted = 0 AND expires_at > ? ORDER BY id",
+                                (utc_now_iso(),)).fetchall()
+        return [_row_to_supp(r) for r in rows]
+
+    def delete_suppression(self, suppression_id: int) -> Suppression:
+        with self.db.write() as conn:
+            row = conn.execute("SELECT * FROM suppressions WHERE id = ? AND deleted = 0", (suppression_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"suppression {suppression_id} does not exist")
+            conn.execute("UPDATE suppressions SET deleted = 1 WHERE id = ?", (suppression_id,))
+        return _row_to_supp(row)
+
+    def count_suppressed(self, suppression_id: int, n: int) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE suppressions SET hits = hits + ? WHERE id = ?", (n, suppression_id))
