@@ -260,7 +260,9 @@ class ElasticsearchEventStore:
                 f"the server at {self.url} is not Elasticsearch (no X-Elastic-Product header); "
                 "check storage.elasticsearch_url"
             )
-        if isinstance(exc, BadRequestError) and "compatible" in _api_reason(exc).lower():
+        if isinstance(exc, BadRequestError) and any(
+            hint in _api_reason(exc).lower() for hint in ("media_type_header_exception", "compatible", "accept version")
+        ):
             return ElasticsearchStoreError(
                 f"Elasticsearch at {self.url} does not speak version {TARGET_MAJOR} of the API: "
                 f"{_api_reason(exc)}; citysoc targets Elasticsearch {TARGET_MAJOR}.x "

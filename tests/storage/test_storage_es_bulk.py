@@ -83,6 +83,7 @@ def _error(kind: str, reason: str, status: int) -> dict[str, Any]:
 def _handler(fake: FakeElasticsearch) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as two writes
 
         def log_message(self, *args: Any) -> None:  # keep pytest output clean
             pass
@@ -184,7 +185,7 @@ def fake() -> Any:
     state = FakeElasticsearch()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     yield state
@@ -216,7 +217,7 @@ def test_storage_es_setup_installs_policy_templates_and_stream_once(fake: FakeEl
     store = _store(fake.url)
     assert store.ingest(_events(1)).stored == 1
     assert store.ingest(_events(1)).stored == 1  # setup runs once per store
-    puts = {r.path: r.json() for r in fake.requests if r.method == "PUT"}
+    puts = {r.path: r.json() for r in fake.requests if r.method == "PUT" and not r.path.endswith("/_bulk")}
     assert puts["/_ilm/policy/citysoc-events"] == {"policy": es_mappings.ilm_policy(30)}
     assert puts["/_component_template/citysoc-events-settings"]["template"] == es_mappings.settings_component("citysoc")
     assert puts["/_component_template/citysoc-events-mappings"]["template"] == es_mappings.mappings_component()
