@@ -54,7 +54,15 @@ from core.events import Event, TimestampError, expand_dots, parse_timestamp, to_
 from core.protocols import IngestReport, ItemError, QueryError, SearchResult
 from storage.query import ast
 from storage.query.parse import parse_query, validate_field
-from storage.query.sql import MULTI, PROMOTED, TEXT_FIELDS, SqlFragment, compile_query, json_path, resolve_datemath
+from storage.query.sql import (
+    MULTI,
+    PROMOTED,
+    SqlFragment,
+    compile_query,
+    json_path,
+    register_functions,
+    resolve_datemath,
+)
 
 __all__ = ["SQLiteEventStore", "TOKENIZERS", "partition_name"]
 
@@ -137,6 +145,7 @@ class SQLiteEventStore:
         if not writer:
             conn.execute("PRAGMA query_only = 1")
         conn.create_function("REGEXP", 2, _regexp, deterministic=True)
+        register_functions(conn)
         return conn
 
     @contextmanager

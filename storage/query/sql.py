@@ -21,6 +21,10 @@ passes on both stores:
 * Ranges compare numerically when the bounds are numbers, as text otherwise; on
   ``@timestamp`` bounds are ISO dates, epoch numbers or date math (``now-1h``,
   ``2024-01-01||+1d``, ``now/d``).
+* Fields whose last part is ``ip`` (``source.ip``, ``related.ip``...) are addresses, as
+  in the ECS mapping: ``source.ip:10.0.0.0/8`` is a CIDR match and ranges compare
+  addresses, not text (``10.0.0.9`` < ``10.0.0.10``). These use SQL functions that
+  :func:`register_functions` adds to a connection.
 * ``NOT x`` matches every event that ``x`` does not match, including events without the
   field (SQL's NULL logic is folded to false first).
 
@@ -34,7 +38,10 @@ from __future__ import annotations
 
 import calendar
 import datetime as _dt
+import functools
+import ipaddress
 import re
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -54,6 +61,8 @@ __all__ = [
     "json_path",
     "resolve_datemath",
     "lucene_wildcard_to_glob",
+    "register_functions",
+    "is_ip_field",
 ]
 
 
@@ -237,6 +246,14 @@ class _Compiler:
         num = _number(value)
         if col is not None and col.kind == "ts":
             return f"ts = {self.p(self._epoch_ms(value, field))}"
+        if is_ip_field(field) and "/" in value:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise QueryError(f"{field}: {value!r} is not an address block: write e.g. 10.0.0.0/8") from None
+            if col is not None:
+                return self._column_pred(col, path, "citysoc_cidr({x}, ?)", [value])
+            return self._json_pred(path, "citysoc_cidr({x}, ?)", [value])
         if col is not None and col.kind == "int":
             if num is None:
                 return "0"  # an integer column holds no such value
@@ -274,6 +291,18 @@ class _Compiler:
                 parts.append(f"ts {hi_op} {self.p(self._epoch_ms(n.high, n.field, round_up=n.include_high))}")
             return "(" + " AND ".join(parts) + ")"
         bounds = [b for b in (n.low, n.high) if b is not None]
+        if is_ip_field(n.field) and all(_ip_key(b) is not None for b in bounds):
+            ops = []
+            keys = []
+            if n.low is not None:
+                ops.append(f"citysoc_ip_key({{x}}) {lo_op} ?")
+                keys.append(_ip_key(n.low))
+            if n.high is not None:
+                ops.append(f"citysoc_ip_key({{x}}) {hi_op} ?")
+                keys.append(_ip_key(n.high))
+            if col is not None:
+                return self._column_pred(col, path, "(" + " AND ".join(ops) + ")", keys)
+            return self._json_pred(path, "(" + " AND ".join(ops) + ")", keys)
         numeric = all(_number(b) is not None for b in bounds)
         conv: list[Any] = []
         ops: list[str] = []
@@ -337,6 +366,49 @@ class _Compiler:
                 f"{field}: {value!r} is not a date: use ISO 8601 (2024-05-01T10:00:00Z), epoch millis or now-1h"
             ) from exc
         return int(ts.timestamp() * 1000)
+
+
+def is_ip_field(field: str) -> bool:
+    """ECS address fields: the last part of the name is ``ip``."""
+    return field == "ip" or field.endswith(".ip")
+
+
+def _ip_key(value: object) -> bytes | None:
+    """16 bytes that sort like the address (IPv4 as IPv4-mapped IPv6), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        ip = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+    if ip.version == 4:
+        return b"\x00" * 10 + b"\xff\xff" + ip.packed
+    return ip.packed
+
+
+@functools.lru_cache(maxsize=256)
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return None
+
+
+def _cidr_match(value: object, cidr: str) -> int:
+    if not isinstance(value, str):
+        return 0
+    net = _network(cidr)
+    try:
+        ip = ipaddress.ip_address(value.strip())
+    except ValueError:
+        return 0
+    return int(net is not None and ip.version == net.version and ip in net)
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """Add the SQL functions compiled queries may call (address matching) to ``conn``."""
+    conn.create_function("citysoc_cidr", 2, _cidr_match, deterministic=True)
+    conn.create_function("citysoc_ip_key", 1, _ip_key, deterministic=True)
 
 
 def _like_escape(text: str) -> str:

@@ -275,6 +275,17 @@ class EventStoreContract:
             self.events(), lambda e: e["event"]["dataset"] == "linux.auth" and e["@timestamp"].startswith("2026-05-02")
         )
 
+    def test_ip_fields_match_cidr_and_order_as_addresses(self, store: EventStore) -> None:
+        ips = ["10.0.0.9", "10.0.0.10", "10.0.1.200", "192.168.1.20"]
+        store.ingest([{"@timestamp": "2026-05-01T00:00:00Z", "source": {"ip": ip}, "seq": k} for k, ip in enumerate(ips)])
+        self.settle(store)
+        assert store.count("source.ip:10.0.0.0/24") == 2
+        assert store.count("source.ip:10.0.0.0/8") == 3
+        assert store.count("NOT source.ip:10.0.0.0/8") == 1
+        assert store.count("source.ip:[10.0.0.9 TO 10.0.0.10]") == 2  # 9 < 10 as addresses
+        assert store.count("source.ip:>10.0.0.10") == 2
+        assert store.count("source.ip:10.0.0.10") == 1
+
     # -- wildcards ----------------------------------------------------------------------
     def test_wildcards(self, loaded: EventStore) -> None:
         evs = self.events()
