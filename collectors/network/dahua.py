@@ -52,7 +52,7 @@ def parse_dhip(payload: bytes) -> dict[str, Any]:
     params = doc.get("params") if isinstance(doc.get("params"), dict) else {}
     info = params.get("deviceInfo") if isinstance(params.get("deviceInfo"), dict) else {}
     for key, name in _DEVICE_KEYS.items():
-        for src in (info, params):
+        for src in (info, params, doc):
             value = src.get(key)
             if isinstance(value, (str, int, bool)) and value != "":
                 out.setdefault(name, value)
