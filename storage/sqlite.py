@@ -101,6 +101,9 @@ class SQLiteEventStore:
     ``tokenizer`` is fixed when the file is created (``unicode61`` or ``trigram``);
     reopening uses the stored choice. ``durability``: ``"process"`` (WAL +
     ``synchronous=NORMAL``) or ``"power"`` (``synchronous=FULL``), see the module docs.
+    ``query_timeout`` (seconds) stops a read that runs longer (a wildcard over a JSON
+    field of millions of events) with a :class:`QueryError`, so one analyst's query
+    cannot hold a server thread for minutes.
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class SQLiteEventStore:
         tokenizer: str | None = None,
         durability: Literal["process", "power"] = "process",
         max_idle_readers: int = 4,
+        query_timeout: float = 30.0,
     ):
         if durability not in ("process", "power"):
             raise ValueError(f"durability must be 'process' or 'power', not {durability!r}")
@@ -124,6 +128,7 @@ class SQLiteEventStore:
         self._all_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._max_idle = max_idle_readers
+        self.query_timeout = query_timeout
         self._closed = False
         self._writer = self._connect(writer=True)
         self.tokenizer = self._init_schema(tokenizer)
@@ -159,17 +164,21 @@ class SQLiteEventStore:
             conn = self._connect(writer=False)
             with self._readers_lock:
                 self._all_readers.append(conn)
+        deadline = time.monotonic() + self.query_timeout
+        conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 20_000)
         try:
             conn.execute("BEGIN")
             try:
                 yield conn
             finally:
+                conn.set_progress_handler(None, 0)  # COMMIT must not be interrupted
                 conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
         finally:
+            conn.set_progress_handler(None, 0)
             if self._readers.qsize() < self._max_idle and not self._closed:
                 self._readers.put(conn)
             else:
@@ -493,6 +502,11 @@ def _exec(c: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cur
     try:
         return c.execute(sql, params)
     except sqlite3.OperationalError as exc:
+        if "interrupted" in str(exc):
+            raise QueryError(
+                "the query ran longer than the store's query timeout: narrow the time range, "
+                "or filter on an indexed field (host.name, event.dataset, source.ip, ...)"
+            ) from None
         # Our SQL is generated and parameterized, so this is a value SQLite refuses at
         # run time (e.g. an FTS5 query it cannot use). Say so instead of leaking SQL.
         raise QueryError(f"the store could not run this query: {exc}") from None

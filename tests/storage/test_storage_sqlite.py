@@ -138,6 +138,16 @@ def test_query_errors_are_query_errors_not_sqlite_errors(store):
         store.search(sort="sideways")
 
 
+def test_long_queries_stop_at_the_timeout_and_the_store_stays_usable(store):
+    store.ingest([{"@timestamp": "2026-05-01T00:00:00Z", "seq": i, "k": f"v{i}"} for i in range(5000)])
+    store.query_timeout = 0.0
+    with pytest.raises(QueryError, match="query timeout"):
+        store.count("k:*9*")
+    store.query_timeout = 30.0
+    assert store.count("k:*9*") == sum(1 for i in range(5000) if "9" in str(i))
+    assert store.count() == 5000
+
+
 def test_closed_store_refuses_work(tmp_path):
     s = SQLiteEventStore(tmp_path / "e.db")
     s.close()
