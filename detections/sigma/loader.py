@@ -213,8 +213,10 @@ def _load_file(path: Path, placeholders: Mapping[str, Sequence[str]] | None) -> 
         return [], [RuleFailure(spath, f"not a valid Sigma file: {exc}")]
     specs: list[RuleSpec] = []
     failures: list[RuleFailure] = []
+    rule_errors = {str(e) for rule in coll.rules for e in (rule.errors or [])}
     for err in getattr(coll, "errors", []) or []:
-        failures.append(RuleFailure(spath, f"{type(err).__name__}: {err}"))
+        if str(err) not in rule_errors:  # pySigma reports a rule's errors on the collection too
+            failures.append(RuleFailure(spath, f"{type(err).__name__}: {err}"))
     for rule in coll.rules:
         rid = str(rule.id) if getattr(rule, "id", None) else None
         title = getattr(rule, "title", None)

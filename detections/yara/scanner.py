@@ -1,0 +1,178 @@
+"""The YARA scanner: files, folders and byte strings, with limits, archives member by member.
+
+Example::
+
+    >>> scanner = YaraScanner(compile_rules().rules, ScanLimits(max_file_size=32 * MiB))
+    >>> for result in scanner.scan_paths([Path("/srv/warehouse/ingest")]):
+    ...     print(result.path, [m.rule for m in result.matches], result.skipped)
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import zipfile
+import tarfile
+import lzma
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yara
+
+from core.protocols import Detection
+from detections.yara.archives import Budget, archive_kind, iter_members, unsafe_name
+from detections.yara.limits import ScanLimits
+from detections.yara.results import ScanResult, convert_matches, to_detections
+
+__all__ = ["YaraScanner", "iter_files"]
+
+
+def iter_files(paths: Iterable[Path], errors: list[str] | None = None) -> Iterator[Path]:
+    """Files named, and files below folders named (sorted, symlinks not followed into folders)."""
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p, onerror=(lambda e: errors.append(f"{e.filename}: {e.strerror}")) if errors is not None else None):
+                dirs.sort()
+                for name in sorted(files):
+                    yield Path(root) / name
+        elif p.exists() or p.is_symlink():
+            yield p
+        elif errors is not None:
+            errors.append(f"{p}: no such file or folder")
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+
+
+def _extension(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "." + base.rsplit(".", 1)[1].lower() if "." in base.strip(".") else ""
+
+
+class YaraScanner:
+    """Scans with compiled rules under :class:`ScanLimits`.
+
+    Thread-safe: ``yara.Rules.match`` releases the GIL, so ``scan_paths(workers=N)``
+    scans N files at once.
+    """
+
+    def __init__(self, rules: yara.Rules, limits: ScanLimits | None = None):
+        self.rules = rules
+        self.limits = limits or ScanLimits()
+
+    # -- one object ---------------------------------------------------------------------
+    def _match(self, data: bytes, path: str, result: ScanResult) -> None:
+        lim = self.limits
+        name = path.rsplit("!", 1)[-1]
+        externals = {"filename": name.replace("\\", "/").rsplit("/", 1)[-1], "filepath": name,
+                     "extension": _extension(name)}
+        try:
+            matches = self.rules.match(data=data, timeout=lim.timeout, externals=externals)
+        except yara.TimeoutError:
+            result.skipped = f"timeout: yara gave up after {lim.timeout}s (matches unknown)"
+            return
+        except yara.Error as exc:
+            result.skipped = f"yara error: {exc}"
+            return
+        result.matches = convert_matches(matches, max_strings=lim.max_strings,
+                                         max_instances=lim.max_instances, snippet_bytes=lim.snippet_bytes)
+
+    def _scan_data(self, data: bytes, path: str, depth: int, budget: Budget) -> Iterator[ScanResult]:
+        result = ScanResult(path, hashlib.sha256(data).hexdigest(), len(data), depth=depth)
+        self._match(data, path, result)
+        kind = archive_kind(data[:512])
+        children: list[ScanResult] = []
+        if kind is not None:
+            if depth >= self.limits.max_depth:
+                result.notes.append(f"{kind} archive nested deeper than max depth {self.limits.max_depth}: members not scanned")
+            else:
+                try:
+                    for member in iter_members(data, kind, path, self.limits.max_file_size, budget):
+                        mpath = f"{path}!{member.name}"
+                        if member.data is None:
+                            child = ScanResult(mpath, None, member.declared_size, skipped=member.skipped, depth=depth + 1)
+                            if unsafe_name(member.name):
+                                child.notes.append("unsafe member name (path traversal)")
+                            children.append(child)
+                            continue
+                        sub = list(self._scan_data(member.data, mpath, depth + 1, budget))
+                        if unsafe_name(member.name):
+                            sub[0].notes.append("unsafe member name (path traversal): content scanned, never extracted")
+                        children.extend(sub)
+                except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+                    result.notes.append(f"damaged {kind} archive: {exc}; members after this point not scanned")
+                if budget.exhausted and depth == 0:
+                    result.notes.append(
+                        f"{budget.exhausted} (max {self.limits.max_extracted} bytes, {self.limits.max_members} members)")
+        yield result
+        yield from children
+
+    def _budget(self) -> Budget:
+        return Budget(self.limits.max_extracted, self.limits.max_members)
+
+    def scan_data(self, data: bytes, name: str) -> list[ScanResult]:
+        """Scan bytes (an upload, an attachment); the first result is ``data`` itself."""
+        if len(data) > self.limits.max_file_size:
+            return [ScanResult(name, hashlib.sha256(data).hexdigest(), len(data),
+                               skipped=f"larger than max size ({len(data)} > {self.limits.max_file_size} bytes)")]
+        return list(self._scan_data(data, name, 0, self._budget()))
+
+    def scan_file(self, path: Path) -> list[ScanResult]:
+        """Scan one file; the first result is the file, then its archive members if any."""
+        spath = str(path)
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            return [ScanResult(spath, None, None, skipped=f"cannot stat: {exc.strerror}")]
+        if not stat.S_ISREG(st.st_mode):
+            return [ScanResult(spath, None, None, skipped="not a regular file")]
+        if st.st_size > self.limits.max_file_size:
+            return [ScanResult(spath, None, st.st_size,
+                               skipped=f"larger than max size ({st.st_size} > {self.limits.max_file_size} bytes)")]
+        try:
+            with open(path, "rb") as f:
+                data = f.read(self.limits.max_file_size + 1)
+        except OSError as exc:
+            return [ScanResult(spath, None, st.st_size, skipped=f"cannot read: {exc.strerror}")]
+        if len(data) > self.limits.max_file_size:  # grew since stat
+            return [ScanResult(spath, None, len(data),
+                               skipped=f"larger than max size (> {self.limits.max_file_size} bytes)")]
+        return list(self._scan_data(data, spath, 0, self._budget()))
+
+    # -- many ---------------------------------------------------------------------------
+    def scan_paths(self, paths: Iterable[Path], *, workers: int = 1, errors: list[str] | None = None,
+                   on_file: Callable[[Path], None] | None = None) -> Iterator[ScanResult]:
+        """Scan files and folders; results come in file order (members after their file).
+
+        Missing paths go to ``errors`` when given (otherwise raise FileNotFoundError).
+        ``on_file`` is called after each top-level file (for progress bars).
+        """
+        files = iter_files(paths, errors)
+        if workers <= 1:
+            for f in files:
+                yield from self.scan_file(f)
+                if on_file:
+                    on_file(f)
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="yara-scan") as pool:
+            window: list[tuple[Path, object]] = []
+            for f in files:
+                window.append((f, pool.submit(self.scan_file, f)))
+                if len(window) >= workers * 4:
+                    p, fut = window.pop(0)
+                    yield from fut.result()  # type: ignore[attr-defined]
+                    if on_file:
+                        on_file(p)
+            for p, fut in window:
+                yield from fut.result()  # type: ignore[attr-defined]
+                if on_file:
+                    on_file(p)
+
+    # -- detections ---------------------------------------------------------------------
+    def scan_bytes(self, data: bytes, name: str) -> list[Detection]:
+        """Attachment-scanner callable: detections for ``data`` and its archive members."""
+        out: list[Detection] = []
+        for r in self.scan_data(data, name):
+            out.extend(to_detections(r))
+        return out

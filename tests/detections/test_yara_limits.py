@@ -1,0 +1,154 @@
+"""Scan limits: oversize files, zip bombs, nesting depth, timeouts, path traversal names,
+and the file-event detector's prefix allow-list and sha256 de-duplication."""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+import yara
+
+from detections.yara import FileEventScanner, ScanLimits, YaraScanner, compile_rules
+
+FIX = Path(__file__).parent / "fixtures_yara"
+SHELL = (FIX / "upload_webshell.php").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def rules() -> yara.Rules:
+    return compile_rules().rules
+
+
+def _zip(members: dict[str, bytes], compress: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compress) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_oversize_file_is_skipped_with_a_reason(tmp_path: Path, rules):
+    big = tmp_path / "big.bin"
+    big.write_bytes(SHELL + b"\x00" * 5000)
+    [res] = YaraScanner(rules, ScanLimits(max_file_size=4096)).scan_file(big)
+    assert res.matches == [] and res.size == len(SHELL) + 5000
+    assert res.skipped.startswith("larger than max size")
+
+
+def test_zip_bomb_is_stopped_at_the_extraction_byte_limit(rules):
+    # 10 members of 64 MiB of zeros each: ~640 MiB inflated from ~650 KB.
+    zeros = b"\x00" * (64 * 1024 * 1024)
+    bomb = _zip({f"part{i}.bin": zeros for i in range(10)})
+    del zeros
+    assert len(bomb) < 2 * 1024 * 1024
+    limits = ScanLimits(max_file_size=128 * 1024 * 1024, max_extracted=100 * 1024 * 1024)
+    results = YaraScanner(rules, limits).scan_data(bomb, "bomb.zip")
+    top = results[0]
+    assert any("extraction limit reached" in n for n in top.notes)
+    scanned = [r for r in results[1:] if r.skipped is None]
+    stopped = [r for r in results[1:] if r.skipped and "extraction limit" in r.skipped]
+    assert len(scanned) == 1 and len(stopped) == 1  # 64 MiB fits, the second one hits 100 MiB
+    assert len(results) == 3  # the rest were never opened
+
+
+def test_lying_member_size_is_still_bounded(rules):
+    # The member says it is small in the central directory; the bounded read still stops.
+    data = _zip({"a.bin": b"A" * (3 * 1024 * 1024)})
+    results = YaraScanner(rules, ScanLimits(max_file_size=1024 * 1024)).scan_data(data, "x.zip")
+    assert results[1].skipped.startswith("member larger than max size")
+
+
+def test_nested_archives_are_scanned_up_to_max_depth(rules):
+    inner = _zip({"deep/shell.php": SHELL})
+    middle = _zip({"inner.zip": inner})
+    tgz = io.BytesIO()
+    with tarfile.open(fileobj=tgz, mode="w:gz") as tf:
+        info = tarfile.TarInfo("middle.zip")
+        info.size = len(middle)
+        tf.addfile(info, io.BytesIO(middle))
+    outer = tgz.getvalue()
+    deep = YaraScanner(rules, ScanLimits(max_depth=3)).scan_data(outer, "drop.tgz")
+    paths = [r.path for r in deep]
+    assert paths == ["drop.tgz", "drop.tgz!middle.zip", "drop.tgz!middle.zip!inner.zip",
+                     "drop.tgz!middle.zip!inner.zip!deep/shell.php"]
+    assert [m.rule for m in deep[-1].matches] == ["citysoc_webshell_php_eval_request"]
+
+    shallow = YaraScanner(rules, ScanLimits(max_depth=2)).scan_data(outer, "drop.tgz")
+    assert [r.path for r in shallow] == paths[:3]
+    assert any("deeper than max depth 2" in n for n in shallow[-1].notes)
+
+
+def test_single_gzip_member_and_damaged_archive(rules):
+    res = YaraScanner(rules).scan_data(gzip.compress(SHELL), "upload.php.gz")
+    assert res[1].path == "upload.php.gz!upload.php" and res[1].matches
+    broken = _zip({"a.php": SHELL})[:-30]
+    res = YaraScanner(rules).scan_data(broken, "broken.zip")
+    assert any("damaged zip archive" in n for n in res[0].notes)
+
+
+def test_path_traversal_member_names_are_flagged_and_still_scanned(rules, tmp_path: Path):
+    data = _zip({"../../var/www/html/x.php": SHELL, "/etc/cron.d/job": b"hello"})
+    res = YaraScanner(rules).scan_data(data, "evil.zip")
+    by_path = {r.path: r for r in res}
+    traversal = by_path["evil.zip!../../var/www/html/x.php"]
+    assert traversal.matches and any("path traversal" in n for n in traversal.notes)
+    assert any("path traversal" in n for n in by_path["evil.zip!/etc/cron.d/job"].notes)
+    assert not (tmp_path.parent / "var").exists()
+
+
+def test_timeout_is_reported_as_a_skip_reason(tmp_path: Path):
+    slow = tmp_path / "slow.yar"
+    slow.write_text("rule quadratic { condition: for any i in (0..filesize) : "
+                    "( for any j in (0..filesize) : ( uint8(i) == uint8(j) + 300 ) ) }\n")
+    sc = YaraScanner(compile_rules([slow], include_pack=False).rules, ScanLimits(timeout=1))
+    [res] = sc.scan_data(b"A" * 50_000, "blob")
+    assert res.skipped.startswith("timeout") and res.matches == []
+
+
+def test_scan_paths_walks_folders_and_reports_missing_paths(rules, tmp_path: Path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "s.php").write_bytes(SHELL)
+    (tmp_path / "a.txt").write_text("nothing")
+    errors: list[str] = []
+    for workers in (1, 2):
+        errors.clear()
+        res = list(YaraScanner(rules).scan_paths([tmp_path, tmp_path / "missing"], workers=workers, errors=errors))
+        assert [Path(r.path).name for r in res] == ["a.txt", "s.php"]
+        assert res[1].matches and not res[0].matches
+        assert errors == [f"{tmp_path / 'missing'}: no such file or folder"]
+
+
+def _file_event(path: Path | str) -> dict:
+    return {"event": {"category": ["file"], "type": ["creation"]}, "file": {"path": str(path)}}
+
+
+def test_file_event_scanner_scans_only_allowed_prefixes_and_dedupes(rules, tmp_path: Path):
+    ingest = tmp_path / "ingest"
+    ingest.mkdir()
+    outside = tmp_path / "outside.php"
+    outside.write_bytes(SHELL)
+    (ingest / "a.php").write_bytes(SHELL)
+    (ingest / "b.php").write_bytes(SHELL)
+    det = FileEventScanner(YaraScanner(rules), [ingest])
+    assert det.name == "yara-file"
+
+    ev = _file_event(ingest / "a.php")
+    [d] = det.process(ev)
+    assert d.engine == "yara" and d.events == [ev] and d.extra["file.path"] == str(ingest / "a.php")
+    assert det.process(ev) == []  # same content, same path: reported once
+    [d2] = det.process(_file_event(ingest / "b.php"))  # same content elsewhere: no rescan
+    assert d2.extra["file.path"] == str(ingest / "b.php")
+    assert det.counters["scanned"] == 1 and det.counters["cache_hits"] == 1
+
+    assert det.process(_file_event(outside)) == []
+    assert det.process(_file_event(f"{ingest}/../outside.php")) == []
+    os.symlink(outside, ingest / "link.php")
+    assert det.process(_file_event(ingest / "link.php")) == []
+    assert det.counters["refused"] == 3
+    assert det.process({"event": {"category": "process"}, "file": {"path": str(ingest / "a.php")}}) == []
+    with pytest.raises(ValueError, match="allowed path prefix"):
+        FileEventScanner(YaraScanner(rules), [])
