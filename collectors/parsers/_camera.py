@@ -18,7 +18,8 @@ __all__ = ["classify", "set_observer", "device_type"]
 
 # (phrases that must all appear, categories, types, action, outcome True/False/None)
 _TABLE: list[tuple[tuple[str, ...], list[str], list[str], str, bool | None]] = [
-    (("login", "lock"), ["authentication", "iam"], ["info", "user"], "device-account-locked", False),
+    (("unlock",), ["iam"], ["user", "change"], "device-account-unlocked", True),
+    (("lock",), ["authentication", "iam"], ["info", "user"], "device-account-locked", False),
     (("illegal login",), ["authentication"], ["info"], "device-login", False),
     (("login", "fail"), ["authentication"], ["info"], "device-login", False),
     (("logout",), ["authentication"], ["end"], "device-logout", True),

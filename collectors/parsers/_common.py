@@ -136,6 +136,17 @@ def set_timestamp(ev: Event, value: Any, now: _dt.datetime, *, original: str | N
         set_field(ev, "citysoc.timestamp_original", original if original is not None else str(value))
         return
     ev["@timestamp"] = to_utc_iso(ts)
+    # A later, better timestamp (an access line inside a syslog envelope) clears the doubt.
+    tags = ev.get("tags")
+    if tags and ("timestamp_future" in tags or "timestamp_invalid" in tags):
+        tags[:] = [t for t in tags if t not in ("timestamp_future", "timestamp_invalid")]
+        if not tags:
+            del ev["tags"]
+        citysoc = ev.get("citysoc")
+        if isinstance(citysoc, dict):
+            citysoc.pop("timestamp_original", None)
+            if not citysoc:
+                del ev["citysoc"]
 
 
 def add_tag(ev: Event, tag: str) -> None:

@@ -70,8 +70,8 @@ class MysqlAuditParser(JsonFamilyParser):
 
     def _enterprise(self, ev: Event, doc: dict[str, Any], now: _dt.datetime) -> None:
         klass, event = str(doc.get("class", "")), str(doc.get("event", ""))
-        set_field(ev, "mysql.audit", {"class": klass, "event": event, "id": doc.get("id"),
-                                      "connection_id": doc.get("connection_id")})
+        audit = {"class": klass, "event": event, "id": doc.get("id"), "connection_id": doc.get("connection_id")}
+        set_field(ev, "mysql.audit", {k: v for k, v in audit.items() if v is not None})
         set_timestamp(ev, doc.get("timestamp"), now)
         account = doc.get("account") if isinstance(doc.get("account"), dict) else {}
         login = doc.get("login") if isinstance(doc.get("login"), dict) else {}
@@ -106,9 +106,9 @@ class MysqlAuditParser(JsonFamilyParser):
 
     def _percona(self, ev: Event, rec: dict[str, Any], now: _dt.datetime) -> None:
         name = str(rec.get("name", ""))
-        set_field(ev, "mysql.audit", {"name": name, "record": rec.get("record"),
-                                      "connection_id": rec.get("connection_id"),
-                                      "command_class": rec.get("command_class")})
+        audit = {"name": name, "record": rec.get("record"), "connection_id": rec.get("connection_id"),
+                 "command_class": rec.get("command_class")}
+        set_field(ev, "mysql.audit", {k: v for k, v in audit.items() if v is not None})
         ts = rec.get("timestamp")
         if isinstance(ts, str) and ts.endswith(" UTC"):
             ts = ts[:-4] + "Z"

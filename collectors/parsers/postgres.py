@@ -197,6 +197,12 @@ class PostgresParser(AppParser):
             apply_statement(ev, st.group(1))
             categorize(ev, "database", "access", "db-query")
             return
+        if level == "STATEMENT":
+            # The statement that the preceding ERROR line was about.
+            apply_statement(ev, msg)
+            categorize(ev, "database", "access", "db-error-statement")
+            set_outcome(ev, False)
+            return
         if failed:
             categorize(ev, "database", "info", "db-error")
             set_outcome(ev, False)
