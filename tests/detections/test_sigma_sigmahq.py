@@ -22,6 +22,17 @@ SIGMA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "sig
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def sigmahq_ruleset():
+    """All SigmaHQ rules loaded once (about 7 s), or skip when the corpus is absent."""
+    from detections.sigma import load_rules
+
+    dirs = [SIGMA / "rules", SIGMA / "rules-emerging-threats", SIGMA / "rules-threat-hunting"]
+    if not all(d.is_dir() for d in dirs):
+        pytest.skip(f"SigmaHQ corpus not found under {SIGMA}")
+    return load_rules(dirs)
+
+
 def test_sigma_sigmahq_load_rate_over_99_percent(sigmahq_ruleset) -> None:
     rs = sigmahq_ruleset
     assert rs.total > 3700
