@@ -14,6 +14,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("ingest", "ingest"),
     ("search", "search"),
     ("deadletters", "deadletters"),
+    ("scan", "scan"),
 ]
 
 

@@ -40,18 +40,18 @@ def test_oversize_file_is_skipped_with_a_reason(tmp_path: Path, rules):
 
 
 def test_zip_bomb_is_stopped_at_the_extraction_byte_limit(rules):
-    # 10 members of 64 MiB of zeros each: ~640 MiB inflated from ~650 KB.
-    zeros = b"\x00" * (64 * 1024 * 1024)
-    bomb = _zip({f"part{i}.bin": zeros for i in range(10)})
+    # 20 members of 8 MiB of zeros each: 160 MiB inflated from ~160 KB.
+    zeros = b"\x00" * (8 * 1024 * 1024)
+    bomb = _zip({f"part{i}.bin": zeros for i in range(20)})
     del zeros
-    assert len(bomb) < 2 * 1024 * 1024
-    limits = ScanLimits(max_file_size=128 * 1024 * 1024, max_extracted=100 * 1024 * 1024)
+    assert len(bomb) < 512 * 1024
+    limits = ScanLimits(max_file_size=16 * 1024 * 1024, max_extracted=12 * 1024 * 1024)
     results = YaraScanner(rules, limits).scan_data(bomb, "bomb.zip")
     top = results[0]
     assert any("extraction limit reached" in n for n in top.notes)
     scanned = [r for r in results[1:] if r.skipped is None]
     stopped = [r for r in results[1:] if r.skipped and "extraction limit" in r.skipped]
-    assert len(scanned) == 1 and len(stopped) == 1  # 64 MiB fits, the second one hits 100 MiB
+    assert len(scanned) == 1 and len(stopped) == 1  # 8 MiB fits, the second one crosses 12 MiB
     assert len(results) == 3  # the rest were never opened
 
 
