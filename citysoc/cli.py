@@ -15,6 +15,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("search", "search"),
     ("deadletters", "deadletters"),
     ("scan", "scan"),
+    ("detect", "detect"),
+    ("rules", "rules"),
 ]
 
 
