@@ -1,47 +1,77 @@
-"""Builds the FastAPI application from an :class:`api.deps.AppState`."""
+"""Builds the FastAPI application from an :class:`api.deps.AppState`.
+
+Every route needs a signed-in caller with the route's permission (see
+:mod:`api.security`), except ``GET /healthz`` (load balancers and ``make run`` probe
+it) and ``POST /api/v1/auth/login`` (how one signs in). The OpenAPI document and the
+interactive docs need any signed-in caller.
+"""
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from api.deps import AppState, StateDep
-from api.routers import deadletters, events, ingest
+from api.limits import BodyLimitMiddleware
+from api.routers import alerts, audit, auth, cases, deadletters, events, ingest, rules, suppressions, users
+from api.security import AUTHENTICATED, Require, annotate_permissions
+from core.alerts import NotFound, TransitionError
+from core.auth import AuthError, Principal
 from core.metrics import render_prometheus
 from core.protocols import QueryError
 
-__all__ = ["create_app", "API_PREFIX"]
+__all__ = ["create_app", "API_PREFIX", "PUBLIC_ROUTES"]
 
 API_PREFIX = "/api/v1"
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({("GET", "/healthz"), ("POST", f"{API_PREFIX}/auth/login")})
+"""The only routes that answer without credentials."""
+
+_Metrics = Annotated[Principal, Depends(Require("metrics:read"))]
+_Anyone = Annotated[Principal, Depends(Require(AUTHENTICATED))]
 
 
 def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) -> FastAPI:
     """The whole HTTP surface. ``extra_routers`` are mounted under ``/api/v1`` too
-    (``citysoc/`` passes the ones whose parts are wired in this process)."""
+    (``citysoc/`` passes the ones whose parts are wired in this process); each of their
+    routes must carry a :class:`api.security.Require` dependency."""
     app = FastAPI(
         title="citysoc",
         version="0.1.0",
-        description="Security operations center for the smart city: events, alerts, cases, playbooks.",
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        description="Security operations center for the smart city: events, alerts, cases, playbooks.\n\n"
+                    "Authenticate with `Authorization: ApiKey <key>` (or `Bearer <key>`), or with the console "
+                    "session cookie from `POST /api/v1/auth/login` plus `X-CSRF-Token` on state-changing requests.",
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.citysoc = state
     if not state.started_at:
         state.started_at = time.time()
+    app.add_middleware(BodyLimitMiddleware)
 
     v1 = APIRouter(prefix=API_PREFIX)
-    v1.include_router(events.router)
-    v1.include_router(ingest.router)
-    v1.include_router(deadletters.router)
-    for r in extra_routers or []:
+    for r in [auth.router, events.router, ingest.router, deadletters.router, alerts.router, suppressions.router,
+              cases.router, rules.router, audit.router, users.users_router, users.keys_router,
+              *(extra_routers or [])]:
+        annotate_permissions(r.routes)
         v1.include_router(r)
     app.include_router(v1)
+    annotate_permissions(ingest.bulk_router.routes)
     app.include_router(ingest.bulk_router)
 
-    @app.get("/healthz", tags=["ops"], summary="Readiness: 200 once every part is up")
+    @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
+    async def openapi(_me: _Anyone) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    async def docs(_me: _Anyone) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=f"{API_PREFIX}/openapi.json", title="citysoc API")
+
+    @app.get("/healthz", tags=["ops"], summary="Readiness: 200 once every part is up (no credentials needed)")
     async def healthz(st: StateDep) -> JSONResponse:
         checks = {name: bool(fn()) for name, fn in st.health_checks.items()}
         ok = st.ready and all(checks.values())
@@ -50,9 +80,19 @@ def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) ->
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics of every stage and source")
-    async def metrics(st: StateDep) -> PlainTextResponse:
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics of every stage and source (Bearer <key>)",
+             response_class=PlainTextResponse)
+    async def metrics(_me: _Metrics, st: StateDep) -> PlainTextResponse:
         extra = {"detections_total": float(st.pipeline.detections_total)}
+        rec = st.services.get("alert_recorder")
+        if rec is not None:
+            extra.update({"alerts_created_total": float(rec.created), "alerts_updated_total": float(rec.updated),
+                          "alerts_suppressed_total": float(rec.suppressed)})
+        bc = st.services.get("alert_stream")
+        if bc is not None:
+            extra.update({"alert_stream_subscribers": float(bc.subscribers),
+                          "alert_stream_published_total": float(bc.published),
+                          "alert_stream_dropped_total": float(bc.dropped)})
         return PlainTextResponse(render_prometheus(st.pipeline.all_counters(), extra),
                                  media_type="text/plain; version=0.0.4")
 
@@ -61,9 +101,22 @@ def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) ->
         return JSONResponse({"detail": {"error": "invalid query", "message": exc.message, "position": exc.position}},
                             status_code=400)
 
+    @app.exception_handler(NotFound)
+    async def _not_found(_req: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(TransitionError)
+    async def _transition(_req: Request, exc: TransitionError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(_req: Request, exc: AuthError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409 if "already exists" in str(exc) else 400)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
         errs = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         return JSONResponse({"detail": errs}, status_code=422)
 
+    annotate_permissions(app.routes)  # the routes defined right here
     return app

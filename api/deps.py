@@ -10,13 +10,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
+from api.security import AUTHENTICATED, Require
+from core.alerts import AlertStore, CaseStore
+from core.audit import AuditLog
+from core.auth import Principal, UserStore
 from core.pipeline import Pipeline
-from core.protocols import DeadLetterStore, EventStore
+from core.protocols import AttachmentScanner, DeadLetterStore, EventStore, RuleCatalog
 from core.settings import Settings
 
-__all__ = ["AppState", "get_state", "StateDep", "StoreDep", "PipelineDep", "DeadLettersDep"]
+__all__ = ["AppState", "get_state", "StateDep", "StoreDep", "PipelineDep", "DeadLettersDep", "service",
+           "AlertsDep", "CasesDep", "UsersDep", "AuditDep", "RulesDep", "BroadcasterDep", "ScannerDep", "require",
+           "Caller"]
 
 
 @dataclass
@@ -30,7 +36,11 @@ class AppState:
     health_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
     """Named readiness checks shown by /healthz (e.g. each listener bound)."""
     services: dict[str, Any] = field(default_factory=dict)
-    """Optional parts wired by citysoc/ (alerts, rules, playbooks) keyed by name."""
+    """Optional parts wired by citysoc/, keyed by name: ``users`` (UserStore), ``alerts``
+    (AlertStore), ``cases`` (CaseStore), ``audit`` (AuditLog), ``alert_stream``
+    (api.stream.AlertBroadcaster), ``alert_recorder`` (core.alerts.AlertRecorder),
+    ``rules`` (RuleCatalog), ``attachment_scanner`` (AttachmentScanner),
+    ``login_throttle`` (core.auth.LoginThrottle)."""
 
 
 def get_state(request: Request) -> AppState:
@@ -55,3 +65,49 @@ def _deadletters(state: StateDep) -> DeadLetterStore:
 StoreDep = Annotated[EventStore, Depends(_store)]
 PipelineDep = Annotated[Pipeline, Depends(_pipeline)]
 DeadLettersDep = Annotated[DeadLetterStore, Depends(_deadletters)]
+
+
+_WHAT = {
+    "users": "the user store",
+    "alerts": "the alert store",
+    "cases": "the case store",
+    "audit": "the audit log",
+    "rules": "rules engine",
+    "alert_stream": "the alert stream",
+}
+
+
+def service(name: str) -> Any:
+    """Dependency factory: ``state.services[name]`` or 503 naming what is missing."""
+
+    def _get(state: StateDep) -> Any:
+        svc = state.services.get(name)
+        if svc is None:
+            if name == "rules":
+                raise HTTPException(503, "rules engine not running: no rule catalog is wired into this server")
+            raise HTTPException(503, f"{_WHAT.get(name, name)} is not running in this server")
+        return svc
+
+    return Depends(_get)
+
+
+def _optional_scanner(state: StateDep) -> AttachmentScanner | None:
+    return state.services.get("attachment_scanner")
+
+
+AlertsDep = Annotated[AlertStore, service("alerts")]
+CasesDep = Annotated[CaseStore, service("cases")]
+UsersDep = Annotated[UserStore, service("users")]
+AuditDep = Annotated[AuditLog, service("audit")]
+RulesDep = Annotated[RuleCatalog, service("rules")]
+BroadcasterDep = Annotated[Any, service("alert_stream")]
+ScannerDep = Annotated[AttachmentScanner | None, Depends(_optional_scanner)]
+
+
+def require(permission: str) -> Any:
+    """``Annotated[Principal, Depends(Require(permission))]``: the caller, checked."""
+    return Annotated[Principal, Depends(Require(permission))]
+
+
+Caller = require(AUTHENTICATED)
+"""Any signed-in caller."""

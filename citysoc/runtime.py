@@ -15,7 +15,7 @@ import uvicorn
 
 from api.app import create_app
 from api.deps import AppState
-from citysoc.wiring import build_pipeline, open_deadletters, open_store
+from citysoc.wiring import build_alerting, build_pipeline, ensure_initial_admin, open_deadletters, open_soc, open_store
 from core.protocols import Source
 from core.settings import Settings
 
@@ -58,9 +58,13 @@ async def _retention(settings: Settings, store: Any) -> None:
 async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     store = open_store(settings)
     deadletters = open_deadletters(settings)
-    pipeline = build_pipeline(settings, store, deadletters)
+    soc = open_soc(settings)
+    ensure_initial_admin(settings, soc)
+    alert_sink, services = build_alerting(soc)
+    pipeline = build_pipeline(settings, store, deadletters, alert_sink=alert_sink)
     await pipeline.start()
-    state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time())
+    state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time(),
+                     services=services)
     app = create_app(state)
     sources = make_sources(settings)
     config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level=log_level,
@@ -106,5 +110,6 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
                 log.error("%s ended with %r", t.get_name(), r)
         await pipeline.stop()
         store.close()
+        soc.close()
     if failures:
         raise failures[0]

@@ -15,7 +15,8 @@ from core.pipeline import Pipeline
 from core.protocols import DeadLetterStore, Detector, EventStore, ParseError, RawRecord
 from core.settings import Settings
 
-__all__ = ["open_store", "open_deadletters", "make_parse", "build_pipeline", "data_dir"]
+__all__ = ["open_store", "open_deadletters", "make_parse", "build_pipeline", "data_dir", "open_soc",
+           "ensure_initial_admin", "build_alerting"]
 
 
 def data_dir(settings: Settings) -> Path:
@@ -102,3 +103,50 @@ def build_pipeline(
         batch_size=p.batch_size,
         flush_ms=p.flush_ms,
     )
+
+
+def open_soc(settings: Settings) -> Any:
+    """Alerts, cases, users and the audit log: ``<data>/soc.db`` (``storage.socdb``)."""
+    from storage.socdb import open_socdb
+
+    return open_socdb(data_dir(settings))
+
+
+def ensure_initial_admin(settings: Settings, soc: Any, echo: Any = None) -> str | None:
+    """First start with no users: create ``admin`` with a random password, print it once
+    to the terminal and keep it in ``<data>/initial-admin-password`` (mode 0600), so
+    ``make run`` works with zero setup. Returns the password, or None when users exist."""
+    import os
+    import sys
+
+    from core.auth import generate_password
+
+    if soc.users.count_users():
+        return None
+    password = generate_password()
+    soc.users.create_user("admin", "admin", password)
+    path = data_dir(settings) / "initial-admin-password"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    os.chmod(path, 0o600)
+    soc.audit.append("system:serve", "user.create", "user:admin", after={"name": "admin", "role": "admin"},
+                     details={"password": f"generated; written to {path}"})
+    # Printed to the terminal, never through logging: no secret goes to a log.
+    (echo or (lambda m: print(m, file=sys.stderr, flush=True)))(
+        f"citysoc: created user 'admin' with password {password}\n"
+        f"         (also in {path}; change it with `citysoc users password admin`)")
+    return password
+
+
+def build_alerting(soc: Any) -> tuple[Any, dict[str, Any]]:
+    """The pipeline's alert sink and the API services around alerts, cases and users."""
+    from api.stream import AlertBroadcaster
+    from core.alerts import AlertRecorder
+    from core.auth import LoginThrottle
+
+    broadcaster = AlertBroadcaster()
+    recorder = AlertRecorder(soc.alerts, listeners=[broadcaster.publish])
+    services = {"users": soc.users, "alerts": soc.alerts, "cases": soc.cases, "audit": soc.audit,
+                "alert_stream": broadcaster, "alert_recorder": recorder, "login_throttle": LoginThrottle()}
+    return recorder, services

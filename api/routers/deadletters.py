@@ -4,12 +4,13 @@ from __future__ import annotations
 import asyncio
 import base64
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from api.deps import DeadLettersDep
+from api.security import Require
 
-router = APIRouter(prefix="/deadletters", tags=["deadletters"])
+router = APIRouter(prefix="/deadletters", tags=["deadletters"], dependencies=[Depends(Require("deadletters:read"))])
 
 
 class DeadLetterOut(BaseModel):

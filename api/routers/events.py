@@ -5,14 +5,15 @@ import asyncio
 import datetime as _dt
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 
 from api.deps import StoreDep
+from api.security import Require
 from api.timeparams import parse_time_bound
 from core.protocols import QueryError
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/events", tags=["events"], dependencies=[Depends(Require("events:read"))])
 
 MAX_LIMIT = 1000
 MAX_QUERY_LEN = 4096

@@ -13,17 +13,21 @@ import uuid
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import ORJSONResponse
 from pydantic import BaseModel
 
 from api.deps import PipelineDep
+from api.security import Require
 from core.protocols import RawRecord
 
 __all__ = ["router", "bulk_router", "parse_bulk_body", "BulkError", "MAX_BODY_BYTES"]
 
-router = APIRouter(tags=["ingest"])
-bulk_router = APIRouter(tags=["elasticsearch-compatible"])
+# Shippers authenticate with an API key of role `ingest` (or admin); /_bulk also takes
+# HTTP Basic with the key as password (see api.security).
+_INGEST = [Depends(Require("events:ingest"))]
+router = APIRouter(tags=["ingest"], dependencies=_INGEST)
+bulk_router = APIRouter(tags=["elasticsearch-compatible"], dependencies=_INGEST)
 
 MAX_BODY_BYTES = 100 * 1024 * 1024  # Elasticsearch's default http.max_content_length
 MAX_ITEMS = 100_000

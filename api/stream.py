@@ -1,0 +1,99 @@
+"""Live alert push: a broadcaster the pipeline's alert thread publishes to, and the
+Server-Sent Events framing the ``/alerts/stream`` route sends.
+
+``publish`` is called from the pipeline's detect worker thread. It serializes there
+(off the event loop) and hands the payloads to the loop with
+``loop.call_soon_threadsafe``; on the loop each subscriber has a bounded queue, and a
+subscriber whose queue is full loses the event, counted in ``dropped`` (its own and the
+total). Nothing here ever blocks the pipeline.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from core.alerts import AlertChange
+
+__all__ = ["AlertBroadcaster", "Subscriber", "sse_frame"]
+
+
+def sse_frame(event: str, data: bytes, event_id: str | None = None) -> bytes:
+    """One SSE message. ``data`` is single-line JSON, so one ``data:`` line suffices."""
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\n".encode() + b"data: " + data + b"\n\n"
+
+
+@dataclass(eq=False)
+class Subscriber:
+    queue: asyncio.Queue[bytes]
+    dropped: int = 0
+    unreported_drops: int = 0
+    delivered: int = 0
+    filters: dict[str, object] = field(default_factory=dict)
+
+
+class AlertBroadcaster:
+    """Fan-out of alert changes to SSE subscribers (one per open stream)."""
+
+    def __init__(self, queue_size: int = 1000):
+        self.queue_size = queue_size
+        self._subs: set[Subscriber] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self.published = 0
+        self.dropped = 0
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop subscribers live on (set by the first subscriber if not bound earlier)."""
+        self._loop = loop
+
+    def subscribe(self, **filters: object) -> Subscriber:
+        """Call on the event loop."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+        sub = Subscriber(queue=asyncio.Queue(maxsize=self.queue_size), filters=filters)
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subs.discard(sub)
+
+    def publish(self, changes: Sequence[AlertChange]) -> None:
+        """Thread-safe; never blocks. Used as a :class:`core.alerts.AlertRecorder` listener."""
+        loop = self._loop
+        if loop is None or not self._subs or loop.is_closed():
+            return
+        items = []
+        for ch in changes:
+            a = ch.alert
+            data = orjson.dumps(a.to_dict(with_events=False))
+            name = "alert.created" if ch.created else "alert.updated"
+            items.append((a.level, a.risk_score, sse_frame(name, data, f"{a.id}-{a.count}")))
+        try:
+            loop.call_soon_threadsafe(self._deliver, items)
+        except RuntimeError:
+            return  # the loop closed between the check and the call: server is stopping
+        with self._lock:
+            self.published += len(items)
+
+    def _deliver(self, items: list[tuple[str, int, bytes]]) -> None:
+        for sub in list(self._subs):
+            min_risk = sub.filters.get("min_risk")
+            for _level, risk, frame in items:
+                if isinstance(min_risk, int) and risk < min_risk:
+                    continue
+                try:
+                    sub.queue.put_nowait(frame)
+                except asyncio.QueueFull:
+                    sub.dropped += 1
+                    sub.unreported_drops += 1
+                    self.dropped += 1
