@@ -177,10 +177,8 @@ class _Compiler:
     def node(self, n: ast.Node) -> str:
         if isinstance(n, ast.MatchAll):
             return "1"
-        if isinstance(n, ast.And):
-            return "(" + " AND ".join(self.node(c) for c in n.children) + ")"
-        if isinstance(n, ast.Or):
-            return "(" + " OR ".join(self.node(c) for c in n.children) + ")"
+        if isinstance(n, (ast.And, ast.Or)):
+            return self.boolean(n)
         if isinstance(n, ast.Not):
             return f"NOT coalesce({self.node(n.child)}, 0)"
         if isinstance(n, ast.Exists):
@@ -329,28 +327,53 @@ class _Compiler:
         return self._json_pred(path, f"({guard} AND {cond})", conv)
 
     # -- full text ----------------------------------------------------------------------
+    def _fts_expr(self, n: ast.Node) -> str | None:
+        """The FTS5 expression for a full-text leaf, or None when it needs a scan."""
+        if not isinstance(n, (ast.Term, ast.Phrase, ast.Wildcard)) or not (n.field is None or n.field in TEXT_FIELDS):
+            return None
+        fts_col = TEXT_FIELDS.get(n.field) if n.field else None
+        if isinstance(n, ast.Wildcard):
+            m = re.fullmatch(r"([^\W_]+)\*", n.pattern)
+            if not (m and self.tokenizer == "unicode61"):
+                return None
+            expr = f'"{m.group(1)}" *'
+        else:
+            if not n.value.strip() or (self.tokenizer == "trigram" and len(n.value) < 3):
+                return None
+            expr = '"' + n.value.replace('"', '""') + '"'
+        return f"{fts_col} : {expr}" if fts_col else expr
+
+    def _match(self, expr: str) -> str:
+        self.uses_fts = True
+        return f"id IN (SELECT rowid FROM {{fts}} WHERE {{fts}} MATCH {self.p(expr)})"
+
+    def boolean(self, n: ast.And | ast.Or) -> str:
+        """AND/OR; full-text children are merged into one FTS5 query (one index walk)."""
+        op = " AND " if isinstance(n, ast.And) else " OR "
+        fts = [e for e in (self._fts_expr(c) for c in n.children) if e is not None]
+        parts: list[str] = []
+        if len(fts) >= 2:
+            parts.append(self._match(op.join(f"({e})" for e in fts)))
+            rest = [c for c in n.children if self._fts_expr(c) is None]
+        else:
+            rest = list(n.children)
+        parts.extend(self.node(c) for c in rest)
+        return "(" + op.join(parts) + ")"
+
     def fulltext(self, field: str | None, value: str, *, phrase: bool) -> str:
         if not value.strip():
             return "0"
-        if self.tokenizer == "trigram" and len(value) < 3:
+        node = ast.Phrase(field, value) if phrase else ast.Term(field, value)
+        expr = self._fts_expr(node)
+        if expr is None:  # trigram cannot index fewer than three characters
             return self._scan_like(field, "%" + _like_escape(value) + "%")
-        fts_col = TEXT_FIELDS.get(field) if field else None
-        query = '"' + value.replace('"', '""') + '"'
-        if fts_col:
-            query = f"{fts_col} : {query}"
-        self.uses_fts = True
-        return f"id IN (SELECT rowid FROM {{fts}} WHERE {{fts}} MATCH {self.p(query)})"
+        return self._match(expr)
 
     def fulltext_wildcard(self, field: str | None, pattern: str) -> str:
-        fts_col = TEXT_FIELDS.get(field) if field else None
-        m = re.fullmatch(r"([^\W_]+)\*", pattern)
-        if m and self.tokenizer == "unicode61":
-            query = f'"{m.group(1)}" *'
-            if fts_col:
-                query = f"{fts_col} : {query}"
-            self.uses_fts = True
-            return f"id IN (SELECT rowid FROM {{fts}} WHERE {{fts}} MATCH {self.p(query)})"
-        return self._scan_like(field, _lucene_wildcard_to_like(pattern))
+        expr = self._fts_expr(ast.Wildcard(field, pattern))
+        if expr is None:
+            return self._scan_like(field, _lucene_wildcard_to_like(pattern))
+        return self._match(expr)
 
     def _scan_like(self, field: str | None, like: str) -> str:
         fields = [field] if field else list(TEXT_FIELDS)

@@ -102,3 +102,11 @@ def test_compiled_sql_runs_against_the_schema():
               "flag:true", "host.ip:1.2.*", "destination.port:2*", "NOT (a OR b:c)", "n:>=2.5", "message:\"x\""]:
         frag = compile_query(parse_query(q), now=NOW)
         db.execute(f"SELECT count(*) FROM ev WHERE {frag.bind('fts')}", frag.params).fetchone()
+
+
+def test_free_text_terms_share_one_fts_query():
+    frag = compile_query(parse_query('tamper AND "night mode" AND host.name:cam-01'), now=NOW)
+    assert frag.where.count("MATCH") == 1
+    assert '("tamper") AND ("night mode")' in frag.params
+    frag = compile_query(parse_query("a OR message:b*"), now=NOW)
+    assert frag.where.count("MATCH") == 1 and '("a") OR (message : "b" *)' in frag.params
