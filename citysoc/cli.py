@@ -17,6 +17,10 @@ COMMANDS: list[tuple[str, str]] = [
     ("scan", "scan"),
     ("detect", "detect"),
     ("rules", "rules"),
+    ("alerts", "alerts"),
+    ("users", "users"),
+    ("apikeys", "apikeys"),
+    ("audit", "audit"),
 ]
 
 
