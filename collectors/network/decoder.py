@@ -24,10 +24,10 @@ events per flow (the rest are counted on the flow), and message heads are buffer
 """
 from __future__ import annotations
 
-import datetime as _dt
 import re
 import socket
 import struct
+import time
 from collections import OrderedDict, deque
 from typing import Any
 
@@ -46,7 +46,7 @@ from collectors.network.http import (
     rtsp_response_fields,
 )
 from collectors.network.ldap import looks_like_ldap, parse_ldap_request
-from collectors.network.packet import ICMP, ICMPV6, TCP, UDP, dissect
+from collectors.network.packet import ICMP, ICMPV6, TCP, UDP, dissect_tuple
 from collectors.network.tls import TLSError, client_hello_complete, looks_like_client_hello, parse_client_hello
 from collectors.network.wsdiscovery import WSDiscoveryError, parse_ws_discovery
 from core.events import Event
@@ -88,9 +88,16 @@ def _ip(addr: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(addr) == 4 else socket.AF_INET6, addr)
 
 
+_iso_cache: list = [None, ""]
+
+
 def _iso(ts: float) -> str:
-    d = _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond:06d}Z"
+    """ECS timestamp with microseconds; the seconds part is cached (packets come in order)."""
+    sec = int(ts // 1)
+    if _iso_cache[0] != sec:
+        _iso_cache[0] = sec
+        _iso_cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec))
+    return f"{_iso_cache[1]}{min(int(round((ts - sec) * 1e6)), 999999):06d}Z"
 
 
 def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
@@ -187,7 +194,7 @@ class NetworkDecoder:
         out: list[Event] = []
         if ts - self._last_sweep >= 1.0:
             self._sweep(ts, out)
-        pkt = dissect(linktype, data)
+        pkt = dissect_tuple(linktype, data)
         if pkt is None:
             c["non_ip"] += 1
             return out

@@ -18,6 +18,7 @@ from typing import NamedTuple
 __all__ = [
     "Packet",
     "dissect",
+    "dissect_tuple",
     "LINKTYPE_ETHERNET",
     "LINKTYPE_RAW",
     "LINKTYPE_LINUX_SLL",
@@ -130,9 +131,18 @@ def _network_offset(linktype: int, data: bytes) -> tuple[int, int]:
 
 def dissect(linktype: int, data: bytes) -> Packet | None:
     """Read the IP and transport headers of one captured frame; ``None`` if not IP or too short."""
-    off, _hint = _network_offset(linktype, data)
-    if off < 0 or off >= len(data):
-        return None
+    t = dissect_tuple(linktype, data)
+    return None if t is None else Packet(*t)
+
+
+def dissect_tuple(linktype: int, data: bytes) -> tuple | None:
+    """:func:`dissect` returning a plain tuple in :class:`Packet` field order (the hot path)."""
+    if linktype == 1 and len(data) >= 34 and data[12] == 8 and data[13] == 0:  # Ethernet + IPv4
+        off = 14
+    else:
+        off, _hint = _network_offset(linktype, data)
+        if off < 0 or off >= len(data):
+            return None
     vbyte = data[off]
     version = vbyte >> 4
     n = len(data)
@@ -153,7 +163,7 @@ def dissect(linktype: int, data: bytes) -> Packet | None:
         dst = data[off + 16:off + 20]
         l4 = off + ihl
         if frag & 0x1FFF:  # not the first fragment: no transport header here
-            return Packet(4, src, dst, proto, 0, 0, 0, total, b"", True)
+            return (4, src, dst, proto, 0, 0, 0, total, b"", True)
     elif version == 6:
         if off + 40 > n:
             return None
@@ -181,7 +191,7 @@ def dissect(linktype: int, data: bytes) -> Packet | None:
                     return None
                 nxt = data[l4]
                 if _u16(data, l4 + 2)[0] & 0xFFF8:
-                    return Packet(6, src, dst, nxt, 0, 0, 0, total, b"", True)
+                    return (6, src, dst, nxt, 0, 0, 0, total, b"", True)
                 l4 += 8
                 proto = nxt
             else:
@@ -190,20 +200,20 @@ def dissect(linktype: int, data: bytes) -> Packet | None:
         return None
     if proto == TCP:
         if l4 + 20 > end:
-            return Packet(version, src, dst, proto, 0, 0, 0, total, b"", False)
+            return (version, src, dst, proto, 0, 0, 0, total, b"", False)
         sport, dport = _u16x2(data, l4)
         doff = (data[l4 + 12] >> 4) * 4
         flags = data[l4 + 13] | ((data[l4 + 12] & 1) << 8)
         start = l4 + doff
-        return Packet(version, src, dst, proto, sport, dport, flags, total,
+        return (version, src, dst, proto, sport, dport, flags, total,
                       data[start:end] if start < end else b"", False)
     if proto == UDP:
         if l4 + 8 > end:
-            return Packet(version, src, dst, proto, 0, 0, 0, total, b"", False)
+            return (version, src, dst, proto, 0, 0, 0, total, b"", False)
         sport, dport = _u16x2(data, l4)
-        return Packet(version, src, dst, proto, sport, dport, 0, total, data[l4 + 8:end], False)
+        return (version, src, dst, proto, sport, dport, 0, total, data[l4 + 8:end], False)
     if proto == ICMP or proto == ICMPV6:
         if l4 + 2 > end:
-            return Packet(version, src, dst, proto, 0, 0, 0, total, b"", False)
-        return Packet(version, src, dst, proto, data[l4], data[l4 + 1], 0, total, b"", False)
-    return Packet(version, src, dst, proto, 0, 0, 0, total, b"", False)
+            return (version, src, dst, proto, 0, 0, 0, total, b"", False)
+        return (version, src, dst, proto, data[l4], data[l4 + 1], 0, total, b"", False)
+    return (version, src, dst, proto, 0, 0, 0, total, b"", False)

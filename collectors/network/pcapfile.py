@@ -96,9 +96,8 @@ def read_frames(path: str | os.PathLike[str]) -> Iterator[tuple[float, int, byte
             linktype = reader.linktype
             div = 1e9 if reader.nano else 1e6
             read = reader._read_packet
-            tell = f.tell
+            at = f.tell()
             while True:
-                at = tell()
                 try:
                     data, (sec, usec, _wirelen, caplen) = read()
                 except EOFError:
@@ -106,6 +105,7 @@ def read_frames(path: str | os.PathLike[str]) -> Iterator[tuple[float, int, byte
                 if len(data) < caplen and len(data) < _SCAPY_MTU:
                     raise PcapFormatError(path, at, f"record of {caplen} bytes truncated to {len(data)}", n)
                 n += 1
+                at += 16 + caplen  # scapy reads (or skips) exactly caplen bytes after the header
                 yield sec + usec / div, linktype, data
         else:
             read = reader._read_packet

@@ -253,3 +253,11 @@ def test_net_live_capture_reports_a_bad_filter(netns) -> None:
     cap._thread.start()
     cap._thread.join(15)
     assert isinstance(cap.error, CaptureError) and "BPF" in str(cap.error)
+
+
+def test_net_live_source_meets_the_source_protocol() -> None:
+    from core.protocols import Source
+
+    src = LiveCaptureSource("eth9", "udp port 53", max_flows=1000)
+    assert isinstance(src, Source) and src.name == "pcap:eth9"
+    assert src.counters()["received"] == 0 and src.decoder.max_flows == 1000
