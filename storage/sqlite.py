@@ -144,7 +144,9 @@ class SQLiteEventStore:
             if mode.lower() != "wal" and self.path != ":memory:":
                 raise sqlite3.OperationalError(f"{self.path}: cannot switch to WAL mode (got {mode}); is it on a network filesystem?")
         conn.execute(f"PRAGMA synchronous = {'FULL' if self._durability == 'power' else 'NORMAL'}")
-        conn.execute("PRAGMA cache_size = -65536")
+        # The writer keeps a day's index pages cached (inserts touch 14 B-trees at random
+        # places); readers mostly stream, so they share the OS cache through mmap.
+        conn.execute(f"PRAGMA cache_size = {-262144 if writer else -65536}")
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA mmap_size = 268435456")
         if not writer:
@@ -204,7 +206,10 @@ class SQLiteEventStore:
     def _init_schema(self, tokenizer: str | None) -> str:
         with self._write() as c:
             c.execute("CREATE TABLE IF NOT EXISTS citysoc_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            c.execute("CREATE TABLE IF NOT EXISTS citysoc_partitions (day INTEGER PRIMARY KEY, next_id INTEGER NOT NULL)")
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS citysoc_partitions "
+                "(day INTEGER PRIMARY KEY, next_id INTEGER NOT NULL, multi INTEGER NOT NULL DEFAULT 0)"
+            )
             meta = dict(c.execute("SELECT key, value FROM citysoc_meta").fetchall())
             if not meta:
                 meta = {"schema_version": SCHEMA_VERSION, "tokenizer": tokenizer or "unicode61"}
@@ -232,6 +237,7 @@ class SQLiteEventStore:
         """Store ``events``; returns once they are committed. Bad items are reported, not raised."""
         errors: list[ItemError] = []
         by_day: dict[int, list[tuple[tuple[Any, ...], tuple[str, str]]]] = collections.defaultdict(list)
+        multi: dict[int, int] = collections.defaultdict(int)  # day -> bitmask of columns holding MULTI
         now_ms = int(time.time() * 1000)
         for i, ev in enumerate(events):
             try:
@@ -240,6 +246,8 @@ class SQLiteEventStore:
                 errors.append(ItemError(i, str(exc), 400))
                 continue
             by_day[day].append((row, text))
+            if MULTI in row:
+                multi[day] |= sum(1 << k for k, v in enumerate(row[1 : 1 + len(_COLUMNS)]) if v == MULTI)
         stored = 0
         if by_day:
             placeholders = ", ".join("?" * (len(_COLUMNS) + 3))
@@ -258,7 +266,10 @@ class SQLiteEventStore:
                         f"INSERT INTO {fts} (rowid, message, original) VALUES (?, ?, ?)",
                         [(next_id + k, *text) for k, (_, text) in enumerate(items) if text[0] or text[1]],
                     )
-                    c.execute("UPDATE citysoc_partitions SET next_id = ? WHERE day = ?", (next_id + len(items), day))
+                    c.execute(
+                        "UPDATE citysoc_partitions SET next_id = ?, multi = multi | ? WHERE day = ?",
+                        (next_id + len(items), multi.get(day, 0), day),
+                    )
                     stored += len(items)
         return IngestReport(stored=stored, errors=errors)
 
@@ -289,13 +300,23 @@ class SQLiteEventStore:
         return ts_ms // DAY_MS, tuple(values), (_text(message), _text(original))
 
     # -- queries -------------------------------------------------------------------------
-    def _compile(self, query: str, now: _dt.datetime) -> tuple[ast.Node, SqlFragment]:
-        node = parse_query(query)
-        return node, compile_query(node, now=now, tokenizer=self.tokenizer)
+    def _fragments(self, node: ast.Node, now: _dt.datetime, masks: dict[int, int]) -> Callable[[int], SqlFragment]:
+        """The compiled query for each day; days whose columns hold no arrays get plain
+        column conditions (compiled once per distinct mask)."""
+        cache: dict[int, SqlFragment] = {}
+
+        def for_day(day: int) -> SqlFragment:
+            mask = masks.get(day, -1)
+            if mask not in cache:
+                cols = None if mask < 0 else frozenset(col.name for k, col in enumerate(_COLUMNS) if mask >> k & 1)
+                cache[mask] = compile_query(node, now=now, tokenizer=self.tokenizer, multi_columns=cols)
+            return cache[mask]
+
+        return for_day
 
     def _plan(
         self, c: sqlite3.Connection, node: ast.Node, start: _dt.datetime | None, end: _dt.datetime | None, now: _dt.datetime
-    ) -> tuple[list[int], str, list[Any]]:
+    ) -> tuple[list[int], dict[int, int], str, list[Any]]:
         """The partitions to visit and the time-bound SQL shared by every query."""
         lo = _ms(start) if start is not None else None
         hi = _ms(end) if end is not None else None  # exclusive
@@ -309,18 +330,21 @@ class SQLiteEventStore:
         plo, phi = _ts_bounds(node, now)
         lo = plo if lo is None else (lo if plo is None else max(lo, plo))
         hi = phi if hi is None else (hi if phi is None else min(hi, phi))
-        days_sql = "SELECT day FROM citysoc_partitions WHERE day >= ? AND day <= ? ORDER BY day"
+        days_sql = "SELECT day, multi FROM citysoc_partitions WHERE day >= ? AND day <= ? ORDER BY day"
         dlo = (lo // DAY_MS) if lo is not None else -(10**9)
         dhi = ((hi - 1) // DAY_MS) if hi is not None else 10**9
-        days = [d for (d,) in c.execute(days_sql, (dlo, dhi))]
-        return days, (" AND ".join(where) if where else "1"), params
+        masks = dict(c.execute(days_sql, (dlo, dhi)).fetchall())
+        return sorted(masks), masks, (" AND ".join(where) if where else "1"), params
 
-    def _run(self, query: str, start, end, fn: Callable[[sqlite3.Connection, list[int], str, list[Any]], _T]) -> _T:
+    def _run(self, query: str, start: _dt.datetime | None, end: _dt.datetime | None, fn: Callable[..., _T]) -> _T:
+        """Parse once, then call ``fn(conn, days, time_sql, time_params, frag_for_day)``
+        inside one read snapshot."""
         now = _dt.datetime.now(_dt.timezone.utc)
-        node, frag = self._compile(query, now)
+        node = parse_query(query)
+        compile_query(node, now=now, tokenizer=self.tokenizer)  # report query errors before touching the file
         with self._reader() as c:
-            days, tsql, tparams = self._plan(c, node, start, end, now)
-            return fn(c, days, tsql, tparams, frag)  # type: ignore[call-arg]
+            days, masks, tsql, tparams = self._plan(c, node, start, end, now)
+            return fn(c, days, tsql, tparams, self._fragments(node, now, masks))
 
     def count(self, query: str = "*", *, start: _dt.datetime | None = None, end: _dt.datetime | None = None) -> int:
         def fn(c, days, tsql, tparams, frag):
@@ -329,9 +353,10 @@ class SQLiteEventStore:
         return self._run(query, start, end, fn)
 
     @staticmethod
-    def _count_day(c: sqlite3.Connection, day: int, tsql: str, tparams: list[Any], frag: SqlFragment) -> int:
-        sql = f"SELECT count(*) FROM {partition_name(day)} WHERE {tsql} AND {frag.bind(partition_name(day, 'fts'))}"
-        return _exec(c, sql, [*tparams, *frag.params]).fetchone()[0]
+    def _count_day(c: sqlite3.Connection, day: int, tsql: str, tparams: list[Any], frag: Callable[[int], SqlFragment]) -> int:
+        f = frag(day)
+        sql = f"SELECT count(*) FROM {partition_name(day)} WHERE {tsql} AND {f.bind(partition_name(day, 'fts'))}"
+        return _exec(c, sql, [*tparams, *f.params]).fetchone()[0]
 
     def search(
         self,
@@ -363,11 +388,12 @@ class SQLiteEventStore:
                     skip -= n
                     continue
                 want = limit - len(hits)
+                f = frag(day)
                 sql = (
-                    f"SELECT doc FROM {partition_name(day)} WHERE {tsql} AND {frag.bind(partition_name(day, 'fts'))} "
+                    f"SELECT doc FROM {partition_name(day)} WHERE {tsql} AND {f.bind(partition_name(day, 'fts'))} "
                     f"ORDER BY ts {sort.upper()}, id {sort.upper()} LIMIT ? OFFSET ?"
                 )
-                rows = _exec(c, sql, [*tparams, *frag.params, want, skip]).fetchall()
+                rows = _exec(c, sql, [*tparams, *f.params, want, skip]).fetchall()
                 hits.extend(orjson.loads(r[0]) for r in rows)
                 skip = 0
             return sum(counts), hits
@@ -395,8 +421,9 @@ class SQLiteEventStore:
             counter: collections.Counter[Any] = collections.Counter()
             for day in days:
                 ev = partition_name(day)
-                cond = f"{tsql} AND {frag.bind(partition_name(day, 'fts'))}"
-                base = [*tparams, *frag.params]
+                f = frag(day)
+                cond = f"{tsql} AND {f.bind(partition_name(day, 'fts'))}"
+                base = [*tparams, *f.params]
                 if col is not None:
                     sql = f"SELECT {col.name}, count(*) FROM {ev} WHERE {cond} AND {col.name} IS NOT NULL AND {col.name} != ? GROUP BY 1"
                     for value, n in _exec(c, sql, [*base, MULTI]):
@@ -439,11 +466,12 @@ class SQLiteEventStore:
         def fn(c, days, tsql, tparams, frag):
             buckets: collections.Counter[int] = collections.Counter()
             for day in days:
+                f = frag(day)
                 sql = (
                     f"SELECT ts - ((((ts - ?) % ?) + ?) % ?) AS b, count(*) FROM {partition_name(day)} "
-                    f"WHERE {tsql} AND {frag.bind(partition_name(day, 'fts'))} GROUP BY b"
+                    f"WHERE {tsql} AND {f.bind(partition_name(day, 'fts'))} GROUP BY b"
                 )
-                for b, n in _exec(c, sql, [off, iv, iv, iv, *tparams, *frag.params]):
+                for b, n in _exec(c, sql, [off, iv, iv, iv, *tparams, *f.params]):
                     buckets[b] += n
             return buckets
 

@@ -147,6 +147,7 @@ def compile_query(
     now: _dt.datetime | None = None,
     columns: Mapping[str, Column] = PROMOTED,
     tokenizer: str = "unicode61",
+    multi_columns: frozenset[str] | None = None,
 ) -> SqlFragment:
     """Compile ``node`` into a :class:`SqlFragment` over a partition table.
 
@@ -154,15 +155,20 @@ def compile_query(
     FTS table) and ``doc`` (the JSON document). ``now`` anchors date math (default: the
     current UTC time). ``tokenizer`` is the FTS5 tokenizer of the store (``unicode61``
     or ``trigram``): trigram cannot match terms shorter than three characters, so those
-    fall back to a scan.
+    fall back to a scan. ``multi_columns`` names the promoted columns that hold
+    :data:`MULTI` markers in this partition (None: assume all may); leaving the others
+    out lets SQLite walk their ``(column, ts)`` index in time order with no sort.
     """
-    c = _Compiler(now or _dt.datetime.now(_dt.timezone.utc), columns, tokenizer)
+    c = _Compiler(now or _dt.datetime.now(_dt.timezone.utc), columns, tokenizer, multi_columns)
     where = c.node(node)
     return SqlFragment(where, tuple(c.params), c.uses_fts)
 
 
 class _Compiler:
-    def __init__(self, now: _dt.datetime, columns: Mapping[str, Column], tokenizer: str):
+    def __init__(
+        self, now: _dt.datetime, columns: Mapping[str, Column], tokenizer: str, multi_columns: frozenset[str] | None
+    ):
+        self.multi_columns = multi_columns
         self.now = now
         self.columns = columns
         self.tokenizer = tokenizer
@@ -227,6 +233,8 @@ class _Compiler:
 
     def _column_pred(self, col: Column, path: str, op: str, args: list[Any]) -> str:
         direct = self._render(op, col.name, [], args)
+        if self.multi_columns is not None and col.name not in self.multi_columns:
+            return direct
         multi = self.p(MULTI)
         arr = self.p(path)
         element = self._render(op, "value", [], args)

@@ -110,6 +110,12 @@ def test_promoted_field_queries_use_their_index(store, tmp_path):
     with sqlite3.connect(tmp_path / "events.db") as c:
         plan = " ".join(r[-1] for r in c.execute("EXPLAIN QUERY PLAN " + sql, frag.params))
     assert "ev_20260501_host_name" in plan, plan
+    # without array values in the column the index also gives time order: no sort step
+    frag = compile_query(parse_query("host.name:cam-01"), multi_columns=frozenset())
+    sql = f"SELECT doc FROM ev_20260501 WHERE {frag.bind('fts_20260501')} ORDER BY ts DESC LIMIT 10"
+    with sqlite3.connect(tmp_path / "events.db") as c:
+        plan = " ".join(r[-1] for r in c.execute("EXPLAIN QUERY PLAN " + sql, frag.params))
+    assert "ev_20260501_host_name" in plan and "TEMP B-TREE" not in plan, plan
 
 
 def test_multi_valued_promoted_field(store):
