@@ -629,6 +629,11 @@ class ElasticsearchEventStore:
         )
         return int(resp.get("deleted", 0))
 
+    def refresh(self) -> None:
+        """Make everything ingested so far searchable now (tests; ES refreshes each second)."""
+        self._ensure_ready()
+        self._call("refreshing the data stream", self._es.indices.refresh, index=self.data_stream, ignore_unavailable=True)
+
     def close(self) -> None:
         self._es.close()
 

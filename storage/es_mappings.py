@@ -131,7 +131,9 @@ def _process(prefix: str, *, with_parent: bool) -> dict[str, dict[str, Any]]:
 
 
 _ECS_FIELDS: dict[str, dict[str, Any]] = {
-    "@timestamp": _DATE,
+    # Explicitly not ignore_malformed: the index-wide setting must not reach a data
+    # stream's @timestamp (Elasticsearch refuses the template otherwise, as logs-*-* does).
+    "@timestamp": {"type": "date", "ignore_malformed": False},
     "message": _TEXT,
     "tags": _KW,
     "ecs.version": _KW,
@@ -470,6 +472,22 @@ def mapping_properties(fields: dict[str, dict[str, Any]] | None = None) -> dict[
     return root
 
 
+def _keyword_templates(name: str, path: str) -> list[dict[str, Any]]:
+    """Dynamic templates mapping every scalar under ``path`` to keyword, whatever its JSON
+    type. One template per type: single-valued ``match_mapping_type`` works on every
+    Elasticsearch release (lists are recent)."""
+    return [
+        {
+            f"{name}_{json_type}_as_keyword": {
+                "path_match": path,
+                "match_mapping_type": json_type,
+                "mapping": {"type": "keyword", "ignore_above": 1024},
+            }
+        }
+        for json_type in ("string", "long", "double", "boolean")
+    ]
+
+
 def mappings_component() -> dict[str, Any]:
     """The ``template`` of the mappings component template."""
     return {
@@ -478,20 +496,9 @@ def mappings_component() -> dict[str, Any]:
             "date_detection": False,
             "numeric_detection": False,
             "dynamic_templates": [
-                {
-                    "winlog_event_data_as_keyword": {
-                        "path_match": ["winlog.event_data.*", "winlog.user_data.*"],
-                        "match_mapping_type": ["string", "long", "double", "boolean"],
-                        "mapping": {"type": "keyword", "ignore_above": 1024},
-                    }
-                },
-                {
-                    "labels_as_keyword": {
-                        "path_match": "labels.*",
-                        "match_mapping_type": ["string", "long", "double", "boolean"],
-                        "mapping": {"type": "keyword", "ignore_above": 1024},
-                    }
-                },
+                *_keyword_templates("winlog_event_data", "winlog.event_data.*"),
+                *_keyword_templates("winlog_user_data", "winlog.user_data.*"),
+                *_keyword_templates("labels", "labels.*"),
                 {
                     "strings_as_keyword": {
                         "match_mapping_type": "string",

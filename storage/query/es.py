@@ -5,29 +5,40 @@ The analyst's Lucene text is parsed once (``storage.query.parse``) into the smal
 text to ``query_string`` (nor to ``simple_query_string``): both re-parse their input as
 a query language, so a value the parser already decided was a literal (``cam-01``,
 ``a+b``, ``C:\\Windows``) could be read again as operators, and a crafted value could
-widen a search. Every leaf becomes a structured query whose value is data:
+widen a search. Every leaf becomes a structured query whose value is data.
 
-==========================  ==============================================================
-AST                         Query DSL
-==========================  ==============================================================
-``MatchAll``                ``match_all``
-``Term`` keyword/ip/number  ``term`` (exact, case-sensitive, as in Kibana on keyword)
-``Term`` on a text field    ``match_phrase``: the value's tokens, in order (see below)
-``Term`` free text          ``multi_match`` of ``type: phrase`` over :data:`FREE_TEXT_FIELDS`
-``Phrase`` on a text field  ``match_phrase``
-``Phrase`` on other fields  ``term``: the exact string (``match_phrase`` would analyze it
-                            into a one-token phrase on keyword, and fails on ``ip``/numbers)
-``Phrase`` free text        ``multi_match`` of ``type: phrase``
-``Wildcard``                ``wildcard`` (the AST pattern is already in its syntax: ``\\*``,
-                            ``\\?``, ``\\\\`` escaped); ``field:*`` becomes ``exists``;
-                            on text fields and free text it is case-insensitive, since
-                            text fields hold lower-cased tokens
-``Range``                   ``range`` with ``gte``/``gt``/``lte``/``lt``; values pass
-                            through, so date math (``now-1h``) works on ``@timestamp``
-``Exists``                  ``exists``
-``And`` / ``Or`` / ``Not``  ``bool`` (``filter`` + ``must_not`` / ``should`` with
-                            ``minimum_should_match: 1`` / ``must_not``)
-==========================  ==============================================================
+The translation knows the type each field has in citysoc's index template
+(:data:`storage.es_mappings.FIELD_TYPES`), because the right query depends on it:
+
+==============================  ==========================================================
+AST                             Query DSL
+==============================  ==========================================================
+``MatchAll``                    ``match_all``
+``Term``/``Phrase`` on keyword  ``term``: exact and case-sensitive, as in Kibana
+``Term``/``Phrase`` on ``ip``   ``term`` for an address or CIDR block (``10.0.0.0/8``);
+                                ``match_none`` for anything else, which no address equals
+``Term``/``Phrase`` on numbers,  ``match`` with ``lenient: true``: the same exact match as
+dates, booleans and fields the  ``term`` on keyword, numbers and dates, but a value of the
+template does not name          wrong type (``port:abc``) matches nothing instead of
+                                failing the whole search
+``Term``/``Phrase`` on text     ``match_phrase``: the value's tokens, in order (see below)
+bare word / bare phrase         ``multi_match`` of ``type: phrase`` over
+                                :data:`FREE_TEXT_FIELDS`
+``Wildcard``                    ``wildcard`` (the AST pattern is already in its syntax:
+                                ``\\*``, ``\\?``, ``\\\\`` escaped); case-insensitive on
+                                text fields and free text, which hold lower-cased tokens;
+                                ``field:*`` becomes ``exists``
+``Wildcard`` on ``ip``          whole-octet prefixes become CIDR terms (``10.0.1.*`` is
+                                ``10.0.1.0/24``); other patterns are a :class:`QueryError`
+                                (an ``ip`` field has no text to match characters in)
+``Wildcard`` on numbers/dates   :class:`QueryError`: use a range
+``Range``                       ``range`` with ``gte``/``gt``/``lte``/``lt``; values pass
+                                through, so date math (``now-1h``, ``2026-05-02||+1d``)
+                                works on ``@timestamp``
+``Exists``                      ``exists``
+``And`` / ``Or`` / ``Not``      ``bool``: ``filter`` + ``must_not`` / ``should`` with
+                                ``minimum_should_match: 1`` / ``must_not``
+==============================  ==========================================================
 
 Why ``multi_match`` for free text: it analyzes the literal value with each field's own
 analyzer and treats it purely as text, which is what a bare word means to an analyst
@@ -46,34 +57,44 @@ Example::
 """
 from __future__ import annotations
 
-from collections.abc import Collection
+import ipaddress
+import re
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from storage.es_mappings import FREE_TEXT_FIELDS, TEXT_FIELDS
+from core.protocols import QueryError
+from storage.es_mappings import FIELD_TYPES, FREE_TEXT_FIELDS
 from storage.query import ast
 
 __all__ = ["to_es_query", "FREE_TEXT_FIELDS"]
+
+_TEXT = frozenset({"text", "match_only_text"})
+_EXACT = frozenset({"keyword", "wildcard", "constant_keyword"})
+_NO_WILDCARD = frozenset({"long", "integer", "short", "byte", "float", "double", "half_float", "scaled_float", "date", "date_nanos", "boolean"})
+_OCTET_PREFIX = re.compile(r"^((?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){1,3})\*$")
 
 
 def to_es_query(
     node: ast.Node,
     *,
-    text_fields: Collection[str] = TEXT_FIELDS,
+    field_types: Mapping[str, str] = FIELD_TYPES,
     free_text_fields: Collection[str] = FREE_TEXT_FIELDS,
 ) -> dict[str, Any]:
     """Return the Query DSL (the value of a request's ``query`` key) for ``node``.
 
-    ``text_fields`` names the fields mapped as analyzed text (they get ``match`` and
-    ``match_phrase``); ``free_text_fields`` are searched by bare words and phrases.
-    The defaults come from the index template in :mod:`storage.es_mappings`, so the
-    translation matches the mappings citysoc installs.
+    ``field_types`` maps field names to their Elasticsearch types (fields it does not
+    name are treated as dynamically mapped: keyword for strings, numbers otherwise);
+    ``free_text_fields`` are searched by bare words and phrases. The defaults come from
+    the index template in :mod:`storage.es_mappings`, so the translation matches the
+    mappings citysoc installs. Raises :class:`QueryError` for a query that cannot mean
+    anything on its field's type (a wildcard on a number).
     """
-    return _Translator(frozenset(text_fields), tuple(free_text_fields)).visit(node)
+    return _Translator(field_types, tuple(free_text_fields)).visit(node)
 
 
 class _Translator:
-    def __init__(self, text_fields: frozenset[str], free_text_fields: tuple[str, ...]):
-        self.text_fields = text_fields
+    def __init__(self, field_types: Mapping[str, str], free_text_fields: tuple[str, ...]):
+        self.types = field_types
         self.free = list(free_text_fields)
 
     def visit(self, node: ast.Node) -> dict[str, Any]:
@@ -88,33 +109,57 @@ class _Translator:
     def _MatchAll(self, node: ast.MatchAll) -> dict[str, Any]:
         return {"match_all": {}}
 
+    def _exact(self, field: str, value: str) -> dict[str, Any]:
+        kind = self.types.get(field)
+        if kind in _TEXT:
+            return {"match_phrase": {field: value}}
+        if kind in _EXACT:
+            return {"term": {field: value}}
+        if kind == "ip":
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                return {"match_none": {}}
+            return {"term": {field: value}}
+        return {"match": {field: {"query": value, "lenient": True}}}
+
     def _Term(self, node: ast.Term) -> dict[str, Any]:
         if node.field is None:
             return {"multi_match": {"query": node.value, "fields": self.free, "type": "phrase"}}
-        if node.field in self.text_fields:
-            return {"match_phrase": {node.field: node.value}}
-        return {"term": {node.field: node.value}}
+        return self._exact(node.field, node.value)
 
     def _Phrase(self, node: ast.Phrase) -> dict[str, Any]:
         if node.field is None:
             return {"multi_match": {"query": node.value, "fields": self.free, "type": "phrase"}}
-        if node.field in self.text_fields:
-            return {"match_phrase": {node.field: node.value}}
-        return {"term": {node.field: node.value}}
+        return self._exact(node.field, node.value)
 
     def _Wildcard(self, node: ast.Wildcard) -> dict[str, Any]:
-        if node.field is not None and node.pattern.strip("*") == "" and node.pattern:
-            return {"exists": {"field": node.field}}
-        # The parser keeps \*, \? and \\ escaped in patterns: that is ES wildcard syntax.
-        value = node.pattern
+        pattern = node.pattern
+        only_stars = pattern != "" and pattern.strip("*") == ""
         if node.field is None:
-            if node.pattern.strip("*") == "":
+            if only_stars:
                 return {"match_all": {}}
-            clauses = [{"wildcard": {f: {"value": value, "case_insensitive": True}}} for f in self.free]
+            clauses = [{"wildcard": {f: {"value": pattern, "case_insensitive": True}}} for f in self.free]
             return clauses[0] if len(clauses) == 1 else {"bool": {"should": clauses, "minimum_should_match": 1}}
-        if node.field in self.text_fields:
-            return {"wildcard": {node.field: {"value": value, "case_insensitive": True}}}
-        return {"wildcard": {node.field: {"value": value}}}
+        field = node.field
+        if only_stars:
+            return {"exists": {"field": field}}
+        kind = self.types.get(field)
+        if kind in _TEXT:
+            return {"wildcard": {field: {"value": pattern, "case_insensitive": True}}}
+        if kind == "ip":
+            m = _OCTET_PREFIX.match(pattern)
+            if not m:
+                raise QueryError(
+                    f"{field} holds IP addresses: wildcards work on whole octets (10.0.1.*); "
+                    "otherwise use a CIDR block (10.0.0.0/8) or a range ([10.0.0.1 TO 10.0.0.99])"
+                )
+            octets = m.group(1).rstrip(".").split(".")
+            return {"term": {field: ".".join(octets + ["0"] * (4 - len(octets))) + f"/{8 * len(octets)}"}}
+        if kind in _NO_WILDCARD:
+            raise QueryError(f"{field} holds {kind} values: wildcards apply to text; use a range, e.g. {field}:[a TO b]")
+        # The parser keeps \*, \? and \\ escaped in patterns: that is ES wildcard syntax.
+        return {"wildcard": {field: {"value": pattern}}}
 
     def _Range(self, node: ast.Range) -> dict[str, Any]:
         bounds: dict[str, Any] = {}

@@ -22,7 +22,26 @@ FREE = ["message", "event.original"]
 NODE_GOLDENS: list[tuple[str, ast.Node, dict]] = [
     ("match_all", ast.MatchAll(), {"match_all": {}}),
     ("term_keyword", ast.Term("host.name", "cam-01"), {"term": {"host.name": "cam-01"}}),
-    ("term_ip", ast.Term("source.ip", "10.0.0.0/8"), {"term": {"source.ip": "10.0.0.0/8"}}),
+    ("term_ip", ast.Term("source.ip", "10.0.0.5"), {"term": {"source.ip": "10.0.0.5"}}),
+    ("term_ip_cidr", ast.Term("source.ip", "10.0.0.0/8"), {"term": {"source.ip": "10.0.0.0/8"}}),
+    ("term_ip_v6", ast.Term("source.ip", "fe80::1"), {"term": {"source.ip": "fe80::1"}}),
+    ("term_ip_not_an_address", ast.Term("source.ip", "cam-01"), {"match_none": {}}),
+    (
+        "term_number_is_lenient",
+        ast.Term("destination.port", "abc"),
+        {"match": {"destination.port": {"query": "abc", "lenient": True}}},
+    ),
+    (
+        "term_date_is_lenient",
+        ast.Term("@timestamp", "2026-05-01T00:00:00Z"),
+        {"match": {"@timestamp": {"query": "2026-05-01T00:00:00Z", "lenient": True}}},
+    ),
+    (
+        "term_unmapped_field_is_lenient",
+        ast.Term("camera.bitrate_kbps", "1350"),
+        {"match": {"camera.bitrate_kbps": {"query": "1350", "lenient": True}}},
+    ),
+    ("term_wildcard_type_field", ast.Term("process.command_line", "cmd /c x"), {"term": {"process.command_line": "cmd /c x"}}),
     ("term_text_field", ast.Term("message", "Failed"), {"match_phrase": {"message": "Failed"}}),
     (
         "term_free_text",
@@ -61,6 +80,9 @@ NODE_GOLDENS: list[tuple[str, ast.Node, dict]] = [
         },
     ),
     ("wildcard_star_is_exists", ast.Wildcard("user.name", "*"), {"exists": {"field": "user.name"}}),
+    ("wildcard_unmapped_field", ast.Wildcard("camera.model", "AXIS*"), {"wildcard": {"camera.model": {"value": "AXIS*"}}}),
+    ("wildcard_ip_octets_is_cidr", ast.Wildcard("source.ip", "10.0.1.*"), {"term": {"source.ip": "10.0.1.0/24"}}),
+    ("wildcard_ip_one_octet", ast.Wildcard("destination.ip", "172.*"), {"term": {"destination.ip": "172.0.0.0/8"}}),
     ("range_closed", ast.Range("destination.port", "1", "1024"), {"range": {"destination.port": {"gte": "1", "lte": "1024"}}}),
     (
         "range_exclusive",
@@ -192,12 +214,31 @@ def test_storage_es_translation_rejects_foreign_nodes() -> None:
         to_es_query("host.name:x")  # type: ignore[arg-type]
 
 
-def test_storage_es_translation_text_fields_are_configurable() -> None:
+def test_storage_es_translation_field_types_are_configurable() -> None:
     node = ast.Term("winlog.event_data.CommandLine", "x y")
-    assert to_es_query(node) == {"term": {"winlog.event_data.CommandLine": "x y"}}
-    assert to_es_query(node, text_fields={"winlog.event_data.CommandLine"}) == {
+    assert to_es_query(node, field_types={"winlog.event_data.CommandLine": "keyword"}) == {
+        "term": {"winlog.event_data.CommandLine": "x y"}
+    }
+    assert to_es_query(node, field_types={"winlog.event_data.CommandLine": "text"}) == {
         "match_phrase": {"winlog.event_data.CommandLine": "x y"}
     }
+
+
+@pytest.mark.parametrize(
+    "node,message",
+    [
+        (ast.Wildcard("source.ip", "10.0.1.1*"), "whole octets"),
+        (ast.Wildcard("source.ip", "fe80::*"), "whole octets"),
+        (ast.Wildcard("source.ip", "300.*"), "whole octets"),
+        (ast.Wildcard("destination.port", "8*"), "use a range"),
+        (ast.Wildcard("@timestamp", "2026-05*"), "use a range"),
+    ],
+)
+def test_storage_es_translation_refuses_meaningless_wildcards(node: ast.Node, message: str) -> None:
+    from core.protocols import QueryError
+
+    with pytest.raises(QueryError, match=message):
+        to_es_query(node)
 
 
 # --- the template ------------------------------------------------------------------------
@@ -263,6 +304,14 @@ def test_storage_es_template_field_types(field: str, expected: str) -> None:
     assert es_mappings.FIELD_TYPES[field] == expected
 
 
+def test_storage_es_template_timestamp_is_never_ignore_malformed() -> None:
+    """Index-wide ignore_malformed is on; a data stream's @timestamp must opt out."""
+    settings = es_mappings.settings_component("citysoc")["settings"]["index"]
+    assert settings["mapping"]["ignore_malformed"] is True
+    props = es_mappings.mappings_component()["mappings"]["properties"]
+    assert props["@timestamp"] == {"type": "date", "ignore_malformed": False}
+
+
 def test_storage_es_template_caseless_uses_a_defined_normalizer() -> None:
     settings = es_mappings.settings_component("citysoc")["settings"]["index"]
     normalizers = settings["analysis"]["normalizer"]
@@ -286,9 +335,18 @@ def test_storage_es_template_dynamic_strings_are_keywords() -> None:
     last = m["dynamic_templates"][-1]["strings_as_keyword"]
     assert last["match_mapping_type"] == "string"
     assert last["mapping"]["type"] == "keyword"
-    names = [next(iter(t)) for t in m["dynamic_templates"]]
-    # winlog.event_data values are keywords whatever their JSON type (Winlogbeat's choice).
-    assert names.index("winlog_event_data_as_keyword") < names.index("strings_as_keyword")
+    templates = {next(iter(t)): next(iter(t.values())) for t in m["dynamic_templates"]}
+    names = list(templates)
+    # winlog.event_data values are keywords whatever their JSON type (Winlogbeat's choice),
+    # and these templates come before the catch-all (the first match wins).
+    for json_type in ("string", "long", "double", "boolean"):
+        name = f"winlog_event_data_{json_type}_as_keyword"
+        assert templates[name]["path_match"] == "winlog.event_data.*"
+        assert templates[name]["match_mapping_type"] == json_type
+        assert templates[name]["mapping"]["type"] == "keyword"
+        assert names.index(name) < names.index("strings_as_keyword")
+    for t in templates.values():  # single values only: lists need a recent Elasticsearch
+        assert isinstance(t.get("match_mapping_type", ""), str) and isinstance(t.get("path_match", ""), str)
 
 
 def test_storage_es_template_composes_a_data_stream_with_ilm() -> None:
