@@ -493,7 +493,9 @@ class NetworkDecoder:
                 fields = parse_dhip(payload)
                 self._app_event(f, ts, "dahua_discovery", "network.dahua",
                                 {"citysoc": {"network": {"dahua": fields}}}, out)
-        except (DNSError, TLSError, WSDiscoveryError, DHIPError) as exc:
+        except (DNSError, TLSError, WSDiscoveryError, DHIPError, ValueError, IndexError, KeyError,
+                struct.error, UnicodeError) as exc:
+            # Hostile or odd payloads must cost one app event, never the capture.
             self._c["app_errors"] += 1
             if f.state is None:
                 f.state = {}

@@ -224,3 +224,40 @@ def test_net_pcapng_bad_block_length(tmp_path: Path) -> None:
     with pytest.raises(PcapFormatError) as info:
         list(read_frames(path))
     assert info.value.offset == second and info.value.packets == 1
+
+
+def test_net_hostile_bytes_never_stop_the_decoder() -> None:
+    """Mutated and cut frames of every decoded protocol, on every link type: no exception,
+    every event serialisable, memory bounded."""
+    import random
+
+    import orjson
+
+    rnd = random.Random(20261125)
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    ip = IP(src="10.0.0.1", dst="10.0.0.2")
+    tcp_payloads = ((80, b"GET / HTTP/1.1\r\nHost: a:\xb2\xb2\r\n\r\n"), (554, b"DESCRIBE rtsp://u:p@[::1:554/x RTSP/1.0\r\n\r\n"),
+                    (443, b"\x16\x03\x01\x00\x30\x01\x00\x00\x2c\x03\x03" + b"\x00" * 40),
+                    (389, b"0\x0c\x02\x01\x01`\x07\x02\x01\x03\x04\x00\x80\x00"), (53, b"\x00\x10" + b"\x00" * 16),
+                    (21, b"USER \xff\xfe\r\n"), (22, b"SSH-\xff\r\n"))
+    udp_payloads = ((53, b"\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\xc0\x0c"),
+                    (3702, b"<a:Envelope xmlns:a='x'><a:Action>x/Probe</a:Action></a:Envelope>"),
+                    (37810, struct.pack("<I4sIIIIII", 32, b"DHIP", 0, 0, 5, 0, 5, 0) + b"[1,2]"))
+    bases = [bytes(eth / ip / TCP(sport=1000, dport=p, flags="PA") / Raw(pl)) for p, pl in tcp_payloads]
+    bases += [bytes(eth / ip / UDP(sport=1000, dport=p) / Raw(pl)) for p, pl in udp_payloads]
+    dec = NetworkDecoder(max_flows=200)
+    events = []
+    for i in range(6000):
+        b = bytearray(rnd.choice(bases))
+        for _ in range(rnd.randint(0, 6)):
+            b[rnd.randrange(len(b))] = rnd.randrange(256)
+        if rnd.random() < 0.3:
+            b = b[:rnd.randrange(len(b) + 1)]
+        events += dec.feed(T0 + i * 0.001, rnd.choice([1, 1, 1, 0, 101, 113, 276, 228, 229, 108]), bytes(b))
+        assert dec.counters()["flows_active"] <= 200
+    events += dec.flush()
+    c = dec.counters()
+    assert c["packets"] == 6000 and c["app_errors"] > 0 and c["app_events"] > 0
+    assert c["flows_created"] == c["flows_ended"]
+    for ev in events:
+        orjson.dumps(ev)
