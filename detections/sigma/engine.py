@@ -30,6 +30,7 @@ from detections.sigma.correlation import CorrelationState
 from detections.sigma.loader import RuleFailure, RuleSpec
 from detections.sigma.logsources import Route, event_route_key, route_for
 from detections.sigma.matchers import MISSING, EventView, Matcher, compile_plan
+from detections.sigma.prefilter import RouteIndex, requirement
 
 __all__ = ["SigmaEngine", "CompiledRule"]
 
@@ -40,6 +41,8 @@ class CompiledRule:
     match: Matcher
     route: Route
     emit: bool = True
+    required: list[tuple[str, str]] | None = None
+    """Literal atoms one of which holds whenever the rule matches (None: always evaluate)."""
     correlations: list[tuple[CorrelationState, str]] = field(default_factory=list)
     """(state, the reference this rule is known by in that correlation)."""
 
@@ -64,7 +67,7 @@ class SigmaEngine:
         self.hits: Counter[str] = Counter()
         self.events_seen = 0
         self.include_events = include_events
-        self._routes: dict[tuple[Any, ...], tuple[CompiledRule, ...]] = {}
+        self._routes: dict[tuple[Any, ...], RouteIndex] = {}
         by_ref: dict[str, CompiledRule] = {}
         corr_specs: list[RuleSpec] = []
         seen_ids: set[str] = set()
@@ -82,7 +85,7 @@ class SigmaEngine:
                 self.failures.append(RuleFailure(spec.path, f"cannot compile plan: {exc}", spec.id, spec.title))
                 continue
             route, _ = route_for(spec.product, spec.category, spec.service)
-            cr = CompiledRule(spec, matcher, route)
+            cr = CompiledRule(spec, matcher, route, required=requirement(spec.plan))  # type: ignore[arg-type]
             self.rules.append(cr)
             by_ref[spec.id] = cr
             if spec.name:
@@ -126,28 +129,32 @@ class SigmaEngine:
         self.disabled.discard(rule_id)
         self._routes.clear()
 
-    def rules_for(self, key: tuple[Any, ...]) -> tuple[CompiledRule, ...]:
-        """The enabled rules an event with route ``key`` meets (cached per key)."""
-        rules = self._routes.get(key)
-        if rules is None:
+    def route_index(self, key: tuple[Any, ...]) -> RouteIndex:
+        """The enabled rules an event with route ``key`` meets, indexed (cached per key)."""
+        idx = self._routes.get(key)
+        if idx is None:
             dis = self.disabled
             rules = tuple(r for r in self.rules if r.spec.id not in dis and r.route.accepts(key))
-            self._routes[key] = rules
-        return rules
+            idx = RouteIndex(rules, [r.required for r in rules])
+            self._routes[key] = idx
+        return idx
+
+    def rules_for(self, key: tuple[Any, ...]) -> tuple[CompiledRule, ...]:
+        return self.route_index(key).rules
 
     # --- matching ----------------------------------------------------------------
 
     def process(self, event: Event) -> list[Detection]:
         self.events_seen += 1
         key = event_route_key(event)
-        rules = self._routes.get(key)
-        if rules is None:
-            rules = self.rules_for(key)
-        if not rules:
+        idx = self._routes.get(key)
+        if idx is None:
+            idx = self.route_index(key)
+        if not idx.rules:
             return []
         view = EventView(event, key)
         out: list[Detection] = []
-        for r in rules:
+        for r in idx.candidates(view):
             if r.match(view):
                 spec = r.spec
                 self.hits[spec.id] += 1

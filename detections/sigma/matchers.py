@@ -51,7 +51,7 @@ def _nav(event: Mapping[str, Any], path: str) -> Any:
     i = 0
     n = len(parts)
     while i < n:
-        if not isinstance(node, Mapping):
+        if type(node) is not dict and not isinstance(node, Mapping):
             return MISSING
         part = parts[i]
         if part in node:
@@ -156,16 +156,20 @@ class EventView:
         if self._strings is None:
             out: list[str] = []
             stack: list[Any] = [self.event]
+            pop, push, add = stack.pop, stack.extend, out.append
             while stack:
-                node = stack.pop()
-                if isinstance(node, Mapping):
-                    stack.extend(node.values())
-                elif isinstance(node, (list, tuple)):
-                    stack.extend(node)
-                elif isinstance(node, str):
-                    out.append(node.lower())
-                elif isinstance(node, (int, float)) and not isinstance(node, bool):
-                    out.append(str(node))
+                node = pop()
+                t = type(node)
+                if t is str:
+                    add(node.lower())
+                elif t is dict:
+                    push(node.values())
+                elif t is list or t is tuple:
+                    push(node)
+                elif t is int or t is float:
+                    add(str(node))
+                elif isinstance(node, Mapping):
+                    push(node.values())
             self._strings = tuple(out)
         return self._strings
 

@@ -1,0 +1,129 @@
+"""Literal prefilter: skip the rules an event cannot match, with one Aho-Corasick pass per field.
+
+Routing leaves a Sysmon process creation event facing over a thousand rules; evaluating
+each costs microseconds. But nearly every rule *requires* some literal to occur in some
+field (``Image`` ends with ``\\whoami.exe`` => ``Image`` contains ``\\whoami.exe``). From a
+rule's plan we derive such a requirement: a set of (field, literal) atoms at least one of
+which must hold whenever the rule matches. Per route, all atoms of one field go into one
+automaton; an event's field value is scanned once and yields the rules worth evaluating.
+Rules with no derivable requirement (only negations, regexes, keywords...) are always
+evaluated. The prefilter only removes rules that cannot match, so results are unchanged.
+
+Derivation (``requirement``): a string check gives its literal; ``or`` needs the union
+of its children's atoms (and fails if any child has none); ``and`` takes the most
+selective child's atoms; ``not`` gives nothing.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import ahocorasick
+
+from detections.sigma.matchers import EventView
+
+__all__ = ["requirement", "RouteIndex"]
+
+Atom = tuple[str, str]
+
+
+def _spec_atoms(key: str, spec: tuple[Any, ...]) -> list[Atom] | None:
+    kind = spec[0]
+    if kind == "str":
+        _, mode, text, _cased = spec
+        if mode in ("eq", "contains", "startswith", "endswith") and text:
+            return [(key, text.lower())]
+        return None
+    if kind == "strs":
+        texts = [t for t in spec[2] if t]
+        return [(key, t.lower()) for t in texts] if len(texts) == len(spec[2]) else None
+    # Numbers give no atom: 0x10 and 16 are equal numbers but share no literal.
+    if kind == "any":
+        out: list[Atom] = []
+        for s in spec[1]:
+            sub = _spec_atoms(key, s)
+            if sub is None:
+                return None
+            out.extend(sub)
+        return out
+    return None
+
+
+def _score(atoms: list[Atom]) -> float:
+    """Higher is more selective: long literals, few alternatives, not the event id."""
+    shortest = min(len(t) for _, t in atoms)
+    penalty = 0.0 if not any(k in ("winlog.event_id", "winlog.channel", "winlog.provider_name") for k, _ in atoms) else 100.0
+    return shortest * 4 - len(atoms) * 0.1 - penalty
+
+
+KEYWORDS = "\x00keywords"
+"""The pseudo-field of keyword atoms: scanned over every string value of the event."""
+
+
+def requirement(node: tuple[Any, ...]) -> list[Atom] | None:
+    kind = node[0]
+    if kind == "f":
+        return _spec_atoms(node[1], node[2])
+    if kind == "kw":
+        spec = node[1]
+        if spec[0] == "str" and spec[3]:
+            return None  # cased keyword: scanned over raw strings, keep it simple
+        return _spec_atoms(KEYWORDS, spec)
+    if kind == "or":
+        out: list[Atom] = []
+        for c in node[1]:
+            sub = requirement(c)
+            if sub is None:
+                return None
+            out.extend(sub)
+        return out
+    if kind == "and":
+        best: list[Atom] | None = None
+        for c in node[1]:
+            sub = requirement(c)
+            if sub is not None and (best is None or _score(sub) > _score(best)):
+                best = sub
+        return best
+    return None
+
+
+class RouteIndex:
+    """The rules of one route, with per-field automatons over their required literals."""
+
+    __slots__ = ("rules", "always", "autos")
+
+    def __init__(self, rules: tuple[Any, ...], requirements: list[list[Atom] | None]):
+        self.rules = rules
+        always: list[int] = []
+        words: dict[str, dict[str, set[int]]] = {}
+        for i, req in enumerate(requirements):
+            if req is None:
+                always.append(i)
+                continue
+            for key, text in req:
+                words.setdefault(key, {}).setdefault(text, set()).add(i)
+        self.always = frozenset(always)
+        autos = []
+        for key, table in words.items():
+            a = ahocorasick.Automaton()
+            for text, idxs in table.items():
+                a.add_word(text, frozenset(idxs))
+            a.make_automaton()
+            autos.append((key, a))
+        self.autos = tuple(autos)
+
+    def candidates(self, view: EventView) -> list[Any]:
+        cand = set(self.always)
+        low = view.low
+        for key, auto in self.autos:
+            v = view.strings() if key == KEYWORDS else low[key]
+            if v is None:
+                continue
+            if v.__class__ is str:
+                for _, idxs in auto.iter(v):
+                    cand |= idxs
+            else:
+                for x in v:
+                    for _, idxs in auto.iter(x):
+                        cand |= idxs
+        rules = self.rules
+        return [rules[i] for i in sorted(cand)]
