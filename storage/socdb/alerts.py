@@ -147,10 +147,10 @@ class SQLiteAlertStore:
             params.append(flt.min_risk)
         if flt.since:
             where.append("last_seen >= ?")
-            params.append(flt.since)
+            params.append(to_utc_iso(parse_timestamp(flt.since)))  # stored form: ms + Z, compared as text
         if flt.until:
             where.append("last_seen < ?")
-            params.append(flt.until)
+            params.append(to_utc_iso(parse_timestamp(flt.until)))
         if flt.sort not in SORTS:
             raise ValueError(f"unknown sort {flt.sort!r}; use one of {', '.join(SORTS)}")
         clause = (" WHERE " + " AND ".join(where)) if where else ""
