@@ -15,7 +15,10 @@ socket) and returns the events that frame completed:
 Orientation: ``source`` is the client (the side that sent the SYN; for UDP, the side
 not using a well-known service port; else the first sender) and ``destination`` the
 server, in flow and application events alike, so ``source.ip`` of an RTSP 401 is the
-client that failed to log in. ``network.bytes`` counts IP-layer bytes.
+client that failed to log in. ``network.bytes`` counts IP-layer bytes. A TCP flow is
+reported at the second FIN; the last ACK (and stray retransmissions within 10 s) then
+count as ``late_packets`` instead of opening a new flow. IP fragments are not
+reassembled: a non-first fragment is counted in a port-less flow of its own.
 
 Memory is bounded: at most ``max_flows`` flows (the least recently active is evicted
 and counted when a new one needs room), at most ``max_app_events_per_flow`` application
