@@ -7,10 +7,10 @@ one contract suite (``tests/storage/contract.py``) checks both.
 Client version: we pin ``elasticsearch>=9,<10`` and target **Elasticsearch 9.x**. The
 9.x client sends ``compatible-with=9`` on every request, which an 8.x server refuses, and
 an 8.x client cannot use a 9.x server's newer APIs; client and server majors must match.
-9 is the current major, the one ``docker-compose.yml`` runs, and the mappings use what
-it has (``match_mapping_type`` lists, ``ignore_dynamic_beyond_limit``). A site on 8.x
-installs ``elasticsearch>=8.19,<9`` instead; the calls used here exist in both. The
-first request checks the server's major and says plainly when it does not match.
+9 is the current major and the one ``docker-compose.yml`` runs. The templates use
+nothing newer than 8.15 (``ignore_dynamic_beyond_limit``), and every call used here
+exists in the 8.x client too, but :data:`TARGET_MAJOR` is checked against the server on
+first use and a mismatch is refused with a plain message rather than half-working.
 
 What happens where:
 
@@ -18,11 +18,14 @@ What happens where:
   put the ILM policy, the two component templates and the index template from
   :mod:`storage.es_mappings`, then create the data stream ``<prefix>-events`` if missing.
   Pass ``setup=False`` where an administrator installs them and citysoc's API key may
-  only write and read (``create_doc``, ``read``, ``view_index_metadata`` on the stream).
+  only write and read (``create_doc``, ``read``, ``view_index_metadata``, ``delete`` on
+  the stream). ``deploy/elasticsearch-setup.sh`` creates such a role (with setup rights).
 * **ingest**: ``_bulk`` with ``create`` actions (the only kind a data stream accepts),
   chunked by count and bytes. Every event gets a time-ordered ``_id`` of ours before the
   first attempt, so a retry after a lost response cannot store an event twice: the
   second attempt answers ``409`` for events already stored, which counts as stored.
+  (``_id`` uniqueness holds per backing index: only a rollover landing exactly between
+  two attempts could still duplicate an event.)
   Whole requests are retried on connection errors, timeouts, ``429`` and ``5xx`` with
   exponential backoff and jitter; items are retried on ``429`` and ``5xx`` alone (a
   ``400`` mapping error will fail the same way again) and otherwise reported in
