@@ -15,7 +15,7 @@ from core.events import Event
 from core.protocols import RawRecord
 
 from ._common import base_event, record_zone
-from ._syslog import apply_header, split_header
+from ._syslog import adopt_bare_tag, apply_header, split_header
 
 __all__ = ["AppParser", "utcnow"]
 
@@ -63,6 +63,7 @@ class AppParser:
             return ev
         hdr = split_header(text, now, record_zone(record))
         if hdr is not None:
+            adopt_bare_tag(hdr, self.programs)
             apply_header(ev, hdr, now)
             message, program = hdr.message, hdr.appname
         else:

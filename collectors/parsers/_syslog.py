@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import ipaddress
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ from core.events import Event, set_field
 
 from ._common import add_tag, set_timestamp, to_int
 
-__all__ = ["SyslogHeader", "split_header", "apply_header", "FACILITIES", "SEVERITIES"]
+__all__ = ["SyslogHeader", "split_header", "apply_header", "adopt_bare_tag", "FACILITIES", "SEVERITIES"]
 
 FACILITIES = (
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
@@ -238,6 +239,24 @@ def _parse_3164(rest: str, now: _dt.datetime, zone: _dt.tzinfo, *, rfc: str, str
     if hdr.timestamp_text is None and not hdr.appname:
         hdr.tags.append("syslog_no_header")
     return hdr
+
+
+_BARE_TAG_RE = re.compile(r"([A-Za-z0-9_./-]{1,48})(?:\[(\d{1,10})\])? ")
+
+
+def adopt_bare_tag(hdr: SyslogHeader, known_programs: Container[str]) -> None:
+    """Take a tag written without its colon (``host sshd Failed ...``) when it names a known program.
+
+    rsyslog's ``RSYSLOG_ForwardFormat`` relays RFC 5424 input this way (the APP-NAME
+    becomes a tag with no ``:``). Only known program names are taken, so an ordinary
+    first word of a message stays in the message.
+    """
+    if hdr.appname or hdr.rfc == "5424":
+        return
+    m = _BARE_TAG_RE.match(hdr.message)
+    if m and m.group(1).rsplit("/", 1)[-1].lower() in known_programs:
+        hdr.appname, hdr.procid = m.group(1), m.group(2)
+        hdr.message = hdr.message[m.end():]
 
 
 def _is_ip(value: str) -> bool:

@@ -18,7 +18,7 @@ from core.protocols import ParseError, RawRecord
 from ._app import AppParser, utcnow
 from ._common import add_tag, base_event, record_zone
 from ._json import JsonFamilyParser, load_object
-from ._syslog import apply_header, split_header
+from ._syslog import adopt_bare_tag, apply_header, split_header
 from .auditd import PARSER as AUDITD
 from .dahua import PARSER as DAHUA
 from .etl_json import PARSER as ETL
@@ -88,6 +88,7 @@ class SyslogParser:
             return ev
         if self.rfc and hdr.rfc != self.rfc and not (self.rfc == "3164" and hdr.rfc == "file"):
             add_tag(ev, "syslog_rfc_mismatch")
+        adopt_bare_tag(hdr, _BY_PROGRAM)
         apply_header(ev, hdr, now)
         dispatch(ev, hdr.message, hdr.appname, record, now)
         return ev
