@@ -154,6 +154,7 @@ def _searches(store: SQLiteEventStore, repeat: int) -> dict[str, Any]:
     last_day = START + dt.timedelta(days=4)
     cases: dict[str, Callable[[], Any]] = {
         "field: host.name:cam-0042 (search, 100 hits + total)": lambda: store.search("host.name:cam-0042", limit=100),
+        "field: event.outcome:failure (search, 100 newest of ~10%)": lambda: store.search("event.outcome:failure", limit=100),
         "field: two promoted fields AND (count)": lambda: store.count("event.outcome:failure AND event.dataset:camera.auth"),
         "field: user.name last day (search)": lambda: store.search("user.name:user007", start=last_day, limit=100),
         "wildcard: host.name:cam-004* (search)": lambda: store.search("host.name:cam-004*", limit=100),

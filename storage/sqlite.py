@@ -59,6 +59,7 @@ from storage.query.sql import (
     PROMOTED,
     SqlFragment,
     compile_query,
+    epoch_ms,
     json_path,
     register_functions,
     resolve_datemath,
@@ -77,7 +78,7 @@ SCHEMA_VERSION = "1"
 _T = TypeVar("_T")
 
 _COLUMNS = [c for c in PROMOTED.values() if c.kind != "ts"]
-_PATHS = [(tuple(f.split(".")), c) for f, c in PROMOTED.items() if c.kind != "ts"]
+_PATHS = [(tuple(f.split(".")), c.kind == "int") for f, c in PROMOTED.items() if c.kind != "ts"]
 _INTERVAL_RE = re.compile(r"^(\d+)([smhdw])$")
 _INTERVAL_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
 _MONDAY_OFFSET_MS = 4 * DAY_MS  # 1970-01-05 was a Monday; weeks start on Monday as in ES
@@ -283,16 +284,16 @@ class SQLiteEventStore:
             ts_ms = now_ms
             doc["@timestamp"] = to_utc_iso(_dt.datetime.fromtimestamp(now_ms / 1000, _dt.timezone.utc))
         else:
-            ts_ms = int(parse_timestamp(raw_ts).timestamp() * 1000)
+            ts_ms = _timestamp_ms(raw_ts)
         values: list[Any] = [ts_ms]
-        for parts, col in _PATHS:
+        for parts, is_int in _PATHS:
             node: Any = doc
             for part in parts:
-                if not isinstance(node, dict):
+                if node.__class__ is not dict:
                     node = None
                     break
                 node = node.get(part)
-            values.append(_promoted(node, col.kind == "int"))
+            values.append(node if node.__class__ is str else _promoted(node, is_int))
         values.append(orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS).decode())
         message = doc.get("message")
         event = doc.get("event")
@@ -544,9 +545,23 @@ def _has_dotted_keys(node: Mapping[str, Any]) -> bool:
     for k, v in node.items():
         if "." in k:
             return True
-        if isinstance(v, Mapping) and _has_dotted_keys(v):
+        if v.__class__ is dict and _has_dotted_keys(v):
             return True
     return False
+
+
+def _timestamp_ms(value: Any) -> int:
+    """Epoch ms of an event timestamp; the common ISO form skips the general parser."""
+    if value.__class__ is str and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        try:
+            ts = _dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if ts.tzinfo is None:
+                ts = ts.replace(tzinfo=_dt.timezone.utc)
+            return epoch_ms(ts)
+    return epoch_ms(parse_timestamp(value))
 
 
 def _promoted(value: Any, is_int: bool) -> Any:
@@ -579,7 +594,7 @@ def _ms(ts: _dt.datetime) -> int:
         raise QueryError(f"time bounds must be datetimes, not {type(ts).__name__}")
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=_dt.timezone.utc)
-    return int(ts.timestamp() * 1000)
+    return epoch_ms(ts)
 
 
 def _ts_bounds(node: ast.Node, now: _dt.datetime) -> tuple[int | None, int | None]:
@@ -594,10 +609,10 @@ def _ts_bounds(node: ast.Node, now: _dt.datetime) -> tuple[int | None, int | Non
         if isinstance(part, ast.Range) and part.field == "@timestamp":
             try:
                 if part.low is not None:
-                    v = int(resolve_datemath(part.low, now).timestamp() * 1000)
+                    v = epoch_ms(resolve_datemath(part.low, now))
                     lo = v if lo is None else max(lo, v)
                 if part.high is not None:
-                    v = int(resolve_datemath(part.high, now, round_up=True).timestamp() * 1000) + 1
+                    v = epoch_ms(resolve_datemath(part.high, now, round_up=True)) + 1
                     hi = v if hi is None else min(hi, v)
             except (ValueError, TimestampError):
                 continue  # compile_query reports the bad date

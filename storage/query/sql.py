@@ -63,6 +63,7 @@ __all__ = [
     "lucene_wildcard_to_glob",
     "register_functions",
     "is_ip_field",
+    "epoch_ms",
 ]
 
 
@@ -396,7 +397,18 @@ class _Compiler:
             raise QueryError(
                 f"{field}: {value!r} is not a date: use ISO 8601 (2024-05-01T10:00:00Z), epoch millis or now-1h"
             ) from exc
-        return int(ts.timestamp() * 1000)
+        return epoch_ms(ts)
+
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_ONE_MS = _dt.timedelta(milliseconds=1)
+
+
+def epoch_ms(ts: _dt.datetime) -> int:
+    """Milliseconds since the epoch, in integers (no float rounding); naive means UTC."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=_dt.timezone.utc)
+    return (ts - _EPOCH) // _ONE_MS
 
 
 def is_ip_field(field: str) -> bool:
