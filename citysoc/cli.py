@@ -15,6 +15,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("search", "search"),
     ("deadletters", "deadletters"),
     ("scan", "scan"),
+    ("intel", "intel"),
     ("detect", "detect"),
     ("rules", "rules"),
     ("alerts", "alerts"),
