@@ -42,7 +42,8 @@ def parse_dhip(payload: bytes) -> dict[str, Any]:
     body = body.rstrip(b"\x00\r\n ")
     out: dict[str, Any] = {"session_id": session, "request_id": request}
     try:
-        doc = orjson.loads(body)
+        # Device names are not always UTF-8 (GBK firmware): keep the record, replace the bytes.
+        doc = orjson.loads(body.decode("utf-8", "replace"))
     except orjson.JSONDecodeError as exc:
         raise DHIPError(f"DHIP body is not JSON: {exc}") from exc
     if not isinstance(doc, dict):

@@ -109,6 +109,7 @@ def parse_client_hello(buf: bytes | bytearray) -> dict[str, Any]:
         tls["version"] = _VERSIONS[best]
     if sni:
         tls["client"]["server_name"] = sni
-    if alpn:
-        tls["client"]["supported_protocols"] = alpn
-    return {"tls": tls}
+    out: dict[str, Any] = {"tls": tls}
+    if alpn:  # ECS has no field for the client's ALPN offer
+        out["citysoc"] = {"network": {"tls": {"alpn": alpn}}}
+    return out

@@ -376,3 +376,27 @@ def test_net_ethernet_padding_is_not_payload() -> None:
     (flow,) = dec.flush()
     assert flow["network"]["bytes"] == 40
     assert flow["network"]["protocol"] == "http" and dec.counters()["app_events"] == 0
+
+
+def test_net_tls_alpn_offer_and_incomplete_hello() -> None:
+    from collectors.network.tls import client_hello_complete, parse_client_hello
+
+    ctx = ssl.create_default_context()
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="vms.hcmc.example")
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    hello = outgoing.read()
+    assert not client_hello_complete(hello[:100]) and client_hello_complete(hello)
+    fields = parse_client_hello(hello)
+    assert fields["tls"]["client"]["server_name"] == "vms.hcmc.example"
+    assert fields["citysoc"]["network"]["tls"]["alpn"] == ["h2", "http/1.1"]
+
+
+def test_net_dhip_body_that_is_not_utf8() -> None:
+    from collectors.network.dahua import parse_dhip
+
+    body = b'{"method":"client.notifyDevInfo","params":{"deviceInfo":{"MachineName":"\xc9\xe3","DeviceType":"X"}}}'
+    fields = parse_dhip(struct.pack("<I4sIIIIII", 32, b"DHIP", 0, 0, len(body), 0, len(body), 0) + body)
+    assert fields["device_type"] == "X" and fields["machine_name"] == "\ufffd\ufffd"
