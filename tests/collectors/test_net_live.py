@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import ctypes.util
 import os
 import shutil
 import subprocess
@@ -35,8 +36,7 @@ def _require() -> None:
     for tool in ("ip", "tcpreplay"):
         if shutil.which(tool) is None:
             pytest.skip(f"`{tool}` is not installed (scripts/system-deps.sh installs it)")
-    if not Path("/usr/lib/x86_64-linux-gnu/libpcap.so.0.8").exists() and not any(
-            Path(p).exists() for p in ("/usr/lib/aarch64-linux-gnu/libpcap.so.0.8", "/usr/lib/libpcap.so.0.8")):
+    if ctypes.util.find_library("pcap") is None:
         pytest.skip("libpcap0.8 is not installed: BPF filters cannot be compiled")
 
 
