@@ -243,7 +243,7 @@ class SQLiteEventStore:
         for i, ev in enumerate(events):
             try:
                 day, row, text = self._prepare(ev, now_ms)
-            except (TypeError, ValueError, TimestampError, orjson.JSONEncodeError) as exc:
+            except (TypeError, ValueError, TimestampError, orjson.JSONEncodeError, RecursionError, OverflowError) as exc:
                 errors.append(ItemError(i, str(exc), 400))
                 continue
             by_day[day].append((row, text))
@@ -543,7 +543,7 @@ def _exec(c: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cur
 
 def _has_dotted_keys(node: Mapping[str, Any]) -> bool:
     for k, v in node.items():
-        if "." in k:
+        if k.__class__ is str and "." in k:
             return True
         if v.__class__ is dict and _has_dotted_keys(v):
             return True

@@ -154,6 +154,29 @@ def test_long_queries_stop_at_the_timeout_and_the_store_stays_usable(store):
     assert store.count() == 5000
 
 
+def test_hostile_documents_are_item_errors_not_exceptions(store):
+    deep: dict = {}
+    node = deep
+    for _ in range(3000):
+        node["a"] = {}
+        node = node["a"]
+    bad = [
+        {"@timestamp": "2026-05-01T00:00:00Z", "message": "lone \ud800 surrogate"},
+        {"@timestamp": "2026-05-01T00:00:00Z", "n": 10**30},
+        {"@timestamp": "2026-05-01T00:00:00Z", "deep": deep},
+        {"@timestamp": "2026-05-01T00:00:00Z", "destination": {"port": 10**30}},
+        {"@timestamp": 10**30},
+        {"@timestamp": ["2026-05-01T00:00:00Z"]},
+        None,
+    ]
+    good = {"@timestamp": "2026-05-01T00:00:00Z", 5: "int key", "x": {7: "nested int key"}}
+    report = store.ingest([*bad, good])
+    assert report.stored == 1
+    assert [e.index for e in report.errors] == list(range(len(bad)))
+    assert all(e.status == 400 and e.reason for e in report.errors)
+    assert store.search().hits == [{"@timestamp": "2026-05-01T00:00:00Z", "5": "int key", "x": {"7": "nested int key"}}]
+
+
 def test_closed_store_refuses_work(tmp_path):
     s = SQLiteEventStore(tmp_path / "e.db")
     s.close()
