@@ -261,3 +261,15 @@ def test_net_hostile_bytes_never_stop_the_decoder() -> None:
     assert c["flows_created"] == c["flows_ended"]
     for ev in events:
         orjson.dumps(ev)
+
+
+def test_net_unsupported_link_type_is_named(tmp_path: Path) -> None:
+    from scapy.utils import RawPcapWriter
+
+    path = tmp_path / "wifi.pcap"
+    w = RawPcapWriter(str(path), linktype=105, sync=True)  # 802.11 without radiotap
+    w.write_header(None)
+    w.write_packet(b"\x08\x00" + b"\x00" * 30, sec=int(T0), usec=0)
+    w.close()
+    with pytest.raises(PcapFormatError, match=r"unsupported link type\(s\) \[105\]"):
+        list(pcap_events(path))
