@@ -279,3 +279,20 @@ def test_100k_events_exact_counts(tmp_path):
         assert s.count("NOT event.outcome:failure") == n - n // 4
         assert s.search("host.name:cam-0042", sort="asc", limit=2).hits[1]["message"] == "event delta number 542"
         assert dict(s.terms("event.outcome")) == {"success": 75_000, "failure": 25_000}
+
+
+def test_date_histogram_weeks_start_on_monday_and_minutes_align(store):
+    store.ingest(
+        [
+            {"@timestamp": "2026-05-13T10:00:00Z"},  # Wednesday
+            {"@timestamp": "2026-05-17T23:59:59Z"},  # Sunday, same week
+            {"@timestamp": "2026-05-18T00:00:00Z"},  # Monday
+            {"@timestamp": "1969-12-31T23:59:30Z"},  # before the epoch: floor, not truncate
+        ]
+    )
+    assert store.date_histogram(interval="1w") == [
+        ("1969-12-29T00:00:00.000Z", 1),
+        ("2026-05-11T00:00:00.000Z", 2),
+        ("2026-05-18T00:00:00.000Z", 1),
+    ]
+    assert store.date_histogram("@timestamp:<1970-01-02", interval="5m") == [("1969-12-31T23:55:00.000Z", 1)]
