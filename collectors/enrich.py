@@ -1,0 +1,284 @@
+"""Asset attribution: which inventory asset (and which center) an event belongs to.
+
+The inventory is a YAML or CSV file listing the city's assets (cameras, NVRs, servers,
+gateways, databases) with their addresses and names. :meth:`AssetIndex.enrich` sets
+
+``citysoc.asset.id``, ``.name``, ``.type``, ``.criticality``, ``.subsystem``, ``.zone``,
+``.matched`` (which event field matched) and ``citysoc.center``.
+
+**Precedence: the device that reported the log first.** The event is about its
+reporter far more often than about a peer named in it, so fields are tried in this
+order and the first that belongs to an asset wins:
+
+1. ``observer.ip``, ``observer.hostname`` (cameras and NVRs reporting about themselves)
+2. ``host.name``, ``host.hostname``, ``host.ip`` (the host that wrote the log)
+3. ``log.source.address`` (the syslog sender's address; may be a relay)
+4. ``source.ip``, then ``destination.ip`` (a peer named in the log: a last resort, and
+   ``citysoc.asset.matched`` says so, e.g. an outside login attempt against a camera
+   whose own log never reached us)
+
+Lookups are O(1): addresses and host names are dict keys; networks (``10.20.0.0/16``)
+are grouped by prefix length, and the longest prefix present wins with one dict
+lookup per distinct prefix length.
+
+Inventory format (YAML; a top-level list or ``{"assets": [...]}``)::
+
+    - id: cam-d1-0012
+      name: Camera Nguyen Hue / Le Loi
+      type: camera            # camera, nvr, server, gateway, database, workstation, network, ...
+      center: operations      # operations, warehouse, forecasting, security
+      subsystem: cctv
+      criticality: high       # low, medium, high, critical
+      zone: district-1
+      ips: [10.20.1.12]       # addresses or networks
+      hostnames: [CAM-D1-0012]
+
+CSV: the same columns, with ``ips`` and ``hostnames`` separated by ``;`` or spaces.
+"""
+from __future__ import annotations
+
+import csv
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.events import Event, get_field, set_field
+
+__all__ = ["Asset", "AssetIndex", "InventoryError", "CRITICALITIES", "PRECEDENCE"]
+
+CRITICALITIES = ("low", "medium", "high", "critical")
+PRECEDENCE = ("observer.ip", "observer.hostname", "host.name", "host.hostname", "host.ip", "log.source.address",
+              "source.ip", "destination.ip")
+_HOST_FIELDS = frozenset({"observer.hostname", "host.name", "host.hostname"})
+_KNOWN_KEYS = {"id", "name", "type", "center", "subsystem", "criticality", "zone", "ips", "hostnames", "owner",
+               "description", "model", "vendor", "location", "tags"}
+
+
+class InventoryError(ValueError):
+    """The inventory cannot be used; the message lists every problem with its row."""
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    id: str
+    name: str
+    type: str
+    center: str | None = None
+    subsystem: str | None = None
+    criticality: str | None = None
+    zone: str | None = None
+    ips: tuple[str, ...] = ()
+    hostnames: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _split(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [p for p in str(value).replace(";", " ").replace(",", " ").split() if p]
+
+
+def _valid_net(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+        return True
+    except ValueError:
+        return False
+
+
+def _ip_of(value: Any) -> str | None:
+    """The IP in ``value`` (``10.0.0.1``, ``10.0.0.1:514``, ``[fe80::1]:514``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    v = value.strip()
+    if v.startswith("["):
+        v = v[1:].split("]", 1)[0]
+    elif v.count(":") == 1:
+        v = v.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(v))
+    except ValueError:
+        return None
+
+
+class AssetIndex:
+    """Asset lookups by IP, network and host name, and event enrichment."""
+
+    def __init__(self, assets: Iterable[Asset]) -> None:
+        self.assets: dict[str, Asset] = {}
+        self._by_ip: dict[str, Asset] = {}
+        self._by_host: dict[str, Asset] = {}  # full names as listed
+        self._by_short: dict[str, Asset] = {}  # first label of each listed name (cam-01.city.local -> cam-01)
+        # version -> prefix length -> network address (int) -> asset
+        self._nets: dict[int, dict[int, dict[int, Asset]]] = {4: {}, 6: {}}
+        self._prefixes: dict[int, list[int]] = {4: [], 6: []}
+        errors: list[str] = []
+        for a in assets:
+            if a.id in self.assets:
+                errors.append(f"asset {a.id!r}: duplicate id")
+                continue
+            self.assets[a.id] = a
+            for ip in a.ips:
+                try:
+                    net = ipaddress.ip_network(ip, strict=False)
+                except ValueError:
+                    errors.append(f"asset {a.id!r}: {ip!r} is not an IP address or network")
+                    continue
+                if net.num_addresses == 1:
+                    key = str(net.network_address)
+                    other = self._by_ip.get(key)
+                    if other is not None and other.id != a.id:
+                        errors.append(f"asset {a.id!r}: address {key} already belongs to {other.id!r}")
+                    self._by_ip[key] = a
+                else:
+                    by_len = self._nets[net.version].setdefault(net.prefixlen, {})
+                    other = by_len.get(int(net.network_address))
+                    if other is not None and other.id != a.id:
+                        errors.append(f"asset {a.id!r}: network {net} already belongs to {other.id!r}")
+                    by_len[int(net.network_address)] = a
+            for name in a.hostnames:
+                full = name.strip().lower().rstrip(".")
+                other = self._by_host.get(full)
+                if other is not None and other.id != a.id:
+                    errors.append(f"asset {a.id!r}: host name {name!r} already belongs to {other.id!r}")
+                self._by_host[full] = a
+                self._by_short.setdefault(full.split(".", 1)[0], a)
+        if errors:
+            raise InventoryError("inventory has problems:\n  " + "\n  ".join(errors))
+        for v in (4, 6):
+            self._prefixes[v] = sorted(self._nets[v], reverse=True)
+
+    def __len__(self) -> int:
+        return len(self.assets)
+
+    # -- loading ---------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> AssetIndex:
+        """Load a ``.yml``/``.yaml`` or ``.csv`` inventory; raises :class:`InventoryError`."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InventoryError(f"cannot read inventory {p}: {exc.strerror}") from exc
+        if p.suffix.lower() == ".csv":
+            rows = list(csv.DictReader(text.splitlines()))
+            return cls.from_records(rows, source=str(p), first_row=2)
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InventoryError(f"{p}: invalid YAML: {exc}") from exc
+        if isinstance(doc, dict):
+            doc = doc.get("assets")
+        if not isinstance(doc, list):
+            raise InventoryError(f"{p}: expected a list of assets (or a mapping with an 'assets' list)")
+        return cls.from_records(doc, source=str(p), first_row=1)
+
+    @classmethod
+    def from_records(cls, rows: Iterable[Any], *, source: str = "<inventory>", first_row: int = 1) -> AssetIndex:
+        """Build from dicts (YAML items or CSV rows); every bad row is reported, not only the first."""
+        assets: list[Asset] = []
+        errors: list[str] = []
+        for n, row in enumerate(rows, first_row):
+            where = f"{source}: {'row' if source.endswith('.csv') else 'item'} {n}"
+            if not isinstance(row, dict):
+                errors.append(f"{where}: expected a mapping of fields, got {type(row).__name__}")
+                continue
+            clean = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
+            clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in clean.items()}
+            missing = [k for k in ("id", "type") if not clean.get(k)]
+            if missing:
+                errors.append(f"{where}: missing {', '.join(missing)}")
+                continue
+            crit = clean.get("criticality")
+            crit = str(crit).lower() if crit not in (None, "") else None
+            if crit is not None and crit not in CRITICALITIES:
+                errors.append(f"{where}: criticality {crit!r} is not one of {', '.join(CRITICALITIES)}")
+                continue
+            ips, hostnames = _split(clean.get("ips")), _split(clean.get("hostnames"))
+            if not ips and not hostnames:
+                errors.append(f"{where}: asset {clean['id']!r} has neither ips nor hostnames, so nothing can match it")
+                continue
+            bad = [ip for ip in ips if not _valid_net(ip)]
+            if bad:
+                errors.append(f"{where}: {', '.join(map(repr, bad))} is not an IP address or network")
+                continue
+            extra = {k: v for k, v in clean.items() if k not in _KNOWN_KEYS | {"id"} and v not in (None, "")}
+            assets.append(Asset(
+                id=str(clean["id"]), name=str(clean.get("name") or clean["id"]), type=str(clean["type"]).lower(),
+                center=str(clean["center"]) if clean.get("center") else None,
+                subsystem=str(clean["subsystem"]) if clean.get("subsystem") else None,
+                criticality=crit, zone=str(clean["zone"]) if clean.get("zone") else None,
+                ips=tuple(ips), hostnames=tuple(hostnames), extra=extra))
+        if errors:
+            raise InventoryError("inventory has problems:\n  " + "\n  ".join(errors))
+        try:
+            return cls(assets)
+        except InventoryError as exc:
+            raise InventoryError(f"{source}: {exc}") from None
+
+    # -- lookups ---------------------------------------------------------------------
+    def lookup_ip(self, value: str) -> Asset | None:
+        """The asset owning this address: an exact address first, else the longest network."""
+        ip = _ip_of(value)
+        if ip is None:
+            return None
+        hit = self._by_ip.get(ip)
+        if hit is not None:
+            return hit
+        addr = ipaddress.ip_address(ip)
+        bits = addr.max_prefixlen
+        n = int(addr)
+        for plen in self._prefixes[addr.version]:
+            key = n >> (bits - plen) << (bits - plen) if plen else 0
+            hit = self._nets[addr.version][plen].get(key)
+            if hit is not None:
+                return hit
+        return None
+
+    def lookup_host(self, name: str) -> Asset | None:
+        """The asset with this host name (case-insensitive; ``cam-01.city.local`` also finds ``cam-01``)."""
+        if not isinstance(name, str) or not name:
+            return None
+        full = name.strip().lower().rstrip(".")
+        short = full.split(".", 1)[0]
+        return self._by_host.get(full) or self._by_host.get(short) or self._by_short.get(short)
+
+    def match(self, event: Event) -> tuple[Asset, str] | None:
+        """The asset this event is attributed to and the field that matched (see precedence)."""
+        for path in PRECEDENCE:
+            value = get_field(event, path)
+            if value is None:
+                continue
+            for v in value if isinstance(value, list) else (value,):
+                if not isinstance(v, str):
+                    continue
+                if path in _HOST_FIELDS:
+                    hit = self.lookup_host(v) or self.lookup_ip(v)
+                else:
+                    hit = self.lookup_ip(v)
+                if hit is not None:
+                    return hit, path
+        return None
+
+    def enrich(self, event: Event) -> None:
+        """Set ``citysoc.asset.*`` and ``citysoc.center`` when the event belongs to an asset."""
+        found = self.match(event)
+        if found is None:
+            return
+        a, path = found
+        info: dict[str, Any] = {"id": a.id, "name": a.name, "type": a.type, "matched": path}
+        if a.criticality:
+            info["criticality"] = a.criticality
+        if a.subsystem:
+            info["subsystem"] = a.subsystem
+        if a.zone:
+            info["zone"] = a.zone
+        set_field(event, "citysoc.asset", info)
+        if a.center:
+            set_field(event, "citysoc.center", a.center)
