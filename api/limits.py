@@ -28,10 +28,6 @@ def limit_for(path: str) -> int:
     return DEFAULT_MAX_BODY
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     """Pure ASGI middleware: 413 with a JSON reason when a body exceeds its route's limit."""
 
@@ -55,29 +51,33 @@ class BodyLimitMiddleware:
                                              f"{limit} bytes; send less per request")
                     return
         seen = 0
-        started = False
+        exceeded = False
 
         async def counted_receive() -> dict:
-            nonlocal seen
+            nonlocal seen, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge()
+                    # Stop feeding the app; whatever it answers is replaced by the 413 below.
+                    exceeded = True
+                    return {"type": "http.disconnect"}
             return msg
 
-        async def tracking_send(msg: dict) -> None:
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
+        async def guarded_send(msg: dict) -> None:
+            if not exceeded:
+                await send(msg)
 
         try:
-            await self.app(scope, counted_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _reject(send, 413, f"request body exceeds this route's limit of {limit} bytes; "
-                                         "send less per request")
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded:
+            await _reject(send, 413, f"request body exceeds this route's limit of {limit} bytes; "
+                                     "send less per request")
 
 
 async def _reject(send: Any, status: int, message: str) -> None:

@@ -148,7 +148,6 @@ def _filter(status: list[Status] | None, level: list[Level] | None, rule_id: str
                        since=_iso(start, "from"), until=_iso(end, "to"), sort=sort, limit=limit, offset=offset)
 
 
-_Str = Query(None, max_length=256)
 
 CanRead = require("alerts:read")
 CanWrite = require("alerts:write")
@@ -160,13 +159,13 @@ async def list_alerts(
     _me: CanRead, alerts: AlertsDep,
     status: list[Status] | None = Query(None, max_length=4),
     level: list[Level] | None = Query(None, max_length=5),
-    rule_id: str | None = _Str,
-    assignee: str | None = _Str,
-    host: str | None = _Str,
-    user: str | None = _Str,
-    source_ip: str | None = _Str,
-    asset_id: str | None = _Str,
-    center: str | None = _Str,
+    rule_id: str | None = Query(None, max_length=256),
+    assignee: str | None = Query(None, max_length=256),
+    host: str | None = Query(None, max_length=256),
+    user: str | None = Query(None, max_length=256),
+    source_ip: str | None = Query(None, max_length=256),
+    asset_id: str | None = Query(None, max_length=256),
+    center: str | None = Query(None, max_length=256),
     case_id: int | None = Query(None, ge=1, le=2**62),
     min_risk: int | None = Query(None, ge=0, le=100),
     start: str | None = Query(None, alias="from", max_length=64, description="last_seen >= this (ISO, epoch, now-24h)"),
@@ -228,7 +227,7 @@ async def export_alerts(
     format: Literal["csv", "ndjson"] = Query("csv"),
     status: list[Status] | None = Query(None, max_length=4),
     level: list[Level] | None = Query(None, max_length=5),
-    rule_id: str | None = _Str,
+    rule_id: str | None = Query(None, max_length=256),
     start: str | None = Query(None, alias="from", max_length=64),
     end: str | None = Query(None, alias="to", max_length=64),
     limit: int = Query(10_000, ge=1, le=MAX_EXPORT),
