@@ -20,11 +20,21 @@ EVTX_EXT = {".evtx"}
 PCAP_EXT = {".pcap", ".pcapng", ".cap"}
 
 
+# When walking a directory, documentation and code next to the logs are not logs.
+# Files named explicitly are always read.
+SKIP_IN_DIRS = {".md", ".rst", ".yml", ".yaml", ".py", ".pdf", ".png", ".jpg", ".jpeg", ".zip", ".html", ".sh"}
+SKIP_NAMES = ("LICENSE", "README", "COPYING", "NOTICE")
+
+
+def _loggish(p: Path) -> bool:
+    return p.suffix.lower() not in SKIP_IN_DIRS and not p.name.upper().startswith(SKIP_NAMES) and not p.name.startswith(".")
+
+
 def _expand(paths: tuple[str, ...]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files.extend(sorted(x for x in p.rglob("*") if x.is_file()))
+            files.extend(sorted(x for x in p.rglob("*") if x.is_file() and _loggish(x)))
         elif p.is_file():
             files.append(p)
         else:
@@ -65,10 +75,10 @@ def _event_records(events: Iterator[dict], src: str, dataset: str | None) -> Ite
 
 def _records(path: Path, kind: str, fmt: str, dataset: str | None, advance) -> Iterator[RawRecord]:
     if kind == "evtx":
-        from collectors.evtx import evtx_events
+        from collectors.evtx import read_evtx
 
         size = path.stat().st_size
-        yield from _event_records(evtx_events(path), f"evtx:{path}", dataset)
+        yield from _event_records(read_evtx(path), f"evtx:{path}", dataset)
         advance(size)
     elif kind == "pcap":
         from collectors.network import pcap_events
