@@ -80,7 +80,9 @@ def set_observer(ev: Event, vendor: str, *, model: str | None = None, hostname: 
         set_field(ev, "observer.serial_number", serial)
     if version:
         set_field(ev, "observer.version", version)
-    if hostname:
+    if hostname and not (hostname[:1].isdigit() or ":" in hostname):
+        set_field(ev, "observer.hostname", hostname)
+    elif hostname:
         try:
             set_field(ev, "observer.ip", [str(ipaddress.ip_address(hostname))])
         except ValueError:

@@ -260,6 +260,8 @@ def adopt_bare_tag(hdr: SyslogHeader, known_programs: Container[str]) -> None:
 
 
 def _is_ip(value: str) -> bool:
+    if not (value[:1].isdigit() or ":" in value):
+        return False  # host names are the common case: skip the exception path
     try:
         ipaddress.ip_address(value)
         return True
