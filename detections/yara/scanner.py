@@ -62,13 +62,17 @@ class YaraScanner:
         self.limits = limits or ScanLimits()
 
     # -- one object ---------------------------------------------------------------------
-    def _match(self, data: bytes, path: str, result: ScanResult) -> None:
+    def _match(self, data: bytes, path: str, result: ScanResult, on_disk: bool = False) -> None:
         lim = self.limits
         name = path.rsplit("!", 1)[-1]
         externals = {"filename": name.replace("\\", "/").rsplit("/", 1)[-1], "filepath": name,
                      "extension": _extension(name)}
         try:
-            matches = self.rules.match(data=data, timeout=lim.timeout, externals=externals)
+            if on_disk:
+                # yara maps the file itself: measurably faster than handing it the bytes.
+                matches = self.rules.match(path, timeout=lim.timeout, externals=externals)
+            else:
+                matches = self.rules.match(data=data, timeout=lim.timeout, externals=externals)
         except yara.TimeoutError:
             result.skipped = f"timeout: yara gave up after {lim.timeout}s (matches unknown)"
             return
@@ -78,9 +82,10 @@ class YaraScanner:
         result.matches = convert_matches(matches, max_strings=lim.max_strings,
                                          max_instances=lim.max_instances, snippet_bytes=lim.snippet_bytes)
 
-    def _scan_data(self, data: bytes, path: str, depth: int, budget: Budget) -> Iterator[ScanResult]:
+    def _scan_data(self, data: bytes, path: str, depth: int, budget: Budget,
+                   on_disk: bool = False) -> Iterator[ScanResult]:
         result = ScanResult(path, hashlib.sha256(data).hexdigest(), len(data), depth=depth)
-        self._match(data, path, result)
+        self._match(data, path, result, on_disk)
         kind = archive_kind(data[:512])
         children: list[ScanResult] = []
         if kind is not None:
@@ -138,7 +143,7 @@ class YaraScanner:
         if len(data) > self.limits.max_file_size:  # grew since stat
             return [ScanResult(spath, None, len(data),
                                skipped=f"larger than max size (> {self.limits.max_file_size} bytes)")]
-        return list(self._scan_data(data, spath, 0, self._budget()))
+        return list(self._scan_data(data, spath, 0, self._budget(), on_disk=True))
 
     # -- many ---------------------------------------------------------------------------
     def scan_paths(self, paths: Iterable[Path], *, workers: int = 1, errors: list[str] | None = None,
