@@ -367,8 +367,11 @@ class ElasticsearchEventStore:
         for i, event in enumerate(events):
             try:
                 doc = self._prepare(event)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError) as exc:  # orjson's errors are TypeErrors
                 report.errors.append(ItemError(i, f"cannot store event: {exc}", 400))
+                continue
+            except RecursionError:
+                report.errors.append(ItemError(i, "cannot store event: nested too deeply", 400))
                 continue
             action = b'{"create":{"_id":"' + _new_id().encode() + b'"}}\n'
             lines.append((i, action + doc + b"\n"))
@@ -388,7 +391,10 @@ class ElasticsearchEventStore:
         """
         if not isinstance(event, Mapping):
             raise TypeError(f"an event must be a JSON object, not {type(event).__name__}")
-        doc = expand_dots(event) if _has_dotted_keys(event) else dict(event)
+        try:
+            doc = expand_dots(event) if _has_dotted_keys(event) else dict(event)
+        except TypeError as exc:
+            raise TypeError(f"keys of an event must be text ({exc})") from None
         ts = doc.get("@timestamp")
         if ts is None or ts == "":
             doc["@timestamp"] = utc_now_iso()

@@ -334,6 +334,32 @@ def test_storage_es_ingest_prepares_events_like_the_sqlite_store(fake: FakeElast
     assert offset["tags"] == ["a"]
 
 
+def test_storage_es_hostile_documents_become_item_errors(fake: FakeElasticsearch) -> None:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(5000):
+        node["a"] = {}
+        node = node["a"]
+    ts = "2026-11-25T10:00:00Z"
+    events: list[Any] = [
+        {"@timestamp": ts, "n": 2**70},
+        {"@timestamp": ts, "s": "\ud800"},
+        {"@timestamp": ts, 1: "x", "a.b": 2},
+        {"@timestamp": ts, "deep": deep, "x.y": 1},
+        {"@timestamp": ts, "deep": deep},
+        {"@timestamp": ts, "ok": True, 7: "non-string key without dots"},
+    ]
+    report = _store(fake.url).ingest(events)
+    assert report.stored == 1
+    assert [e.index for e in report.errors] == [0, 1, 2, 3, 4]
+    assert all(e.status == 400 and e.reason.startswith("cannot store event") for e in report.errors)
+    assert "64-bit" in report.errors[0].reason
+    assert "keys of an event must be text" in report.errors[2].reason
+    assert "nested too deeply" in report.errors[3].reason
+    (stored,) = fake.docs.values()
+    assert stored == {"@timestamp": ts, "ok": True, "7": "non-string key without dots"}
+
+
 def test_storage_es_ingest_empty_batch_sends_nothing(fake: FakeElasticsearch) -> None:
     report = _store(fake.url).ingest([])
     assert report.stored == 0 and report.errors == []
