@@ -34,6 +34,7 @@ from core.protocols import ParseError, Parser, RawRecord
 from ._app import utcnow
 from ._common import add_tag, decode
 from ._json import load_object
+from .accounts import PARSER as ACCOUNTS
 from .auditd import PARSER as AUDITD
 from .dahua import PARSER as DAHUA
 from .etl_json import PARSER as ETL_JSON
@@ -56,7 +57,7 @@ __all__ = ["PARSERS", "parse_record", "sniff", "ParseError"]
 
 PARSERS: dict[str, Parser] = {
     p.name: p  # type: ignore[misc]
-    for p in (SYSLOG, RFC5424, RFC3164, JSON, NDJSON, HIKVISION, DAHUA, ONVIF, SSHD, SUDO, PAM, AUDITD, POSTGRES,
+    for p in (SYSLOG, RFC5424, RFC3164, JSON, NDJSON, HIKVISION, DAHUA, ONVIF, SSHD, SUDO, PAM, ACCOUNTS, AUDITD, POSTGRES,
               MYSQL_AUDIT, NGINX, APACHE, ACCESS, ETL_JSON, JOBS_JSON, GENERIC)
 }
 """Format id (as used in ``RawRecord.format`` and source config) -> parser."""

@@ -19,6 +19,7 @@ from ._app import AppParser, utcnow
 from ._common import add_tag, base_event, record_zone
 from ._json import JsonFamilyParser, load_object
 from ._syslog import adopt_bare_tag, apply_header, split_header
+from .accounts import PARSER as ACCOUNTS
 from .auditd import PARSER as AUDITD
 from .dahua import PARSER as DAHUA
 from .etl_json import PARSER as ETL
@@ -33,7 +34,7 @@ from .web import APACHE, NGINX
 
 __all__ = ["SyslogParser", "SYSLOG", "RFC5424", "RFC3164", "APPS", "dispatch"]
 
-APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, AUDITD, HIKVISION, DAHUA, POSTGRES, NGINX, APACHE)
+APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, ACCOUNTS, AUDITD, HIKVISION, DAHUA, POSTGRES, NGINX, APACHE)
 """App parsers in sniffing order (cheap, specific checks first)."""
 
 JSON_BODIES: tuple[JsonFamilyParser, ...] = (MYSQL, ETL, JOBS)
