@@ -17,7 +17,10 @@ import base64
 import datetime as dt
 import json
 import re
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -188,6 +191,43 @@ def fake() -> Any:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A private CA and a server certificate for 127.0.0.1, made by the openssl tool."""
+    if not shutil.which("openssl"):
+        pytest.skip("the openssl command is not installed (Debian package openssl)")
+    d = tmp_path_factory.mktemp("tls")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=citysoc test CA")
+    openssl("req", *ec, "-keyout", "es.key", "-out", "es.csr", "-subj", "/CN=127.0.0.1")
+    (d / "ext.cnf").write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    openssl("x509", "-req", "-in", "es.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "es.crt", "-days", "2", "-extfile", "ext.cnf")
+    return {"ca": str(d / "ca.crt"), "cert": str(d / "es.crt"), "key": str(d / "es.key")}
+
+
+@pytest.fixture()
+def tls_fake(tls_files: dict[str, str]) -> Any:
+    state = FakeElasticsearch()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tls_files["cert"], tls_files["key"])
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    state.url = f"https://127.0.0.1:{server.server_address[1]}"
     yield state
     server.shutdown()
     server.server_close()
@@ -411,6 +451,25 @@ def test_storage_es_refuses_another_major_version(fake: FakeElasticsearch) -> No
     fake.version = "8.15.3"
     with pytest.raises(ElasticsearchStoreError, match=r"targets Elasticsearch 9\.x"):
         _store(fake.url).setup()
+
+
+def test_storage_es_tls_with_the_cluster_ca(tls_fake: FakeElasticsearch, tls_files: dict[str, str]) -> None:
+    store = _store(tls_fake.url, elasticsearch_ca_certs=tls_files["ca"])
+    assert store.ingest(_events(2)).stored == 2
+    assert len(tls_fake.docs) == 2
+
+
+def test_storage_es_tls_unknown_ca_is_explained(tls_fake: FakeElasticsearch) -> None:
+    with pytest.raises(ElasticsearchUnavailable) as info:
+        _store(tls_fake.url).setup()
+    assert "TLS failure" in str(info.value)
+    assert "storage.elasticsearch_ca_certs" in str(info.value)
+    assert tls_fake.requests == []  # nothing was sent to an unverified server
+
+
+def test_storage_es_tls_verification_can_be_turned_off(tls_fake: FakeElasticsearch) -> None:
+    store = _store(tls_fake.url, elasticsearch_verify_certs=False)
+    assert store.ingest(_events(1)).stored == 1
 
 
 def test_storage_es_api_key_is_sent(fake: FakeElasticsearch) -> None:
