@@ -384,3 +384,28 @@ def test_storage_es_mappings_cli_prints_installable_json(capsys: pytest.CaptureF
         "_index_template/x-events",
     }
     assert doc["_ilm/policy/x-events"]["policy"]["phases"]["delete"]["min_age"] == "7d"
+
+
+def _all_query_names(q: object) -> set[str]:
+    """Query type names in a DSL dict (keys of objects that sit where a query sits)."""
+    names: set[str] = set()
+    if isinstance(q, dict) and len(q) == 1:
+        (name, body), = q.items()
+        names.add(name)
+        if name == "bool":
+            for clause in ("filter", "must", "must_not", "should"):
+                for sub in body.get(clause, []):
+                    names |= _all_query_names(sub)
+    return names
+
+
+def test_storage_es_goldens_are_queries_the_official_client_knows() -> None:
+    """Each golden goes through elasticsearch-py's own DSL classes and comes back equal:
+    every query type name exists in the client's model of Elasticsearch 9's Query DSL."""
+    from elasticsearch.dsl import Q
+
+    seen: set[str] = set()
+    for expected in [g[2] for g in NODE_GOLDENS] + [g[1] for g in PARSED_GOLDENS]:
+        assert Q(expected).to_dict() == expected
+        seen |= _all_query_names(expected)
+    assert {"term", "match", "match_phrase", "multi_match", "wildcard", "range", "exists", "bool", "match_none"} <= seen
