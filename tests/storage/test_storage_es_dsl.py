@@ -409,3 +409,22 @@ def test_storage_es_goldens_are_queries_the_official_client_knows() -> None:
         assert Q(expected).to_dict() == expected
         seen |= _all_query_names(expected)
     assert {"term", "match", "match_phrase", "multi_match", "wildcard", "range", "exists", "bool", "match_none"} <= seen
+
+
+def test_storage_es_template_mappings_parse_with_the_official_client() -> None:
+    """The mappings go through elasticsearch-py's Mapping model and come back the same
+    (it only spells out ``type: object`` on objects): every field type exists there."""
+    from elasticsearch.dsl import Mapping
+
+    def strip_objects(node: object) -> object:
+        if isinstance(node, dict):
+            out = {k: strip_objects(v) for k, v in node.items()}
+            if "properties" in out and out.get("type") == "object":
+                del out["type"]
+            return out
+        return node
+
+    source = es_mappings.mappings_component()["mappings"]
+    mapping = Mapping()
+    mapping._update_from_dict(source)
+    assert strip_objects(mapping.to_dict()) == source
