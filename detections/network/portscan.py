@@ -1,0 +1,138 @@
+"""Port scans: one source touching many ports of one host (vertical) or many hosts (horizontal).
+
+Input: every flow summary (``network_flow``) and ``connection_attempt`` the network
+collector emits; both name the (destination host, port) a source tried. Per source we
+keep the (host, port) pairs seen within the window in an ordered map (oldest first, so
+expiry pops from the front) plus two running counts (ports per host, distinct hosts),
+so each probe costs O(1) however wide the scan. Memory is bounded by ``max_keys``
+sources and ``max_probes_per_source`` pairs each.
+
+One detection per (source, kind[, host]) per window: a 65,535-port scan is one alert.
+Rule id ``net:port_scan``; ATT&CK T1046 (Network Service Discovery).
+"""
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from typing import Any
+
+from core.events import Event
+from core.protocols import Detection
+from detections.network._common import BoundedMap, event_time, field
+from detections.network.settings import PortScanSettings
+from detections.network.zones import ZoneMap
+
+__all__ = ["PortScanDetector"]
+
+_ACTIONS = frozenset({"network_flow", "connection_attempt"})
+_SAMPLE = 50
+
+
+class _Source:
+    __slots__ = ("probes", "ports_per_host", "fired")
+
+    def __init__(self) -> None:
+        self.probes: OrderedDict[tuple[str, Any], float] = OrderedDict()
+        self.ports_per_host: Counter[str] = Counter()
+        self.fired: dict[tuple[str, str | None], float] = {}
+
+
+class PortScanDetector:
+    """``core.protocols.Detector``: vertical and horizontal scans from one source."""
+
+    name = "net:port_scan"
+    rule_id = "net:port_scan"
+    actions = _ACTIONS
+
+    def __init__(self, settings: PortScanSettings | None = None, zones: ZoneMap | None = None) -> None:
+        self.settings = settings or PortScanSettings()
+        self.zones = zones or ZoneMap()
+        self.sources: BoundedMap[str, _Source] = BoundedMap(self.settings.max_keys)
+
+    def process(self, event: Event) -> list[Detection]:
+        if field(event, "event", "action") not in _ACTIONS:
+            return []
+        src = field(event, "source", "ip")
+        dst = field(event, "destination", "ip")
+        if src is None or dst is None:
+            return []
+        th = self.settings.for_zone(self.zones.zone_of(event, "source"))
+        if not th.enabled:
+            return []
+        port = field(event, "destination", "port")
+        if port is None:
+            port = field(event, "network", "transport") or "ip"
+        now = event_time(event)
+        st = self.sources.touch(src, _Source)
+        probes, per_host = st.probes, st.ports_per_host
+        horizon = now - th.window_s
+        while probes:
+            (h, p), t = next(iter(probes.items()))
+            if t >= horizon:
+                break
+            probes.popitem(last=False)
+            per_host[h] -= 1
+            if per_host[h] <= 0:
+                del per_host[h]
+        key = (dst, port)
+        if key in probes:
+            probes.move_to_end(key)
+        else:
+            per_host[dst] += 1
+            if len(probes) >= self.settings.max_probes_per_source:
+                (h, _p), _t = probes.popitem(last=False)
+                per_host[h] -= 1
+                if per_host[h] <= 0:
+                    del per_host[h]
+        probes[key] = now
+        out: list[Detection] = []
+        if per_host[dst] >= th.distinct_ports and self._arm(st, ("vertical", dst), now, th.window_s):
+            ports = _sorted({p for (h, p) in probes if h == dst})
+            out.append(self._detection(event, src, th.level, "vertical", dst, ports, [dst], now, th.window_s))
+        if len(per_host) >= th.distinct_hosts and self._arm(st, ("horizontal", None), now, th.window_s):
+            hosts = list(per_host)
+            ports = _sorted({p for (_h, p) in probes})
+            out.append(self._detection(event, src, th.level, "horizontal", None, ports, hosts, now, th.window_s))
+        return out
+
+    @staticmethod
+    def _arm(st: _Source, key: tuple[str, str | None], now: float, window: float) -> bool:
+        last = st.fired.get(key)
+        if last is not None and now - last < window:
+            return False
+        if len(st.fired) > 256:
+            st.fired = {k: t for k, t in st.fired.items() if now - t < window}
+        st.fired[key] = now
+        return True
+
+    def _detection(self, event: Event, src: str, level: str, kind: str, dst: str | None, ports: list[Any],
+                   hosts: list[str], now: float, window: float) -> Detection:
+        what = f"{len(ports)} ports on {dst}" if kind == "vertical" else f"{len(hosts)} hosts"
+        group = f"source.ip={src}|kind={kind}" + (f"|destination.ip={dst}" if dst else "")
+        return Detection(
+            rule_id=self.rule_id,
+            title=f"Port scan ({kind}) from {src}",
+            level=level,
+            events=[event],
+            tags=["attack.discovery", "attack.t1046"],
+            engine="network",
+            description=f"{src} touched {what} within {window:g} s. Triage: is the source an "
+                        "authorised scanner (add its zone override)? Otherwise isolate it and look "
+                        "for what it reached next.",
+            group_key=group,
+            extra={
+                "kind": kind,
+                "source.ip": src,
+                "destination.ip": dst,
+                "distinct_ports": len(ports) if kind == "vertical" else None,
+                "distinct_hosts": len(hosts),
+                "ports": ports[:_SAMPLE],
+                "hosts": hosts[:_SAMPLE],
+                "window_s": window,
+                "zone": self.zones.zone_of(event, "source"),
+            },
+        )
+
+
+def _sorted(ports: set[Any]) -> list[Any]:
+    """Numbers first in numeric order, then port-less transports (``icmp``)."""
+    return sorted(ports, key=lambda p: (0, p, "") if isinstance(p, int) else (1, 0, str(p)))
