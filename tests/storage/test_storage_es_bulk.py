@@ -600,3 +600,35 @@ def test_storage_es_rejected_query_becomes_query_error(fake: FakeElasticsearch) 
         store.search("host.name:(cam-01")
     with pytest.raises(QueryError, match="10,000"):
         store.search("*", offset=9_999, limit=2)
+
+
+# --- end to end: the real CLI configured by environment, over loopback -------------------
+def test_storage_es_citysoc_ingest_cli_writes_to_elasticsearch(fake: FakeElasticsearch, tmp_path: Any) -> None:
+    """``citysoc ingest`` with CITYSOC_STORAGE__BACKEND=elasticsearch (as docker-compose sets
+    it) sets up the data stream and bulk-writes every event, in another process."""
+    import os
+    import sys
+
+    lines = [
+        json.dumps({"@timestamp": f"2026-11-25T10:00:0{i}Z", "message": f"login failed {i}", "host": {"name": "cam-07"}})
+        for i in range(5)
+    ]
+    src = tmp_path / "events.ndjson"
+    src.write_text("\n".join(lines) + "\n")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CITYSOC_")},
+        "CITYSOC_DATA": str(tmp_path / "data"),
+        "CITYSOC_STORAGE__BACKEND": "elasticsearch",
+        "CITYSOC_STORAGE__ELASTICSEARCH_URL": fake.url,
+        "CITYSOC_STORAGE__ELASTICSEARCH_PREFIX": "e2e",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "citysoc.cli", "ingest", "--format", "json", str(src)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "/_data_stream/e2e-events" in fake.paths("PUT")
+    assert {r.path for r in fake.bulk_requests()} == {"/e2e-events/_bulk"}
+    stored = sorted(fake.docs.values(), key=lambda d: d["@timestamp"])
+    assert [d["message"] for d in stored] == [f"login failed {i}" for i in range(5)]
+    assert all(d["host"]["name"] == "cam-07" for d in stored)
