@@ -8,12 +8,13 @@ interactive docs need any signed-in caller.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import BaseModel
 
 from api.deps import AppState, StateDep
 from api.limits import BodyLimitMiddleware
@@ -24,11 +25,28 @@ from core.auth import AuthError, Principal
 from core.metrics import render_prometheus
 from core.protocols import QueryError
 
-__all__ = ["create_app", "API_PREFIX", "PUBLIC_ROUTES"]
+__all__ = ["create_app", "API_PREFIX", "PUBLIC_ROUTES", "ERROR_RESPONSES", "ErrorOut"]
 
 API_PREFIX = "/api/v1"
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({("GET", "/healthz"), ("POST", f"{API_PREFIX}/auth/login")})
 """The only routes that answer without credentials."""
+
+class ErrorOut(BaseModel):
+    """Every 4xx/5xx answer: ``detail`` says what is wrong and what to do."""
+
+    detail: Any
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The request is well-formed but unusable (bad time bound, bad query, ...)"},
+    401: {"model": ErrorOut, "description": "No or invalid credentials"},
+    403: {"model": ErrorOut, "description": "The caller's role lacks the permission, or the CSRF token is missing"},
+    404: {"model": ErrorOut, "description": "No such resource"},
+    409: {"model": ErrorOut, "description": "Conflicts with the resource's state (workflow transition, duplicate)"},
+    413: {"model": ErrorOut, "description": "Body larger than this route allows"},
+    429: {"model": ErrorOut, "description": "Too many attempts; see Retry-After"},
+    503: {"model": ErrorOut, "description": "The part serving this route is not running"},
+}
 
 _Metrics = Annotated[Principal, Depends(Require("metrics:read"))]
 _Anyone = Annotated[Principal, Depends(Require(AUTHENTICATED))]
@@ -58,10 +76,10 @@ def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) ->
               cases.router, rules.router, audit.router, users.users_router, users.keys_router,
               *(extra_routers or [])]:
         annotate_permissions(r.routes)
-        v1.include_router(r)
+        v1.include_router(r, responses=ERROR_RESPONSES)
     app.include_router(v1)
     annotate_permissions(ingest.bulk_router.routes)
-    app.include_router(ingest.bulk_router)
+    app.include_router(ingest.bulk_router, responses=ERROR_RESPONSES)
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
     async def openapi(_me: _Anyone) -> JSONResponse:
@@ -71,7 +89,8 @@ def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) ->
     async def docs(_me: _Anyone) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url=f"{API_PREFIX}/openapi.json", title="citysoc API")
 
-    @app.get("/healthz", tags=["ops"], summary="Readiness: 200 once every part is up (no credentials needed)")
+    @app.get("/healthz", tags=["ops"], summary="Readiness: 200 once every part is up (no credentials needed)",
+             responses={503: {"description": "Still starting, or a part is down"}})
     async def healthz(st: StateDep) -> JSONResponse:
         checks = {name: bool(fn()) for name, fn in st.health_checks.items()}
         ok = st.ready and all(checks.values())
@@ -81,7 +100,7 @@ def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) ->
         )
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics of every stage and source (Bearer <key>)",
-             response_class=PlainTextResponse)
+             response_class=PlainTextResponse, responses=ERROR_RESPONSES)
     async def metrics(_me: _Metrics, st: StateDep) -> PlainTextResponse:
         extra = {"detections_total": float(st.pipeline.detections_total)}
         rec = st.services.get("alert_recorder")
@@ -115,7 +134,8 @@ def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) ->
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        errs = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        errs = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "value_error")}
+                for e in exc.errors()]
         return JSONResponse({"detail": errs}, status_code=422)
 
     annotate_permissions(app.routes)  # the routes defined right here

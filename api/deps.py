@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
+from pydantic import Field
 
 from api.security import AUTHENTICATED, Require
 from core.alerts import AlertStore, CaseStore
@@ -22,7 +23,7 @@ from core.settings import Settings
 
 __all__ = ["AppState", "get_state", "StateDep", "StoreDep", "PipelineDep", "DeadLettersDep", "service",
            "AlertsDep", "CasesDep", "UsersDep", "AuditDep", "RulesDep", "BroadcasterDep", "ScannerDep", "require",
-           "Caller"]
+           "Caller", "IdPath", "RowId", "MAX_ID"]
 
 
 @dataclass
@@ -111,3 +112,9 @@ def require(permission: str) -> Any:
 
 Caller = require(AUTHENTICATED)
 """Any signed-in caller."""
+
+
+MAX_ID = 2**53 - 1
+"""Ids stay within JSON-safe integers (2**53 - 1) and SQLite INTEGER; larger numbers are refused with 422, not a 500."""
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]

@@ -13,7 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AlertsDep, AuditDep, BroadcasterDep, require
+from api.deps import MAX_ID, AlertsDep, AuditDep, BroadcasterDep, IdPath, RowId, require
 from api.stream import sse_frame
 from api.timeparams import parse_time_bound
 from core.alerts import Alert, AlertFilter, NotFound, TransitionError, check_transition
@@ -107,7 +107,7 @@ class CommentOut(BaseModel):
 
 class BulkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[int] = Field(..., min_length=1, max_length=MAX_BULK)
+    ids: list[RowId] = Field(..., min_length=1, max_length=MAX_BULK)
     status: Status | None = None
     resolution: Resolution | None = None
     assignee: str | None = Field(None, max_length=64)
@@ -166,7 +166,7 @@ async def list_alerts(
     source_ip: str | None = Query(None, max_length=256),
     asset_id: str | None = Query(None, max_length=256),
     center: str | None = Query(None, max_length=256),
-    case_id: int | None = Query(None, ge=1, le=2**62),
+    case_id: int | None = Query(None, ge=1, le=MAX_ID),
     min_risk: int | None = Query(None, ge=0, le=100),
     start: str | None = Query(None, alias="from", max_length=64, description="last_seen >= this (ISO, epoch, now-24h)"),
     end: str | None = Query(None, alias="to", max_length=64, description="last_seen < this"),
@@ -274,7 +274,7 @@ async def bulk(me: CanWrite, request: Request, body: BulkIn, alerts: AlertsDep, 
     return BulkOut(updated=ok, failed=len(items) - ok, items=items)
 
 
-async def _apply(request: Request, alerts: Any, log: Any, me: Any, alert_id: int, status: str | None,
+async def _apply(request: Request, alerts: Any, log: Any, me: Any, alert_id: IdPath, status: str | None,
                  resolution: str | None, assignee: str | None, assignee_given: bool) -> Alert:
     current = await asyncio.to_thread(alerts.get, alert_id)
     if status is not None:
@@ -290,14 +290,14 @@ async def _apply(request: Request, alerts: Any, log: Any, me: Any, alert_id: int
 
 
 @router.get("/{alert_id}", response_model=AlertDetail)
-async def get_alert(_me: CanRead, alert_id: int, alerts: AlertsDep) -> AlertDetail:
+async def get_alert(_me: CanRead, alert_id: IdPath, alerts: AlertsDep) -> AlertDetail:
     a = await asyncio.to_thread(alerts.get, alert_id)
     return AlertDetail.model_validate(a)
 
 
 @router.patch("/{alert_id}", response_model=AlertOut, summary="Triage: change status (closing needs a resolution) "
                                                               "or assignee")
-async def update_alert(me: CanWrite, request: Request, alert_id: int, body: AlertUpdate, alerts: AlertsDep, log: AuditDep) -> AlertOut:
+async def update_alert(me: CanWrite, request: Request, alert_id: IdPath, body: AlertUpdate, alerts: AlertsDep, log: AuditDep) -> AlertOut:
     if not body.model_fields_set:
         raise HTTPException(400, "nothing to change: give status (with resolution when closing) or assignee")
     after = await _apply(request, alerts, log, me, alert_id, body.status, body.resolution, body.assignee,
@@ -306,12 +306,12 @@ async def update_alert(me: CanWrite, request: Request, alert_id: int, body: Aler
 
 
 @router.get("/{alert_id}/comments", response_model=list[CommentOut])
-async def list_comments(_me: CanRead, alert_id: int, alerts: AlertsDep) -> list[CommentOut]:
+async def list_comments(_me: CanRead, alert_id: IdPath, alerts: AlertsDep) -> list[CommentOut]:
     return [CommentOut.model_validate(c) for c in await asyncio.to_thread(alerts.comments, alert_id)]
 
 
 @router.post("/{alert_id}/comments", response_model=CommentOut, status_code=201)
-async def add_comment(me: CanWrite, request: Request, alert_id: int, body: CommentIn, alerts: AlertsDep, log: AuditDep) -> CommentOut:
+async def add_comment(me: CanWrite, request: Request, alert_id: IdPath, body: CommentIn, alerts: AlertsDep, log: AuditDep) -> CommentOut:
     c = await asyncio.to_thread(alerts.add_comment, alert_id, me.name, body.text)
     await audit(log, request, me, "alert.comment", f"alert:{alert_id}", details={"comment_id": c.id})
     return CommentOut.model_validate(c)

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AuditDep, CasesDep, ScannerDep, require
+from api.deps import AuditDep, CasesDep, IdPath, RowId, ScannerDep, require
 from core.alerts import Case
 
 __all__ = ["router", "MAX_ATTACHMENT_BYTES"]
@@ -40,7 +40,7 @@ class CaseIn(BaseModel):
     description: str = Field("", max_length=20_000)
     severity: Severity = "medium"
     assignee: str | None = Field(None, max_length=64)
-    alert_ids: list[int] = Field(default_factory=list, max_length=1000)
+    alert_ids: list[RowId] = Field(default_factory=list, max_length=1000)
 
 
 class CaseUpdate(BaseModel):
@@ -73,7 +73,7 @@ class CasePage(BaseModel):
 
 class AlertIdsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    alert_ids: list[int] = Field(..., min_length=1, max_length=1000)
+    alert_ids: list[RowId] = Field(..., min_length=1, max_length=1000)
 
 
 class NoteIn(BaseModel):
@@ -135,12 +135,12 @@ async def create_case(me: CanWrite, request: Request, body: CaseIn, cases: Cases
 
 
 @router.get("/{case_id}", response_model=CaseOut)
-async def get_case(_me: CanRead, case_id: int, cases: CasesDep) -> CaseOut:
+async def get_case(_me: CanRead, case_id: IdPath, cases: CasesDep) -> CaseOut:
     return CaseOut.model_validate(await asyncio.to_thread(cases.get_case, case_id))
 
 
 @router.patch("/{case_id}", response_model=CaseOut)
-async def update_case(me: CanWrite, request: Request, case_id: int, body: CaseUpdate, cases: CasesDep,
+async def update_case(me: CanWrite, request: Request, case_id: IdPath, body: CaseUpdate, cases: CasesDep,
                       log: AuditDep) -> CaseOut:
     if not body.model_fields_set:
         raise HTTPException(400, "nothing to change: give title, description, status, severity or assignee")
@@ -151,7 +151,7 @@ async def update_case(me: CanWrite, request: Request, case_id: int, body: CaseUp
 
 
 @router.post("/{case_id}/alerts", response_model=CaseOut)
-async def add_alerts(me: CanWrite, request: Request, case_id: int, body: AlertIdsIn, cases: CasesDep,
+async def add_alerts(me: CanWrite, request: Request, case_id: IdPath, body: AlertIdsIn, cases: CasesDep,
                      log: AuditDep) -> CaseOut:
     c = await asyncio.to_thread(cases.add_alerts, case_id, body.alert_ids, me.actor)
     await audit(log, request, me, "case.add_alerts", f"case:{case_id}", details={"alert_ids": body.alert_ids})
@@ -159,28 +159,28 @@ async def add_alerts(me: CanWrite, request: Request, case_id: int, body: AlertId
 
 
 @router.get("/{case_id}/notes", response_model=list[NoteOut])
-async def list_notes(_me: CanRead, case_id: int, cases: CasesDep) -> list[NoteOut]:
+async def list_notes(_me: CanRead, case_id: IdPath, cases: CasesDep) -> list[NoteOut]:
     return [NoteOut.model_validate(n) for n in await asyncio.to_thread(cases.notes, case_id)]
 
 
 @router.post("/{case_id}/notes", response_model=NoteOut, status_code=201)
-async def add_note(me: CanWrite, case_id: int, body: NoteIn, cases: CasesDep) -> NoteOut:
+async def add_note(me: CanWrite, case_id: IdPath, body: NoteIn, cases: CasesDep) -> NoteOut:
     return NoteOut.model_validate(await asyncio.to_thread(cases.add_note, case_id, me.actor, body.text))
 
 
 @router.get("/{case_id}/timeline", response_model=list[TimelineOut])
-async def timeline(_me: CanRead, case_id: int, cases: CasesDep) -> list[TimelineOut]:
+async def timeline(_me: CanRead, case_id: IdPath, cases: CasesDep) -> list[TimelineOut]:
     return [TimelineOut.model_validate(t) for t in await asyncio.to_thread(cases.timeline, case_id)]
 
 
 @router.get("/{case_id}/attachments", response_model=list[AttachmentOut])
-async def list_attachments(_me: CanRead, case_id: int, cases: CasesDep) -> list[AttachmentOut]:
+async def list_attachments(_me: CanRead, case_id: IdPath, cases: CasesDep) -> list[AttachmentOut]:
     return [AttachmentOut.model_validate(a) for a in await asyncio.to_thread(cases.attachments, case_id)]
 
 
 @router.post("/{case_id}/attachments", response_model=AttachmentOut, status_code=201,
              summary="Attach a file (multipart field `file`, at most 25 MiB); scanned when a scanner is wired")
-async def upload_attachment(me: CanWrite, request: Request, case_id: int, cases: CasesDep, log: AuditDep,
+async def upload_attachment(me: CanWrite, request: Request, case_id: IdPath, cases: CasesDep, log: AuditDep,
                             scanner: ScannerDep, file: UploadFile = File(...)) -> AttachmentOut:
     data = await file.read(MAX_ATTACHMENT_BYTES + 1)
     if len(data) > MAX_ATTACHMENT_BYTES:
@@ -207,7 +207,7 @@ async def upload_attachment(me: CanWrite, request: Request, case_id: int, cases:
 @router.get("/{case_id}/attachments/{attachment_id}", response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string",
                                                                                   "format": "binary"}}}}})
-async def download_attachment(_me: CanRead, case_id: int, attachment_id: int, cases: CasesDep) -> FileResponse:
+async def download_attachment(_me: CanRead, case_id: IdPath, attachment_id: IdPath, cases: CasesDep) -> FileResponse:
     att = await asyncio.to_thread(cases.get_attachment, case_id, attachment_id)
     if not FsPath(att.path).is_file():
         raise HTTPException(410, f"the file of attachment {attachment_id} is missing from the data directory")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AlertsDep, AuditDep, StateDep, require
+from api.deps import AlertsDep, AuditDep, IdPath, StateDep, require
 from api.timeparams import parse_since
 from core.alerts import Suppression
 from core.events import TimestampError, parse_timestamp, to_utc_iso
@@ -88,7 +88,7 @@ async def create_suppression(me: CanWrite, request: Request, body: SuppressionIn
 
 
 @router.delete("/{suppression_id}", response_model=SuppressionOut)
-async def delete_suppression(me: CanWrite, request: Request, suppression_id: int, alerts: AlertsDep, log: AuditDep,
+async def delete_suppression(me: CanWrite, request: Request, suppression_id: IdPath, alerts: AlertsDep, log: AuditDep,
                              state: StateDep) -> SuppressionOut:
     s = await asyncio.to_thread(alerts.delete_suppression, suppression_id)
     _invalidate(state)
