@@ -429,6 +429,9 @@ class SQLiteEventStore:
                     sql = f"SELECT {col.name}, count(*) FROM {ev} WHERE {cond} AND {col.name} IS NOT NULL AND {col.name} != ? GROUP BY 1"
                     for value, n in _exec(c, sql, [*base, MULTI]):
                         counter[value] += n
+                    (mask,) = c.execute("SELECT multi FROM citysoc_partitions WHERE day = ?", (day,)).fetchone()
+                    if not mask >> _COLUMNS.index(col) & 1:
+                        continue  # no arrays in this column on this day: nothing to unpack
                     multi = f"AND {col.name} = ?"
                     extra = [MULTI]
                 else:
