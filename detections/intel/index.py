@@ -1,48 +1,94 @@
 """The lookup structure: O(1) dictionaries for exact values, a suffix walk for subdomains,
-and one dictionary per prefix length for CIDRs.
+and sorted disjoint intervals for CIDRs.
 
-CIDR lookup masks the address with each prefix length present in the feeds (rarely more
-than a handful: /8, /16, /24, /32 ...) and looks the network up in that length's
-dictionary, most specific first. That is exact for overlapping networks, costs
-O(number of distinct prefix lengths), and needs no third-party radix tree.
+Two CIDR blocks are either nested or disjoint, so at build time the networks are swept
+in (start, prefix length) order and flattened into disjoint intervals, each owned by the
+most specific network covering it. A lookup is then one ``bisect`` over the interval
+starts: O(log n), exact for overlapping networks, and no third-party radix tree.
 An index is immutable once built, so a refresh builds a new one and swaps the reference.
 """
 from __future__ import annotations
 
 import ipaddress
 import socket
+from bisect import bisect_right
 from collections.abc import Iterable
-from functools import lru_cache
 
 from detections.intel.indicators import Indicator, normalize_url
 
 __all__ = ["IocIndex"]
 
 
-@lru_cache(maxsize=131072)
+_inet_pton = socket.inet_pton
+_AF_INET = socket.AF_INET
+
+
 def _parse_ip(value: str) -> tuple[int, int, str] | None:
     """(version, integer, canonical text) for an address, or None."""
     try:
         if ":" in value:
             packed = socket.inet_pton(socket.AF_INET6, value.split("%", 1)[0])
             return 6, int.from_bytes(packed, "big"), socket.inet_ntop(socket.AF_INET6, packed)
-        packed = socket.inet_pton(socket.AF_INET, value)
-        return 4, int.from_bytes(packed, "big"), value
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, value), "big"), value
     except (OSError, ValueError):
         return None
+
+
+class _Intervals:
+    """Disjoint [start, end] integer intervals, each with the indicators of the most
+    specific network covering it."""
+
+    __slots__ = ("starts", "ends", "owners")
+
+    def __init__(self, nets: list[tuple[int, int, tuple[Indicator, ...]]]):
+        # nets: (start, end, indicators); sort parents before the children they contain
+        nets.sort(key=lambda n: (n[0], -n[1]))
+        starts: list[int] = []
+        ends: list[int] = []
+        owners: list[tuple[Indicator, ...]] = []
+
+        def emit(a: int, b: int, inds: tuple[Indicator, ...]) -> None:
+            if a <= b:
+                starts.append(a)
+                ends.append(b)
+                owners.append(inds)
+
+        stack: list[tuple[int, tuple[Indicator, ...]]] = []
+        pos = 0
+        for start, end, inds in nets:
+            while stack and stack[-1][0] < start:
+                top_end, top_inds = stack.pop()
+                emit(pos, top_end, top_inds)
+                pos = top_end + 1
+            if stack:
+                emit(pos, start - 1, stack[-1][1])
+            stack.append((end, inds))
+            pos = start
+        while stack:
+            top_end, top_inds = stack.pop()
+            emit(pos, top_end, top_inds)
+            pos = top_end + 1
+        self.starts, self.ends, self.owners = starts, ends, owners
+
+    def find(self, n: int) -> tuple[Indicator, ...]:
+        i = bisect_right(self.starts, n) - 1
+        if i >= 0 and n <= self.ends[i]:
+            return self.owners[i]
+        return ()
+
+    def __len__(self) -> int:
+        return len(self.starts)
 
 
 class IocIndex:
     """All indicators of all feeds, ready for lookups. Build with :meth:`build`."""
 
-    __slots__ = ("ips", "nets4", "nets6", "prefixes4", "prefixes6", "domains", "urls", "hashes", "counts", "feeds")
+    __slots__ = ("ips", "nets4", "nets6", "domains", "urls", "hashes", "counts", "feeds")
 
     def __init__(self) -> None:
         self.ips: dict[str, tuple[Indicator, ...]] = {}
-        self.nets4: dict[int, dict[int, tuple[Indicator, ...]]] = {}
-        self.nets6: dict[int, dict[int, tuple[Indicator, ...]]] = {}
-        self.prefixes4: tuple[int, ...] = ()
-        self.prefixes6: tuple[int, ...] = ()
+        self.nets4 = _Intervals([])
+        self.nets6 = _Intervals([])
         self.domains: dict[str, tuple[Indicator, ...]] = {}
         self.urls: dict[str, tuple[Indicator, ...]] = {}
         self.hashes: dict[str, tuple[Indicator, ...]] = {}
@@ -53,7 +99,7 @@ class IocIndex:
     def build(cls, indicators: Iterable[Indicator]) -> "IocIndex":
         idx = cls()
         tmp: dict[str, dict] = {"ip": {}, "domain": {}, "url": {}, "hash": {}}
-        nets: dict[tuple[int, int], dict[int, list[Indicator]]] = {}
+        nets: dict[tuple[int, int, int], list[Indicator]] = {}
         counts: dict[str, int] = {}
         feeds: set[str] = set()
         for ind in indicators:
@@ -63,8 +109,8 @@ class IocIndex:
                 tmp["ip"].setdefault(ind.value, []).append(ind)
             elif ind.type == "cidr":
                 net = ipaddress.ip_network(ind.value)
-                bucket = nets.setdefault((net.version, net.prefixlen), {})
-                bucket.setdefault(int(net.network_address), []).append(ind)
+                key = (net.version, int(net.network_address), int(net.broadcast_address))
+                nets.setdefault(key, []).append(ind)
             elif ind.type == "domain":
                 tmp["domain"].setdefault(ind.value, []).append(ind)
             elif ind.type == "url":
@@ -77,11 +123,8 @@ class IocIndex:
         idx.domains = {k: tuple(v) for k, v in tmp["domain"].items()}
         idx.urls = {k: tuple(v) for k, v in tmp["url"].items()}
         idx.hashes = {k: tuple(v) for k, v in tmp["hash"].items()}
-        for (version, plen), bucket in nets.items():
-            target = idx.nets4 if version == 4 else idx.nets6
-            target[plen] = {k: tuple(v) for k, v in bucket.items()}
-        idx.prefixes4 = tuple(sorted(idx.nets4, reverse=True))
-        idx.prefixes6 = tuple(sorted(idx.nets6, reverse=True))
+        idx.nets4 = _Intervals([(a, b, tuple(v)) for (ver, a, b), v in nets.items() if ver == 4])
+        idx.nets6 = _Intervals([(a, b, tuple(v)) for (ver, a, b), v in nets.items() if ver == 6])
         idx.counts = counts
         idx.feeds = tuple(sorted(feeds))
         return idx
@@ -94,28 +137,35 @@ class IocIndex:
         hit = self.ips.get(value)
         if hit:
             return hit
-        if not (self.prefixes4 or self.prefixes6 or ":" in value):
+        if ":" in value:
+            return self._lookup_ip6(value)
+        nets = self.nets4
+        if not nets.starts:
             return ()
+        # inlined: this runs for every address of every event
+        try:
+            n = int.from_bytes(_inet_pton(_AF_INET, value), "big")
+        except (OSError, ValueError):
+            return ()
+        i = bisect_right(nets.starts, n) - 1
+        if i >= 0 and n <= nets.ends[i]:
+            return nets.owners[i]
+        return ()
+
+    def _lookup_ip6(self, value: str) -> tuple[Indicator, ...]:
         parsed = _parse_ip(value)
-        if parsed is None:
+        if parsed is None or parsed[0] != 6:
             return ()
-        version, n, canon = parsed
-        if version == 6 and canon != value:
+        _, n, canon = parsed
+        if canon != value:
             hit = self.ips.get(canon)
             if hit:
                 return hit
-        if version == 4:
-            for plen in self.prefixes4:
-                bucket = self.nets4[plen].get(n & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF))
-                if bucket:
-                    return bucket
-        else:
-            full = (1 << 128) - 1
-            for plen in self.prefixes6:
-                bucket = self.nets6[plen].get(n & ((full << (128 - plen)) & full))
-                if bucket:
-                    return bucket
-        return ()
+        return self.nets6.find(n) if self.nets6.starts else ()
+
+    @property
+    def has_addresses(self) -> bool:
+        return bool(self.ips or self.nets4.starts or self.nets6.starts)
 
     def lookup_domain(self, value: str) -> tuple[Indicator, ...]:
         """The name itself or its closest listed parent (``a.b.evil.com`` -> ``evil.com``)."""

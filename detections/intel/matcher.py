@@ -74,15 +74,15 @@ class IntelMatcher:
         self.counters["events"] += 1
         idx = self._index()
         hits: dict[tuple[str, str, str], tuple[Indicator, str, str]] = {}
-        for key in event:
-            if "." in key:
-                event_n: Mapping[str, Any] = expand_dots(event)
-                break
-        else:
-            event_n = event
-        for top, specs in self._tree.items():
-            node = event_n.get(top)
-            if node is None:
+        tree = self._tree
+        check = self._check
+        for top, node in event.items():
+            specs = tree.get(top)
+            if specs is None:
+                if "." in top:  # shipper sent dotted keys: match on the nested form instead
+                    hits.clear()
+                    self._walk(expand_dots(event), idx, hits)
+                    break
                 continue
             for rest, kind, fname in specs:
                 value: Any = node
@@ -96,14 +96,28 @@ class IntelMatcher:
                 if value is None:
                     continue
                 if type(value) is str:
+                    check(idx, kind, value, fname, hits)
+                elif isinstance(value, (list, tuple)):
+                    for v in value:
+                        if isinstance(v, str):
+                            check(idx, kind, v, fname, hits)
+        if not hits:
+            return []
+        return self._detections(event, hits)
+
+    def _walk(self, event: Mapping[str, Any], idx: IocIndex,
+              hits: dict[tuple[str, str, str], tuple[Indicator, str, str]]) -> None:
+        for top, node in event.items():
+            for rest, kind, fname in self._tree.get(top, ()):
+                value: Any = node
+                for part in rest:
+                    value = value.get(part) if isinstance(value, dict) else None
+                if isinstance(value, str):
                     self._check(idx, kind, value, fname, hits)
                 elif isinstance(value, (list, tuple)):
                     for v in value:
                         if isinstance(v, str):
                             self._check(idx, kind, v, fname, hits)
-        if not hits:
-            return []
-        return self._detections(event, hits)
 
     @staticmethod
     def _check(idx: IocIndex, kind: str, value: str, fname: str,
@@ -128,7 +142,7 @@ class IntelMatcher:
         elif kind == "url":
             if idx.urls:
                 found = idx.lookup_url(value)
-            if not found and (idx.domains or idx.ips or idx.prefixes4 or idx.prefixes6):
+            if not found and (idx.domains or idx.has_addresses):
                 host = url_host(value)
                 if host:
                     found = idx.lookup_domain(host) if idx.domains else ()
