@@ -5,9 +5,10 @@ Public surface:
 * :func:`compile_rules` -> :class:`CompiledRules` (cached, every failing file reported)
 * :class:`YaraScanner` (files, folders, bytes; :class:`ScanLimits`)
 * :class:`FileEventScanner`: a ``core.protocols.Detector`` for events naming files
-* :func:`scan_bytes`: the attachment-scanner callable
+* :class:`YaraAttachmentScanner`: ``core.protocols.AttachmentScanner`` for case attachments
+* :func:`scan_bytes`: detections for uploads held in memory
 """
-from detections.yara.attachments import default_scanner, scan_bytes
+from detections.yara.attachments import AttachmentScanError, YaraAttachmentScanner, default_scanner, scan_bytes
 from detections.yara.compile import (
     EXTERNALS,
     PACK_DIR,
@@ -41,4 +42,6 @@ __all__ = [
     "iter_files",
     "scan_bytes",
     "default_scanner",
+    "YaraAttachmentScanner",
+    "AttachmentScanError",
 ]

@@ -103,3 +103,26 @@ def test_level_defaults_to_high_and_snippets_are_escaped_and_bounded(tmp_path: P
 def test_pack_dir_is_inside_the_repository():
     assert PACK_DIR.is_dir() and sorted(p.name for p in PACK_DIR.glob("*.yar")) == [
         "camera_firmware.yar", "etl_scripts.yar", "webshells.yar"]
+
+
+def test_attachment_scanner_implements_the_core_protocol(tmp_path: Path):
+    import io
+    import zipfile
+
+    from core.protocols import AttachmentScanner
+    from detections.yara import AttachmentScanError, ScanLimits, YaraAttachmentScanner
+
+    att = YaraAttachmentScanner()
+    assert isinstance(att, AttachmentScanner)
+    [f] = att.scan_file(str(FIX / "upload_webshell.php"))
+    assert (f.rule, f.namespace, f.meta["level"]) == ("citysoc_webshell_php_eval_request", "webshells", "critical")
+    assert att.scan_file(str(FIX / "benign_etl.py")) == []
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("sub/cmd.jsp", (FIX / "cmd.jsp").read_bytes())
+    (tmp_path / "evidence.zip").write_bytes(buf.getvalue())
+    [f] = att.scan_file(str(tmp_path / "evidence.zip"))
+    assert f.rule == "citysoc_webshell_jsp_runtime_exec" and f.meta["matched_in"].endswith("evidence.zip!sub/cmd.jsp")
+    small = YaraAttachmentScanner(YaraScanner(compile_rules().rules, ScanLimits(max_file_size=10)))
+    with pytest.raises(AttachmentScanError, match="not scanned: larger than max size"):
+        small.scan_file(str(FIX / "cmd.jsp"))
