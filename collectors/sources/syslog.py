@@ -13,6 +13,11 @@ reads again. While the pipeline is full nothing is read: asyncio's buffer fills,
 kernel's receive buffer fills, the TCP window closes and the sender (rsyslog, a camera)
 blocks or queues on its side. Nothing is dropped.
 
+**Limits.** At most ``max_connections`` senders at once (more are closed at accept
+and counted in ``refused``); a connection silent for ``idle_timeout`` seconds is closed
+(``idle_closed``), its unfinished message emitted. TLS handshake failures happen before
+a connection reaches us: asyncio logs them, they are not in ``errors``.
+
 **UDP** cannot push back. Datagrams go through a bounded queue; when it is full the
 datagram is dropped and counted (``queue_drops``). Datagrams the kernel dropped because
 our socket buffer was full are read from the ``drops`` column of ``/proc/net/udp`` and
@@ -164,6 +169,8 @@ class _TcpCounters(SourceCounters):
     truncated: int = 0
     connections: int = 0
     connections_total: int = 0
+    refused: int = 0
+    idle_closed: int = 0
 
 
 def _meta(peer: Any, transport: str, timezone: str | None) -> dict[str, Any]:
@@ -286,6 +293,8 @@ class SyslogTCPSource:
         max_message_size: int = DEFAULT_MAX_MESSAGE,
         read_size: int = 64 * 1024,
         timezone: str | None = None,
+        max_connections: int = 1024,
+        idle_timeout: float | None = 600.0,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both tls_cert and tls_key (PEM files)")
@@ -295,6 +304,8 @@ class SyslogTCPSource:
         self.name = name or f"syslog-{'tls' if tls_cert else 'tcp'}:{port}"
         self.max_message_size = max_message_size
         self.read_size = read_size
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self.ready = asyncio.Event()
         self._c = _TcpCounters()
         SyslogFramer(max_message_size)  # validate early
@@ -339,6 +350,11 @@ class SyslogTCPSource:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, emit: Emit,
                           *, tls: bool) -> None:
         c = self._c
+        if c.connections >= self.max_connections:
+            # Refuse rather than let a flood of idle sockets starve the real senders.
+            c.refused += 1
+            writer.close()
+            return
         c.connections += 1
         c.connections_total += 1
         meta = _meta(writer.get_extra_info("peername"), "tcp", self.timezone)
@@ -347,7 +363,12 @@ class SyslogTCPSource:
         framer = SyslogFramer(self.max_message_size)
         try:
             while True:
-                chunk = await reader.read(self.read_size)
+                try:
+                    chunk = await asyncio.wait_for(reader.read(self.read_size), self.idle_timeout)
+                except asyncio.TimeoutError:
+                    c.idle_closed += 1
+                    await self._emit(framer.finish(), meta, emit)
+                    break
                 if not chunk:
                     await self._emit(framer.finish(), meta, emit)
                     break

@@ -282,3 +282,26 @@ def test_port_in_use_is_a_clear_error() -> None:
             asyncio.run(SyslogTCPSource(port=port).run(Collect()))
     finally:
         busy.close()
+
+
+@pytest.mark.timeout(60)
+def test_connection_limit_and_idle_timeout() -> None:
+    async def main() -> None:
+        sink = Collect()
+        src = SyslogTCPSource(port=0, max_connections=2, idle_timeout=0.3)
+        task = await _start(src, sink)
+        conns = [await asyncio.open_connection("127.0.0.1", src.port) for _ in range(3)]
+        await asyncio.sleep(0.1)
+        assert src.counters()["refused"] == 1 and src.counters()["connections"] == 2
+        conns[0][1].write(b"<13>Nov 25 10:00:00 h app: unterminated then silent")
+        await conns[0][1].drain()
+        await sink.wait_for(1, timeout=5)
+        await asyncio.sleep(0.2)
+        c = src.counters()
+        assert c["idle_closed"] == 2 and c["connections"] == 0
+        assert sink.records[0].data.endswith(b"unterminated then silent")
+        for _, w in conns:
+            w.close()
+        await _stop(task)
+
+    asyncio.run(main())
