@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import logging
 import os
 import random
 import re
@@ -78,6 +79,8 @@ from core.settings import StorageSettings
 from storage import es_mappings
 from storage.query.ast import Node
 from storage.query.es import to_es_query
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ElasticsearchEventStore",
@@ -298,6 +301,29 @@ class ElasticsearchEventStore:
             )
         if not self._setup_wanted:
             return
+        if self._installed_template_version() > es_mappings.TEMPLATE_VERSION:
+            # A newer citysoc (rolling upgrade) installed newer templates: do not downgrade.
+            log.warning(
+                "index template %s on %s is newer than this citysoc's (version %d); leaving it as it is",
+                es_mappings.index_template_name(self.prefix), self.url, es_mappings.TEMPLATE_VERSION,
+            )
+        else:
+            self._install_templates()
+        self._ensure_data_stream()
+
+    def _installed_template_version(self) -> int:
+        resp = self._call(
+            "reading the index template",
+            self._es.options(ignore_status=404).indices.get_index_template,
+            name=es_mappings.index_template_name(self.prefix),
+        )
+        for item in resp.body.get("index_templates", []) if isinstance(resp.body, dict) else []:
+            version = item.get("index_template", {}).get("version")
+            if isinstance(version, int):
+                return version
+        return 0
+
+    def _install_templates(self) -> None:
         settings_name, mappings_name = es_mappings.component_template_names(self.prefix)
         self._call(
             "installing the ILM policy",
@@ -331,6 +357,8 @@ class ElasticsearchEventStore:
             version=tpl["version"],
             meta=tpl["_meta"],
         )
+
+    def _ensure_data_stream(self) -> None:
         try:
             self._es.indices.get_data_stream(name=self.data_stream)
         except NotFoundError:

@@ -274,6 +274,16 @@ def test_storage_es_setup_installs_policy_templates_and_stream_once(fake: FakeEl
     assert len([p for p in fake.paths("PUT") if p.startswith("/_data_stream/")]) == before
 
 
+def test_storage_es_setup_never_downgrades_newer_templates(fake: FakeElasticsearch) -> None:
+    fake.status_for["/_index_template/citysoc-events"] = (
+        200,
+        {"index_templates": [{"name": "citysoc-events", "index_template": {"version": es_mappings.TEMPLATE_VERSION + 1}}]},
+    )
+    _store(fake.url).setup()
+    assert not [p for p in fake.paths("PUT") if p.startswith(("/_ilm", "/_component_template", "/_index_template"))]
+    assert "/_data_stream/citysoc-events" in fake.paths("PUT")  # the stream is still made
+
+
 def test_storage_es_setup_false_only_checks_the_version(fake: FakeElasticsearch) -> None:
     store = _store(fake.url, setup=False)
     store.ingest(_events(1))
