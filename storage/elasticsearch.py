@@ -106,8 +106,11 @@ class ElasticsearchStoreError(RuntimeError):
     """The cluster refused an operation; the message says what to check."""
 
 
-class ElasticsearchUnavailable(ElasticsearchStoreError, ConnectionError):
-    """The cluster cannot be reached (down, wrong URL, TLS or network trouble)."""
+class ElasticsearchUnavailable(ElasticsearchStoreError):
+    """The cluster cannot be reached (down, wrong URL, TLS or network trouble).
+
+    Deliberately not an ``OSError``: callers that catch socket errors of their own (a
+    listener's port in use) must not mistake an unreachable cluster for one of those."""
 
 
 def _parse_query(text: str) -> Node:
@@ -234,7 +237,7 @@ class ElasticsearchEventStore:
                 f"cannot use storage.elasticsearch_url {self.url!r}: {exc}; "
                 "give a URL such as https://es:9200 (and storage.elasticsearch_ca_certs for a private CA)"
             ) from exc
-        # Writes: no transport retries; _bulk_once decides what to retry, per item.
+        # Writes: no transport retries; _bulk decides what to retry, per item.
         self._writer = self._es.options(max_retries=0)
 
     # --- errors --------------------------------------------------------------------
