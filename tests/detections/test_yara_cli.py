@@ -79,5 +79,5 @@ def test_real_process_scans_a_folder_with_extra_rules(tmp_path: Path):
     assert len(lines) == len(list(FIX.iterdir()))
     hit = {Path(x["path"]).name for x in lines if x["matches"]}
     assert hit == {"upload_webshell.php", "cmd.jsp", "status.aspx", "sync_partner.sh", "bootstrap_job.sh",
-                   "rcS", "cam_fw_mirai.elf"}
+                   "rcS", "cam_fw_mirai.elf", "nvr_fw_gafgyt.elf", "report_cache.php"}
     assert list((tmp_path / "data" / "cache" / "yara").glob("yara-*.yarc"))

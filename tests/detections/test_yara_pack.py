@@ -42,10 +42,19 @@ EXPECTED = {
     "bootstrap_job.sh": {"citysoc_etl_download_pipe_to_shell"},
     "rcS": {"citysoc_firmware_busybox_telnetd_backdoor"},
     "cam_fw_mirai.elf": {"citysoc_firmware_mirai_bot_strings", "citysoc_firmware_default_credential_list"},
+    "nvr_fw_gafgyt.elf": {"citysoc_firmware_gafgyt_bot_commands"},
+    "report_cache.php": {"citysoc_webshell_php_obfuscated_loader"},
     "benign_export.php": set(),
     "benign_etl.py": set(),
     "cam_fw_clean.elf": set(),
 }
+
+
+def test_every_pack_rule_has_a_sample_that_must_match_and_benign_ones_that_must_not():
+    covered = set().union(*EXPECTED.values())
+    assert covered == {r.identifier for r in compile_rules().rules}
+    assert sum(1 for v in EXPECTED.values() if not v) >= 3
+    assert sorted(p.name for p in FIX.iterdir()) == sorted(EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
