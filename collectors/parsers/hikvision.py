@@ -28,8 +28,23 @@ __all__ = ["HikvisionParser", "PARSER"]
 _KEYS = ("Major Type", "Minor Type", "Local/Remote User", "User", "Remote Host IP", "Channel No.", "Device Model",
          "Device Name", "Serial No.", "Firmware Version", "Parameter Type", "Description", "Alarm Input No.",
          "HDD No.", "Result")
-_KEY_ALT = "|".join(re.escape(k) for k in _KEYS)
-_PAIR_RE = re.compile(r"(" + _KEY_ALT + r")\s*:\s*(.*?)\s*(?=[,;]\s*(?:" + _KEY_ALT + r")\s*:|$)", re.S)
+_KEYSET = frozenset(_KEYS)
+_SPLIT_RE = re.compile(r"[,;]\s*")
+
+
+def _pairs(message: str) -> dict[str, str]:
+    """``Key: value`` columns; a piece without a known key belongs to the previous value."""
+    pairs: dict[str, str] = {}
+    last = None
+    for part in _SPLIT_RE.split(message):
+        key, sep, value = part.partition(":")
+        key = key.strip()
+        if sep and key in _KEYSET:
+            pairs[key] = value.strip()
+            last = key
+        elif last is not None:
+            pairs[last] += ", " + part
+    return pairs
 
 
 class HikvisionParser(AppParser):
@@ -42,7 +57,7 @@ class HikvisionParser(AppParser):
         return "Major Type:" in message and "Minor Type:" in message
 
     def apply(self, ev: Event, message: str, program: str | None, record: RawRecord, now: _dt.datetime) -> bool:
-        pairs = dict(_PAIR_RE.findall(message))
+        pairs = _pairs(message)
         if "Minor Type" not in pairs:
             return False
         self.claim(ev, record)
