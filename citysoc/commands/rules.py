@@ -70,6 +70,7 @@ def check(dirs: tuple[str, ...], as_json: bool, placeholders: tuple[str, ...], c
     paths, data = _dirs(dirs, config)
     rs = load_ruleset(paths, data, placeholders, use_cache=False)
     engine = SigmaEngine(rs.rules)
+    engine.compile_all()
     failures = rs.failures + engine.failures
     warnings = [(s.path, s.id, w) for s in rs.rules for w in s.warnings]
     if as_json:

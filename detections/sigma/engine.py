@@ -18,8 +18,11 @@ correlation references it.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
+import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +41,9 @@ __all__ = ["SigmaEngine", "CompiledRule"]
 @dataclass
 class CompiledRule:
     spec: RuleSpec
-    match: Matcher
+    match: Matcher | None
+    """None until the rule first meets a route (compiling is lazy: a start pays only for
+    the rules its events need)."""
     route: Route
     emit: bool = True
     required: list[tuple[str, str]] | None = None
@@ -68,6 +73,7 @@ class SigmaEngine:
         self.events_seen = 0
         self.include_events = include_events
         self._routes: dict[tuple[Any, ...], RouteIndex] = {}
+        self._indexes: dict[tuple[int, ...], RouteIndex] = {}
         by_ref: dict[str, CompiledRule] = {}
         corr_specs: list[RuleSpec] = []
         seen_ids: set[str] = set()
@@ -79,13 +85,8 @@ class SigmaEngine:
             if spec.correlation is not None:
                 corr_specs.append(spec)
                 continue
-            try:
-                matcher = compile_plan(spec.plan)  # type: ignore[arg-type]
-            except (ValueError, TypeError) as exc:
-                self.failures.append(RuleFailure(spec.path, f"cannot compile plan: {exc}", spec.id, spec.title))
-                continue
             route, _ = route_for(spec.product, spec.category, spec.service)
-            cr = CompiledRule(spec, matcher, route, required=requirement(spec.plan))  # type: ignore[arg-type]
+            cr = CompiledRule(spec, None, route)
             self.rules.append(cr)
             by_ref[spec.id] = cr
             if spec.name:
@@ -124,18 +125,52 @@ class SigmaEngine:
     def disable(self, rule_id: str) -> None:
         self.disabled.add(rule_id)
         self._routes.clear()
+        self._indexes.clear()
 
     def enable(self, rule_id: str) -> None:
         self.disabled.discard(rule_id)
         self._routes.clear()
+        self._indexes.clear()
+
+    def _compile(self, r: CompiledRule) -> bool:
+        if r.match is not None:
+            return True
+        try:
+            r.match = compile_plan(r.spec.plan)  # type: ignore[arg-type]
+            r.required = requirement(r.spec.plan)  # type: ignore[arg-type]
+            return True
+        except (ValueError, TypeError, re.error) as exc:
+            self.failures.append(RuleFailure(r.spec.path, f"cannot compile plan: {exc}", r.spec.id, r.spec.title))
+            self.rules.remove(r)
+            return False
+
+    def compile_all(self) -> list[RuleFailure]:
+        """Compile every rule now (``rules check`` does, to report every failure)."""
+        with _gc_paused():
+            for r in list(self.rules):
+                self._compile(r)
+        return self.failures
 
     def route_index(self, key: tuple[Any, ...]) -> RouteIndex:
         """The enabled rules an event with route ``key`` meets, indexed (cached per key)."""
         idx = self._routes.get(key)
         if idx is None:
+            with _gc_paused():
+                idx = self._build_index(key)
+        return idx
+
+    def _build_index(self, key: tuple[Any, ...]) -> RouteIndex:
+        idx = self._routes.get(key)
+        if idx is None:
             dis = self.disabled
-            rules = tuple(r for r in self.rules if r.spec.id not in dis and r.route.accepts(key))
-            idx = RouteIndex(rules, [r.required for r in rules])
+            rules = tuple(
+                r for r in list(self.rules) if r.spec.id not in dis and r.route.accepts(key) and self._compile(r)
+            )
+            sig = tuple(id(r) for r in rules)
+            idx = self._indexes.get(sig)
+            if idx is None:  # many route keys share one rule set (e.g. event ids no category names)
+                idx = RouteIndex(rules, [r.required for r in rules])
+                self._indexes[sig] = idx
             self._routes[key] = idx
         return idx
 
@@ -155,7 +190,7 @@ class SigmaEngine:
         view = EventView(event, key)
         out: list[Detection] = []
         for r in idx.candidates(view):
-            if r.match(view):
+            if r.match(view):  # type: ignore[misc]
                 spec = r.spec
                 self.hits[spec.id] += 1
                 if r.emit:
@@ -182,7 +217,20 @@ class SigmaEngine:
         """Ids of the (non-correlation) rules ``event`` matches, emitting or not; for tests."""
         key = event_route_key(event)
         view = EventView(event, key)
-        return [r.spec.id for r in self.rules_for(key) if r.match(view)]
+        return [r.spec.id for r in self.rules_for(key) if r.match(view)]  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Compiling allocates many small objects; with thousands of loaded plans on the heap
+    every cyclic collection walks them all, which made compiling several times slower."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _value_of(view: EventView, spec: RuleSpec) -> Any:

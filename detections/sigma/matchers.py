@@ -23,6 +23,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import ahocorasick
+
 from core.events import parse_timestamp
 
 from detections.sigma.fields import WINDOWS_EVENT_ALIASES
@@ -201,9 +203,19 @@ def _strs_test(mode: str, texts: tuple[str, ...]) -> Callable[[str], bool]:
     if mode == "contains":
         if len(texts) <= 4:
             return lambda v: any(t in v for t in texts)
-        rx = re.compile("|".join(re.escape(t) for t in sorted(texts, key=len, reverse=True)), re.S)
-        search = rx.search
-        return lambda v: search(v) is not None
+        # Many literals: one Aho-Corasick pass (builds far faster than a big regex).
+        auto = ahocorasick.Automaton()
+        for t in texts:
+            auto.add_word(t, t)
+        auto.make_automaton()
+        it = auto.iter
+
+        def contains_any(v: str) -> bool:
+            for _ in it(v):
+                return True
+            return False
+
+        return contains_any
     raise ValueError(f"unknown string mode {mode}")
 
 
@@ -303,6 +315,20 @@ def _ts_part(part: str, v: Any) -> int | None:
     return int(getattr(ts, part))
 
 
+def _lazy_regex(pattern: str, flags: int, *, full: bool) -> Callable[[str], bool]:
+    """A regex test compiled on first use: most rules are never evaluated (the prefilter
+    skips them), and compiling thousands of patterns up front dominated start time."""
+    rx: Any = None
+
+    def test(v: str) -> bool:
+        nonlocal rx
+        if rx is None:
+            rx = re.compile(pattern, flags)
+        return (rx.fullmatch(v) if full else rx.search(v)) is not None
+
+    return test
+
+
 def _field_matcher(key: str, spec: tuple[Any, ...]) -> Matcher:
     kind = spec[0]
     if kind == "str":
@@ -313,14 +339,10 @@ def _field_matcher(key: str, spec: tuple[Any, ...]) -> Matcher:
     if kind == "strs":
         return _on_low(key, _strs_test(spec[1], spec[2]))
     if kind == "glob":
-        rx = re.compile(spec[1], re.S)
-        fm = rx.fullmatch
-        test = lambda v: fm(v) is not None  # noqa: E731
+        test = _lazy_regex(spec[1], re.S, full=True)
         return _on_raw_str(key, test) if spec[2] else _on_low(key, test)
     if kind == "re":
-        rx = re.compile(spec[1], spec[2])
-        search = rx.search
-        return _on_raw_str(key, lambda v: search(v) is not None)
+        return _on_raw_str(key, _lazy_regex(spec[1], spec[2], full=False))
     if kind == "num":
         n = spec[1]
         text = str(n)

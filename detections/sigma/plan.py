@@ -31,7 +31,7 @@ from typing import Any
 
 __all__ = ["PlanError", "build_plan", "plan_fields", "PLAN_VERSION"]
 
-PLAN_VERSION = 3
+PLAN_VERSION = 4
 """Bumped whenever the plan format or its meaning changes (invalidates rule caches)."""
 
 
@@ -112,7 +112,7 @@ def _value_spec(value: Any, resolve: Callable[[str], str], placeholders: Mapping
             re.compile(pattern, flags)
         except re.error as exc:
             raise PlanError(f"regular expression {pattern!r} does not compile in Python: {exc}") from exc
-        return ("re", pattern, flags)
+        return ("re", pattern, int(flags))
     if isinstance(value, T.SigmaCIDRExpression):
         return ("cidr", str(value.network))
     if isinstance(value, T.SigmaCompareExpression):

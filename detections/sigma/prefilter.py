@@ -87,9 +87,14 @@ def requirement(node: tuple[Any, ...]) -> list[Atom] | None:
 
 
 class RouteIndex:
-    """The rules of one route, with per-field automatons over their required literals."""
+    """The rules of one route, with per-field automatons over their required literals.
 
-    __slots__ = ("rules", "always", "autos")
+    Windows event-data fields (``@Name`` keys) are scanned by walking the event's own
+    ``event_data`` (only fields the event has cost anything); other keys are resolved
+    through the view.
+    """
+
+    __slots__ = ("rules", "always", "at_autos", "autos", "kw_auto")
 
     def __init__(self, rules: tuple[Any, ...], requirements: list[list[Atom] | None]):
         self.rules = rules
@@ -102,20 +107,66 @@ class RouteIndex:
             for key, text in req:
                 words.setdefault(key, {}).setdefault(text, set()).add(i)
         self.always = frozenset(always)
+        at_autos: dict[str, Any] = {}
         autos = []
+        self.kw_auto = None
         for key, table in words.items():
             a = ahocorasick.Automaton()
             for text, idxs in table.items():
                 a.add_word(text, frozenset(idxs))
             a.make_automaton()
-            autos.append((key, a))
+            if key == KEYWORDS:
+                self.kw_auto = a
+            elif key[0] == "@":
+                at_autos[key[1:]] = a
+            else:
+                autos.append((key, a))
+        self.at_autos = at_autos
         self.autos = tuple(autos)
 
     def candidates(self, view: EventView) -> list[Any]:
         cand = set(self.always)
         low = view.low
+        at = self.at_autos
+        if at:
+            ed = view.event_data
+            if ed is not None and view.aliases is None:
+                for name, value in ed.items():
+                    a = at.get(name)
+                    if a is None:
+                        if " " in name:
+                            a = at.get(name.replace(" ", ""))
+                            if a is not None and value.__class__ is str:
+                                for _, idxs in a.iter(value.lower()):
+                                    cand |= idxs
+                        continue
+                    if value.__class__ is str:
+                        lv = value.lower()
+                        low["@" + name] = lv
+                        for _, idxs in a.iter(lv):
+                            cand |= idxs
+                    else:  # numbers or lists from NDJSON shippers: the view's own lower-casing
+                        lvs = low["@" + name]
+                        for x in ((lvs,) if lvs.__class__ is str else (lvs or ())):
+                            for _, idxs in a.iter(x):
+                                cand |= idxs
+                ud = view.user_data
+                if ud is not None:
+                    for name, value in ud.items():
+                        a = at.get(name)
+                        if a is not None and name not in ed and value.__class__ is str:
+                            for _, idxs in a.iter(value.lower()):
+                                cand |= idxs
+            else:
+                for name, a in at.items():
+                    v = low["@" + name]
+                    if v is None:
+                        continue
+                    for x in ((v,) if v.__class__ is str else v):
+                        for _, idxs in a.iter(x):
+                            cand |= idxs
         for key, auto in self.autos:
-            v = view.strings() if key == KEYWORDS else low[key]
+            v = low[key]
             if v is None:
                 continue
             if v.__class__ is str:
@@ -125,5 +176,8 @@ class RouteIndex:
                 for x in v:
                     for _, idxs in auto.iter(x):
                         cand |= idxs
+        if self.kw_auto is not None:
+            for _, idxs in self.kw_auto.iter("\n".join(view.strings())):
+                cand |= idxs
         rules = self.rules
         return [rules[i] for i in sorted(cand)]
