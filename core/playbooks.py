@@ -1,0 +1,293 @@
+"""Playbook runs: the domain model, the status workflow and the protocols around them.
+
+A *run* is one execution of a playbook: its inputs (the alert that triggered it, or what
+a responder typed), the ordered *steps* it took, and who approved what. The runner
+(``playbooks.runner``) decides and records; actions act. This module is what the API,
+the CLI and the store share, so none of them imports the runner.
+
+Status changes go through :data:`RUN_TRANSITIONS` / :func:`check_run_transition`; a run
+never stays in ``running`` once its process is gone: it ends ``succeeded``, ``failed``
+(with the reason and the failed step, resumable), ``rejected`` (an approver said no),
+``cancelled``, or parks in ``awaiting_approval`` with no task held open, so nothing hangs.
+
+Example::
+
+    run = await runner.start("camera-bruteforce", alert_id=7, actor="user:alice", dry_run=True)
+    for step in run.steps:
+        print(step.name, step.status, step.inputs, step.would)
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.alerts import NotFound, TransitionError
+
+__all__ = [
+    "RUN_STATUSES",
+    "STEP_STATUSES",
+    "RUN_TRANSITIONS",
+    "FINAL_RUN_STATUSES",
+    "check_run_transition",
+    "StepState",
+    "Run",
+    "Approval",
+    "PlaybookInfo",
+    "PlaybookRunner",
+    "RunStore",
+    "RunNotFound",
+    "PlaybookNotFound",
+    "RunStateError",
+    "ApprovalDenied",
+    "PlaybookInputError",
+    "PlaybookSettings",
+    "NftSettings",
+    "SmtpSettings",
+    "WebhookTarget",
+    "DatabaseTarget",
+]
+
+RUN_STATUSES: tuple[str, ...] = (
+    "queued", "running", "awaiting_approval", "succeeded", "failed", "rejected", "cancelled")
+STEP_STATUSES: tuple[str, ...] = (
+    "pending", "running", "succeeded", "failed", "skipped", "awaiting_approval", "rejected", "would_run")
+FINAL_RUN_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "rejected", "cancelled"})
+
+RUN_TRANSITIONS: dict[str, frozenset[str]] = {
+    "queued": frozenset({"running", "cancelled", "failed"}),
+    "running": frozenset({"awaiting_approval", "succeeded", "failed"}),
+    # approved -> running; rejected; nobody answered in time -> failed; withdrawn -> cancelled
+    "awaiting_approval": frozenset({"running", "rejected", "failed", "cancelled"}),
+    "failed": frozenset({"running"}),  # resume from the failed step
+    "succeeded": frozenset(),
+    "rejected": frozenset(),
+    "cancelled": frozenset(),
+}
+"""Who may follow whom. ``rerun`` never moves an old run: it starts a new one."""
+
+
+class RunStateError(TransitionError):
+    """The run is not in a state that allows the request (answered 409 by the API)."""
+
+
+def check_run_transition(current: str, new: str) -> None:
+    """Raise :class:`RunStateError` unless a run may move ``current -> new``."""
+    if new not in RUN_STATUSES:
+        raise RunStateError(f"unknown run status {new!r}; use one of {', '.join(RUN_STATUSES)}")
+    if new not in RUN_TRANSITIONS.get(current, frozenset()):
+        allowed = ", ".join(sorted(RUN_TRANSITIONS.get(current, ()))) or "none (the run is over)"
+        raise RunStateError(f"a run in status {current!r} cannot move to {new!r}; allowed: {allowed}")
+
+
+class RunNotFound(NotFound):
+    """No run with that id."""
+
+
+class PlaybookNotFound(NotFound):
+    """No loaded playbook with that name."""
+
+
+class ApprovalDenied(PermissionError):
+    """The caller's role may not approve this step (answered 403 by the API)."""
+
+
+class PlaybookInputError(ValueError):
+    """Inputs of a run (or of one action) are missing or of the wrong type; names the input."""
+
+
+@dataclass(slots=True)
+class Approval:
+    """One decision on an approval gate (kept for every gate, approve or reject)."""
+
+    step: str
+    decision: str  # "approved" | "rejected"
+    actor: str
+    role: str
+    time: str
+    comment: str = ""
+
+
+@dataclass(slots=True)
+class StepState:
+    """What one step did: resolved inputs, output or error, timing, attempts and approval."""
+
+    index: int
+    name: str
+    action: str
+    status: str = "pending"
+    inputs: dict[str, Any] = field(default_factory=dict)
+    output: dict[str, Any] | None = None
+    error: str = ""
+    would: str = ""
+    """Dry-run only: what the action would have done with these inputs."""
+    attempts: int = 0
+    started_at: str = ""
+    ended_at: str = ""
+    duration_ms: float = 0.0
+    destructive: bool = False
+    approval_role: str | None = None
+    approved_by: str | None = None
+    approved_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Run:
+    """One execution of a playbook, as stored, shown by the API and audited."""
+
+    id: int
+    playbook: str
+    status: str
+    trigger: str  # "alert" | "manual" | "schedule" | "rerun"
+    actor: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    alert_id: int | None = None
+    dry_run: bool = False
+    idempotency_key: str | None = None
+    reason: str = ""
+    """Why the run ended as it did (or why it waits), in words an operator can act on."""
+    created_at: str = ""
+    started_at: str = ""
+    ended_at: str = ""
+    parent_run_id: int | None = None
+    current_step: str | None = None
+    approval_expires_at: str | None = None
+    steps: list[StepState] = field(default_factory=list)
+    approvals: list[Approval] = field(default_factory=list)
+    duplicate: bool = False
+    """True when ``start`` found an earlier run with the same idempotency key and returned it."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def step(self, name: str) -> StepState:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(f"run {self.id} has no step {name!r}")
+
+
+@dataclass(slots=True)
+class PlaybookInfo:
+    """What the API and CLI show about a loaded playbook."""
+
+    name: str
+    title: str
+    description: str
+    source: str
+    triggers: dict[str, Any]
+    inputs: dict[str, dict[str, Any]]
+    steps: list[dict[str, Any]]
+
+
+@runtime_checkable
+class RunStore(Protocol):
+    """Persistence of runs, steps and approvals. Implementation: ``storage.playbook_runs``.
+
+    ``create_run`` returns the existing run instead when a non-dry run with the same
+    ``(playbook, idempotency_key)`` exists (the second element is then False).
+    ``set_status`` is a compare-and-set: it moves the run only when it is still in
+    ``expected`` and returns False otherwise, so two processes cannot both resume it.
+    """
+
+    def create_run(self, run: Run) -> tuple[Run, bool]: ...
+    def get_run(self, run_id: int) -> Run: ...
+    def list_runs(self, *, playbook: str | None = None, status: str | None = None, alert_id: int | None = None,
+                  limit: int = 50, offset: int = 0) -> tuple[int, list[Run]]: ...
+    def set_status(self, run_id: int, expected: str, new: str, *, reason: str | None = None,
+                   current_step: str | None = None, approval_expires_at: str | None = None,
+                   started_at: str | None = None, ended_at: str | None = None) -> bool: ...
+    def save_step(self, run_id: int, step: StepState) -> None: ...
+    def add_approval(self, run_id: int, approval: Approval) -> None: ...
+    def expired_approvals(self, now: str) -> list[int]: ...
+    def running_runs(self) -> list[int]: ...
+
+
+@runtime_checkable
+class PlaybookRunner(Protocol):
+    """What the API and CLI call; ``playbooks.runner.Runner`` implements it.
+
+    ``start`` with ``wait=True`` returns once the run has ended or parked for approval;
+    with ``wait=False`` it returns the queued run at once. ``role`` is the caller's role:
+    approval gates name the role that may pass them (``admin`` passes every gate).
+    """
+
+    def list_playbooks(self) -> list[PlaybookInfo]: ...
+    def get_playbook(self, name: str) -> PlaybookInfo: ...
+    async def start(self, name: str, *, actor: str, alert_id: int | None = None,
+                    inputs: dict[str, Any] | None = None, dry_run: bool = False, wait: bool = True,
+                    trigger: str = "manual") -> Run: ...
+    async def approve(self, run_id: int, *, actor: str, role: str, comment: str = "", wait: bool = True) -> Run: ...
+    async def reject(self, run_id: int, *, actor: str, role: str, comment: str = "") -> Run: ...
+    async def resume(self, run_id: int, *, actor: str, wait: bool = True) -> Run: ...
+    async def rerun(self, run_id: int, *, actor: str, dry_run: bool = False, wait: bool = True) -> Run: ...
+    def get_run(self, run_id: int) -> Run: ...
+    def list_runs(self, *, playbook: str | None = None, status: str | None = None, alert_id: int | None = None,
+                  limit: int = 50, offset: int = 0) -> tuple[int, list[Run]]: ...
+
+
+# --- settings (referenced by core.settings.Settings.playbooks) ---------------------------
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NftSettings(_Strict):
+    table: str = Field("citysoc", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+    """nftables table (family ``inet``) the SOC owns on the gateway; created if missing."""
+    soc_addresses: list[str] = Field(default_factory=list)
+    """Addresses an isolated host may still talk to (the SOC's own)."""
+    command_prefix: list[str] = Field(default_factory=list)
+    """Argument list put before ``nft``, e.g. ``[ip, netns, exec, gw]`` or ``[ssh, gw, --]``."""
+    default_ttl_s: int = Field(3600, ge=1, le=30 * 86400)
+
+
+class SmtpSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = "citysoc@localhost"
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    default_to: list[str] = Field(default_factory=list)
+    """Recipients used when a step names none (the SOC duty mailbox)."""
+
+
+class WebhookTarget(_Strict):
+    url: str
+    secret: str | None = None
+    """HMAC-SHA256 key; the body's signature goes in ``X-Citysoc-Signature: sha256=<hex>``."""
+    format: str = Field("generic", pattern=r"^(generic|slack|teams|telegram)$")
+    chat_id: str | None = None
+    """Telegram only."""
+
+
+class DatabaseTarget(_Strict):
+    engine: str = Field("postgresql", pattern=r"^(postgresql)$")
+    dsn: str
+    """libpq connection string of an account allowed to ALTER ROLE (kept out of logs and audit)."""
+
+
+class PlaybookSettings(_Strict):
+    enabled: bool = True
+    folders: list[Path] = Field(default_factory=list)
+    """Extra playbook folders loaded beside ``playbooks/library``."""
+    max_concurrent_runs: int = Field(4, ge=1, le=256)
+    default_step_timeout_s: float = Field(30.0, gt=0, le=3600)
+    approval_timeout_s: float = Field(24 * 3600.0, gt=0)
+    """A run waiting longer than this for an approval ends ``failed`` (resumable)."""
+    nft: NftSettings = NftSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    webhooks: dict[str, WebhookTarget] = Field(default_factory=dict)
+    databases: dict[str, DatabaseTarget] = Field(default_factory=dict)
+    http_allowed_hosts: list[str] = Field(default_factory=list)
+    """Hosts ``http_request`` may call (exact names or ``*.suffix``); empty: none."""
+    quarantine_dir: Path | None = None
+    """Default ``<data>/quarantine``."""
+    quarantine_roots: list[Path] = Field(default_factory=list)
+    """Folders files may be quarantined from (e.g. the warehouse ingest folder); empty: none."""

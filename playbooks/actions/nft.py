@@ -1,0 +1,221 @@
+"""nftables actions on the SOC gateway: ``block_ip``, ``unblock_ip``, ``isolate_host``, ``release_host``.
+
+The SOC owns one table (``inet citysoc`` by default). Blocked and isolated addresses
+are elements of sets declared with ``flags timeout``, so a TTL is the kernel's job: an
+element added with ``timeout 3600s`` disappears by itself and nothing has to remember
+to unblock. Rules are fixed and only reference the sets; acting is adding or deleting
+one element. ``nft`` is always called with an argument list (never a shell), every
+address is parsed with :mod:`ipaddress` and re-printed before it is passed, and the
+table name is checked against a strict pattern by the settings.
+
+Table layout (created when missing, never modified when present)::
+
+    table inet citysoc {
+      set blocked4/blocked6   { flags timeout }     # block_ip
+      set isolated4/isolated6 { flags timeout }     # isolate_host
+      set soc4/soc6           { flags interval }    # who an isolated host may still reach
+      chain input/forward/output { hook ... priority -10; policy accept; drop rules }
+    }
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import ipaddress
+import subprocess
+from typing import Any
+
+from playbooks.actions.base import Action, ActionContext, ActionError, Param
+
+__all__ = ["BlockIp", "UnblockIp", "IsolateHost", "ReleaseHost", "nft", "ensure_table", "table_script"]
+
+
+def nft(ctx: ActionContext, args: list[str], *, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``[*command_prefix, "nft", *args]``; raise :class:`ActionError` with nft's message on failure."""
+    argv = [*ctx.settings.nft.command_prefix, "nft", *args]
+    try:
+        cp = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=max(1.0, ctx.timeout))
+    except FileNotFoundError:
+        raise ActionError(f"{argv[0]!r} is not installed on this host (apt-get install nftables)") from None
+    except subprocess.TimeoutExpired:
+        raise ActionError(f"nft did not answer within {ctx.timeout:.0f} s: {' '.join(args[:4])} ...") from None
+    if check and cp.returncode != 0:
+        raise ActionError(f"nft {' '.join(args[:3])} failed: {cp.stderr.strip() or 'exit ' + str(cp.returncode)}")
+    return cp
+
+
+def _family(ip: str) -> str:
+    return "4" if ipaddress.ip_address(ip).version == 4 else "6"
+
+
+def _soc(ctx: ActionContext) -> tuple[list[str], list[str]]:
+    v4, v6 = [], []
+    for a in ctx.settings.nft.soc_addresses:
+        net = ipaddress.ip_network(a, strict=False)
+        (v4 if net.version == 4 else v6).append(str(net))
+    return v4, v6
+
+
+def table_script(ctx: ActionContext) -> str:
+    """The fixed ``nft -f`` script that creates the SOC table (no user data in it)."""
+    t = ctx.settings.nft.table
+    v4, v6 = _soc(ctx)
+    soc4 = f"elements = {{ {', '.join(v4)} }};" if v4 else ""
+    soc6 = f"elements = {{ {', '.join(v6)} }};" if v6 else ""
+    drops_in = ("ip saddr @blocked4 drop\n    ip6 saddr @blocked6 drop\n"
+                "    ip saddr @isolated4 ip daddr != @soc4 drop\n    ip6 saddr @isolated6 ip6 daddr != @soc6 drop")
+    drops_out = ("ip daddr @blocked4 drop\n    ip6 daddr @blocked6 drop\n"
+                 "    ip daddr @isolated4 ip saddr != @soc4 drop\n    ip6 daddr @isolated6 ip6 saddr != @soc6 drop")
+    return f"""table inet {t} {{
+  set blocked4 {{ type ipv4_addr; flags timeout; }}
+  set blocked6 {{ type ipv6_addr; flags timeout; }}
+  set isolated4 {{ type ipv4_addr; flags timeout; }}
+  set isolated6 {{ type ipv6_addr; flags timeout; }}
+  set soc4 {{ type ipv4_addr; flags interval; {soc4} }}
+  set soc6 {{ type ipv6_addr; flags interval; {soc6} }}
+  chain input {{ type filter hook input priority -10; policy accept;
+    {drops_in}
+  }}
+  chain forward {{ type filter hook forward priority -10; policy accept;
+    {drops_in}
+    {drops_out}
+  }}
+  chain output {{ type filter hook output priority -10; policy accept;
+    {drops_out}
+  }}
+}}
+"""
+
+
+_SETS = ("blocked4", "blocked6", "isolated4", "isolated6", "soc4", "soc6")
+
+
+def ensure_table(ctx: ActionContext) -> bool:
+    """Create the SOC table when missing; True when it was created. A table of that name
+    without our sets is someone else's: refuse rather than change it."""
+    t = ctx.settings.nft.table
+    if nft(ctx, ["list", "table", "inet", t], check=False).returncode != 0:
+        nft(ctx, ["-f", "-"], stdin=table_script(ctx))
+        return True
+    listed = nft(ctx, ["list", "sets", "table", "inet", t]).stdout
+    missing = [s for s in _SETS if f"set {s} " not in listed]
+    if missing:
+        raise ActionError(f"nftables table inet {t} exists but lacks set(s) {', '.join(missing)}: it was not made by "
+                          f"citysoc. Set playbooks.nft.table to another name, or remove it (nft delete table inet {t})")
+    return False
+
+
+def _refuse_protected(ctx: ActionContext, ip: str, what: str) -> None:
+    addr = ipaddress.ip_address(ip)
+    if addr.is_loopback or addr.is_unspecified or addr.is_multicast:
+        raise ActionError(f"refusing to {what} {ip}: loopback, unspecified and multicast addresses are never blocked")
+    for a in ctx.settings.nft.soc_addresses:
+        if addr in ipaddress.ip_network(a, strict=False):
+            raise ActionError(f"refusing to {what} {ip}: it is a SOC address (playbooks.nft.soc_addresses)")
+
+
+def _expiry(ttl: int | None) -> str | None:
+    if not ttl:
+        return None
+    return (_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=ttl)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _add(ctx: ActionContext, set_name: str, ip: str, ttl: int | None) -> None:
+    elem = [ip, "timeout", f"{ttl}s"] if ttl else [ip]
+    nft(ctx, ["add", "element", "inet", ctx.settings.nft.table, set_name, "{", *elem, "}"])
+
+
+def _delete(ctx: ActionContext, set_name: str, ip: str) -> bool:
+    cp = nft(ctx, ["delete", "element", "inet", ctx.settings.nft.table, set_name, "{", ip, "}"], check=False)
+    if cp.returncode == 0:
+        return True
+    if "No such file or directory" in cp.stderr or "does not exist" in cp.stderr:
+        return False
+    raise ActionError(f"nft delete element failed: {cp.stderr.strip()}")
+
+
+class BlockIp(Action):
+    name = "block_ip"
+    description = "Drop all traffic from and to an address on the SOC gateway, for ttl_s seconds (nftables set timeout)."
+    inputs = {"ip": Param("ip", doc="address to block"),
+              "ttl_s": Param("int", required=False, doc="seconds until the kernel lifts the block; 0 = until unblocked"),
+              "reason": Param("line", required=False, default="", doc="kept in the run record")}
+    outputs = {"ip": "the address as blocked", "set": "nftables set it was added to", "ttl_s": "timeout given",
+               "expires_at": "UTC time the block lifts (null when permanent)", "table_created": "the SOC table was new"}
+    destructive = True
+
+    def _ttl(self, ctx: ActionContext, ttl: int | None) -> int:
+        ttl = ctx.settings.nft.default_ttl_s if ttl is None else ttl
+        if ttl < 0 or ttl > 30 * 86400:
+            raise ActionError(f"ttl_s {ttl} is out of range: use 0 (permanent) up to 2592000 (30 days)")
+        return ttl
+
+    def run(self, ctx: ActionContext, *, ip: str, ttl_s: int | None = None, reason: str = "") -> dict[str, Any]:
+        _refuse_protected(ctx, ip, "block")
+        ttl = self._ttl(ctx, ttl_s)
+        created = ensure_table(ctx)
+        set_name = "blocked" + _family(ip)
+        _delete(ctx, set_name, ip)  # re-blocking refreshes the timeout instead of failing on "exists"
+        _add(ctx, set_name, ip, ttl)
+        return {"ip": ip, "set": f"inet {ctx.settings.nft.table} {set_name}", "ttl_s": ttl,
+                "expires_at": _expiry(ttl), "table_created": created}
+
+    def describe(self, ctx: ActionContext, *, ip: str, ttl_s: int | None = None, reason: str = "") -> str:
+        ttl = self._ttl(ctx, ttl_s)
+        pre = " ".join(ctx.settings.nft.command_prefix)
+        return (f"would add {ip} to nftables set inet {ctx.settings.nft.table} blocked{_family(ip)}"
+                + (f" with a {ttl} s timeout" if ttl else " permanently")
+                + (f" (via {pre})" if pre else "") + ": its traffic through and to the gateway is dropped")
+
+
+class UnblockIp(Action):
+    name = "unblock_ip"
+    description = "Lift a block_ip before its TTL ends."
+    inputs = {"ip": Param("ip")}
+    outputs = {"ip": "address", "was_blocked": "false when it was not (or no longer) blocked"}
+
+    def run(self, ctx: ActionContext, *, ip: str) -> dict[str, Any]:
+        ensure_table(ctx)
+        return {"ip": ip, "was_blocked": _delete(ctx, "blocked" + _family(ip), ip)}
+
+    def describe(self, ctx: ActionContext, *, ip: str) -> str:
+        return f"would delete {ip} from nftables set inet {ctx.settings.nft.table} blocked{_family(ip)}"
+
+
+class IsolateHost(Action):
+    name = "isolate_host"
+    description = "Cut a host off: drop all its traffic except to and from the SOC's addresses."
+    inputs = {"ip": Param("ip", doc="host to isolate"),
+              "ttl_s": Param("int", required=False, default=0, doc="0 = until released")}
+    outputs = {"ip": "address", "set": "nftables set", "expires_at": "UTC time isolation lifts, or null",
+               "soc_addresses": "what the host may still reach"}
+    destructive = True
+
+    def run(self, ctx: ActionContext, *, ip: str, ttl_s: int = 0) -> dict[str, Any]:
+        _refuse_protected(ctx, ip, "isolate")
+        if ttl_s < 0 or ttl_s > 30 * 86400:
+            raise ActionError(f"ttl_s {ttl_s} is out of range (0..2592000)")
+        ensure_table(ctx)
+        set_name = "isolated" + _family(ip)
+        _delete(ctx, set_name, ip)
+        _add(ctx, set_name, ip, ttl_s or None)
+        return {"ip": ip, "set": f"inet {ctx.settings.nft.table} {set_name}", "expires_at": _expiry(ttl_s),
+                "soc_addresses": list(ctx.settings.nft.soc_addresses)}
+
+    def describe(self, ctx: ActionContext, *, ip: str, ttl_s: int = 0) -> str:
+        soc = ", ".join(ctx.settings.nft.soc_addresses) or "nobody (no playbooks.nft.soc_addresses set)"
+        return (f"would add {ip} to nftables set inet {ctx.settings.nft.table} isolated{_family(ip)}"
+                + (f" for {ttl_s} s" if ttl_s else "") + f": it could then reach only {soc}")
+
+
+class ReleaseHost(Action):
+    name = "release_host"
+    description = "End an isolate_host."
+    inputs = {"ip": Param("ip")}
+    outputs = {"ip": "address", "was_isolated": "false when it was not isolated"}
+
+    def run(self, ctx: ActionContext, *, ip: str) -> dict[str, Any]:
+        ensure_table(ctx)
+        return {"ip": ip, "was_isolated": _delete(ctx, "isolated" + _family(ip), ip)}
+
+    def describe(self, ctx: ActionContext, *, ip: str) -> str:
+        return f"would delete {ip} from nftables set inet {ctx.settings.nft.table} isolated{_family(ip)}"

@@ -1,0 +1,536 @@
+"""The runner: starts runs, walks their steps, records every move, calls actions.
+
+It implements :class:`core.playbooks.PlaybookRunner`. Decisions come from
+:mod:`playbooks.conductor`; acting is one call, ``execute(action, ctx, params)``,
+which is :func:`real_execute` in production and a scripted stand-in in rehearsal tests.
+
+Guarantees:
+
+* **nothing hangs**: every step runs under a timeout (the step's, else the default);
+  an approval gate does not hold a task open: the run parks in ``awaiting_approval``
+  and whoever approves continues it; unanswered gates expire to ``failed``;
+* **every move is recorded**: each step state goes to the :class:`RunStore` as it
+  changes, and each run, step, approval and rejection to the audit log;
+* **idempotent**: a real run with the key of an earlier run returns that run;
+* **bounded**: at most ``max_concurrent_runs`` runs act at once; others wait queued.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from core.alerts import Alert, AlertChange, AlertStore
+from core.audit import AuditLog
+from core.auth import role_allows
+from core.events import utc_now_iso
+from core.playbooks import (
+    FINAL_RUN_STATUSES, Approval, ApprovalDenied, PlaybookInfo, PlaybookInputError, PlaybookNotFound,
+    PlaybookSettings, Run, RunStateError, RunStore, StepState,
+)
+from playbooks.actions.base import PARAM_TYPES, Action, ActionContext, validate_params
+from playbooks.conductor import (
+    DONE_STEP_STATUSES, after_failure, final_outcome, placeholder_output, resume_index, step_context,
+)
+from playbooks.expressions import ExpressionError
+from playbooks.spec import Playbook
+from playbooks.templating import TemplateError
+
+__all__ = ["Runner", "Executor", "real_execute", "playbook_info"]
+
+log = logging.getLogger("citysoc.playbooks")
+
+Executor = Callable[[Action, ActionContext, dict[str, Any], str], dict[str, Any]]
+"""``(action, ctx, params, step_name) -> output``; raises on failure. Runs in a worker thread."""
+
+
+def real_execute(action: Action, ctx: ActionContext, params: dict[str, Any], step_name: str) -> dict[str, Any]:
+    out = action.run(ctx, **params)
+    if not isinstance(out, dict):
+        raise TypeError(f"action {action.name} returned {type(out).__name__}, not a mapping")
+    return out
+
+
+def _iso_in(seconds: float) -> str:
+    t = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=seconds)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def playbook_info(pb: Playbook) -> PlaybookInfo:
+    trig: dict[str, Any] = {"manual": pb.manual}
+    if pb.alert_triggers:
+        trig["alert"] = [{k: v for k, v in (("rule_id", a.rule_id), ("tags", a.tags), ("level", a.level),
+                                            ("min_level", a.min_level), ("center", a.center),
+                                            ("asset_type", a.asset_type)) if v} for a in pb.alert_triggers]
+    if pb.schedule:
+        trig["schedule"] = dict(pb.schedule)
+    return PlaybookInfo(
+        name=pb.name, title=pb.title, description=pb.description, source=pb.source, triggers=trig,
+        inputs={k: {"type": v.type, "required": v.required, "doc": v.doc} for k, v in pb.inputs.items()},
+        steps=[{"name": s.name, "action": s.action, "destructive": s.destructive,
+                "approval": ({"role": s.approval.role} if s.approval and s.approval.role
+                             else {"auto": s.approval.auto} if s.approval else None),
+                "timeout": s.timeout, "on_error": s.on_error.then, "retries": s.on_error.retries,
+                "if": s.if_.source if s.if_ else None} for s in pb.steps])
+
+
+class Runner:
+    """Example::
+
+        runner = Runner(catalog.playbooks, SQLiteRunStore(db), ACTIONS, ActionContext(settings, data_dir),
+                        audit=soc.audit, alerts=soc.alerts, settings=settings)
+        run = await runner.start("camera-bruteforce", alert_id=7, actor="user:alice")
+    """
+
+    def __init__(self, playbooks: Mapping[str, Playbook], store: RunStore, actions: Mapping[str, Action],
+                 ctx: ActionContext, *, settings: PlaybookSettings, audit: AuditLog | None = None,
+                 alerts: AlertStore | None = None, execute: Executor = real_execute):
+        self.playbooks = dict(playbooks)
+        self.store = store
+        self.actions = dict(actions)
+        self.ctx = ctx
+        self.settings = settings
+        self.audit = audit
+        self.alerts = alerts
+        self.execute = execute
+        self._sem: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self.on_first_action: Callable[[int, str], None] | None = None
+        """Benchmark hook: called with (run id, step name) right before a real action starts."""
+
+    # --- what the API and CLI call --------------------------------------------------------
+
+    def list_playbooks(self) -> list[PlaybookInfo]:
+        return [playbook_info(p) for p in sorted(self.playbooks.values(), key=lambda p: p.name)]
+
+    def _playbook(self, name: str) -> Playbook:
+        pb = self.playbooks.get(name)
+        if pb is None:
+            raise PlaybookNotFound(f"no playbook {name!r}; loaded: {', '.join(sorted(self.playbooks)) or 'none'}")
+        return pb
+
+    def get_playbook(self, name: str) -> PlaybookInfo:
+        return playbook_info(self._playbook(name))
+
+    def get_run(self, run_id: int) -> Run:
+        return self.store.get_run(run_id)
+
+    def list_runs(self, *, playbook: str | None = None, status: str | None = None, alert_id: int | None = None,
+                  limit: int = 50, offset: int = 0) -> tuple[int, list[Run]]:
+        return self.store.list_runs(playbook=playbook, status=status, alert_id=alert_id, limit=limit, offset=offset)
+
+    async def start(self, name: str, *, actor: str, alert_id: int | None = None, inputs: dict[str, Any] | None = None,
+                    dry_run: bool = False, wait: bool = True, trigger: str = "manual",
+                    alert: Alert | None = None, parent_run_id: int | None = None,
+                    use_idempotency: bool = True) -> Run:
+        pb = self._playbook(name)
+        if trigger == "manual" and not pb.manual:
+            raise RunStateError(f"playbook {name!r} is not started by hand (trigger.manual: false)")
+        if alert is None and alert_id is not None:
+            if self.alerts is None:
+                raise PlaybookInputError("no alert store is wired: cannot run against an alert")
+            alert = await asyncio.to_thread(self.alerts.get, alert_id)
+        alert_doc = alert.to_dict() if alert is not None else None
+        base = {"alert": alert_doc, "run": {"playbook": pb.name, "actor": actor, "dry_run": dry_run},
+                "trigger": {"kind": trigger}, "env": {}}
+        resolved = self._resolve_inputs(pb, inputs or {}, base)
+        key = None
+        if use_idempotency and not dry_run:
+            if pb.idempotency_key is not None:
+                try:
+                    k = pb.idempotency_key.render({**base, "inputs": resolved})
+                except TemplateError as exc:
+                    raise PlaybookInputError(f"idempotency_key: {exc}") from None
+                key = None if k in (None, "") else str(k)
+            elif alert is not None:
+                key = f"alert:{alert.id}"
+        run = Run(id=0, playbook=pb.name, status="queued", trigger=trigger, actor=actor, inputs=resolved,
+                  alert_id=alert.id if alert is not None else None, dry_run=dry_run, idempotency_key=key,
+                  created_at=utc_now_iso(), parent_run_id=parent_run_id,
+                  steps=[StepState(index=s.index, name=s.name, action=s.action, destructive=s.destructive,
+                                   approval_role=s.approval.role if s.approval else None) for s in pb.steps])
+        run, created = await asyncio.to_thread(self.store.create_run, run)
+        if not created:
+            self._audit(actor, "playbook.run.duplicate", run.id,
+                        details={"playbook": pb.name, "idempotency_key": key, "trigger": trigger})
+            return run
+        self._audit(actor, "playbook.run.start", run.id,
+                    details={"playbook": pb.name, "trigger": trigger, "alert_id": run.alert_id, "dry_run": dry_run,
+                             "inputs": resolved, "idempotency_key": key, "parent_run_id": parent_run_id})
+        return await self._launch(pb, run.id, "queued", 0, alert_doc, wait)
+
+    async def approve(self, run_id: int, *, actor: str, role: str, comment: str = "", wait: bool = True) -> Run:
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        pb = self._playbook(run.playbook)
+        st = self._gate(run, role)
+        if run.approval_expires_at and run.approval_expires_at < utc_now_iso():
+            await self.expire_approvals()
+            raise RunStateError(f"the approval of step {st.name!r} expired at {run.approval_expires_at}; "
+                                f"resume run {run_id} to ask again")
+        now = utc_now_iso()
+        st.approved_by, st.approved_at = actor, now
+        await asyncio.to_thread(self.store.save_step, run_id, st)
+        await asyncio.to_thread(self.store.add_approval, run_id, Approval(st.name, "approved", actor, role, now, comment))
+        self._audit(actor, "playbook.approve", run_id,
+                    details={"playbook": run.playbook, "step": st.name, "action": st.action, "inputs": st.inputs,
+                             "role": role, "comment": comment})
+        return await self._launch(pb, run_id, "awaiting_approval", pb.step(st.name).index, await self._alert_doc(run),
+                                  wait)
+
+    async def reject(self, run_id: int, *, actor: str, role: str, comment: str = "") -> Run:
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        st = self._gate(run, role)
+        now = utc_now_iso()
+        st.status, st.ended_at = "rejected", now
+        st.error = f"rejected by {actor}" + (f": {comment}" if comment else "")
+        reason = f"step {st.name!r} ({st.action}) was rejected by {actor}" + (f": {comment}" if comment else "")
+        if not await asyncio.to_thread(self.store.set_status, run_id, "awaiting_approval", "rejected",
+                                       reason=reason, ended_at=now):
+            raise RunStateError(f"run {run_id} is no longer awaiting approval")
+        await asyncio.to_thread(self.store.save_step, run_id, st)
+        await asyncio.to_thread(self.store.add_approval, run_id, Approval(st.name, "rejected", actor, role, now, comment))
+        self._audit(actor, "playbook.reject", run_id, details={"playbook": run.playbook, "step": st.name,
+                                                               "action": st.action, "comment": comment})
+        self._audit(actor, "playbook.run.end", run_id, after={"status": "rejected"}, details={"reason": reason})
+        return await asyncio.to_thread(self.store.get_run, run_id)
+
+    async def resume(self, run_id: int, *, actor: str, wait: bool = True) -> Run:
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        if run.status != "failed":
+            raise RunStateError(f"only failed runs are resumed; run {run_id} is {run.status}"
+                                + ("; use rerun to run it again" if run.status in FINAL_RUN_STATUSES else ""))
+        pb = self._playbook(run.playbook)
+        idx = resume_index(pb, run)
+        self._audit(actor, "playbook.run.resume", run_id,
+                    details={"playbook": run.playbook, "from_step": pb.steps[idx].name if idx < len(pb.steps) else None})
+        return await self._launch(pb, run_id, "failed", idx, await self._alert_doc(run), wait)
+
+    async def rerun(self, run_id: int, *, actor: str, dry_run: bool = False, wait: bool = True) -> Run:
+        old = await asyncio.to_thread(self.store.get_run, run_id)
+        return await self.start(old.playbook, actor=actor, alert_id=old.alert_id, inputs=dict(old.inputs),
+                                dry_run=dry_run, wait=wait, trigger="rerun", parent_run_id=old.id,
+                                use_idempotency=False)
+
+    # --- alerts, background work ------------------------------------------------------------
+
+    def matching(self, alert: Alert) -> list[Playbook]:
+        return [p for p in sorted(self.playbooks.values(), key=lambda p: p.name) if p.matches(alert)]
+
+    async def on_alerts(self, changes: Sequence[AlertChange]) -> list[Run]:
+        """Start every playbook whose alert trigger matches a *new* alert (grown ones are the same incident)."""
+        runs: list[Run] = []
+        for ch in changes:
+            if not ch.created:
+                continue
+            for pb in self.matching(ch.alert):
+                try:
+                    runs.append(await self.start(pb.name, actor="system:playbooks", alert=ch.alert, trigger="alert",
+                                                 wait=False))
+                except Exception as exc:  # one playbook's bad inputs must not stop the others
+                    log.error("playbook %s not started for alert %s: %s", pb.name, ch.alert.id, exc)
+                    self._audit("system:playbooks", "playbook.run.refused", 0,
+                                details={"playbook": pb.name, "alert_id": ch.alert.id, "reason": str(exc)})
+        return runs
+
+    def alert_listener(self, loop: asyncio.AbstractEventLoop) -> Callable[[list[AlertChange]], None]:
+        """An ``AlertRecorder`` listener: called in the pipeline's thread, hands off to ``loop``."""
+        self._loop = loop
+
+        def listener(changes: list[AlertChange]) -> None:
+            if any(c.created for c in changes):
+                loop.call_soon_threadsafe(lambda: self._track(asyncio.ensure_future(self.on_alerts(changes))))
+
+        return listener
+
+    async def expire_approvals(self) -> list[int]:
+        expired = await asyncio.to_thread(self.store.expired_approvals, utc_now_iso())
+        done = []
+        for rid in expired:
+            run = await asyncio.to_thread(self.store.get_run, rid)
+            reason = (f"no decision on step {run.current_step!r} before {run.approval_expires_at}; "
+                      f"resume run {rid} to ask again")
+            if await asyncio.to_thread(self.store.set_status, rid, "awaiting_approval", "failed", reason=reason,
+                                       ended_at=utc_now_iso(), current_step=run.current_step):
+                self._audit("system:playbooks", "playbook.run.end", rid, after={"status": "failed"},
+                            details={"reason": reason})
+                done.append(rid)
+        return done
+
+    async def recover(self) -> list[int]:
+        """At server start: runs left ``running``/``queued`` by a process that stopped end ``failed``."""
+        ended = []
+        for rid in await asyncio.to_thread(self.store.running_runs):
+            run = await asyncio.to_thread(self.store.get_run, rid)
+            reason = (f"interrupted: the process running it stopped during step {run.current_step!r}; "
+                      f"resume run {rid} to continue")
+            if await asyncio.to_thread(self.store.set_status, rid, run.status, "failed", reason=reason,
+                                       ended_at=utc_now_iso(), current_step=run.current_step):
+                self._audit("system:playbooks", "playbook.run.end", rid, after={"status": "failed"},
+                            details={"reason": reason})
+                ended.append(rid)
+        return ended
+
+    def start_background(self, interval_s: float = 30.0) -> None:
+        async def sweep() -> None:
+            while True:
+                try:
+                    await self.expire_approvals()
+                except Exception:
+                    log.exception("approval expiry sweep failed; will retry")
+                await asyncio.sleep(interval_s)
+
+        self._loop = asyncio.get_running_loop()
+        self._sweeper = asyncio.create_task(sweep(), name="playbook-approvals")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+        tasks = list(self._tasks)
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait until every run started so far has ended or parked (tests, CLI)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _track(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.add(task)  # type: ignore[arg-type]
+        task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+
+    def _audit(self, actor: str, action: str, run_id: int, *, before: Any = None, after: Any = None,
+               details: dict[str, Any] | None = None) -> None:
+        if self.audit is None:
+            return
+        try:
+            self.audit.append(actor, action, f"playbook_run:{run_id}", before=before, after=after, details=details)
+        except Exception:
+            log.exception("audit append failed for %s on run %s", action, run_id)
+            raise
+
+    async def _alert_doc(self, run: Run) -> dict[str, Any] | None:
+        if run.alert_id is None or self.alerts is None:
+            return None
+        a = await asyncio.to_thread(self.alerts.get, run.alert_id)
+        return a.to_dict()
+
+    def _gate(self, run: Run, role: str) -> StepState:
+        if run.status != "awaiting_approval" or not run.current_step:
+            raise RunStateError(f"run {run.id} is {run.status}, not awaiting approval")
+        st = run.step(run.current_step)
+        need = st.approval_role or "responder"
+        if not role_allows(role, "playbooks:approve") or role not in (need, "admin"):
+            raise ApprovalDenied(f"step {st.name!r} of run {run.id} needs approval by role {need!r} (or admin); "
+                                 f"you are {role!r}")
+        return st
+
+    def _resolve_inputs(self, pb: Playbook, given: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+        problems = [f"unknown input {k!r} (declared: {', '.join(pb.inputs) or 'none'})" for k in given
+                    if k not in pb.inputs]
+        out: dict[str, Any] = {}
+        for name, spec in pb.inputs.items():
+            val = given.get(name)
+            if val is None and spec.default is not None:
+                try:
+                    val = spec.default.render(base)
+                except TemplateError as exc:
+                    problems.append(f"input {name!r}: default {exc}")
+                    continue
+            if val is None or val == "":
+                if spec.required:
+                    problems.append(f"input {name!r} ({spec.type}) is required"
+                                    + (" and the alert does not provide it" if spec.default is not None else ""))
+                out[name] = None
+                continue
+            try:
+                out[name] = PARAM_TYPES[spec.type](val)
+            except (ValueError, TypeError) as exc:
+                problems.append(f"input {name!r}: {exc}")
+        if problems:
+            raise PlaybookInputError(f"playbook {pb.name}: " + "; ".join(problems))
+        return out
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.settings.max_concurrent_runs)
+        return self._sem
+
+    async def _launch(self, pb: Playbook, run_id: int, expected: str, start: int, alert_doc: dict[str, Any] | None,
+                      wait: bool) -> Run:
+        task = asyncio.ensure_future(self._drive(pb, run_id, expected, start, alert_doc))
+        self._track(task)
+        if wait:
+            await asyncio.shield(task)
+        return await asyncio.to_thread(self.store.get_run, run_id)
+
+    async def _drive(self, pb: Playbook, run_id: int, expected: str, start: int, alert_doc: dict[str, Any] | None) -> None:
+        async with self._semaphore():
+            now = utc_now_iso()
+            ok = await asyncio.to_thread(self.store.set_status, run_id, expected, "running",
+                                         started_at=now if expected == "queued" else None, reason="running")
+            if not ok:
+                return  # someone else moved it first (another process resumed or approved it)
+            run = await asyncio.to_thread(self.store.get_run, run_id)
+            try:
+                await self._walk(pb, run, start, alert_doc)
+            except asyncio.CancelledError:
+                await self._end(run, "failed", f"interrupted: the runner stopped during step {run.current_step!r}; "
+                                               f"resume run {run_id} to continue", run.current_step)
+                raise
+            except Exception as exc:
+                log.exception("run %s of %s failed inside the runner", run_id, pb.name)
+                await self._end(run, "failed", f"internal error in the runner: {exc}; resume run {run_id} once fixed",
+                                run.current_step)
+
+    async def _end(self, run: Run, status: str, reason: str, current_step: str | None) -> None:
+        if await asyncio.to_thread(self.store.set_status, run.id, "running", status, reason=reason,
+                                   ended_at=utc_now_iso(), current_step=current_step):
+            self._audit(run.actor, "playbook.run.end", run.id, after={"status": status},
+                        details={"playbook": run.playbook, "reason": reason, "dry_run": run.dry_run})
+
+    async def _save(self, run_id: int, st: StepState) -> None:
+        await asyncio.to_thread(self.store.save_step, run_id, st)
+
+    async def _walk(self, pb: Playbook, run: Run, start: int, alert_doc: dict[str, Any] | None) -> None:
+        states = {s.name: s for s in run.steps}
+        ctx_base = {"alert": alert_doc, "inputs": run.inputs, "env": {},
+                    "run": {"id": run.id, "playbook": pb.name, "actor": run.actor, "dry_run": run.dry_run},
+                    "trigger": {"kind": run.trigger}}
+        for step in pb.steps[start:]:
+            st = states.setdefault(step.name, StepState(index=step.index, name=step.name, action=step.action,
+                                                        destructive=step.destructive))
+            if st.status in DONE_STEP_STATUSES:
+                continue
+            run.current_step = step.name
+            ctx = {**ctx_base, "steps": step_context({k: v for k, v in states.items() if k != step.name})}
+            action = self.actions[step.action]
+            st.error, st.output, st.would = "", None, ""
+            # 1. the condition
+            try:
+                go = True if step.if_ is None else bool(step.if_.evaluate(ctx))
+            except ExpressionError as exc:
+                if await self._fail(run, step, st, f"condition failed: {exc}", retryable=False):
+                    continue
+                return
+            if not go:
+                st.status, st.ended_at = "skipped", utc_now_iso()
+                st.would = f"skipped: condition {step.if_.source!r} is false" if step.if_ else ""
+                await self._save(run.id, st)
+                self._audit(run.actor, "playbook.step", run.id, after={"status": "skipped"},
+                            details={"step": step.name, "action": step.action, "condition": step.if_.source if step.if_ else ""})
+                continue
+            # 2. the inputs (an approved step keeps exactly the inputs that were approved)
+            if not (step.needs_approval and st.approved_by):
+                try:
+                    st.inputs = validate_params(action, step.with_.render(ctx))
+                except (TemplateError, PlaybookInputError) as exc:
+                    if await self._fail(run, step, st, f"bad inputs: {exc}", retryable=False):
+                        continue
+                    return
+            sctx = self.ctx.for_step(run_id=run.id, playbook=pb.name, step=step.name, actor=run.actor,
+                                     timeout=step.timeout or self.settings.default_step_timeout_s)
+            # 3. dry run: say what would happen, touch nothing
+            if run.dry_run:
+                try:
+                    st.would = await asyncio.wait_for(asyncio.to_thread(action.describe, sctx, **st.inputs),
+                                                      timeout=sctx.timeout)
+                    st.status = "would_run"
+                except Exception as exc:
+                    st.would, st.status, st.error = f"would fail: {exc}", "failed", str(exc)
+                if step.needs_approval:
+                    st.would += f" (after approval by role {step.approval.role})"  # type: ignore[union-attr]
+                st.output = placeholder_output(step, action.outputs)
+                st.ended_at = utc_now_iso()
+                await self._save(run.id, st)
+                self._audit(run.actor, "playbook.step", run.id, after={"status": st.status},
+                            details={"step": step.name, "action": step.action, "dry_run": True, "inputs": st.inputs,
+                                     "would": st.would})
+                continue
+            # 4. the approval gate
+            if step.needs_approval and not st.approved_by:
+                st.status, st.approval_role = "awaiting_approval", step.approval.role  # type: ignore[union-attr]
+                await self._save(run.id, st)
+                ttl = step.approval.timeout_s or self.settings.approval_timeout_s  # type: ignore[union-attr]
+                reason = (f"step {step.name!r} ({step.action}) waits for approval by role "
+                          f"{step.approval.role!r}: citysoc playbooks approve {run.id}")  # type: ignore[union-attr]
+                if await asyncio.to_thread(self.store.set_status, run.id, "running", "awaiting_approval", reason=reason,
+                                           current_step=step.name, approval_expires_at=_iso_in(ttl)):
+                    self._audit(run.actor, "playbook.step", run.id, after={"status": "awaiting_approval"},
+                                details={"step": step.name, "action": step.action, "inputs": st.inputs,
+                                         "approval_role": st.approval_role})
+                return
+            # 5. act, with retries
+            if not await self._act(run, step, st, action, sctx):
+                return
+        status, reason = final_outcome([states[s.name] for s in pb.steps if s.name in states])
+        if run.dry_run:
+            reason = "dry run: nothing was changed; " + reason
+        await self._end(run, status, reason, None)
+
+    async def _act(self, run: Run, step: Any, st: StepState, action: Action, sctx: ActionContext) -> bool:
+        """Run one step to success or its final failure; False when the run must stop."""
+        st.attempts = 0
+        while True:
+            st.attempts += 1
+            st.status, st.started_at, st.ended_at, st.error = "running", utc_now_iso(), "", ""
+            await self._save(run.id, st)
+            if self.on_first_action is not None:
+                self.on_first_action(run.id, step.name)
+            t0 = time.perf_counter()
+            try:
+                out = await asyncio.wait_for(asyncio.to_thread(self.execute, action, sctx, dict(st.inputs), step.name),
+                                             timeout=sctx.timeout)
+                err = None
+            except asyncio.TimeoutError:
+                out, err = None, f"timed out after {sctx.timeout:g} s"
+            except Exception as exc:
+                out, err = None, f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+            st.duration_ms = round((time.perf_counter() - t0) * 1000, 3)
+            st.ended_at = utc_now_iso()
+            if err is None:
+                st.status, st.output = "succeeded", out
+                await self._save(run.id, st)
+                self._audit(run.actor, "playbook.step", run.id, after={"status": "succeeded"},
+                            details={"step": step.name, "action": step.action, "inputs": st.inputs, "output": out,
+                                     "attempts": st.attempts, "duration_ms": st.duration_ms,
+                                     "approved_by": st.approved_by,
+                                     "auto_approval": step.approval.auto if step.approval else None})
+                return True
+            decision = after_failure(step, st.attempts)
+            st.error = err
+            self._audit(run.actor, "playbook.step.attempt", run.id, after={"status": "failed"},
+                        details={"step": step.name, "action": step.action, "attempt": st.attempts, "error": err,
+                                 "next": decision.kind})
+            if decision.kind == "retry":
+                await self._save(run.id, st)
+                await asyncio.sleep(decision.delay_s)
+                continue
+            return await self._fail(run, step, st, err, retryable=False, already_tried=True)
+
+    async def _fail(self, run: Run, step: Any, st: StepState, err: str, *, retryable: bool,
+                    already_tried: bool = False) -> bool:
+        """Record a failed step; True when the run goes on (on_error: continue)."""
+        st.status, st.error, st.ended_at = "failed", err, utc_now_iso()
+        await self._save(run.id, st)
+        decision = after_failure(step, st.attempts if already_tried else 10**6, retryable=retryable)
+        self._audit(run.actor, "playbook.step", run.id, after={"status": "failed"},
+                    details={"step": step.name, "action": step.action, "inputs": st.inputs, "error": err,
+                             "attempts": st.attempts, "on_error": decision.kind})
+        if decision.kind == "continue":
+            return True
+        reason = (f"step {step.name!r} ({step.action}) failed"
+                  + (f" after {st.attempts} attempt(s)" if st.attempts else "")
+                  + f": {err}; fix the cause, then resume run {run.id}")
+        await self._end(run, "failed", reason, step.name)
+        return False

@@ -1,0 +1,205 @@
+"""Playbook runs, steps and approvals in SQLite (``<data>/playbooks.db``, WAL).
+
+Implements :class:`core.playbooks.RunStore`. A file of its own beside ``soc.db``: runs
+are written at every step, and keeping them apart keeps that churn off the alert and
+audit writer. Two guarantees the runner leans on:
+
+* **idempotency**: a unique index on ``(playbook, idempotency_key)`` for real runs, so
+  the same alert re-triggering a playbook finds the first run instead of acting twice,
+  even across processes;
+* **compare-and-set status**: ``set_status(id, expected, new)`` updates only when the
+  run is still in ``expected``, so the CLI and the server cannot both resume one run.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from core.events import utc_now_iso
+from core.playbooks import Approval, Run, RunNotFound, StepState
+
+__all__ = ["SQLiteRunStore"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, playbook TEXT NOT NULL, status TEXT NOT NULL, trigger TEXT NOT NULL,
+  actor TEXT NOT NULL, inputs TEXT NOT NULL, alert_id INTEGER, dry_run INTEGER NOT NULL,
+  idempotency_key TEXT, reason TEXT NOT NULL, created_at TEXT NOT NULL, started_at TEXT NOT NULL,
+  ended_at TEXT NOT NULL, parent_run_id INTEGER, current_step TEXT, approval_expires_at TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS runs_idem ON runs(playbook, idempotency_key)
+  WHERE idempotency_key IS NOT NULL AND dry_run = 0;
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status, id);
+CREATE INDEX IF NOT EXISTS runs_playbook ON runs(playbook, id);
+CREATE INDEX IF NOT EXISTS runs_alert ON runs(alert_id);
+CREATE TABLE IF NOT EXISTS steps(
+  run_id INTEGER NOT NULL REFERENCES runs(id), idx INTEGER NOT NULL, name TEXT NOT NULL, action TEXT NOT NULL,
+  status TEXT NOT NULL, inputs TEXT NOT NULL, output TEXT, error TEXT NOT NULL, would TEXT NOT NULL,
+  attempts INTEGER NOT NULL, started_at TEXT NOT NULL, ended_at TEXT NOT NULL, duration_ms REAL NOT NULL,
+  destructive INTEGER NOT NULL, approval_role TEXT, approved_by TEXT, approved_at TEXT,
+  PRIMARY KEY(run_id, idx));
+CREATE TABLE IF NOT EXISTS approvals(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL REFERENCES runs(id), step TEXT NOT NULL,
+  decision TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL, time TEXT NOT NULL, comment TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS approvals_run ON approvals(run_id);
+"""
+
+
+def _dumps(v: Any) -> str:
+    return orjson.dumps(v, default=str).decode()
+
+
+class SQLiteRunStore:
+    """Example::
+
+        store = SQLiteRunStore("./data/playbooks.db")
+        run, created = store.create_run(Run(id=0, playbook="x", status="queued", trigger="manual", actor="cli:me"))
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False, isolation_level=None)
+        except sqlite3.OperationalError as exc:
+            raise RuntimeError(f"cannot open {self.path}: {exc}; check the data directory is writable") from exc
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        with self._lock:
+            self._conn.executescript(SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def create_run(self, run: Run) -> tuple[Run, bool]:
+        with self._tx() as c:
+            if run.idempotency_key is not None and not run.dry_run:
+                row = c.execute("SELECT id FROM runs WHERE playbook=? AND idempotency_key=? AND dry_run=0",
+                                (run.playbook, run.idempotency_key)).fetchone()
+                if row is not None:
+                    existing = self._get(c, row["id"])
+                    existing.duplicate = True
+                    return existing, False
+            cur = c.execute(
+                "INSERT INTO runs(playbook, status, trigger, actor, inputs, alert_id, dry_run, idempotency_key, reason,"
+                " created_at, started_at, ended_at, parent_run_id, current_step, approval_expires_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run.playbook, run.status, run.trigger, run.actor, _dumps(run.inputs), run.alert_id, int(run.dry_run),
+                 run.idempotency_key, run.reason, run.created_at or utc_now_iso(), run.started_at, run.ended_at,
+                 run.parent_run_id, run.current_step, run.approval_expires_at))
+            run_id = int(cur.lastrowid or 0)
+            for st in run.steps:
+                self._save_step(c, run_id, st)
+            return self._get(c, run_id), True
+
+    def _get(self, c: sqlite3.Connection, run_id: int) -> Run:
+        r = c.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if r is None:
+            raise RunNotFound(f"no playbook run {run_id}")
+        run = Run(id=r["id"], playbook=r["playbook"], status=r["status"], trigger=r["trigger"], actor=r["actor"],
+                  inputs=orjson.loads(r["inputs"]), alert_id=r["alert_id"], dry_run=bool(r["dry_run"]),
+                  idempotency_key=r["idempotency_key"], reason=r["reason"], created_at=r["created_at"],
+                  started_at=r["started_at"], ended_at=r["ended_at"], parent_run_id=r["parent_run_id"],
+                  current_step=r["current_step"], approval_expires_at=r["approval_expires_at"])
+        for s in c.execute("SELECT * FROM steps WHERE run_id=? ORDER BY idx", (run_id,)):
+            run.steps.append(StepState(
+                index=s["idx"], name=s["name"], action=s["action"], status=s["status"], inputs=orjson.loads(s["inputs"]),
+                output=orjson.loads(s["output"]) if s["output"] is not None else None, error=s["error"],
+                would=s["would"], attempts=s["attempts"], started_at=s["started_at"], ended_at=s["ended_at"],
+                duration_ms=s["duration_ms"], destructive=bool(s["destructive"]), approval_role=s["approval_role"],
+                approved_by=s["approved_by"], approved_at=s["approved_at"]))
+        for a in c.execute("SELECT * FROM approvals WHERE run_id=? ORDER BY id", (run_id,)):
+            run.approvals.append(Approval(step=a["step"], decision=a["decision"], actor=a["actor"], role=a["role"],
+                                          time=a["time"], comment=a["comment"]))
+        return run
+
+    def get_run(self, run_id: int) -> Run:
+        with self._lock:
+            return self._get(self._conn, run_id)
+
+    def list_runs(self, *, playbook: str | None = None, status: str | None = None, alert_id: int | None = None,
+                  limit: int = 50, offset: int = 0) -> tuple[int, list[Run]]:
+        where, args = [], []
+        for col, val in (("playbook", playbook), ("status", status), ("alert_id", alert_id)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+        with self._lock:
+            total = self._conn.execute(f"SELECT count(*) FROM runs{sql_where}", args).fetchone()[0]
+            ids = [r[0] for r in self._conn.execute(f"SELECT id FROM runs{sql_where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                                                    [*args, limit, offset])]
+            return total, [self._get(self._conn, i) for i in ids]
+
+    def set_status(self, run_id: int, expected: str, new: str, *, reason: str | None = None,
+                   current_step: str | None = None, approval_expires_at: str | None = None,
+                   started_at: str | None = None, ended_at: str | None = None) -> bool:
+        sets, args = ["status = ?"], [new]
+        for col, val in (("reason", reason), ("current_step", current_step), ("started_at", started_at),
+                         ("ended_at", ended_at)):
+            if val is not None:
+                sets.append(f"{col} = ?")
+                args.append(val)
+        sets.append("approval_expires_at = ?")
+        args.append(approval_expires_at)
+        with self._tx() as c:
+            cur = c.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ? AND status = ?", [*args, run_id, expected])
+            if cur.rowcount == 0:
+                if c.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
+                    raise RunNotFound(f"no playbook run {run_id}")
+                return False
+            return True
+
+    # --- steps and approvals ------------------------------------------------------------
+
+    def _save_step(self, c: sqlite3.Connection, run_id: int, s: StepState) -> None:
+        c.execute(
+            "INSERT OR REPLACE INTO steps(run_id, idx, name, action, status, inputs, output, error, would, attempts,"
+            " started_at, ended_at, duration_ms, destructive, approval_role, approved_by, approved_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, s.index, s.name, s.action, s.status, _dumps(s.inputs),
+             _dumps(s.output) if s.output is not None else None, s.error, s.would, s.attempts, s.started_at,
+             s.ended_at, s.duration_ms, int(s.destructive), s.approval_role, s.approved_by, s.approved_at))
+
+    def save_step(self, run_id: int, step: StepState) -> None:
+        with self._tx() as c:
+            self._save_step(c, run_id, step)
+
+    def add_approval(self, run_id: int, approval: Approval) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO approvals(run_id, step, decision, actor, role, time, comment) VALUES (?,?,?,?,?,?,?)",
+                      (run_id, approval.step, approval.decision, approval.actor, approval.role, approval.time,
+                       approval.comment))
+
+    def expired_approvals(self, now: str) -> list[int]:
+        with self._lock:
+            return [r[0] for r in self._conn.execute(
+                "SELECT id FROM runs WHERE status='awaiting_approval' AND approval_expires_at IS NOT NULL"
+                " AND approval_expires_at < ?", (now,))]
+
+    def running_runs(self) -> list[int]:
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT id FROM runs WHERE status IN ('running', 'queued')")]
