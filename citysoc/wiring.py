@@ -16,7 +16,7 @@ from core.protocols import DeadLetterStore, Detector, EventStore, ParseError, Ra
 from core.settings import Settings
 
 __all__ = ["open_store", "open_deadletters", "make_parse", "build_pipeline", "data_dir", "open_soc",
-           "ensure_initial_admin", "build_alerting"]
+           "ensure_initial_admin", "build_alerting", "build_playbooks"]
 
 
 def data_dir(settings: Settings) -> Path:
@@ -150,3 +150,40 @@ def build_alerting(soc: Any) -> tuple[Any, dict[str, Any]]:
     services = {"users": soc.users, "alerts": soc.alerts, "cases": soc.cases, "audit": soc.audit,
                 "alert_stream": broadcaster, "alert_recorder": recorder, "login_throttle": LoginThrottle()}
     return recorder, services
+
+
+def build_playbooks(settings: Settings, soc: Any, *, rescan: Any = None, execute: Any = None) -> tuple[Any, list[Any]]:
+    """The playbook runner over ``playbooks/library`` + ``playbooks.folders``, its runs in
+    ``<data>/playbooks.db``, its actions wired to soc.db's alerts/cases/audit, the asset
+    inventory (enrich) and YARA (rescan of quarantined files). Returns (runner, load errors):
+    a malformed playbook file is left out whole and reported, the others run."""
+    from dataclasses import asdict
+
+    from playbooks.actions import ActionContext, load_actions
+    from playbooks.runner import Runner, real_execute
+    from playbooks.spec import LIBRARY, load_folders
+    from storage.playbook_runs import SQLiteRunStore
+
+    ps = settings.playbooks
+    actions = load_actions()
+    catalog = load_folders([LIBRARY, *ps.folders], actions)
+    asset_lookup = None
+    if settings.inventory is not None:
+        from collectors.enrich import AssetIndex
+
+        index = AssetIndex.load(settings.inventory)
+
+        def asset_lookup(value: str) -> dict[str, Any] | None:
+            a = index.lookup_ip(value) or index.lookup_host(value)
+            return asdict(a) if a is not None else None
+
+    if rescan is None:
+        from detections.yara.attachments import YaraAttachmentScanner
+
+        rescan = YaraAttachmentScanner()
+    ctx = ActionContext(settings=ps, data_dir=data_dir(settings), alerts=soc.alerts, cases=soc.cases,
+                        asset_lookup=asset_lookup, rescan=rescan)
+    store = SQLiteRunStore(data_dir(settings) / "playbooks.db")
+    runner = Runner(catalog.playbooks, store, actions, ctx, settings=ps, audit=soc.audit, alerts=soc.alerts,
+                    execute=execute or real_execute)
+    return runner, catalog.errors

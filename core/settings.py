@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.playbooks import PlaybookSettings
+
 __all__ = ["Settings", "StorageSettings", "SyslogSettings", "ServerSettings", "load_settings", "SettingsError"]
 
 
@@ -74,6 +76,8 @@ class Settings(_Strict):
     """YAML or CSV asset inventory used to attribute events to assets and centers."""
     rules: list[Path] = Field(default_factory=list)
     """Extra Sigma rule folders loaded beside our own pack."""
+    playbooks: PlaybookSettings = PlaybookSettings()
+    """Playbook folders, concurrency, and what actions may reach (gateway, SMTP, webhooks, databases)."""
 
 
 class SettingsError(ValueError):
