@@ -42,6 +42,7 @@ from .generic import PARSER as GENERIC
 from .hikvision import PARSER as HIKVISION
 from .jobs_json import PARSER as JOBS_JSON
 from .json_generic import JSON, NDJSON
+from .mysql_audit import MARIADB_LINE as _MARIADB_LINE
 from .mysql_audit import PARSER as MYSQL_AUDIT
 from .onvif import PARSER as ONVIF
 from .pam import PARSER as PAM
@@ -84,6 +85,8 @@ def sniff(record: RawRecord, now: _dt.datetime) -> Event:
     if head.startswith(("type=", "node=")) and "msg=audit(" in text[:200]:
         return AUDITD.parse(record, now=now)
     line = text.rstrip("\r\n")
+    if _MARIADB_LINE.match(line):
+        return MYSQL_AUDIT.parse(record, now=now)
     if _ACCESS_RE.match(line):
         return ACCESS.parse(record, now=now)
     if _PG_LINE.match(line):

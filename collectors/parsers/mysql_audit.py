@@ -1,6 +1,8 @@
-"""MySQL/MariaDB audit records in JSON: MySQL Enterprise/``audit_log`` JSON format
-(``{"class": "connection", "event": "connect", "account": {...}, ...}``) and the Percona
-audit plugin's ``{"audit_record": {...}}``.
+"""MySQL/MariaDB audit records: MySQL Enterprise/``audit_log`` JSON format
+(``{"class": "connection", "event": "connect", "account": {...}, ...}``), the Percona
+audit plugin's ``{"audit_record": {...}}``, and MariaDB's ``server_audit`` plugin lines
+(``20261125 10:40:00,dw-my-01,etl,10.30.0.5,9,0,QUERY,warehouse,'SELECT 1',0``, from
+its file or, without the timestamp, from its syslog output).
 
 Fields go to ``db.*`` exactly as for PostgreSQL (see :mod:`.postgres` for why that
 namespace), plus ``mysql.audit.*`` for the record's own class/event/status. A non-zero
@@ -8,19 +10,26 @@ namespace), plus ``mysql.audit.*`` for the record's own class/event/status. A no
 """
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import ipaddress
+import re
 from typing import Any
 
 from core.events import Event, set_field
 from core.protocols import RawRecord
 
-from ._common import categorize, set_outcome, set_timestamp, to_int
+from ._app import utcnow
+from ._common import add_tag, base_event, categorize, decode, record_zone, set_outcome, set_timestamp, to_int
 from ._json import JsonFamilyParser
+from ._syslog import apply_header, split_header
 from ._pick import pick_str
 from .postgres import apply_statement
 
-__all__ = ["MysqlAuditParser", "PARSER"]
+__all__ = ["MysqlAuditParser", "PARSER", "MARIADB_LINE"]
+
+MARIADB_LINE = re.compile(r"(\d{8} \d\d:\d\d:\d\d),")
+_MARIADB_OPS = {"CONNECT": "connect", "FAILED_CONNECT": "connect", "CHANGEUSER": "connect", "DISCONNECT": "disconnect"}
 
 
 def _ip(ev: Event, value: str | None) -> None:
@@ -42,6 +51,74 @@ class MysqlAuditParser(JsonFamilyParser):
             return True
         return "class" in doc and "connection_id" in doc and ("account" in doc or "login" in doc or "event" in doc)
 
+    def parse(self, record: RawRecord, *, now: _dt.datetime | None = None) -> Event:
+        text, _ = decode(record.data)
+        if text.lstrip().startswith("{"):
+            return super().parse(record, now=now)
+        return self.parse_mariadb(record, now=now or utcnow())
+
+    def parse_mariadb(self, record: RawRecord, now: _dt.datetime) -> Event:
+        """A MariaDB ``server_audit`` line (file form, or its syslog form without timestamp)."""
+        ev, text = base_event(record, now, dataset=self.dataset, module=self.module)
+        body = text
+        if text.startswith("<"):
+            hdr = split_header(text, now, record_zone(record))
+            if hdr is not None:
+                apply_header(ev, hdr, now)
+                body = hdr.message.strip()
+        if not self.apply_mariadb(ev, body, record, now):
+            add_tag(ev, "mysql_audit_unrecognized")
+            ev["message"] = body
+        return ev
+
+    def apply_mariadb(self, ev: Event, body: str, record: RawRecord, now: _dt.datetime) -> bool:
+        """Fill ``ev`` from a ``server_audit`` line; False when ``body`` is not one."""
+        body = body.strip()
+        try:
+            row = next(csv.reader([body], quotechar="'", escapechar="\\"))
+        except (csv.Error, StopIteration):
+            row = []
+        ts = None
+        if row and MARIADB_LINE.match(body):
+            ts, row = row[0], row[1:]
+        if len(row) < 9:
+            return False
+        ev["event"]["module"] = self.module
+        if not record.dataset:
+            ev["event"]["dataset"] = self.dataset
+        server, user, host, conn, query_id, op, db, obj, retcode = row[:9]
+        if ts:
+            try:
+                stamp = _dt.datetime.strptime(ts, "%Y%m%d %H:%M:%S").replace(tzinfo=record_zone(record))
+                set_timestamp(ev, stamp, now, original=ts)
+            except ValueError:
+                set_timestamp(ev, ts, now)
+        set_field(ev, "db.system", "mariadb")
+        set_field(ev, "mysql.audit", {"operation": op, "connection_id": to_int(conn), "query_id": to_int(query_id),
+                                      "server": server})
+        if user:
+            set_field(ev, "user.name", user)
+            set_field(ev, "db.user", user)
+        _ip(ev, None if host in ("localhost", "") else host)
+        if db:
+            set_field(ev, "db.name", db)
+        status = to_int(retcode)
+        statement = None
+        if op.startswith("QUERY") and obj:
+            statement = obj
+            apply_statement(ev, obj)
+        elif op in ("READ", "WRITE", "CREATE", "ALTER", "DROP", "RENAME") and obj:
+            set_field(ev, "db.object.type", "TABLE")
+            set_field(ev, "db.object.name", obj)
+            set_field(ev, "db.operation", op)
+        kind = _MARIADB_OPS.get(op, "other")
+        if op == "FAILED_CONNECT" and not status:
+            status = -1
+        command = op if op in ("WRITE", "CREATE", "ALTER", "DROP", "RENAME") else None
+        self._finish(ev, kind, status, statement, command or (None if statement else op))
+        ev["message"] = f"{op}" + (f": {statement}" if statement else f" {obj}" if obj else "")
+        return True
+
     def apply_doc(self, ev: Event, doc: dict[str, Any], record: RawRecord, now: _dt.datetime) -> None:
         set_field(ev, "db.system", "mysql")
         if isinstance(doc.get("audit_record"), dict):
@@ -56,9 +133,9 @@ class MysqlAuditParser(JsonFamilyParser):
         elif kind == "disconnect":
             categorize(ev, ["session", "database"], ["end", "info"], "db-disconnect")
         elif statement or command:
-            op = (command or "").upper()
+            op = (command or (statement or "").lstrip()[:12]).upper()
             writes = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "TRUNCATE", "GRANT",
-                      "REVOKE", "RENAME")
+                      "REVOKE", "RENAME", "WRITE")
             is_write = any(op.startswith(w) for w in writes)
             categorize(ev, "database", "change" if is_write else "access", "db-query")
         else:

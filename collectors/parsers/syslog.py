@@ -52,6 +52,8 @@ def dispatch(ev: Event, message: str, program: str | None, record: RawRecord, no
         app.claim(ev, record)
     if message.startswith("pam_") and PAM.apply(ev, message, program, record, now):
         return True
+    if prog.startswith(("mysql-server_auditing", "server_audit")) and MYSQL.apply_mariadb(ev, message, record, now):
+        return True
     for candidate in APPS:
         if candidate is not app and candidate.sniff(message) and candidate.apply(ev, message, program, record, now):
             return True
