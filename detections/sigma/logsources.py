@@ -28,32 +28,67 @@ __all__ = [
 _SYSMON = "microsoft-windows-sysmon/operational"
 _PS = ("microsoft-windows-powershell/operational", "powershellcore/operational")
 
-# Sigma Windows service -> event log channels. Seeded from pySigma's own table (so it
-# follows pySigma releases) plus channels SigmaHQ uses that pySigma does not list.
-_EXTRA_SERVICE_CHANNELS: dict[str, list[str]] = {
-    "iis-configuration": ["Microsoft-IIS-Configuration/Operational"],
-    "smbclient-connectivity": ["Microsoft-Windows-SmbClient/Connectivity"],
-    "smbserver-connectivity": ["Microsoft-Windows-SMBServer/Connectivity"],
-    "kernel-shimengine": ["Microsoft-Windows-Kernel-ShimEngine/Operational"],
-    "hyper-v-worker": ["Microsoft-Windows-Hyper-V-Worker"],
+# Sigma Windows service -> event log channels (the names SigmaHQ's logsource guide and
+# pySigma's windows pipeline use). Kept here as data rather than imported from pySigma, so
+# a cached start never imports pySigma (that import alone costs 0.1-0.3 s).
+_SERVICE_CHANNELS: dict[str, list[str]] = {
+    "security": ["Security"],
+    "application": ["Application"],
+    "system": ["System"],
     "sysmon": [_SYSMON],
     "powershell": list(_PS),
+    "powershell-classic": ["Windows PowerShell"],
+    "taskscheduler": ["Microsoft-Windows-TaskScheduler/Operational"],
+    "wmi": ["Microsoft-Windows-WMI-Activity/Operational"],
+    "dns-server": ["DNS Server"],
+    "dns-server-audit": ["Microsoft-Windows-DNS-Server/Audit"],
+    "dns-server-analytic": ["Microsoft-Windows-DNS-Server/Analytical"],
+    "driver-framework": ["Microsoft-Windows-DriverFrameworks-UserMode/Operational"],
+    "ntlm": ["Microsoft-Windows-NTLM/Operational"],
+    "dhcp": ["Microsoft-Windows-DHCP-Server/Operational"],
+    "msexchange-management": ["MSExchange Management"],
+    "applocker": [
+        "Microsoft-Windows-AppLocker/MSI and Script",
+        "Microsoft-Windows-AppLocker/EXE and DLL",
+        "Microsoft-Windows-AppLocker/Packaged app-Deployment",
+        "Microsoft-Windows-AppLocker/Packaged app-Execution",
+    ],
+    "printservice-admin": ["Microsoft-Windows-PrintService/Admin"],
+    "printservice-operational": ["Microsoft-Windows-PrintService/Operational"],
+    "codeintegrity-operational": ["Microsoft-Windows-CodeIntegrity/Operational"],
+    "smbclient-security": ["Microsoft-Windows-SmbClient/Security"],
+    "smbclient-connectivity": ["Microsoft-Windows-SmbClient/Connectivity"],
+    "smbserver-connectivity": ["Microsoft-Windows-SMBServer/Connectivity"],
+    "firewall-as": ["Microsoft-Windows-Windows Firewall With Advanced Security/Firewall"],
+    "bits-client": ["Microsoft-Windows-Bits-Client/Operational"],
+    "windefend": ["Microsoft-Windows-Windows Defender/Operational"],
+    "terminalservices-localsessionmanager": ["Microsoft-Windows-TerminalServices-LocalSessionManager/Operational"],
+    "microsoft-servicebus-client": ["Microsoft-ServiceBus-Client"],
+    "ldap_debug": ["Microsoft-Windows-LDAP-Client/Debug"],
+    "security-mitigations": [
+        "Microsoft-Windows-Security-Mitigations/Kernel Mode",
+        "Microsoft-Windows-Security-Mitigations/User Mode",
+    ],
+    "diagnosis-scripted": ["Microsoft-Windows-Diagnosis-Scripted/Operational"],
+    "shell-core": ["Microsoft-Windows-Shell-Core/Operational"],
+    "openssh": ["OpenSSH/Operational"],
+    "bitlocker": ["Microsoft-Windows-BitLocker/BitLocker Management"],
+    "vhdmp": ["Microsoft-Windows-VHDMP/Operational"],
+    "appxdeployment-server": ["Microsoft-Windows-AppXDeploymentServer/Operational"],
+    "lsa-server": ["Microsoft-Windows-LSA/Operational"],
+    "appxpackaging-om": ["Microsoft-Windows-AppxPackaging/Operational"],
+    "dns-client": ["Microsoft-Windows-DNS Client Events/Operational"],
+    "appmodel-runtime": ["Microsoft-Windows-AppModel-Runtime/Admin"],
+    "capi2": ["Microsoft-Windows-CAPI2/Operational"],
+    "certificateservicesclient-lifecycle-system": ["Microsoft-Windows-CertificateServicesClient-Lifecycle-System/Operational"],
+    "iis-configuration": ["Microsoft-IIS-Configuration/Operational"],
+    "kernel-shimengine": ["Microsoft-Windows-Kernel-ShimEngine/Operational"],
+    "hyper-v-worker": ["Microsoft-Windows-Hyper-V-Worker"],
 }
 
 
 def _service_channels() -> dict[str, frozenset[str]]:
-    table: dict[str, list[str]] = {}
-    try:
-        from sigma.pipelines.common import windows_logsource_mapping  # type: ignore[import-untyped]
-
-        for svc, chans in windows_logsource_mapping.items():
-            table[svc] = [chans] if isinstance(chans, str) else list(chans)
-    except ImportError:  # pragma: no cover - pySigma is a dependency; keep routing usable anyway
-        pass
-    for svc, chans in _EXTRA_SERVICE_CHANNELS.items():
-        table.setdefault(svc, [])
-        table[svc] = sorted(set(table[svc]) | set(chans))
-    return {svc: frozenset(c.lower() for c in chans) for svc, chans in table.items()}
+    return {svc: frozenset(c.lower() for c in chans) for svc, chans in _SERVICE_CHANNELS.items()}
 
 
 SERVICE_CHANNELS: dict[str, frozenset[str]] = _service_channels()

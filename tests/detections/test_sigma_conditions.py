@@ -274,3 +274,16 @@ def test_sigma_cache_is_used_and_invalidated(tmp_path) -> None:
     r.write_text("title: two\nlogsource: {product: x}\ndetection:\n  s:\n    a: 2\n  condition: s\n")
     third = load_rules([rules], cache_dir=cache)
     assert third.cached_files == 0 and third.rules[0].title == "two"
+
+
+def test_sigma_service_channels_cover_pysigmas_table() -> None:
+    """Our routing table (kept as data to avoid importing pySigma at start) must know every
+    Windows service pySigma's own pipeline knows, with the same channels."""
+    from sigma.pipelines.common import windows_logsource_mapping
+
+    from detections.sigma.logsources import SERVICE_CHANNELS
+
+    for service, chans in windows_logsource_mapping.items():
+        want = {c.lower() for c in ([chans] if isinstance(chans, str) else chans)}
+        assert service in SERVICE_CHANNELS, service
+        assert want <= SERVICE_CHANNELS[service], service
