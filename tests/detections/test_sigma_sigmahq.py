@@ -93,3 +93,30 @@ def test_sigma_sigmahq_regression_samples_do_not_trip_unrelated_windows_rules(si
     hits = sum(len(eng.process(ev)) for ev in events)
     assert hits >= len(cases)  # at least the paired rules
     assert hits < 10 * len(events)
+
+
+def test_sigma_prefilter_changes_no_result(sigmahq_ruleset) -> None:
+    """The literal prefilter may only skip rules that cannot match: over the whole EVTX
+    corpus and all Windows rules, prefiltered results equal evaluating every routed rule."""
+    evtx_dir = SIGMA.parent / "evtx"
+    if not evtx_dir.is_dir():
+        pytest.skip(f"EVTX corpus not found at {evtx_dir}")
+    from detections.sigma.logsources import event_route_key
+    from detections.sigma.matchers import EventView
+
+    win = [r for r in sigmahq_ruleset.rules if (r.product or "") == "windows"]
+    eng = SigmaEngine(win, include_events=False)
+    events = [ev for f in sorted(evtx_dir.rglob("*.evtx")) for ev in EvtxReader(f)]
+    events += [ev for _, _, path, _ in _regression_cases() for ev in EvtxReader(path)]
+    differences = []
+    total = 0
+    for ev in events:
+        fast = sorted(d.rule_id for d in eng.process(ev))
+        key = event_route_key(ev)
+        view = EventView(ev, key)
+        full = sorted(r.spec.id for r in eng.rules_for(key) if r.match(view))
+        total += len(full)
+        if fast != full:
+            differences.append((ev["winlog"]["channel"], ev["winlog"]["record_id"], set(full) ^ set(fast)))
+    assert total > 500
+    assert not differences, differences[:5]
