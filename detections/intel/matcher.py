@@ -15,7 +15,7 @@ import datetime as _dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from core.events import Event, expand_dots
+from core.events import Event
 from core.protocols import Detection
 from detections.intel.index import IocIndex
 from detections.intel.indicators import Indicator, confidence_level, url_host
@@ -43,15 +43,134 @@ FIELDS: dict[str, str] = {
 
 _KINDS = ("ip", "domain", "host", "url", "hash", "email")
 
+_Hits = dict[tuple[str, str, str], tuple[Indicator, str, str]]
 
-def _compile(fields: Mapping[str, str]) -> dict[str, tuple[tuple[tuple[str, ...], str, str], ...]]:
-    tree: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
+
+def _add(found: tuple[Indicator, ...], fname: str, value: str, hits: _Hits) -> None:
+    for ind in found:
+        key = (ind.feed, ind.type, ind.value)
+        if key not in hits:
+            hits[key] = (ind, fname, value)
+
+
+def _host_lookup(idx: IocIndex, host: str) -> tuple[Indicator, ...]:
+    found = idx.lookup_domain(host) if idx.domains else ()
+    if not found and (host[:1].isdigit() or ":" in host):
+        found = idx.lookup_ip(host)
+    return found
+
+
+def _check_ip(idx: IocIndex, value: str, fname: str, hits: _Hits) -> None:
+    found = idx.lookup_ip(value)
+    if found:
+        _add(found, fname, value, hits)
+
+
+def _check_hash(idx: IocIndex, value: str, fname: str, hits: _Hits) -> None:
+    if idx.hashes:
+        found = idx.lookup_hash(value)
+        if found:
+            _add(found, fname, value, hits)
+
+
+def _check_domain(idx: IocIndex, value: str, fname: str, hits: _Hits) -> None:
+    if idx.domains:
+        found = idx.lookup_domain(value)
+        if found:
+            _add(found, fname, value, hits)
+
+
+def _check_host(idx: IocIndex, value: str, fname: str, hits: _Hits) -> None:
+    if value.startswith("["):  # [2001:db8::1]:443
+        host = value[1:].split("]", 1)[0]
+    else:
+        host = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    found = _host_lookup(idx, host)
+    if found:
+        _add(found, fname, value, hits)
+
+
+def _check_url(idx: IocIndex, value: str, fname: str, hits: _Hits) -> None:
+    found: tuple[Indicator, ...] = idx.lookup_url(value) if idx.urls else ()
+    if not found and (idx.domains or idx.has_addresses):
+        host = url_host(value)
+        if host:
+            found = _host_lookup(idx, host)
+    if found:
+        _add(found, fname, value, hits)
+
+
+def _check_email(idx: IocIndex, value: str, fname: str, hits: _Hits) -> None:
+    if idx.domains and "@" in value:
+        found = idx.lookup_domain(value.rsplit("@", 1)[1])
+        if found:
+            _add(found, fname, value, hits)
+
+
+_CHECKERS: dict[str, Callable[[IocIndex, str, str, _Hits], None]] = {
+    "ip": _check_ip, "hash": _check_hash, "domain": _check_domain, "host": _check_host, "url": _check_url,
+    "email": _check_email,
+}
+
+# A trie over field names: key -> (leaf (checker, field name) or None, sub-trie or None).
+_Trie = dict[str, tuple[Any, Any]]
+
+
+def _compile(fields: Mapping[str, str]) -> _Trie:
+    root: dict[str, list] = {}
     for name, kind in fields.items():
         if kind not in _KINDS:
             raise ValueError(f"intel field {name!r}: unknown kind {kind!r} (use one of {', '.join(_KINDS)})")
-        top, *rest = name.split(".")
-        tree.setdefault(top, []).append((tuple(rest), kind, name))
-    return {k: tuple(v) for k, v in tree.items()}
+        node = root
+        parts = name.split(".")
+        for i, part in enumerate(parts):
+            entry = node.setdefault(part, [None, None])
+            if i == len(parts) - 1:
+                entry[0] = (_CHECKERS[kind], name)
+            else:
+                if entry[1] is None:
+                    entry[1] = {}
+                node = entry[1]
+
+    def freeze(n: dict[str, list]) -> _Trie:
+        return {k: (leaf, freeze(sub) if sub is not None else None) for k, (leaf, sub) in n.items()}
+
+    return freeze(root)
+
+
+def _resolve(trie: _Trie, dotted: str) -> tuple[Any, Any] | None:
+    """The trie entry for a literal dotted key such as ``"source.ip"`` (shippers send those)."""
+    entry = None
+    node: _Trie | None = trie
+    for part in dotted.split("."):
+        if node is None:
+            return None
+        entry = node.get(part)
+        if entry is None:
+            return None
+        node = entry[1]
+    return entry
+
+
+def _visit(obj: Mapping[str, Any], trie: _Trie, idx: IocIndex, hits: _Hits) -> None:
+    for k, v in obj.items():
+        entry = trie.get(k)
+        if entry is None:
+            if "." not in k:
+                continue
+            entry = _resolve(trie, k)
+            if entry is None:
+                continue
+        leaf, sub = entry
+        if leaf is not None:
+            if type(v) is str:
+                leaf[0](idx, v, leaf[1], hits)
+            elif type(v) is list or type(v) is tuple:
+                for x in v:
+                    if type(x) is str:
+                        leaf[0](idx, x, leaf[1], hits)
+        if sub is not None and type(v) is dict:
+            _visit(v, sub, idx, hits)
 
 
 class IntelMatcher:
@@ -61,100 +180,24 @@ class IntelMatcher:
     :class:`~detections.intel.manager.FeedManager`'s ``current``), so feed refreshes
     take effect on the next event without rebuilding the matcher.
     One detection per (feed, indicator) per event: rule id ``intel:<feed>``.
+    Fields are walked as a trie over the event's own keys, so an event pays only for the
+    objects it has; literal dotted keys (``{"source.ip": ...}``) are understood too.
     """
 
     name = "intel"
 
     def __init__(self, index: IocIndex | Callable[[], IocIndex], fields: Mapping[str, str] | None = None):
         self._index = index if callable(index) else (lambda: index)
-        self._tree = _compile(fields if fields is not None else FIELDS)
+        self._trie = _compile(fields if fields is not None else FIELDS)
         self.counters = {"events": 0, "detections": 0}
 
     def process(self, event: Event) -> list[Detection]:
         self.counters["events"] += 1
-        idx = self._index()
-        hits: dict[tuple[str, str, str], tuple[Indicator, str, str]] = {}
-        tree = self._tree
-        check = self._check
-        for top, node in event.items():
-            specs = tree.get(top)
-            if specs is None:
-                if "." in top:  # shipper sent dotted keys: match on the nested form instead
-                    hits.clear()
-                    self._walk(expand_dots(event), idx, hits)
-                    break
-                continue
-            for rest, kind, fname in specs:
-                value: Any = node
-                for part in rest:
-                    if type(value) is not dict:
-                        value = None
-                        break
-                    value = value.get(part)
-                    if value is None:
-                        break
-                if value is None:
-                    continue
-                if type(value) is str:
-                    check(idx, kind, value, fname, hits)
-                elif isinstance(value, (list, tuple)):
-                    for v in value:
-                        if isinstance(v, str):
-                            check(idx, kind, v, fname, hits)
+        hits: _Hits = {}
+        _visit(event, self._trie, self._index(), hits)
         if not hits:
             return []
         return self._detections(event, hits)
-
-    def _walk(self, event: Mapping[str, Any], idx: IocIndex,
-              hits: dict[tuple[str, str, str], tuple[Indicator, str, str]]) -> None:
-        for top, node in event.items():
-            for rest, kind, fname in self._tree.get(top, ()):
-                value: Any = node
-                for part in rest:
-                    value = value.get(part) if isinstance(value, dict) else None
-                if isinstance(value, str):
-                    self._check(idx, kind, value, fname, hits)
-                elif isinstance(value, (list, tuple)):
-                    for v in value:
-                        if isinstance(v, str):
-                            self._check(idx, kind, v, fname, hits)
-
-    @staticmethod
-    def _check(idx: IocIndex, kind: str, value: str, fname: str,
-               hits: dict[tuple[str, str, str], tuple[Indicator, str, str]]) -> None:
-        found: tuple[Indicator, ...] = ()
-        if kind == "ip":
-            found = idx.lookup_ip(value)
-        elif kind == "hash":
-            if idx.hashes:
-                found = idx.lookup_hash(value)
-        elif kind == "domain":
-            if idx.domains:
-                found = idx.lookup_domain(value)
-        elif kind == "host":
-            if value.startswith("["):  # [2001:db8::1]:443
-                host = value[1:].split("]", 1)[0]
-            else:
-                host = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
-            found = idx.lookup_domain(host) if idx.domains else ()
-            if not found and (host[:1].isdigit() or ":" in host):
-                found = idx.lookup_ip(host)
-        elif kind == "url":
-            if idx.urls:
-                found = idx.lookup_url(value)
-            if not found and (idx.domains or idx.has_addresses):
-                host = url_host(value)
-                if host:
-                    found = idx.lookup_domain(host) if idx.domains else ()
-                    if not found and (host[:1].isdigit() or ":" in host):
-                        found = idx.lookup_ip(host)
-        elif kind == "email":
-            if idx.domains and "@" in value:
-                found = idx.lookup_domain(value.rsplit("@", 1)[1])
-        for ind in found:
-            key = (ind.feed, ind.type, ind.value)
-            if key not in hits:
-                hits[key] = (ind, fname, value)
 
     def _detections(self, event: Event, hits: dict) -> list[Detection]:
         now = None
