@@ -14,6 +14,7 @@ import io
 import lzma
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -124,8 +125,13 @@ def _zip_members(data: bytes, max_size: int, budget: Budget) -> Iterator[Member]
                 m.skipped = f"member larger than max size ({info.file_size} > {max_size} bytes): not scanned"
             else:
                 # The declared size can lie (bombs do): the bounded read is the real guard.
-                with zf.open(info) as f:
-                    m.data, m.skipped = _read_bounded(f, max_size, budget)
+                try:
+                    with zf.open(info) as f:
+                        m.data, m.skipped = _read_bounded(f, max_size, budget)
+                except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError,
+                        RuntimeError, lzma.LZMAError) as exc:
+                    # One damaged member must not hide the others: zip members are independent.
+                    m.data, m.skipped = None, f"damaged member: {exc}"
             yield m
             if budget.exhausted:
                 return

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import zipfile
-import tarfile
 import lzma
+import tarfile
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -105,7 +106,8 @@ class YaraScanner:
                         if unsafe_name(member.name):
                             sub[0].notes.append("unsafe member name (path traversal): content scanned, never extracted")
                         children.extend(sub)
-                except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+                except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error,
+                        NotImplementedError, RuntimeError, ValueError) as exc:
                     result.notes.append(f"damaged {kind} archive: {exc}; members after this point not scanned")
                 if budget.exhausted and depth == 0:
                     result.notes.append(

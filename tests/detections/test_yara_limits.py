@@ -152,3 +152,28 @@ def test_file_event_scanner_scans_only_allowed_prefixes_and_dedupes(rules, tmp_p
     assert det.process({"event": {"category": "process"}, "file": {"path": str(ingest / "a.php")}}) == []
     with pytest.raises(ValueError, match="allowed path prefix"):
         FileEventScanner(YaraScanner(rules), [])
+
+
+def test_damaged_zip_member_is_skipped_and_the_others_scanned(rules):
+    data = bytearray(_zip({"a.txt": b"hello " * 2000, "b.php": SHELL}))
+    # corrupt a.txt's deflate stream (it starts right after its 30-byte header + name)
+    for i in range(30 + len("a.txt") + 2, 30 + len("a.txt") + 12):
+        data[i] ^= 0xFF
+    res = YaraScanner(rules).scan_data(bytes(data), "partly.zip")
+    by_path = {r.path: r for r in res}
+    assert by_path["partly.zip!a.txt"].skipped.startswith("damaged member")
+    assert by_path["partly.zip!b.php"].matches
+
+
+def test_plain_tar_traversal_names_and_member_limit(rules):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in [("../../etc/rc.local", SHELL), ("ok.txt", b"fine"), ("more.txt", b"x")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    res = YaraScanner(rules).scan_data(buf.getvalue(), "drop.tar")
+    assert [r.path for r in res] == ["drop.tar", "drop.tar!../../etc/rc.local", "drop.tar!ok.txt", "drop.tar!more.txt"]
+    assert res[1].matches and any("path traversal" in n for n in res[1].notes)
+    limited = YaraScanner(rules, ScanLimits(max_members=2)).scan_data(buf.getvalue(), "drop.tar")
+    assert len(limited) == 3 and any("member limit reached" in n for n in limited[0].notes)
