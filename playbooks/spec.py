@@ -320,7 +320,7 @@ def _inputs(raw: Any, errs: _Errors) -> dict[str, InputSpec]:
             errs.add(f"{path}.type", f"unknown type {typ!r}; use one of {', '.join(PARAM_TYPES)}")
             continue
         default = _template(spec["default"], f"{path}.default", errs) if "default" in spec else None
-        required = spec.get("required", "default" not in spec)
+        required = spec.get("required", True)  # a default that resolves to nothing is still missing
         out[name] = InputSpec(type=typ, required=bool(required), default=default, doc=str(spec.get("doc", "")))
     return out
 
