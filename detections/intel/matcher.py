@@ -194,10 +194,30 @@ class IntelMatcher:
     def process(self, event: Event) -> list[Detection]:
         self.counters["events"] += 1
         hits: _Hits = {}
-        _visit(event, self._trie, self._index(), hits)
+        idx = self._index()
+        _visit(event, self._trie, idx, hits)
+        if idx.urls:
+            url = event.get("url")
+            if type(url) is dict and "full" not in url:
+                self._check_split_url(url, idx, hits)
         if not hits:
             return []
         return self._detections(event, hits)
+
+    @staticmethod
+    def _check_split_url(url: dict, idx: IocIndex, hits: _Hits) -> None:
+        """HTTP parsers put the request target in ``url.original`` (``/dl/agent.sh``) and the
+        Host header in ``url.domain``: rebuild the URL so URL indicators still match."""
+        original, domain = url.get("original"), url.get("domain")
+        if type(original) is not str or type(domain) is not str or not original.startswith("/"):
+            return
+        scheme = url.get("scheme") if type(url.get("scheme")) is str else "http"
+        port = url.get("port")
+        host = f"[{domain}]" if ":" in domain else domain
+        full = f"{scheme}://{host}{':' + str(port) if isinstance(port, int) else ''}{original}"
+        found = idx.lookup_url(full)
+        if found:
+            _add(found, "url.domain+url.original", full, hits)
 
     def _detections(self, event: Event, hits: dict) -> list[Detection]:
         now = None

@@ -93,6 +93,14 @@ def test_urls_are_normalised_and_their_hosts_checked(matcher: IntelMatcher):
     assert d.extra["indicator"]["type"] == "domain" and d.extra["field"] == "url.original"
 
 
+def test_url_split_by_an_http_parser_is_rebuilt(matcher: IntelMatcher):
+    ev = {"url": {"original": "/dl/agent.sh", "domain": "Weather-Feed.example", "port": 80, "scheme": "http"}}
+    d = _one(matcher, ev)
+    assert d.extra["field"] == "url.domain+url.original"
+    assert d.extra["matched_value"] == "http://Weather-Feed.example:80/dl/agent.sh"
+    assert matcher.process({"url": {"original": "/dl/agent.sh", "domain": "weather-feed.example", "port": 8080}}) == []
+
+
 def test_hashes_any_case_in_file_and_process_fields(matcher: IntelMatcher):
     assert _one(matcher, {"file": {"hash": {"md5": "098f6bcd4621d373cade4e832627b4f6"}}}).extra["indicator"]["type"] == "md5"
     assert _one(matcher, {"process": {"hash": {"sha1": "A94A8FE5CCB19BA61C4C0873D391E987982FBBD3"}}})
