@@ -16,7 +16,8 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import yara
@@ -30,11 +31,19 @@ __all__ = ["YaraScanner", "iter_files"]
 
 
 def iter_files(paths: Iterable[Path], errors: list[str] | None = None) -> Iterator[Path]:
-    """Files named, and files below folders named (sorted, symlinks not followed into folders)."""
+    """Files named, and files below folders named (sorted; symlinked folders not entered).
+
+    A missing path, or a folder that cannot be listed, goes to ``errors`` when given;
+    otherwise a missing path raises FileNotFoundError.
+    """
+    def walk_error(exc: OSError) -> None:
+        if errors is not None:
+            errors.append(f"{exc.filename}: {exc.strerror}")
+
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            for root, dirs, files in os.walk(p, onerror=(lambda e: errors.append(f"{e.filename}: {e.strerror}")) if errors is not None else None):
+            for root, dirs, files in os.walk(p, onerror=walk_error):
                 dirs.sort()
                 for name in sorted(files):
                     yield Path(root) / name
@@ -163,16 +172,18 @@ class YaraScanner:
                     on_file(f)
             return
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="yara-scan") as pool:
-            window: list[tuple[Path, object]] = []
+            # A bounded window of files in flight keeps memory flat and results in order.
+            window: deque[tuple[Path, Future[list[ScanResult]]]] = deque()
             for f in files:
                 window.append((f, pool.submit(self.scan_file, f)))
                 if len(window) >= workers * 4:
-                    p, fut = window.pop(0)
-                    yield from fut.result()  # type: ignore[attr-defined]
+                    p, fut = window.popleft()
+                    yield from fut.result()
                     if on_file:
                         on_file(p)
-            for p, fut in window:
-                yield from fut.result()  # type: ignore[attr-defined]
+            while window:
+                p, fut = window.popleft()
+                yield from fut.result()
                 if on_file:
                     on_file(p)
 
