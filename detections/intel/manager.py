@@ -1,8 +1,9 @@
 """``FeedManager``: keeps feeds fresh and the matcher's index current.
 
 Each feed is a file, a MISP feed folder, or an HTTP(S) URL. ``refresh()`` re-reads files
-whose content changed (mtime/size, then sha256) and asks servers with ``If-None-Match``
-/ ``If-Modified-Since`` (a 304 costs nothing). A feed that fails to refresh (server
+whose mtime or size changed (or changed too recently for mtimes to tell, as git does for
+"racy" files), re-parses them only when their sha256 changed too, and asks servers
+with ``If-None-Match`` / ``If-Modified-Since`` (a 304 costs nothing). A feed that fails to refresh (server
 down, broken JSON) keeps its last good indicators and records the error; a new index
 is built only when something changed and swapped in with one reference assignment,
 so matchers never see a half-built index.
@@ -73,6 +74,7 @@ class FeedStatus:
     load: FeedLoad | None = None
     """The last good load (kept when a refresh fails)."""
     signature: str = ""
+    stat_signature: tuple = ()
     etag: str | None = None
     last_modified: str | None = None
     last_attempt: float = 0.0
@@ -136,11 +138,16 @@ class FeedManager:
         if spec.is_url:
             return self._fetch_url(st)
         path = Path(spec.location)
+        quick = _stat_signature(path)
+        racy = any(mtime > time.time_ns() - 2_000_000_000 for _, mtime, _ in quick)
+        if quick == st.stat_signature and not racy and st.load is not None:
+            return None  # same mtimes and sizes: not even read
         sig = _path_signature(path)
         if sig == st.signature and st.load is not None:
+            st.stat_signature = quick  # touched but not changed
             return None
         load = load_feed_path(path, name=spec.name, format=spec.format)
-        st.signature = sig
+        st.signature, st.stat_signature = sig, quick
         return load
 
     def _get(self, url: str, st: FeedStatus | None, headers: dict[str, str]) -> httpx.Response | None:
@@ -239,6 +246,15 @@ class FeedManager:
                 if st.last_success else None,
             })
         return out
+
+
+def _stat_signature(path: Path) -> tuple:
+    """(name, mtime_ns, size) of a feed file or of every JSON file of a MISP feed folder."""
+    try:
+        files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+        return tuple((p.name, st.st_mtime_ns, st.st_size) for p in files for st in [p.stat()])
+    except OSError as exc:
+        raise FeedError(f"{path}: cannot read feed: {exc.strerror}") from None
 
 
 def _path_signature(path: Path) -> str:

@@ -187,3 +187,24 @@ def test_background_refresh_thread_picks_up_changes(tmp_path: Path):
         assert _ips(mgr) == {"192.0.2.2"}
     finally:
         mgr.close()
+
+
+def test_old_file_with_same_mtime_and_size_is_not_even_read(tmp_path: Path):
+    import os
+
+    feed = tmp_path / "a.csv"
+    feed.write_text("type,value\nip,192.0.2.1\n")
+    old = 1_700_000_000_000_000_000
+    os.utime(feed, ns=(old, old))
+    mgr = FeedManager([FeedSpec("a", str(feed), refresh_s=0)])
+    try:
+        assert mgr.refresh() == {"a": "loaded"}
+        # Same size, same (old) mtime, different bytes: the stat shortcut skips reading it.
+        feed.write_text("type,value\nip,192.0.2.9\n")
+        os.utime(feed, ns=(old, old))
+        assert mgr.refresh() == {"a": "unchanged"} and _ips(mgr) == {"192.0.2.1"}
+        # A fresh mtime is "racy": the file is hashed and the change seen.
+        feed.write_text("type,value\nip,192.0.2.8\n")
+        assert mgr.refresh() == {"a": "loaded"} and _ips(mgr) == {"192.0.2.8"}
+    finally:
+        mgr.close()
