@@ -44,22 +44,24 @@ class AppState:
     ``login_throttle`` (core.auth.LoginThrottle)."""
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async on purpose here and in every alias below: FastAPI runs plain ``def``
+    # dependencies in a worker thread, a hop that costs more than the lookup.
     return request.app.state.citysoc
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def _store(state: StateDep) -> EventStore:
+async def _store(state: StateDep) -> EventStore:
     return state.store
 
 
-def _pipeline(state: StateDep) -> Pipeline:
+async def _pipeline(state: StateDep) -> Pipeline:
     return state.pipeline
 
 
-def _deadletters(state: StateDep) -> DeadLetterStore:
+async def _deadletters(state: StateDep) -> DeadLetterStore:
     return state.deadletters
 
 
@@ -81,7 +83,7 @@ _WHAT = {
 def service(name: str) -> Any:
     """Dependency factory: ``state.services[name]`` or 503 naming what is missing."""
 
-    def _get(state: StateDep) -> Any:
+    async def _get(state: StateDep) -> Any:
         svc = state.services.get(name)
         if svc is None:
             if name == "rules":
@@ -92,7 +94,7 @@ def service(name: str) -> Any:
     return Depends(_get)
 
 
-def _optional_scanner(state: StateDep) -> AttachmentScanner | None:
+async def _optional_scanner(state: StateDep) -> AttachmentScanner | None:
     return state.services.get("attachment_scanner")
 
 

@@ -261,6 +261,9 @@ class AlertFilter:
     sort: str = "-last_seen"
     limit: int = 50
     offset: int = 0
+    count_up_to: int | None = 10_000
+    """Count matches only up to this many (``None``: exact). Like Elasticsearch's
+    ``track_total_hits``: an exact count of 100k rows costs more than the page itself."""
 
 
 @dataclass(slots=True)

@@ -31,7 +31,8 @@ def list_(status, level, rule_id, host, sort, limit, as_json, config) -> None:
     """List alerts, most recent activity first."""
     soc = open_soc(load(config))
     total, items = soc.alerts.list(AlertFilter(status=list(status) or None, level=list(level) or None,
-                                               rule_id=rule_id, host=host, sort=sort, limit=limit))
+                                               rule_id=rule_id, host=host, sort=sort, limit=limit,
+                                               count_up_to=None))
     soc.close()
     if as_json:
         for a in items:

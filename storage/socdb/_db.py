@@ -38,6 +38,8 @@ CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts(last_seen);
 CREATE INDEX IF NOT EXISTS alerts_status ON alerts(status, last_seen);
 CREATE INDEX IF NOT EXISTS alerts_rule ON alerts(rule_id, last_seen);
 CREATE INDEX IF NOT EXISTS alerts_risk ON alerts(risk_score, last_seen);
+CREATE INDEX IF NOT EXISTS alerts_level ON alerts(level, last_seen);
+CREATE INDEX IF NOT EXISTS alerts_level_risk ON alerts(level, risk_score, last_seen);
 CREATE INDEX IF NOT EXISTS alerts_assignee ON alerts(assignee, last_seen);
 CREATE INDEX IF NOT EXISTS alerts_host ON alerts(host, last_seen);
 CREATE INDEX IF NOT EXISTS alerts_case ON alerts(case_id);

@@ -128,6 +128,7 @@ class SQLiteAlertStore:
         return _row_to_alert(row, with_events=True)
 
     def list(self, flt: AlertFilter) -> tuple[int, list[Alert]]:
+        """(matches, page). With ``flt.count_up_to`` set, matches stop at that + 1."""
         where: list[str] = []
         params: list[Any] = []
         if flt.status:
@@ -155,7 +156,11 @@ class SQLiteAlertStore:
             raise ValueError(f"unknown sort {flt.sort!r}; use one of {', '.join(SORTS)}")
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         conn = self.db.reader()
-        total = conn.execute(f"SELECT count(*) FROM alerts{clause}", params).fetchone()[0]
+        if flt.count_up_to is None:
+            total = conn.execute(f"SELECT count(*) FROM alerts{clause}", params).fetchone()[0]
+        else:
+            total = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM alerts{clause} LIMIT ?)",
+                                 [*params, flt.count_up_to + 1]).fetchone()[0]
         rows = conn.execute(f"SELECT {_LIST_COLS} FROM alerts{clause} ORDER BY {SORTS[flt.sort]} LIMIT ? OFFSET ?",
                             [*params, flt.limit, flt.offset]).fetchall()
         return total, [_row_to_alert(r, with_events=False) for r in rows]

@@ -40,10 +40,13 @@ def _key(r: sqlite3.Row) -> ApiKey:
 
 
 class SQLiteUserStore:
+    KEY_CACHE_S = 5.0
+
     def __init__(self, db: SocDatabase):
         self.db = db
         self._key_touch: dict[str, float] = {}
         self._dummy_hash: str | None = None
+        self._key_cache: dict[str, tuple[str, ApiKey, float]] = {}
 
     # -- users ------------------------------------------------------------------------
     def create_user(self, name: str, role: str, password: str) -> User:
@@ -132,16 +135,32 @@ class SQLiteUserStore:
             if row is None:
                 raise AuthError(f"API key {key_id!r} does not exist; see `citysoc apikeys list`")
             conn.execute("UPDATE api_keys SET revoked = 1 WHERE id = ?", (key_id,))
+        self._key_cache.pop(key_id, None)
         k = _key(row)
         k.revoked = True
         return k
 
     def check_api_key(self, key_id: str, secret: str) -> ApiKey | None:
+        """The key when ``secret`` is right and the key is not revoked.
+
+        Verified keys are remembered for :attr:`KEY_CACHE_S` seconds (a dict lookup
+        instead of a query on every request); revoking through this store forgets the
+        key at once, a revocation by another process (the CLI) takes effect within
+        that time.
+        """
+        now = time.monotonic()
+        cached = self._key_cache.get(key_id)
+        if cached is not None and cached[2] > now:
+            return cached[1] if secrets_equal(cached[0], hash_secret(secret)) else None
         row = self.db.reader().execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
-        if row is None or row["revoked"] or not secrets_equal(row["secret_hash"], hash_secret(secret)):
+        if row is None or row["revoked"]:
+            return None
+        if len(self._key_cache) > 10_000:
+            self._key_cache.clear()
+        self._key_cache[key_id] = (row["secret_hash"], _key(row), now + self.KEY_CACHE_S)
+        if not secrets_equal(row["secret_hash"], hash_secret(secret)):
             return None
         # last_used at minute resolution: one write per key per minute, not per request.
-        now = time.monotonic()
         if now - self._key_touch.get(key_id, -1e9) > 60:
             self._key_touch[key_id] = now
             with self.db.write() as conn:

@@ -174,3 +174,13 @@ def test_rule_list_and_get(client, hdr, role):
     r = client.get(f"{V1}/rules", params={"q": "t1110"}, headers=hdr(role))
     assert r.json()["total"] == 1
     assert client.get(f"{V1}/rules/nope", headers=hdr(role)).status_code == 404
+
+
+def test_fast_list_serialization_matches_the_documented_model(stack, client, hdr):
+    from api.routers.alerts import AlertOut, public
+
+    _seed(stack, 2)
+    page = client.get(f"{V1}/alerts", headers=hdr("viewer")).json()
+    for item in page["items"]:
+        assert AlertOut.model_validate(item).model_dump() == item
+        assert public(stack.soc.alerts.get(item["id"])) == item

@@ -1,0 +1,197 @@
+"""Playbooks and their runs: list and read (viewer and up), start, approve, reject, resume
+and re-run (responder and admin).
+
+The router reaches the runner only through :class:`core.playbooks.PlaybookRunner`
+(``state.services["playbooks"]``, wired by ``citysoc serve``); the runner writes the
+audit log for every run, step and decision, naming the caller.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import require, service
+from core.playbooks import ApprovalDenied, PlaybookInputError, PlaybookRunner, RUN_STATUSES
+
+__all__ = ["router", "runs_router", "routers"]
+
+router = APIRouter(prefix="/playbooks", tags=["playbooks"])
+runs_router = APIRouter(prefix="/playbook-runs", tags=["playbooks"])
+
+CanRead = require("playbooks:read")
+CanRun = require("playbooks:run")
+CanApprove = require("playbooks:approve")
+RunnerDep = Annotated[PlaybookRunner, service("playbooks")]
+
+
+class PlaybookOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    name: str
+    title: str
+    description: str
+    source: str
+    triggers: dict[str, Any]
+    inputs: dict[str, dict[str, Any]]
+    steps: list[dict[str, Any]]
+
+
+class StepOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    index: int
+    name: str
+    action: str
+    status: str
+    inputs: dict[str, Any]
+    output: dict[str, Any] | None
+    error: str
+    would: str
+    attempts: int
+    started_at: str
+    ended_at: str
+    duration_ms: float
+    destructive: bool
+    approval_role: str | None
+    approved_by: str | None
+    approved_at: str | None
+
+
+class ApprovalOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    step: str
+    decision: str
+    actor: str
+    role: str
+    time: str
+    comment: str
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    playbook: str
+    status: str
+    trigger: str
+    actor: str
+    inputs: dict[str, Any]
+    alert_id: int | None
+    dry_run: bool
+    idempotency_key: str | None
+    reason: str
+    created_at: str
+    started_at: str
+    ended_at: str
+    parent_run_id: int | None
+    current_step: str | None
+    approval_expires_at: str | None
+    duplicate: bool
+    steps: list[StepOut]
+    approvals: list[ApprovalOut]
+
+
+class RunPage(BaseModel):
+    total: int
+    items: list[RunOut]
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alert_id: int | None = Field(None, ge=1)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    dry_run: bool = False
+    """Resolve and show every step's inputs and what it would do, touching nothing."""
+    wait: bool = True
+    """Answer when the run has ended or parked for an approval (steps are bounded by timeouts)."""
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    comment: str = Field("", max_length=2000)
+    wait: bool = True
+
+
+class RerunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dry_run: bool = False
+    wait: bool = True
+
+
+class ResumeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    wait: bool = True
+
+
+def _call_errors(exc: Exception) -> HTTPException:
+    if isinstance(exc, ApprovalDenied):
+        return HTTPException(403, str(exc))
+    return HTTPException(422, str(exc))
+
+
+@router.get("", response_model=list[PlaybookOut], summary="Loaded playbooks")
+async def list_playbooks(_me: CanRead, runner: RunnerDep) -> Any:
+    return runner.list_playbooks()
+
+
+@router.get("/{name}", response_model=PlaybookOut, summary="One playbook: triggers, inputs, steps")
+async def get_playbook(name: str, _me: CanRead, runner: RunnerDep) -> Any:
+    return runner.get_playbook(name)
+
+
+@router.post("/{name}/run", response_model=RunOut, summary="Start a run (dry_run: show what it would do)")
+async def run_playbook(name: str, body: RunIn, me: CanRun, runner: RunnerDep) -> Any:
+    try:
+        return await runner.start(name, actor=me.actor, alert_id=body.alert_id, inputs=body.inputs,
+                                  dry_run=body.dry_run, wait=body.wait)
+    except (PlaybookInputError, ApprovalDenied) as exc:
+        raise _call_errors(exc) from None
+
+
+@runs_router.get("", response_model=RunPage, summary="Runs, newest first")
+async def list_runs(_me: CanRead, runner: RunnerDep, playbook: str | None = None,
+                    status: Annotated[str | None, Query(pattern="^(" + "|".join(RUN_STATUSES) + ")$")] = None,
+                    alert_id: int | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                    offset: Annotated[int, Query(ge=0)] = 0) -> Any:
+    total, items = runner.list_runs(playbook=playbook, status=status, alert_id=alert_id, limit=limit, offset=offset)
+    return {"total": total, "items": items}
+
+
+@runs_router.get("/{run_id}", response_model=RunOut, summary="One run with its steps and approvals")
+async def get_run(run_id: int, _me: CanRead, runner: RunnerDep) -> Any:
+    return runner.get_run(run_id)
+
+
+@runs_router.post("/{run_id}/approve", response_model=RunOut, summary="Approve the step the run waits on")
+async def approve(run_id: int, body: DecisionIn, me: CanApprove, runner: RunnerDep) -> Any:
+    try:
+        return await runner.approve(run_id, actor=me.actor, role=me.role, comment=body.comment, wait=body.wait)
+    except (PlaybookInputError, ApprovalDenied) as exc:
+        raise _call_errors(exc) from None
+
+
+@runs_router.post("/{run_id}/reject", response_model=RunOut, summary="Refuse the step the run waits on; the run ends")
+async def reject(run_id: int, body: DecisionIn, me: CanApprove, runner: RunnerDep) -> Any:
+    try:
+        return await runner.reject(run_id, actor=me.actor, role=me.role, comment=body.comment)
+    except (PlaybookInputError, ApprovalDenied) as exc:
+        raise _call_errors(exc) from None
+
+
+@runs_router.post("/{run_id}/resume", response_model=RunOut, summary="Continue a failed run from its failed step")
+async def resume(run_id: int, body: ResumeIn, me: CanRun, runner: RunnerDep) -> Any:
+    try:
+        return await runner.resume(run_id, actor=me.actor, wait=body.wait)
+    except (PlaybookInputError, ApprovalDenied) as exc:
+        raise _call_errors(exc) from None
+
+
+@runs_router.post("/{run_id}/rerun", response_model=RunOut, summary="Start a new run with the same inputs")
+async def rerun(run_id: int, body: RerunIn, me: CanRun, runner: RunnerDep) -> Any:
+    try:
+        return await runner.rerun(run_id, actor=me.actor, dry_run=body.dry_run, wait=body.wait)
+    except (PlaybookInputError, ApprovalDenied) as exc:
+        raise _call_errors(exc) from None
+
+
+routers = [router, runs_router]
+"""What ``citysoc serve`` passes to ``create_app(extra_routers=...)``."""
