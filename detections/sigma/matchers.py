@@ -108,7 +108,7 @@ class _Low(dict):  # type: ignore[type-arg]
 class EventView:
     """One event as the matchers see it. Build one per event; it caches field lookups."""
 
-    __slots__ = ("event", "raw", "low", "event_data", "user_data", "aliases", "_strings", "_squeezed")
+    __slots__ = ("event", "raw", "low", "event_data", "user_data", "aliases", "_strings", "_squeezed", "_haystack")
 
     def __init__(self, event: Mapping[str, Any], route_key: tuple[Any, ...] | None = None):
         self.event = event
@@ -127,6 +127,7 @@ class EventView:
         self.aliases = WINDOWS_EVENT_ALIASES.get(route_key[1:3]) if route_key and route_key[0] == "win" else None
         self._strings: tuple[str, ...] | None = None
         self._squeezed: dict[str, Any] | None = None
+        self._haystack: str | None = None
 
     def resolve(self, key: str) -> Any:
         if key[0] == "@":
@@ -153,27 +154,33 @@ class EventView:
             return MISSING
         return _nav(self.event, key)
 
-    def strings(self) -> tuple[str, ...]:
-        """Every string (and number) value of the event, lower-cased: the keyword haystack."""
-        if self._strings is None:
+    def haystack(self) -> str:
+        """Every string (and number) value of the event, lower-cased, joined by NUL: the
+        keyword haystack. One ``lower()`` over the joined text instead of one per value."""
+        if self._haystack is None:
             out: list[str] = []
-            stack: list[Any] = [self.event]
-            pop, push, add = stack.pop, stack.extend, out.append
-            while stack:
-                node = pop()
-                t = type(node)
-                if t is str:
-                    add(node.lower())
-                elif t is dict:
-                    push(node.values())
-                elif t is list or t is tuple:
-                    push(node)
-                elif t is int or t is float:
-                    add(str(node))
-                elif isinstance(node, Mapping):
-                    push(node.values())
-            self._strings = tuple(out)
+            _collect(self.event, out.append)
+            self._haystack = "\x00".join(out).lower()
+        return self._haystack
+
+    def strings(self) -> tuple[str, ...]:
+        """The haystack's values one by one (for keyword tests that anchor on a value)."""
+        if self._strings is None:
+            self._strings = tuple(self.haystack().split("\x00"))
         return self._strings
+
+
+def _collect(node: Any, add: Callable[[str], None]) -> None:
+    for v in node.values() if isinstance(node, Mapping) else node:
+        t = type(v)
+        if t is str:
+            add(v)
+        elif t is dict or t is list or t is tuple:
+            _collect(v, add)
+        elif t is int or t is float:
+            add(str(v))
+        elif isinstance(v, Mapping):
+            _collect(v, add)
 
 
 # --- value tests: (value) -> bool on one scalar ---------------------------------------
@@ -246,6 +253,12 @@ def _on_raw_str(key: str, test: Callable[[str], bool]) -> Matcher:
         return False
 
     return m
+
+
+def _on_haystack(test: Callable[[str], bool]) -> Matcher:
+    """For substring tests: one test over the joined haystack (values are NUL-separated
+    and keyword literals never contain NUL, so no match can span two values)."""
+    return lambda view: test(view.haystack())
 
 
 def _on_strings(test: Callable[[str], bool]) -> Matcher:
@@ -346,6 +359,7 @@ def _field_matcher(key: str, spec: tuple[Any, ...]) -> Matcher:
     if kind == "num":
         n = spec[1]
         text = str(n)
+        int_text = isinstance(n, int) and text.isdigit() and text[:1] != "0"
 
         def num_test(v: Any) -> bool:
             if isinstance(v, bool):
@@ -355,6 +369,8 @@ def _field_matcher(key: str, spec: tuple[Any, ...]) -> Matcher:
             if isinstance(v, str):
                 if v == text:
                     return True
+                if v.isdigit() and v[:1] != "0" and int_text:
+                    return False  # both canonical decimal integers, and different
                 f = _num_value(v)
                 return f is not None and f == n
             return False
@@ -434,9 +450,13 @@ def _keyword_matcher(spec: tuple[Any, ...]) -> Matcher:
             return cased_kw
         if mode == "eq":  # a keyword without wildcards is a substring search, as in full-text search
             mode = "contains"
+        if mode == "contains" and "\x00" not in text:
+            return _on_haystack(_str_test(mode, text))
         return _on_strings(_str_test(mode, text))
     if kind == "strs":
         mode = "contains" if spec[1] == "eq" else spec[1]
+        if mode == "contains" and not any("\x00" in t for t in spec[2]):
+            return _on_haystack(_strs_test(mode, spec[2]))
         return _on_strings(_strs_test(mode, spec[2]))
     if kind == "glob":
         rx = re.compile(spec[1], re.S)

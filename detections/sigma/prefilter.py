@@ -177,7 +177,7 @@ class RouteIndex:
                     for _, idxs in auto.iter(x):
                         cand |= idxs
         if self.kw_auto is not None:
-            for _, idxs in self.kw_auto.iter("\n".join(view.strings())):
+            for _, idxs in self.kw_auto.iter(view.haystack()):
                 cand |= idxs
         rules = self.rules
         return [rules[i] for i in sorted(cand)]
