@@ -1,0 +1,72 @@
+"""Zero-setup first start: `citysoc serve` on an empty data dir creates an admin with a
+random password, prints it once and keeps it in a 0600 file; the API then needs it."""
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from citysoc.wiring import ensure_initial_admin, open_soc
+from core.settings import Settings
+
+
+def test_initial_admin_is_created_once(tmp_path):
+    settings = Settings(data=tmp_path)
+    soc = open_soc(settings)
+    printed: list[str] = []
+    password = ensure_initial_admin(settings, soc, echo=printed.append)
+    assert password and password in printed[0]
+    f = tmp_path / "initial-admin-password"
+    assert f.read_text().strip() == password
+    assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    assert soc.users.authenticate("admin", password).role == "admin"
+    assert ensure_initial_admin(settings, soc, echo=printed.append) is None
+    assert len(printed) == 1
+    entry = soc.audit.list(action="user.create")[1][0]
+    assert entry.actor == "system:serve" and password not in str(entry.to_dict())
+    soc.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_on_an_empty_data_dir(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "CITYSOC_DATA": str(tmp_path)}
+    env.pop("CITYSOC_CONFIG", None)
+    proc = subprocess.Popen([sys.executable, "-m", "citysoc.cli", "serve", "--port", str(port), "--no-syslog",
+                             "--log-level", "warning"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "serve did not become ready in 30 s"
+            time.sleep(0.2)
+        password = (tmp_path / "initial-admin-password").read_text().strip()
+        assert httpx.get(f"{url}/api/v1/alerts").status_code == 401
+        with httpx.Client(base_url=url) as c:
+            r = c.post("/api/v1/auth/login", json={"username": "admin", "password": password})
+            assert r.status_code == 200 and r.json()["role"] == "admin"
+            assert c.get("/api/v1/alerts").json()["total"] == 0
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert password in err  # printed once to the terminal ...
+    assert err.count(password) == 1
+    assert not list(Path(tmp_path).glob("*.log"))  # ... and no log file holds it
