@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -36,6 +37,8 @@ from detections.intel.indicators import FeedProblem
 from detections.intel.misp import load_misp_event_doc, misp_manifest_events
 
 __all__ = ["FeedSpec", "FeedStatus", "FeedManager"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,11 @@ class FeedManager:
                     new = self._fetch(st)
                 except (FeedError, httpx.HTTPError, OSError) as exc:
                     st.last_error = f"{type(exc).__name__}: {exc}" if isinstance(exc, httpx.HTTPError) else str(exc)
+                    st.last_result = outcome[name] = f"failed: {st.last_error}"
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a hostile feed must not stop the refresher
+                    log.exception("feed %s: unexpected error while loading %s", name, st.spec.location)
+                    st.last_error = f"unexpected {type(exc).__name__} while loading {st.spec.location}: {exc}"
                     st.last_result = outcome[name] = f"failed: {st.last_error}"
                     continue
                 st.last_success, st.last_error = now, None

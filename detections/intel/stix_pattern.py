@@ -22,7 +22,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Union
 
-__all__ = ["StixPatternError", "UnsupportedPattern", "parse_pattern", "pattern_iocs"]
+__all__ = ["StixPatternError", "UnsupportedPattern", "parse_pattern", "pattern_iocs", "MAX_NESTING"]
+
+MAX_NESTING = 64
+"""Parentheses nested deeper than this are refused (no real pattern comes close)."""
 
 
 class StixPatternError(ValueError):
@@ -131,6 +134,13 @@ class _Parser:
         self.src = src
         self.toks = _tokenize(src)
         self.i = 0
+        self.depth = 0
+
+    def nest(self, pos: int) -> None:
+        """Bound parenthesis nesting: feeds come from outside, recursion must not blow up."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise StixPatternError(f"nested deeper than {MAX_NESTING} levels", pos)
 
     def peek(self, ahead: int = 0) -> _Tok:
         return self.toks[min(self.i + ahead, len(self.toks) - 1)]
@@ -178,9 +188,10 @@ class _Parser:
             self.expect("punct", "]")
             return Observation(expr, self.qualifiers())
         if self.is_("punct", "("):
-            self.take()
+            self.nest(self.take().pos)
             inner = self.obs_binary(("FOLLOWEDBY", "OR", "AND"))
             self.expect("punct", ")")
+            self.depth -= 1
             quals = self.qualifiers()
             if quals:
                 if isinstance(inner, Observation):
@@ -225,9 +236,10 @@ class _Parser:
 
     def comp_atom(self) -> CompExpr:
         if self.is_("punct", "("):
-            self.take()
+            self.nest(self.take().pos)
             e = self.comp_or()
             self.expect("punct", ")")
+            self.depth -= 1
             return e
         if self.is_("kw", "EXISTS"):
             pos = self.take().pos

@@ -208,3 +208,17 @@ def test_old_file_with_same_mtime_and_size_is_not_even_read(tmp_path: Path):
         assert mgr.refresh() == {"a": "loaded"} and _ips(mgr) == {"192.0.2.8"}
     finally:
         mgr.close()
+
+
+def test_deeply_nested_json_feed_fails_cleanly_and_keeps_last_good(tmp_path: Path):
+    feed = tmp_path / "f.json"
+    feed.write_text(json.dumps({"type": "bundle", "objects": [{"type": "ipv4-addr", "value": "192.0.2.1"}]}))
+    mgr = FeedManager([FeedSpec("f", str(feed), refresh_s=0)])
+    try:
+        assert mgr.refresh() == {"f": "loaded"}
+        feed.write_text("[" * 200_000 + "]" * 200_000)
+        outcome = mgr.refresh()["f"]
+        assert outcome.startswith("failed: ") and str(feed) in outcome
+        assert _ips(mgr) == {"192.0.2.1"}
+    finally:
+        mgr.close()

@@ -60,3 +60,13 @@ def test_syntax_errors_carry_positions(pattern: str, position: int, message: str
     with pytest.raises(StixPatternError) as ei:
         pattern_iocs(pattern)
     assert ei.value.position == position and message in ei.value.message
+
+
+def test_hostile_nesting_is_a_syntax_error_not_a_crash():
+    deep = "(" * 5000 + "[ipv4-addr:value = '1.2.3.4']" + ")" * 5000
+    with pytest.raises(StixPatternError, match="nested deeper than 64"):
+        pattern_iocs(deep)
+    inner = "[" + "(" * 5000 + "ipv4-addr:value = '1.2.3.4'" + ")" * 5000 + "]"
+    with pytest.raises(StixPatternError, match="nested deeper"):
+        pattern_iocs(inner)
+    assert pattern_iocs("(" * 10 + "[ipv4-addr:value = '1.2.3.4']" + ")" * 10) == [("ip", "1.2.3.4")]
