@@ -40,6 +40,8 @@ def _json(data: bytes, origin: str) -> Any:
         raise FeedError(f"{origin}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise FeedError(f"{origin}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise FeedError(f"{origin}: JSON nested too deeply to be a feed") from None
 
 
 def sniff_format(data: bytes, origin: str) -> str:
