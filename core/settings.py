@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.playbooks import PlaybookSettings
 
-__all__ = ["Settings", "StorageSettings", "SyslogSettings", "ServerSettings", "load_settings", "SettingsError"]
+__all__ = ["Settings", "StorageSettings", "SyslogSettings", "TailSettings", "ServerSettings", "PipelineSettings", "load_settings", "SettingsError"]
 
 
 class _Strict(BaseModel):
@@ -50,6 +50,25 @@ class SyslogSettings(_Strict):
     tls_port: int | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    format: str = "auto"
+    """Parser id for received messages (auto sniffs RFC 5424/3164 and the app inside)."""
+    timezone: str | None = None
+    """Zone of device clocks that send local time without an offset, e.g. Asia/Ho_Chi_Minh."""
+    max_message_size: int = Field(65535, ge=256)
+    """Longer messages are cut and flagged ``truncated``."""
+
+
+class TailSettings(_Strict):
+    """One file-tail source: which files, and how to read them."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    """Unique id of this source (names its checkpoint file and its metrics)."""
+    paths: list[str]
+    """Globs, e.g. /var/log/nginx/access.log* ; rotation and truncation are followed."""
+    format: str = "auto"
+    dataset: str | None = None
+    timezone: str | None = None
+    start_at: Literal["beginning", "end"] = "beginning"
 
 
 class ServerSettings(_Strict):
@@ -72,6 +91,8 @@ class Settings(_Strict):
     storage: StorageSettings = StorageSettings()
     syslog: SyslogSettings = SyslogSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    tail: list[TailSettings] = Field(default_factory=list)
+    """Files to follow (a list of tail sources)."""
     inventory: Path | None = None
     """YAML or CSV asset inventory used to attribute events to assets and centers."""
     rules: list[Path] = Field(default_factory=list)
