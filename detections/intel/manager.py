@@ -71,6 +71,13 @@ class FeedSpec:
         return cls(feed_name(text), text, **kw)
 
 
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    body: bytes
+    etag: str | None
+    last_modified: str | None
+
+
 @dataclass(slots=True)
 class FeedStatus:
     spec: FeedSpec
@@ -89,7 +96,8 @@ class FeedStatus:
 class FeedManager:
     """Loads and refreshes feeds; :meth:`current` returns the index to match against."""
 
-    def __init__(self, specs: Sequence[FeedSpec], *, client: httpx.Client | None = None, timeout_s: float = 30.0):
+    def __init__(self, specs: Sequence[FeedSpec], *, client: httpx.Client | None = None, timeout_s: float = 30.0,
+                 max_bytes: int = 512 * 1024 * 1024):
         names = [s.name for s in specs]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -97,6 +105,7 @@ class FeedManager:
         self.feeds = {s.name: FeedStatus(s) for s in specs}
         self._client = client or httpx.Client(timeout=timeout_s, follow_redirects=True)
         self._own_client = client is None
+        self.max_bytes = max_bytes
         self._index = IocIndex.build(())
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -158,26 +167,35 @@ class FeedManager:
         st.signature, st.stat_signature = sig, quick
         return load
 
-    def _get(self, url: str, st: FeedStatus | None, headers: dict[str, str]) -> httpx.Response | None:
+    def _get(self, url: str, st: FeedStatus | None, headers: dict[str, str]) -> _Fetched | None:
+        """GET ``url`` (conditional when ``st`` has validators); None on 304. The body is
+        streamed and refused past ``max_bytes``: a feed must not exhaust memory."""
         h = dict(headers)
         if st is not None and st.load is not None:
             if st.etag:
                 h["If-None-Match"] = st.etag
             if st.last_modified:
                 h["If-Modified-Since"] = st.last_modified
-        resp = self._client.get(url, headers=h)
-        if resp.status_code == 304 and st is not None and st.load is not None:
-            return None
-        if resp.status_code != 200:
-            raise FeedError(f"{url}: HTTP {resp.status_code} {resp.reason_phrase}")
-        return resp
+        with self._client.stream("GET", url, headers=h) as resp:
+            if resp.status_code == 304 and st is not None and st.load is not None:
+                return None
+            if resp.status_code != 200:
+                raise FeedError(f"{url}: HTTP {resp.status_code} {resp.reason_phrase}")
+            parts: list[bytes] = []
+            size = 0
+            for chunk in resp.iter_bytes():
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise FeedError(f"{url}: larger than {self.max_bytes} bytes; refusing the download")
+                parts.append(chunk)
+            return _Fetched(b"".join(parts), resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
 
     def _fetch_url(self, st: FeedStatus) -> FeedLoad | None:
         spec = st.spec
         resp = self._get(spec.location, st, spec.headers)
         if resp is None:
             return None
-        data = resp.content
+        data = resp.body
         sha = hashlib.sha256(data).hexdigest()
         if sha == st.signature and st.load is not None:
             self._remember_validators(st, resp)
@@ -193,9 +211,9 @@ class FeedManager:
         return load
 
     @staticmethod
-    def _remember_validators(st: FeedStatus, resp: httpx.Response) -> None:
-        st.etag = resp.headers.get("ETag")
-        st.last_modified = resp.headers.get("Last-Modified")
+    def _remember_validators(st: FeedStatus, resp: _Fetched) -> None:
+        st.etag = resp.etag
+        st.last_modified = resp.last_modified
 
     def _fetch_misp_feed(self, spec: FeedSpec, manifest_bytes: bytes) -> FeedLoad:
         try:
@@ -207,9 +225,9 @@ class FeedManager:
         for uuid in misp_manifest_events(manifest, spec.location):
             url = f"{base}/{uuid}.json"
             resp = self._get(url, None, spec.headers)
-            assert resp is not None
+            assert resp is not None  # unconditional request: never a 304
             try:
-                load_misp_event_doc(json.loads(resp.content), load, url)
+                load_misp_event_doc(json.loads(resp.body), load, url)
             except (ValueError, FeedError) as exc:
                 load.problems.append(FeedProblem(url, f"event not loaded: {exc}"))
         return load

@@ -8,6 +8,7 @@ counted as ignored. The event's ``threat_level_id`` gives the confidence.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from detections.intel.feedload import FeedError, FeedLoad, make_indicator
@@ -27,6 +28,8 @@ ATTRIBUTE_TYPES: dict[str, tuple[str, ...]] = {
     "malware-sample": ("", "md5"),
 }
 """Attribute types we match, as data: add a row to support another."""
+
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}")
 
 # threat_level_id: 1 high, 2 medium, 3 low, 4 undefined
 _THREAT_CONFIDENCE = {"1": 90, "2": 60, "3": 30, "4": None}
@@ -95,4 +98,8 @@ def misp_manifest_events(manifest: Any, origin: str) -> list[str]:
     """Event uuids listed in a MISP feed ``manifest.json``."""
     if not isinstance(manifest, dict) or not all(isinstance(v, dict) for v in manifest.values()):
         raise FeedError(f"{origin}: not a MISP manifest (expected {{\"<event uuid>\": {{...}}, ...}})")
+    for key in manifest:
+        # the key becomes a file name or URL path: nothing but a uuid may get through
+        if not _UUID.fullmatch(key):
+            raise FeedError(f"{origin}: manifest key {key[:80]!r} is not an event uuid")
     return list(manifest)

@@ -105,12 +105,19 @@ def test_unusable_feeds_raise_feed_error_naming_the_file(tmp_path: Path, content
 
 
 def test_misp_manifest_listing_a_missing_event_is_a_problem(tmp_path: Path):
-    (tmp_path / "manifest.json").write_text(json.dumps({"abc": {"info": "x"}}))
+    uuid = "5f3a1c2e-3333-4a4a-9b9b-000000000003"
+    (tmp_path / "manifest.json").write_text(json.dumps({uuid: {"info": "x"}}))
     load = load_feed_path(tmp_path)
     [p] = load.problems
-    assert p.where == str(tmp_path / "abc.json") and "not readable" in p.message
+    assert p.where == str(tmp_path / f"{uuid}.json") and "not readable" in p.message
     with pytest.raises(FeedError, match="MISP feed manifest"):
         load_feed_path(tmp_path / "manifest.json")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FeedError, match="must be a MISP feed with a manifest.json"):
         load_feed_path(tmp_path / "empty")
+
+
+def test_misp_manifest_keys_must_be_uuids(tmp_path: Path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"../../etc/passwd": {"info": "x"}}))
+    with pytest.raises(FeedError, match="is not an event uuid"):
+        load_feed_path(tmp_path)

@@ -161,6 +161,16 @@ def test_http_feed_with_etag_304_and_failure_keeps_last_good(server):
     mgr.close()
 
 
+def test_http_feed_larger_than_the_limit_is_refused(server):
+    state, base = server
+    state.docs["/big.csv"] = b"type,value\n" + b"ip,192.0.2.1\n" * 10_000
+    mgr = FeedManager([FeedSpec("big", f"{base}/big.csv")], max_bytes=50_000)
+    try:
+        assert "larger than 50000 bytes" in mgr.refresh()["big"]
+    finally:
+        mgr.close()
+
+
 def test_http_misp_feed_via_manifest(server):
     state, base = server
     for p in (FIX / "misp_feed").iterdir():
