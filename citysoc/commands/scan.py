@@ -74,6 +74,8 @@ def scan(ctx: click.Context, paths: tuple[Path, ...], rule_dirs: tuple[Path, ...
         ctx.exit(2)
     for e in compiled.errors:
         click.echo(f"warning: skipped rule file {e}", err=True)
+    for w in compiled.warnings:
+        click.echo(f"warning: yara: {w}", err=True)
     limits = ScanLimits(max_file_size=int(max_size * MiB), timeout=timeout, max_depth=max_depth,
                         max_extracted=int(max_extracted * MiB))
     scanner = YaraScanner(compiled.rules, limits)

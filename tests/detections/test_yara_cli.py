@@ -60,6 +60,14 @@ def test_bad_rules_exit_2_naming_file_and_line(tmp_path: Path):
     assert lenient.exit_code == 1 and "skipped rule file" in lenient.stderr
 
 
+def test_slow_rule_warnings_are_shown(tmp_path: Path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "slow.yar").write_text('rule slow { strings: $a = /ab.*cd/ condition: $a }\n')
+    r = _run([str(FIX / "benign_etl.py"), "--rules", str(rules)], tmp_path)
+    assert r.exit_code == 0 and "warning: yara:" in r.stderr and "slow.yar(1)" in r.stderr
+
+
 def test_missing_path_exits_2(tmp_path: Path):
     r = _run([str(tmp_path / "nope")], tmp_path)
     assert r.exit_code == 2 and "no such file" in r.stderr
