@@ -61,6 +61,9 @@ __all__ = [
     "new_session_token",
     "LoginThrottle",
     "validate_name",
+    "validate_role",
+    "secrets_equal",
+    "permissions_of",
 ]
 
 PERMISSIONS: tuple[str, ...] = (
@@ -123,8 +126,6 @@ def validate_role(role: str) -> str:
         raise AuthError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     return role
 
-
-__all__.append("validate_role")
 
 
 @dataclass(slots=True)
@@ -274,8 +275,6 @@ def secrets_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
-__all__.append("secrets_equal")
-
 
 # ------------------------------------------------------------------------------- store
 @runtime_checkable
@@ -351,5 +350,3 @@ class LoginThrottle:
 def permissions_of(role: str) -> Sequence[str]:
     return sorted(ROLE_PERMISSIONS.get(role, frozenset()))
 
-
-__all__.append("permissions_of")

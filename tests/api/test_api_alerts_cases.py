@@ -184,3 +184,11 @@ def test_fast_list_serialization_matches_the_documented_model(stack, client, hdr
     for item in page["items"]:
         assert AlertOut.model_validate(item).model_dump() == item
         assert public(stack.soc.alerts.get(item["id"])) == item
+
+
+def test_query_complexity_is_bounded_with_a_clear_400(client, hdr):
+    deep = "(" * 30 + "host.name:a" + ")" * 30
+    r = client.get(f"{V1}/events/search", params={"q": deep}, headers=hdr("analyst"))
+    assert r.status_code == 400 and "nested" in r.json()["detail"]["message"]
+    r = client.get(f"{V1}/events/search", params={"q": "a" * 5000}, headers=hdr("analyst"))
+    assert r.status_code == 422
