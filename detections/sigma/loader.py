@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from detections.sigma.correlation import CORRELATION_TYPES, CorrelationSpec
 from detections.sigma.fields import resolve_field
 from detections.sigma.logsources import route_for
@@ -45,6 +47,7 @@ __all__ = [
     "is_test_file",
 ]
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RULE_SUFFIXES = (".yml", ".yaml")
 _TEST_SUFFIXES = (".tests.yml", ".tests.yaml")
 
@@ -210,6 +213,7 @@ def _spec_from_correlation(rule: Any, path: str) -> RuleSpec:
 def _load_file(path: Path, placeholders: Mapping[str, Sequence[str]] | None) -> tuple[list[RuleSpec], list[RuleFailure]]:
     from sigma.collection import SigmaCollection
     from sigma.correlations import SigmaCorrelationRule
+    from sigma.exceptions import SigmaRuleLocation
     from sigma.rule import SigmaRule
 
     spath = str(path)
@@ -218,8 +222,16 @@ def _load_file(path: Path, placeholders: Mapping[str, Sequence[str]] | None) -> 
     except (OSError, UnicodeDecodeError) as exc:
         return [], [RuleFailure(spath, f"cannot read file: {exc}")]
     try:
-        coll = SigmaCollection.from_yaml(text, collect_errors=True)
-    except Exception as exc:  # YAML syntax errors and pySigma's own
+        # libyaml (C) parses ~10x faster than the pure-Python loader pySigma's from_yaml uses.
+        docs = list(yaml.load_all(text, Loader=_YAML_LOADER))
+    except yaml.YAMLError as exc:
+        return [], [RuleFailure(spath, f"not valid YAML: {exc}")]
+    try:
+        # References between rules are resolved by the engine across files, not here.
+        coll = SigmaCollection.from_dicts(
+            docs, collect_errors=True, source=SigmaRuleLocation(path), resolve_references=False
+        )
+    except Exception as exc:  # pySigma's own errors for a document it cannot use
         return [], [RuleFailure(spath, f"not a valid Sigma file: {exc}")]
     specs: list[RuleSpec] = []
     failures: list[RuleFailure] = []
