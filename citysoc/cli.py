@@ -22,6 +22,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("users", "users"),
     ("apikeys", "apikeys"),
     ("audit", "audit"),
+    ("playbooks", "playbooks"),
 ]
 
 

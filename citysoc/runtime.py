@@ -9,6 +9,7 @@ import asyncio
 import datetime as _dt
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -16,6 +17,7 @@ import uvicorn
 from api.app import create_app
 from api.deps import AppState
 from citysoc.wiring import build_alerting, build_pipeline, ensure_initial_admin, open_deadletters, open_soc, open_store
+from citysoc.wiring import build_playbooks
 from core.protocols import Source
 from core.settings import Settings
 
@@ -25,20 +27,31 @@ log = logging.getLogger("citysoc.serve")
 
 
 def make_sources(settings: Settings) -> list[Source]:
-    """The listeners ``citysoc.yml`` asks for (syslog UDP/TCP/TLS by default)."""
+    """The listeners and tails ``citysoc.yml`` asks for (syslog UDP/TCP/TLS by default)."""
     sources: list[Source] = []
     sy = settings.syslog
     if sy.enabled:
         from collectors.sources.syslog import SyslogTCPSource, SyslogUDPSource
 
+        common = dict(format=sy.format, timezone=sy.timezone, max_message_size=sy.max_message_size)
         if sy.udp:
-            sources.append(SyslogUDPSource(host=sy.host, port=sy.port))
+            sources.append(SyslogUDPSource(host=sy.host, port=sy.port, **common))
         if sy.tcp:
-            sources.append(SyslogTCPSource(host=sy.host, port=sy.port))
+            sources.append(SyslogTCPSource(host=sy.host, port=sy.port, **common))
         if sy.tls_port is not None:
             if not (sy.tls_cert and sy.tls_key):
                 raise ValueError("syslog.tls_port needs syslog.tls_cert and syslog.tls_key")
-            sources.append(SyslogTCPSource(host=sy.host, port=sy.tls_port, tls_cert=sy.tls_cert, tls_key=sy.tls_key))
+            sources.append(SyslogTCPSource(host=sy.host, port=sy.tls_port, tls_cert=sy.tls_cert, tls_key=sy.tls_key,
+                                           **common))
+    if settings.tail:
+        from collectors.sources.tail import FileTailSource
+
+        ckpt_dir = Path(settings.data) / "checkpoints"
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        for t in settings.tail:
+            sources.append(FileTailSource(t.paths, checkpoint=ckpt_dir / f"tail-{t.name}.json", format=t.format,
+                                          dataset=t.dataset, name=f"tail-{t.name}", timezone=t.timezone,
+                                          start_at=t.start_at))
     return sources
 
 
@@ -55,17 +68,38 @@ async def _retention(settings: Settings, store: Any) -> None:
         await asyncio.sleep(3600)
 
 
+async def _start_playbooks(settings: Settings, soc: Any, alert_sink: Any, services: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """The playbook runner: loaded library + folders, subscribed to new alerts, its API routers."""
+    if not settings.playbooks.enabled:
+        return None, []
+    from api.routers.playbooks import routers
+
+    runner, errors = build_playbooks(settings, soc)
+    for e in errors:
+        log.error("playbook not loaded (fix it and restart; `citysoc playbooks validate DIR` checks): %s", e)
+    ended = await runner.recover()
+    if ended:
+        log.warning("playbook runs %s were interrupted by the last shutdown; resume them", ended)
+    runner.start_background()
+    await runner.start_schedules()
+    alert_sink.listeners.append(runner.alert_listener(asyncio.get_running_loop()))
+    services["playbooks"] = runner
+    log.info("playbooks: %d loaded (%d rejected)", len(runner.playbooks), len(errors))
+    return runner, list(routers)
+
+
 async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     store = open_store(settings)
     deadletters = open_deadletters(settings)
     soc = open_soc(settings)
     ensure_initial_admin(settings, soc)
     alert_sink, services = build_alerting(soc)
+    playbook_runner, extra_routers = await _start_playbooks(settings, soc, alert_sink, services)
     pipeline = build_pipeline(settings, store, deadletters, alert_sink=alert_sink)
     await pipeline.start()
     state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time(),
                      services=services)
-    app = create_app(state)
+    app = create_app(state, extra_routers=extra_routers)
     sources = make_sources(settings)
     config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level=log_level,
                             lifespan="off", access_log=False)
@@ -109,6 +143,8 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
             if isinstance(r, Exception) and not isinstance(r, asyncio.CancelledError):
                 log.error("%s ended with %r", t.get_name(), r)
         await pipeline.stop()
+        if playbook_runner is not None:
+            await playbook_runner.stop()
         store.close()
         soc.close()
     if failures:

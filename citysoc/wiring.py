@@ -162,7 +162,7 @@ def build_playbooks(settings: Settings, soc: Any, *, rescan: Any = None, execute
     from playbooks.actions import ActionContext, load_actions
     from playbooks.runner import Runner, real_execute
     from playbooks.spec import LIBRARY, load_folders
-    from storage.playbook_runs import SQLiteRunStore
+    from storage.playbook_runs import SQLiteJobStore, SQLiteRunStore
 
     ps = settings.playbooks
     actions = load_actions()
@@ -186,4 +186,5 @@ def build_playbooks(settings: Settings, soc: Any, *, rescan: Any = None, execute
     store = SQLiteRunStore(data_dir(settings) / "playbooks.db")
     runner = Runner(catalog.playbooks, store, actions, ctx, settings=ps, audit=soc.audit, alerts=soc.alerts,
                     execute=execute or real_execute)
+    runner.jobstore = SQLiteJobStore(data_dir(settings) / "playbooks.db")
     return runner, catalog.errors

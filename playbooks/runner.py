@@ -100,6 +100,9 @@ class Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self.jobstore: Any = None
+        """APScheduler job store for scheduled playbooks (wiring sets the persistent one)."""
+        self.scheduler: Any = None
         self.on_first_action: Callable[[int, str], None] | None = None
         """Benchmark hook: called with (run id, step name) right before a real action starts."""
 
@@ -204,6 +207,8 @@ class Runner:
         if run.status != "failed":
             raise RunStateError(f"only failed runs are resumed; run {run_id} is {run.status}"
                                 + ("; use rerun to run it again" if run.status in FINAL_RUN_STATUSES else ""))
+        if run.dry_run:
+            raise RunStateError(f"run {run_id} is a dry run: start a new one (rerun) instead of resuming it")
         pb = self._playbook(run.playbook)
         idx = resume_index(pb, run)
         self._audit(actor, "playbook.run.resume", run_id,
@@ -287,7 +292,20 @@ class Runner:
         self._loop = asyncio.get_running_loop()
         self._sweeper = asyncio.create_task(sweep(), name="playbook-approvals")
 
+    async def start_schedules(self) -> list[str]:
+        """Start the scheduler for playbooks with ``trigger.schedule`` (needs a running loop)."""
+        if not any(p.schedule for p in self.playbooks.values()):
+            return []
+        from apscheduler.jobstores.memory import MemoryJobStore
+
+        from playbooks.schedule import PlaybookScheduler
+
+        self.scheduler = PlaybookScheduler(self, self.jobstore if self.jobstore is not None else MemoryJobStore())
+        return self.scheduler.start()
+
     async def stop(self, timeout: float = 10.0) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
         if self._sweeper:
             self._sweeper.cancel()
         tasks = list(self._tasks)
@@ -475,7 +493,10 @@ class Runner:
                 return
         status, reason = final_outcome([states[s.name] for s in pb.steps if s.name in states])
         if run.dry_run:
-            reason = "dry run: nothing was changed; " + reason
+            failing = [f"{s.name} ({states[s.name].error[:160]})" for s in pb.steps
+                       if s.name in states and states[s.name].status == "failed"]
+            status, reason = (("failed", "dry run: nothing was changed; would fail at " + ", ".join(failing))
+                              if failing else (status, "dry run: nothing was changed; " + reason))
         await self._end(run, status, reason, None)
 
     async def _act(self, run: Run, step: Any, st: StepState, action: Action, sctx: ActionContext) -> bool:

@@ -12,6 +12,7 @@ audit writer. Two guarantees the runner leans on:
 """
 from __future__ import annotations
 
+import pickle
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -20,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from apscheduler.job import Job
+from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
+from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
 from core.events import utc_now_iso
 from core.playbooks import Approval, Run, RunNotFound, StepState
 
-__all__ = ["SQLiteRunStore"]
+__all__ = ["SQLiteRunStore", "SQLiteJobStore"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs(
@@ -203,3 +207,101 @@ class SQLiteRunStore:
     def running_runs(self) -> list[int]:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT id FROM runs WHERE status IN ('running', 'queued')")]
+
+
+class SQLiteJobStore(BaseJobStore):
+    """An APScheduler 3 job store in SQLite (stdlib only), for scheduled playbooks.
+
+    Jobs survive restarts: a playbook scheduled hourly keeps its next run time, and a run
+    missed while the server was down fires once at start (within the misfire grace time).
+    Job state is pickled exactly as APScheduler's own SQLAlchemy store does; the file is
+    the SOC's own data directory, as trusted as the rest of it.
+    """
+
+    def __init__(self, path: str | Path, table: str = "scheduled_jobs") -> None:
+        super().__init__()
+        if not table.isidentifier():
+            raise ValueError(f"table name {table!r} is not an identifier")
+        self.table = table
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table}(id TEXT PRIMARY KEY, next_run_time REAL, "
+                           "job_state BLOB NOT NULL)")
+        self._conn.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_next ON {self.table}(next_run_time)")
+
+    def _job(self, state: bytes) -> Any:
+        st = pickle.loads(state)
+        st["jobstore"] = self
+        job = Job.__new__(Job)
+        job.__setstate__(st)
+        job._scheduler = self._scheduler
+        job._jobstore_alias = self._alias
+        return job
+
+    def _jobs(self, where: str = "", args: tuple = ()) -> list[Any]:
+        out, bad = [], []
+        with self._lock:
+            rows = self._conn.execute(f"SELECT id, job_state FROM {self.table} {where} "
+                                      "ORDER BY next_run_time IS NULL, next_run_time", args).fetchall()
+        for jid, state in rows:
+            try:
+                out.append(self._job(state))
+            except Exception:
+                self._logger.exception("scheduled job %s cannot be restored; removing it", jid)
+                bad.append(jid)
+        with self._lock:
+            for jid in bad:
+                self._conn.execute(f"DELETE FROM {self.table} WHERE id=?", (jid,))
+        return out
+
+    def lookup_job(self, job_id: str) -> Any:
+        with self._lock:
+            row = self._conn.execute(f"SELECT job_state FROM {self.table} WHERE id=?", (job_id,)).fetchone()
+        return self._job(row[0]) if row else None
+
+    def get_due_jobs(self, now: Any) -> list[Any]:
+        return self._jobs("WHERE next_run_time <= ?", (datetime_to_utc_timestamp(now),))
+
+    def get_next_run_time(self) -> Any:
+        with self._lock:
+            row = self._conn.execute(f"SELECT min(next_run_time) FROM {self.table} "
+                                     "WHERE next_run_time IS NOT NULL").fetchone()
+        return utc_timestamp_to_datetime(row[0]) if row and row[0] is not None else None
+
+    def get_all_jobs(self) -> list[Any]:
+        return self._jobs()
+
+    def add_job(self, job: Any) -> None:
+        with self._lock:
+            try:
+                self._conn.execute(f"INSERT INTO {self.table}(id, next_run_time, job_state) VALUES (?,?,?)",
+                                   (job.id, datetime_to_utc_timestamp(job.next_run_time),
+                                    pickle.dumps(job.__getstate__(), pickle.HIGHEST_PROTOCOL)))
+            except sqlite3.IntegrityError:
+                raise ConflictingIdError(job.id) from None
+
+    def update_job(self, job: Any) -> None:
+        with self._lock:
+            cur = self._conn.execute(f"UPDATE {self.table} SET next_run_time=?, job_state=? WHERE id=?",
+                                     (datetime_to_utc_timestamp(job.next_run_time),
+                                      pickle.dumps(job.__getstate__(), pickle.HIGHEST_PROTOCOL), job.id))
+        if cur.rowcount == 0:
+            raise JobLookupError(job.id)
+
+    def remove_job(self, job_id: str) -> None:
+        with self._lock:
+            cur = self._conn.execute(f"DELETE FROM {self.table} WHERE id=?", (job_id,))
+        if cur.rowcount == 0:
+            raise JobLookupError(job_id)
+
+    def remove_all_jobs(self) -> None:
+        with self._lock:
+            self._conn.execute(f"DELETE FROM {self.table}")
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._conn.close()
