@@ -72,14 +72,15 @@ class YaraScanner:
         self.limits = limits or ScanLimits()
 
     # -- one object ---------------------------------------------------------------------
-    def _match(self, data: bytes, path: str, result: ScanResult, on_disk: bool = False) -> None:
+    def _match(self, data: bytes, path: str, name: str, result: ScanResult, on_disk: bool = False) -> None:
+        """``path`` is what we show (``a.zip!x.php``); ``name`` is the object's own name."""
         lim = self.limits
-        name = path.rsplit("!", 1)[-1]
         externals = {"filename": name.replace("\\", "/").rsplit("/", 1)[-1], "filepath": name,
                      "extension": _extension(name)}
         try:
             if on_disk:
-                # yara maps the file itself: measurably faster than handing it the bytes.
+                # yara maps the file itself, as a plain yara-python loop does; the bytes we
+                # read serve the sha256 and archive sniffing.
                 matches = self.rules.match(path, timeout=lim.timeout, externals=externals)
             else:
                 matches = self.rules.match(data=data, timeout=lim.timeout, externals=externals)
@@ -92,10 +93,10 @@ class YaraScanner:
         result.matches = convert_matches(matches, max_strings=lim.max_strings,
                                          max_instances=lim.max_instances, snippet_bytes=lim.snippet_bytes)
 
-    def _scan_data(self, data: bytes, path: str, depth: int, budget: Budget,
+    def _scan_data(self, data: bytes, path: str, name: str, depth: int, budget: Budget,
                    on_disk: bool = False) -> Iterator[ScanResult]:
         result = ScanResult(path, hashlib.sha256(data).hexdigest(), len(data), depth=depth)
-        self._match(data, path, result, on_disk)
+        self._match(data, path, name, result, on_disk)
         kind = archive_kind(data[:512])
         children: list[ScanResult] = []
         if kind is not None:
@@ -111,7 +112,7 @@ class YaraScanner:
                                 child.notes.append("unsafe member name (path traversal)")
                             children.append(child)
                             continue
-                        sub = list(self._scan_data(member.data, mpath, depth + 1, budget))
+                        sub = list(self._scan_data(member.data, mpath, member.name, depth + 1, budget))
                         if unsafe_name(member.name):
                             sub[0].notes.append("unsafe member name (path traversal): content scanned, never extracted")
                         children.extend(sub)
@@ -132,7 +133,7 @@ class YaraScanner:
         if len(data) > self.limits.max_file_size:
             return [ScanResult(name, hashlib.sha256(data).hexdigest(), len(data),
                                skipped=f"larger than max size ({len(data)} > {self.limits.max_file_size} bytes)")]
-        return list(self._scan_data(data, name, 0, self._budget()))
+        return list(self._scan_data(data, name, name, 0, self._budget()))
 
     def scan_file(self, path: Path) -> list[ScanResult]:
         """Scan one file; the first result is the file, then its archive members if any."""
@@ -154,7 +155,7 @@ class YaraScanner:
         if len(data) > self.limits.max_file_size:  # grew since stat
             return [ScanResult(spath, None, len(data),
                                skipped=f"larger than max size (> {self.limits.max_file_size} bytes)")]
-        return list(self._scan_data(data, spath, 0, self._budget(), on_disk=True))
+        return list(self._scan_data(data, spath, spath, 0, self._budget(), on_disk=True))
 
     # -- many ---------------------------------------------------------------------------
     def scan_paths(self, paths: Iterable[Path], *, workers: int = 1, errors: list[str] | None = None,

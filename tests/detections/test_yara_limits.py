@@ -177,3 +177,14 @@ def test_plain_tar_traversal_names_and_member_limit(rules):
     assert res[1].matches and any("path traversal" in n for n in res[1].notes)
     limited = YaraScanner(rules, ScanLimits(max_members=2)).scan_data(buf.getvalue(), "drop.tar")
     assert len(limited) == 3 and any("member limit reached" in n for n in limited[0].notes)
+
+
+def test_externals_use_the_objects_own_name_even_with_bangs(tmp_path: Path):
+    rule = tmp_path / "ext.yar"
+    rule.write_text('rule php_by_ext { condition: extension == ".php" and filename == "x!y.php" }\n')
+    sc = YaraScanner(compile_rules([rule], include_pack=False).rules)
+    f = tmp_path / "x!y.php"
+    f.write_text("hi")
+    assert [m.rule for m in sc.scan_file(f)[0].matches] == ["php_by_ext"]
+    res = sc.scan_data(_zip({"dir/x!y.php": b"hi"}), "up!load.zip")
+    assert res[1].path == "up!load.zip!dir/x!y.php" and [m.rule for m in res[1].matches] == ["php_by_ext"]
