@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.playbooks import PlaybookSettings
 
-__all__ = ["Settings", "StorageSettings", "SyslogSettings", "TailSettings", "ServerSettings", "PipelineSettings", "load_settings", "SettingsError"]
+__all__ = ["Settings", "StorageSettings", "SyslogSettings", "TailSettings", "ServerSettings", "PipelineSettings", "ConsoleSettings", "load_settings", "SettingsError"]
 
 
 class _Strict(BaseModel):
@@ -84,6 +84,13 @@ class PipelineSettings(_Strict):
     """The longest an event waits for its batch to fill before it is stored anyway."""
 
 
+class ConsoleSettings(_Strict):
+    """The web console (served at ``/``)."""
+
+    default_language: Literal["vi", "en"] = "vi"
+    """Language for people who have not picked one yet (the switch in the menu sets a cookie)."""
+
+
 class Settings(_Strict):
     data: Path = Path("./data")
     """Data directory: the SQLite store, dead letters, checkpoints, reports."""
@@ -99,6 +106,8 @@ class Settings(_Strict):
     """Extra Sigma rule folders loaded beside our own pack."""
     playbooks: PlaybookSettings = PlaybookSettings()
     """Playbook folders, concurrency, and what actions may reach (gateway, SMTP, webhooks, databases)."""
+    console: ConsoleSettings = ConsoleSettings()
+    """Web console: default language."""
 
 
 class SettingsError(ValueError):
