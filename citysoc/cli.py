@@ -26,7 +26,21 @@ COMMANDS: list[tuple[str, str]] = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Imports a subcommand's module only when that subcommand runs (or --help lists it),
+    so `citysoc search --count` does not pay for importing the web server."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, _attr in COMMANDS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module, attr in COMMANDS:
+            if module == cmd_name:
+                return getattr(importlib.import_module(f"citysoc.commands.{module}"), attr)
+        return None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="citysoc")
 def main() -> None:
     """citysoc: the smart city's security operations center (SIEM + SOAR).
@@ -35,9 +49,6 @@ def main() -> None:
     and CITYSOC_* environment variables.
     """
 
-
-for _module, _attr in COMMANDS:
-    main.add_command(getattr(importlib.import_module(f"citysoc.commands.{_module}"), _attr))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -58,14 +58,19 @@ def _line_records(path: Path, fmt: str, dataset: str | None, advance) -> Iterato
     src = f"file:{path}"
     with opener(path, "rb") as fh:
         lineno = 0
+        pending = 0
         for line in fh:
             lineno += 1
-            advance(len(line))
+            pending += len(line)
+            if pending >= 1 << 20:  # the bar moves per MiB, not per line: lines are cheap, redraws are not
+                advance(pending)
+                pending = 0
             data = line.rstrip(b"\r\n")
             if not data.strip():
                 continue
             yield RawRecord(data=data, format=fmt, source=src, dataset=dataset,
                             meta={"log.file.path": str(path), "log.offset": lineno})
+        advance(pending)
 
 
 def _event_records(events: Iterator[dict], src: str, dataset: str | None) -> Iterator[RawRecord]:
