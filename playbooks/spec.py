@@ -399,7 +399,9 @@ def _steps(raw: Any, actions: Mapping[str, Action], input_names: set[str], errs:
         if not isinstance(with_raw, dict):
             errs.add(f"{path}.with", "expected a mapping of the action's inputs")
             with_raw = {}
-        tpl = _template(with_raw, f"{path}.with", errs)
+        parts = {k: _template(v, f"{path}.with.{k}", errs) for k, v in with_raw.items()}
+        tpl = compile_template(with_raw) if all(t is not None for t in parts.values()) else None
+        exprs = [e for t in parts.values() if t is not None for e in t.expressions]
         if action is not None:
             for k in with_raw:
                 if k not in action.inputs:
@@ -424,7 +426,7 @@ def _steps(raw: Any, actions: Mapping[str, Action], input_names: set[str], errs:
                                          "or approval: {auto: '<why it may run unattended>'}")
         needs = _str_list(s.get("needs"), f"{path}.needs", errs)
         step_refs = set(needs)
-        for e in ([cond] if cond else []) + (tpl.expressions if tpl else []):
+        for e in ([cond] if cond else []) + exprs:
             for root, keys in e.refs:
                 if root == "inputs" and keys and keys[0] not in input_names:
                     errs.add(path, f"uses inputs.{keys[0]}, which the playbook does not declare under inputs")

@@ -172,3 +172,33 @@ def test_quarantine_refuses_outside_roots_and_symlinks(tmp_path: Path):
     with pytest.raises(ActionError, match="not an absolute path"):
         ACTIONS["quarantine_file"].run(ctx, path="ingest/../secret.txt")
     assert outside.exists()
+
+
+def test_forecasting_model_change_tells_the_center_and_opens_a_case(http_server, soc, tmp_path: Path):
+    url, rec = http_server
+    sink = SmtpSink()
+    try:
+        settings = PlaybookSettings(
+            webhooks={"forecasting-center": WebhookTarget(url=url + "/soc", secret="k", format="generic")},
+            smtp=SmtpSettings(port=sink.port, default_to=["forecast-ops@hcmc.example"]))
+        runner = make_runner(soc, tmp_path, settings=settings)
+        alert = record_alert(soc, rule_id="citysoc-forecasting-model-write", tags=["citysoc.forecasting.model_changed"],
+                             host="fc-train-02", extra={"file": {"path": "/models/traffic/v12.onnx"}})
+        (run,) = asyncio.run(_on_new(runner, alert))
+        assert run.status == "succeeded", run.reason
+        assert [s.status for s in run.steps] == ["succeeded"] * 3
+        body = json.loads(rec.got[0][1])
+        assert body["fields"] == {"alert_id": alert.id, "path": "/models/traffic/v12.onnx", "host": "fc-train-02"}
+        assert "x-citysoc-signature" in rec.got[0][0]
+        assert "/models/traffic/v12.onnx" in sink.wait_for(1)[0][1]["Subject"]
+        assert soc.cases.get_case(run.step("case").output["case_id"]).alert_ids == [alert.id]
+    finally:
+        sink.close()
+
+
+async def _on_new(runner, alert):
+    from core.alerts import AlertChange
+
+    started = await runner.on_alerts([AlertChange(alert=alert, created=True)])
+    await runner.drain()
+    return [runner.get_run(r.id) for r in started]
