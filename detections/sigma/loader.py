@@ -17,6 +17,7 @@ rules and are not rules: the loader skips them by name.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import hashlib
 import marshal
@@ -90,8 +91,8 @@ class RuleSpec:
         return out
 
     def resolve(self, name: str) -> str:
-        route, _ = route_for(self.product, self.category, self.service)
-        return resolve_field(name, windows=route.windows is True, category=self.category)
+        """The view key of Sigma field ``name`` for this rule's log source (cached)."""
+        return _resolve_cached(self.product, self.category, self.service, name)
 
 
 @dataclass
@@ -123,6 +124,12 @@ class RuleSet:
     @property
     def load_rate(self) -> float:
         return len(self.rules) / self.total if self.total else 1.0
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve_cached(product: str | None, category: str | None, service: str | None, name: str) -> str:
+    route, _ = route_for(product, category, service)
+    return resolve_field(name, windows=route.windows is True, category=category)
 
 
 def is_test_file(path: Path) -> bool:

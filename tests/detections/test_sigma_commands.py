@@ -127,3 +127,15 @@ def test_sigma_detect_over_evtx_with_sigmahq_rules(env) -> None:
     # second run starts from the compiled-rule cache
     res2 = CliRunner().invoke(detect, [str(evtx), "--rules", str(rules_dir)])
     assert "files from cache" in res2.output
+
+
+@pytest.mark.skipif(not (CORPORA / "sigma" / "rules").is_dir(), reason="SigmaHQ corpus absent")
+def test_sigma_rules_check_over_all_sigmahq_rules(env) -> None:
+    """`citysoc rules check` over every SigmaHQ rule: > 99 % load, each failure with a reason."""
+    dirs = [str(CORPORA / "sigma" / d) for d in ("rules", "rules-emerging-threats", "rules-threat-hunting")]
+    res = CliRunner().invoke(rules, ["check", *dirs, "--json"])
+    report = json.loads(res.output)
+    assert report["files"] > 3700
+    assert report["load_rate"] > 0.99
+    assert res.exit_code == (1 if report["failed"] else 0)
+    assert all(f["reason"] and f["path"] for f in report["failures"])
