@@ -13,11 +13,13 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
-from core.events import TimestampError, parse_timestamp
+from core.events import TimestampError, expand_dots, parse_timestamp
 
-__all__ = ["field", "event_time", "categories", "BoundedMap", "MISSING"]
+__all__ = ["field", "nested", "EMPTY", "event_time", "categories", "BoundedMap", "MISSING"]
 
 MISSING: Any = None
+EMPTY: Mapping[str, Any] = {}
+"""A shared empty mapping for ``(event.get("source") or EMPTY).get("ip")`` chains."""
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -35,6 +37,15 @@ def field(event: Mapping[str, Any], top: str, *rest: str) -> Any:
     if node is None and rest:
         return event.get(".".join((top, *rest)))
     return node
+
+
+def nested(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``event`` itself when it is already nested (the collectors' form), else its
+    :func:`core.events.expand_dots` form; detectors then read it with plain ``.get``."""
+    for key in event:
+        if "." in key:
+            return expand_dots(event)
+    return event
 
 
 def categories(event: Mapping[str, Any]) -> tuple[str, ...]:
@@ -64,16 +75,30 @@ def _parse(value: Any) -> float | None:
     return None
 
 
+_last_time: tuple[Any, bool, float] = (None, False, 0.0)
+
+
 def event_time(event: Mapping[str, Any], *, start: bool = False) -> float:
     """Epoch seconds of the event: its own time, so a replayed capture is judged as it
     happened. ``start=True`` prefers ``event.start`` (when a flow began), else
-    ``@timestamp``; the wall clock only when the event carries no usable time."""
+    ``@timestamp``; the wall clock only when the event carries no usable time.
+
+    The answer for the last event asked about is remembered (several detectors ask in a
+    row); the event itself is kept as the key, so identity cannot be confused by id reuse.
+    """
+    global _last_time
+    last = _last_time  # one tuple, swapped whole: safe to read from several threads
+    if last[0] is event and last[1] == start:
+        return last[2]
+    t = None
     if start:
         t = _parse(field(event, "event", "start"))
-        if t is not None:
-            return t
-    t = _parse(event.get("@timestamp"))
-    return t if t is not None else time.time()
+    if t is None:
+        t = _parse(event.get("@timestamp"))
+    if t is None:
+        t = time.time()
+    _last_time = (event, start, t)
+    return t
 
 
 class BoundedMap(OrderedDict, Generic[K, V]):  # type: ignore[type-arg]

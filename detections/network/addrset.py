@@ -13,6 +13,7 @@ class AddrSet:
 
     def __init__(self, items: Iterable[str] = (), *, what: str = "address list") -> None:
         self.exact: set[str] = set()
+        self._cache: dict[str, bool] = {}
         self.nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for item in items:
             text = str(item).strip()
@@ -38,8 +39,16 @@ class AddrSet:
             return True
         if not self.nets:
             return False
+        hit = self._cache.get(ip)
+        if hit is not None:
+            return hit
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:
-            return False
-        return any(addr.version == n.version and addr in n for n in self.nets)
+            hit = False
+        else:
+            hit = any(addr.version == n.version and addr in n for n in self.nets)
+        if len(self._cache) >= 65_536:  # bounded: forget everything rather than grow
+            self._cache.clear()
+        self._cache[ip] = hit
+        return hit

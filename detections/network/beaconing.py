@@ -23,7 +23,7 @@ from typing import Any
 
 from core.events import Event
 from core.protocols import Detection
-from detections.network._common import BoundedMap, event_time, field
+from detections.network._common import EMPTY, BoundedMap, event_time, field, nested
 from detections.network.addrset import AddrSet
 from detections.network.settings import BeaconingSettings
 from detections.network.zones import ZoneMap
@@ -62,18 +62,23 @@ class BeaconingDetector:
         self.ignore_ports = frozenset(self.settings.ignore_ports)
         self.ignore_dst = AddrSet(self.settings.ignore_destinations, what="beaconing.ignore_destinations")
         self.pairs: BoundedMap[tuple[str, str, Any], _Pair] = BoundedMap(self.settings.max_keys)
+        self._zones, self._default = self.settings.table()
 
     def process(self, event: Event) -> list[Detection]:
-        if field(event, "event", "action") != "network_flow":
+        return self._process(nested(event))
+
+    def _process(self, event: Any) -> list[Detection]:
+        if (event.get("event") or EMPTY).get("action") != "network_flow":
             return []
-        port = field(event, "destination", "port")
+        d = event.get("destination") or EMPTY
+        port = d.get("port")
         if port in self.ignore_ports:
             return []
-        src = field(event, "source", "ip")
-        dst = field(event, "destination", "ip")
+        src = (event.get("source") or EMPTY).get("ip")
+        dst = d.get("ip")
         if src is None or dst is None or dst in self.ignore_dst:
             return []
-        th = self.settings.for_zone(self.zones.zone_of(event, "source"))
+        th = self._zones.get(self.zones.zone_of(event, "source"), self._default)
         if not th.enabled:
             return []
         n = th.min_connections

@@ -23,7 +23,7 @@ from typing import Any
 
 from core.events import Event
 from core.protocols import Detection
-from detections.network._common import BoundedMap, categories, event_time, field
+from detections.network._common import EMPTY, BoundedMap, categories, event_time, field, nested
 from detections.network.settings import BruteForceSettings
 from detections.network.zones import ZoneMap
 
@@ -65,24 +65,28 @@ class BruteForceDetector:
         self.zones = zones or ZoneMap()
         self.ports = frozenset(self.settings.ports)
         self.keys: BoundedMap[tuple[Any, ...], _Key] = BoundedMap(self.settings.max_keys)
+        self._zones, self._default = self.settings.table()
 
     def process(self, event: Event) -> list[Detection]:
-        action = field(event, "event", "action")
-        if action == "network_flow":
-            port = field(event, "destination", "port")
+        return self._process(nested(event))
+
+    def _process(self, event: Any) -> list[Detection]:
+        e = event.get("event") or EMPTY
+        if e.get("action") == "network_flow":
+            port = (event.get("destination") or EMPTY).get("port")
             if port not in self.ports:
                 return []
-            dur = field(event, "event", "duration")
+            dur = e.get("duration")
             th = self._thresholds(event)
             if th is None or dur is None or dur / 1e9 >= th.short_connection_s:
                 return []
-            src = field(event, "source", "ip")
+            src = (event.get("source") or EMPTY).get("ip")
             if src is None:
                 return []
             return self._count(event, ("connections", src, port), th.connections, th, "connections")
-        if not is_failed_login(event):
+        if e.get("outcome") != "failure" or not is_failed_login(event):
             return []
-        src = field(event, "source", "ip")
+        src = (event.get("source") or EMPTY).get("ip")
         if src is None:
             return []
         th = self._thresholds(event)
@@ -90,8 +94,8 @@ class BruteForceDetector:
             return []
         return self._count(event, ("failures", src), th.failures, th, "failed_logins")
 
-    def _thresholds(self, event: Event) -> Any:
-        th = self.settings.for_zone(self.zones.zone_of(event, "source"))
+    def _thresholds(self, event: Any) -> Any:
+        th = self._zones.get(self.zones.zone_of(event, "source"), self._default)
         return th if th.enabled else None
 
     def _count(self, event: Event, key: tuple[Any, ...], threshold: int, th: Any, signal: str) -> list[Detection]:

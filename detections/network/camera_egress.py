@@ -20,7 +20,7 @@ from typing import Any
 
 from core.events import Event
 from core.protocols import Detection
-from detections.network._common import BoundedMap, event_time, field
+from detections.network._common import EMPTY, BoundedMap, event_time, field, nested
 from detections.network.addrset import AddrSet
 from detections.network.settings import CameraEgressSettings
 from detections.network.zones import ZoneMap
@@ -55,13 +55,14 @@ class CameraEgressDetector:
         self.allow_cameras = {c: AddrSet(v, what=f"camera_egress.allow_cameras.{c}")
                               for c, v in s.allow_cameras.items()}
         self.seen: BoundedMap[tuple[str, str, Any], float] = BoundedMap(s.max_keys)
+        self._zones, self._default = s.table()
 
     def camera_of(self, event: Event) -> tuple[str, dict[str, Any]] | None:
         """(camera ip, asset info) when the flow's client is a camera, else None."""
-        src = field(event, "source", "ip")
+        src = (event.get("source") or EMPTY).get("ip")
         if src is None:
             return None
-        asset = field(event, "citysoc", "asset")
+        asset = (event.get("citysoc") or EMPTY).get("asset")
         if isinstance(asset, dict) and asset.get("type") == "camera" and asset.get("matched") in (None, "source.ip"):
             return src, asset
         if src in self.cameras:
@@ -81,17 +82,20 @@ class CameraEgressDetector:
         return False
 
     def process(self, event: Event) -> list[Detection]:
-        if field(event, "event", "action") not in _ACTIONS:
+        return self._process(nested(event))
+
+    def _process(self, event: Any) -> list[Detection]:
+        if (event.get("event") or EMPTY).get("action") not in _ACTIONS:
             return []
         cam = self.camera_of(event)
         if cam is None:
             return []
-        dst = field(event, "destination", "ip")
+        dst = (event.get("destination") or EMPTY).get("ip")
         if dst is None:
             return []
         ip, asset = cam
         zone = asset.get("zone") or self.zones.zone_of(event, "source")
-        th = self.settings.for_zone(zone)
+        th = self._zones.get(zone, self._default)
         if not th.enabled or self.allowed(ip, asset, zone, dst):
             return []
         if self.settings.ignore_multicast and _is_group_address(dst):

@@ -23,7 +23,7 @@ from typing import Any
 
 from core.events import Event
 from core.protocols import Detection
-from detections.network._common import BoundedMap, event_time, field
+from detections.network._common import EMPTY, BoundedMap, event_time, field, nested
 from detections.network.settings import FirstSeenSettings
 from detections.network.zones import ZoneMap
 
@@ -56,12 +56,14 @@ class FirstSeenDomainDetector:
         self.first_time: float | None = None
         self._suffixes = tuple("." + s.strip(".").lower() for s in self.settings.ignore_suffixes)
         self._exact = frozenset(s.strip(".").lower() for s in self.settings.ignore_suffixes)
+        self._zones, self._default = self.settings.table()
 
-    def _name(self, event: Event) -> str | None:
-        action = field(event, "event", "action")
-        if action != "dns_query" and not (action is None and field(event, "dns", "type") == "query"):
+    def _name(self, event: Any) -> str | None:
+        action = (event.get("event") or EMPTY).get("action")
+        dns = event.get("dns") or EMPTY
+        if action != "dns_query" and not (action is None and dns.get("type") == "query"):
             return None
-        q = field(event, "dns", "question", "name")
+        q = (dns.get("question") or EMPTY).get("name")
         if not isinstance(q, str) or not q:
             return None
         q = q.strip().rstrip(".").lower()
@@ -70,6 +72,9 @@ class FirstSeenDomainDetector:
         return registered_domain(q) if self.settings.registered_domain else q
 
     def process(self, event: Event) -> list[Detection]:
+        return self._process(nested(event))
+
+    def _process(self, event: Any) -> list[Detection]:
         name = self._name(event)
         if name is None:
             return []
@@ -82,7 +87,7 @@ class FirstSeenDomainDetector:
             known[name] = now
             return []
         known.put(name, now)
-        th = self.settings.for_zone(self.zones.zone_of(event, "source"))
+        th = self._zones.get(self.zones.zone_of(event, "source"), self._default)
         if now - self.first_time < th.learning_s or not th.enabled:
             return []
         qname = field(event, "dns", "question", "name")

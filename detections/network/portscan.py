@@ -12,12 +12,12 @@ Rule id ``net:port_scan``; ATT&CK T1046 (Network Service Discovery).
 """
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from typing import Any
 
 from core.events import Event
 from core.protocols import Detection
-from detections.network._common import BoundedMap, event_time, field
+from detections.network._common import EMPTY, BoundedMap, event_time, nested
 from detections.network.settings import PortScanSettings
 from detections.network.zones import ZoneMap
 
@@ -32,7 +32,7 @@ class _Source:
 
     def __init__(self) -> None:
         self.probes: OrderedDict[tuple[str, Any], float] = OrderedDict()
-        self.ports_per_host: Counter[str] = Counter()
+        self.ports_per_host: dict[str, int] = {}
         self.fired: dict[tuple[str, str | None], float] = {}
 
 
@@ -47,41 +47,52 @@ class PortScanDetector:
         self.settings = settings or PortScanSettings()
         self.zones = zones or ZoneMap()
         self.sources: BoundedMap[str, _Source] = BoundedMap(self.settings.max_keys)
+        self._zones, self._default = self.settings.table()
+        self._max_probes = self.settings.max_probes_per_source
 
     def process(self, event: Event) -> list[Detection]:
-        if field(event, "event", "action") not in _ACTIONS:
+        return self._process(nested(event))
+
+    def _process(self, event: Any) -> list[Detection]:
+        if (event.get("event") or EMPTY).get("action") not in _ACTIONS:
             return []
-        src = field(event, "source", "ip")
-        dst = field(event, "destination", "ip")
+        src = (event.get("source") or EMPTY).get("ip")
+        d = event.get("destination") or EMPTY
+        dst = d.get("ip")
         if src is None or dst is None:
             return []
-        th = self.settings.for_zone(self.zones.zone_of(event, "source"))
+        th = self._zones.get(self.zones.zone_of(event, "source"), self._default)
         if not th.enabled:
             return []
-        port = field(event, "destination", "port")
+        port = d.get("port")
         if port is None:
-            port = field(event, "network", "transport") or "ip"
+            port = (event.get("network") or EMPTY).get("transport") or "ip"
         now = event_time(event)
         st = self.sources.touch(src, _Source)
         probes, per_host = st.probes, st.ports_per_host
         horizon = now - th.window_s
-        while probes:
-            (h, p), t = next(iter(probes.items()))
-            if t >= horizon:
-                break
-            probes.popitem(last=False)
-            per_host[h] -= 1
-            if per_host[h] <= 0:
-                del per_host[h]
+        if probes and next(iter(probes.values())) < horizon:
+            while probes:
+                (h, p), t = next(iter(probes.items()))
+                if t >= horizon:
+                    break
+                probes.popitem(last=False)
+                left = per_host[h] - 1
+                if left:
+                    per_host[h] = left
+                else:
+                    del per_host[h]
         key = (dst, port)
         if key in probes:
             probes.move_to_end(key)
         else:
-            per_host[dst] += 1
-            if len(probes) >= self.settings.max_probes_per_source:
+            per_host[dst] = per_host.get(dst, 0) + 1
+            if len(probes) >= self._max_probes:
                 (h, _p), _t = probes.popitem(last=False)
-                per_host[h] -= 1
-                if per_host[h] <= 0:
+                left = per_host[h] - 1
+                if left:
+                    per_host[h] = left
+                else:
                     del per_host[h]
         probes[key] = now
         out: list[Detection] = []

@@ -134,6 +134,11 @@ class _Zoned(_Strict, Generic[T]):
         """The thresholds in force for ``zone`` (the default when it has no override)."""
         return self._resolved.get(zone, self.default)  # type: ignore[attr-defined,no-any-return]
 
+    def table(self) -> tuple[dict[str, T], T]:
+        """(zone -> thresholds, default) as plain objects: what detectors look up per event
+        (pydantic private attributes are slow to reach on a hot path)."""
+        return dict(self._resolved), self.default  # type: ignore[attr-defined]
+
 
 class PortScanSettings(_Zoned[PortScanThresholds]):
     default: PortScanThresholds = PortScanThresholds()

@@ -15,12 +15,12 @@ Example::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.events import Event
 from core.protocols import Detection, Detector
-from detections.network._common import field
+from detections.network._common import EMPTY, nested
 from detections.network.beaconing import BeaconingDetector
 from detections.network.bruteforce import BruteForceDetector
 from detections.network.camera_egress import CameraEgressDetector
@@ -54,13 +54,15 @@ class NetworkDetectors:
         self.camera_egress = CameraEgressDetector(s.camera_egress, zones)
         self.beaconing = BeaconingDetector(s.beaconing, zones)
         self.first_seen = FirstSeenDomainDetector(s.first_seen_domain, zones)
-        flow: tuple[Detector, ...] = (self.port_scan, self.brute_force, self.camera_egress, self.beaconing)
-        self._by_action: dict[str, tuple[Detector, ...]] = {
+        # Bound ``_process`` methods: the suite has already made the event nested.
+        flow = (self.port_scan._process, self.brute_force._process, self.camera_egress._process,
+                self.beaconing._process)
+        self._by_action: dict[str, tuple[Callable[[Any], list[Detection]], ...]] = {
             "network_flow": flow,
-            "connection_attempt": (self.port_scan, self.camera_egress),
-            "dns_query": (self.first_seen,),
+            "connection_attempt": (self.port_scan._process, self.camera_egress._process),
+            "dns_query": (self.first_seen._process,),
         }
-        self._failure: tuple[Detector, ...] = (self.brute_force,)
+        self._failure = (self.brute_force._process,)
         self.detectors: tuple[Detector, ...] = (self.port_scan, self.brute_force, self.camera_egress,
                                                 self.beaconing, self.first_seen)
         self.hits: Counter[str] = Counter()
@@ -73,15 +75,17 @@ class NetworkDetectors:
 
     def process(self, event: Event) -> list[Detection]:
         self.events_seen += 1
-        action = field(event, "event", "action")
+        event = nested(event)  # type: ignore[assignment]
+        e = event.get("event") or EMPTY
+        action = e.get("action")
         targets = self._by_action.get(action) if action is not None else None
         if targets is None:
-            if field(event, "event", "outcome") != "failure":
+            if e.get("outcome") != "failure":
                 return []
             targets = self._failure
         out: list[Detection] = []
-        for d in targets:
-            found = d.process(event)
+        for run in targets:
+            found = run(event)
             if found:
                 for det in found:
                     self.hits[det.rule_id] += 1

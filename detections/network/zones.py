@@ -50,6 +50,7 @@ class ZoneMap:
             self._nets[version].append((plen, table))
         self._cache: BoundedMap[str, str | None] = BoundedMap(cache_size)
         self.empty = not by_len
+        self._last: tuple[Mapping[str, Any], str, str] | None = None
 
     def lookup_ip(self, ip: str) -> str | None:
         """The zone of ``ip`` in the CIDR table, or None (results are cached per address)."""
@@ -74,7 +75,18 @@ class ZoneMap:
         return zone
 
     def zone_of(self, event: Mapping[str, Any], side: str = "source") -> str:
-        """The zone of the ``side`` (``source`` or ``destination``) of ``event``."""
+        """The zone of the ``side`` (``source`` or ``destination``) of ``event``.
+
+        The answer for the last event asked about is remembered: several detectors ask
+        for the same event in a row."""
+        last = self._last
+        if last is not None and last[0] is event and last[1] == side:
+            return last[2]
+        zone = self._zone_of(event, side)
+        self._last = (event, side, zone)  # a reference, so the identity check cannot be fooled by id reuse
+        return zone
+
+    def _zone_of(self, event: Mapping[str, Any], side: str) -> str:
         ip = field(event, side, "ip")
         if ip is not None:
             z = self.lookup_ip(ip)
