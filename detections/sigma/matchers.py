@@ -171,7 +171,8 @@ class EventView:
 
 
 def _collect(node: Any, add: Callable[[str], None]) -> None:
-    for v in node.values() if isinstance(node, Mapping) else node:
+    tn = type(node)
+    for v in node.values() if tn is dict else node if (tn is list or tn is tuple) else node.values():
         t = type(v)
         if t is str:
             add(v)
@@ -179,6 +180,8 @@ def _collect(node: Any, add: Callable[[str], None]) -> None:
             _collect(v, add)
         elif t is int or t is float:
             add(str(v))
+        elif v is None or t is bool:
+            continue
         elif isinstance(v, Mapping):
             _collect(v, add)
 
