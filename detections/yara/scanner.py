@@ -147,15 +147,34 @@ class YaraScanner:
         if st.st_size > self.limits.max_file_size:
             return [ScanResult(spath, None, st.st_size,
                                skipped=f"larger than max size ({st.st_size} > {self.limits.max_file_size} bytes)")]
+        limit = self.limits.max_file_size
         try:
             with open(path, "rb") as f:
-                data = f.read(self.limits.max_file_size + 1)
+                head = f.read(512)
+                if archive_kind(head) is None:
+                    # Not an archive: hash it in chunks and let yara map the file; the
+                    # content never has to sit in our memory.
+                    h = hashlib.sha256(head)
+                    size = len(head)
+                    while size <= limit:
+                        chunk = f.read(1024 * 1024)
+                        if not chunk:
+                            break
+                        h.update(chunk)
+                        size += len(chunk)
+                    data = None
+                else:
+                    data = head + f.read(limit + 1 - len(head))
+                    size = len(data)
         except OSError as exc:
             return [ScanResult(spath, None, st.st_size, skipped=f"cannot read: {exc.strerror}")]
-        if len(data) > self.limits.max_file_size:  # grew since stat
-            return [ScanResult(spath, None, len(data),
-                               skipped=f"larger than max size (> {self.limits.max_file_size} bytes)")]
-        return list(self._scan_data(data, spath, spath, 0, self._budget(), on_disk=True))
+        if size > limit:  # grew since stat
+            return [ScanResult(spath, None, size, skipped=f"larger than max size (> {limit} bytes)")]
+        if data is not None:
+            return list(self._scan_data(data, spath, spath, 0, self._budget(), on_disk=True))
+        result = ScanResult(spath, h.hexdigest(), size)
+        self._match(b"", spath, spath, result, on_disk=True)
+        return [result]
 
     # -- many ---------------------------------------------------------------------------
     def scan_paths(self, paths: Iterable[Path], *, workers: int = 1, errors: list[str] | None = None,
