@@ -204,18 +204,25 @@ def route_for(product: str | None, category: str | None, service: str | None) ->
                 warnings.append(f"windows category '{category}' has no event mapping: the rule sees every Windows event")
         return Route(True, channels, pairs), warnings
     if product is None:
-        return Route(None, ecs_categories=CATEGORY_ECS.get(category or "")), warnings
+        # No product: a category Windows logs carry (process_creation...) is seen on both
+        # kinds of event; any other category or service (database, antivirus, a web server)
+        # names a log Windows event logs are not, so only non-Windows events are offered.
+        if category is None and service is None:
+            return Route(None), warnings
+        windows_too = category in CATEGORY_EVENTS
+        return Route(None if windows_too else False, ecs_categories=CATEGORY_ECS.get(category or "")), warnings
     return Route(False, os=product if product in _OS_PRODUCTS else None, ecs_categories=CATEGORY_ECS.get(category or "")), warnings
 
 
 def event_route_key(event: Mapping[str, Any]) -> tuple[Any, ...]:
     """``("win", channel, event_id)`` for Windows events, else ``("ecs", os, categories)``."""
     winlog = event.get("winlog")
-    if isinstance(winlog, Mapping) and winlog.get("channel"):
+    # Any Windows event (ETW-derived records have an empty channel) is routed as Windows.
+    if isinstance(winlog, Mapping) and ("channel" in winlog or "event_id" in winlog or "provider_name" in winlog):
         eid = winlog.get("event_id")
         if eid is None:
             eid = (event.get("event") or {}).get("code")
-        return ("win", str(winlog["channel"]).lower(), str(eid) if eid is not None else "")
+        return ("win", str(winlog.get("channel") or "").lower(), str(eid) if eid is not None else "")
     os_type = None
     host = event.get("host")
     if isinstance(host, Mapping):

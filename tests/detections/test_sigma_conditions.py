@@ -287,3 +287,29 @@ def test_sigma_service_channels_cover_pysigmas_table() -> None:
         want = {c.lower() for c in ([chans] if isinstance(chans, str) else chans)}
         assert service in SERVICE_CHANNELS, service
         assert want <= SERVICE_CHANNELS[service], service
+
+
+def test_sigma_non_windows_rules_never_see_windows_events(compile_rule) -> None:
+    """Found on the ETW-derived samples (empty channel): a Cisco keyword rule and a
+    product-less database rule must not fire on Windows events."""
+    cisco = compile_rule(
+        """
+        title: cisco
+        logsource: {product: cisco, service: aaa}
+        detection:
+          keywords: [delete]
+          condition: keywords
+        """
+    )
+    db = compile_rule(
+        """
+        title: db
+        logsource: {category: database}
+        detection:
+          keywords: [dump]
+          condition: keywords
+        """
+    )
+    etw = {"winlog": {"channel": "", "provider_name": "Microsoft-Windows-RPC", "event_id": "5"}, "message": "delete dump"}
+    assert not cisco.process(etw) and not db.process(etw)
+    assert cisco.process({"message": "delete flash:x"}) and db.process({"message": "mysqldump all"})
