@@ -33,6 +33,7 @@ class Subscriber:
     dropped: int = 0
     unreported_drops: int = 0
     delivered: int = 0
+    ended: bool = False
     filters: dict[str, object] = field(default_factory=dict)
 
 
@@ -46,6 +47,7 @@ class AlertBroadcaster:
         self._lock = threading.Lock()
         self.published = 0
         self.dropped = 0
+        self.closed = False
 
     @property
     def subscribers(self) -> int:
@@ -55,12 +57,33 @@ class AlertBroadcaster:
         """The loop subscribers live on (set by the first subscriber if not bound earlier)."""
         self._loop = loop
 
+    def close(self) -> None:
+        """End every open stream (server shutdown): each subscriber gets an end marker,
+        so its response finishes instead of holding the shutdown up. Thread-safe."""
+        self.closed = True
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._end_all)
+        except RuntimeError:
+            pass
+
+    def _end_all(self) -> None:
+        for sub in list(self._subs):
+            sub.ended = True
+            try:
+                sub.queue.put_nowait(b"")
+            except asyncio.QueueFull:
+                pass  # the reader checks ``ended`` on its next wake-up
+
     def subscribe(self, **filters: object) -> Subscriber:
         """Call on the event loop."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop = loop
         sub = Subscriber(queue=asyncio.Queue(maxsize=self.queue_size), filters=filters)
+        sub.ended = self.closed
         self._subs.add(sub)
         return sub
 

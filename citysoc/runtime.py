@@ -18,6 +18,7 @@ from api.app import create_app
 from api.deps import AppState
 from citysoc.wiring import build_alerting, build_pipeline, ensure_initial_admin, open_deadletters, open_soc, open_store
 from citysoc.wiring import build_playbooks
+from citysoc.wiring import build_assets
 from core.protocols import Source
 from core.settings import Settings
 
@@ -88,6 +89,17 @@ async def _start_playbooks(settings: Settings, soc: Any, alert_sink: Any, servic
     return runner, list(routers)
 
 
+async def _asset_checks(settings: Settings, monitor: Any) -> None:
+    """Every ``assets.check_interval_s``: flush health counters, reload a changed inventory,
+    raise ``asset:silent`` alerts."""
+    while True:
+        await asyncio.sleep(settings.assets.check_interval_s)
+        try:
+            await asyncio.to_thread(monitor.tick)
+        except Exception:
+            log.exception("asset health check failed; will retry")
+
+
 async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     store = open_store(settings)
     deadletters = open_deadletters(settings)
@@ -96,6 +108,11 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     alert_sink, services = build_alerting(soc)
     playbook_runner, extra_routers = await _start_playbooks(settings, soc, alert_sink, services)
     pipeline = build_pipeline(settings, store, deadletters, alert_sink=alert_sink)
+    assets = build_assets(settings, alert_sink)
+    assets.install(pipeline, services)
+    from api.routers.assets import router as assets_router
+
+    extra_routers = [*extra_routers, assets_router]
     await pipeline.start()
     state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time(),
                      services=services)
@@ -121,6 +138,7 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
         t.add_done_callback(_supervise)
         tasks.append(t)
     tasks.append(asyncio.create_task(_retention(settings, store), name="retention"))
+    tasks.append(asyncio.create_task(_asset_checks(settings, assets.monitor), name="asset-health"))
 
     async def _mark_ready() -> None:
         while not server.started:
@@ -132,6 +150,15 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
                  settings.server.host, settings.server.port, settings.data)
 
     tasks.append(asyncio.create_task(_mark_ready(), name="ready"))
+
+    async def _end_alert_streams() -> None:
+        # uvicorn waits for open responses before it stops; SSE streams never end on
+        # their own, so end them as soon as shutdown begins.
+        while not server.should_exit:
+            await asyncio.sleep(0.2)
+        services["alert_stream"].close()
+
+    tasks.append(asyncio.create_task(_end_alert_streams(), name="end-alert-streams"))
     try:
         await server.serve()
     finally:
@@ -143,6 +170,7 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
             if isinstance(r, Exception) and not isinstance(r, asyncio.CancelledError):
                 log.error("%s ended with %r", t.get_name(), r)
         await pipeline.stop()
+        assets.store.save_health(assets.tracker.snapshot())
         if playbook_runner is not None:
             await playbook_runner.stop()
         store.close()

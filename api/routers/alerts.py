@@ -222,7 +222,7 @@ async def stream(
     async def frames():
         try:
             yield b": connected\n\n"
-            while True:
+            while not sub.ended:
                 try:
                     frame = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
                 except asyncio.TimeoutError:
@@ -230,6 +230,8 @@ async def stream(
                         return
                     yield b": keepalive\n\n"
                     continue
+                if sub.ended:
+                    return  # the server is shutting down
                 if sub.unreported_drops:
                     n, sub.unreported_drops = sub.unreported_drops, 0
                     yield sse_frame("dropped", orjson.dumps({"count": n, "total": sub.dropped}))

@@ -77,7 +77,12 @@ def make_stack(data: Path, *, with_rules: bool = True) -> Stack:
     pipeline = build_pipeline(settings, store, dls, detectors=[FailedLoginDetector()], alert_sink=sink)
     state = AppState(settings=settings, store=store, deadletters=dls, pipeline=pipeline, services=services, ready=True)
     keys = {role: soc.users.create_api_key(f"test-{role}", role, "test")[1] for role in ROLES}
-    return Stack(data=data, settings=settings, state=state, soc=soc, keys=keys, app=create_app(state))
+    # The playbook routers are mounted as citysoc serve mounts them (their runner is not
+    # wired here: they answer 503 after the access checks, which is what these tests walk).
+    from api.routers.playbooks import routers as playbook_routers
+
+    app = create_app(state, extra_routers=list(playbook_routers))
+    return Stack(data=data, settings=settings, state=state, soc=soc, keys=keys, app=app)
 
 
 @pytest.fixture
@@ -125,6 +130,7 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        self.stack.state.services["alert_stream"].close()  # as citysoc serve does on shutdown
         if self.server:
             self.server.should_exit = True
         self._thread.join(10)

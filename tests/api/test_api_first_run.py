@@ -7,6 +7,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -64,9 +65,29 @@ def test_serve_on_an_empty_data_dir(tmp_path):
             r = c.post("/api/v1/auth/login", json={"username": "admin", "password": password})
             assert r.status_code == 200 and r.json()["role"] == "admin"
             assert c.get("/api/v1/alerts").json()["total"] == 0
+            # An open alert stream (the console keeps one) must not hold the shutdown up.
+            stream_ended = threading.Event()
+
+            def follow() -> None:
+                try:
+                    with c.stream("GET", "/api/v1/alerts/stream", timeout=httpx.Timeout(5, read=60)) as s:
+                        for _ in s.iter_lines():
+                            pass
+                except httpx.HTTPError:
+                    pass
+                stream_ended.set()
+
+            threading.Thread(target=follow, daemon=True).start()
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            proc.terminate()
+            out, err = proc.communicate(timeout=20)
+            assert time.monotonic() - t0 < 5, "shutdown waited on the open alert stream"
+            assert stream_ended.wait(5)
     finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=20)
+        if proc.poll() is None:
+            proc.terminate()
+            out, err = proc.communicate(timeout=20)
     assert password in err  # printed once to the terminal ...
     assert err.count(password) == 1
     assert not list(Path(tmp_path).glob("*.log"))  # ... and no log file holds it

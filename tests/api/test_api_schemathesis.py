@@ -13,6 +13,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from conftest import LiveServer, make_stack  # the api tests' own conftest
 
 EXAMPLES = int(os.environ.get("CITYSOC_FUZZ_EXAMPLES", "10"))
+# Mounted but without their runner in this stack (they answer 503 after the access
+# checks, which test_api_auth walks); fuzzing them means running real actions, which
+# belongs with the playbook runner's own tests.
+NOT_WIRED_HERE = ("/api/v1/playbooks", "/api/v1/playbook-runs")
 SKIP = {
     ("GET", "/api/v1/alerts/stream"),  # endless by design; covered by test_alerts_e2e
 }
@@ -45,7 +49,7 @@ def test_api_conforms_to_its_schema(fuzz_stack):
     operations = 0
     for result in schema.get_all_operations():
         op = result.ok()
-        if (op.method.upper(), op.path) in SKIP:
+        if (op.method.upper(), op.path) in SKIP or op.path.startswith(NOT_WIRED_HERE):
             continue
         operations += 1
 
