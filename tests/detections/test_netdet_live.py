@@ -260,7 +260,7 @@ def test_nmap_scan_and_hydra_brute_force_are_detected_live(netns, tmp_path):
         t0 = time.monotonic()
         scan = subprocess.run(
             ["ip", "netns", "exec", ns_a, "nmap", "-sT", "-Pn", "-n", "-p", "1-200", "-T4", "--max-retries", "0",
-             "--host-timeout", "30s", VICTIM], capture_output=True, text=True, timeout=60)
+             "--max-rate", "400", "--host-timeout", "30s", VICTIM], capture_output=True, text=True, timeout=60)
         assert scan.returncode == 0, scan.stderr
         assert "80/tcp" in scan.stdout and "open" in scan.stdout, scan.stdout
 
@@ -307,6 +307,8 @@ def test_nmap_scan_and_hydra_brute_force_are_detected_live(netns, tmp_path):
     assert rtsp.extra["count"] == 20 and rtsp.events[0]["event"]["action"] == "rtsp_response"
     assert "attack.t1110" in rtsp.tags
 
+    # A raw socket drops frames when the machine is busy (the kernel counts them, not us); the
+    # detection needs 30 ports, the capture must have seen well over that of the 200.
     flows = [e for e in live.events if e["event"]["action"] == "network_flow"]
-    assert len({e["destination"]["port"] for e in flows if e["source"]["ip"] == ATTACKER}) >= 150, \
-        "the capture saw the scan's connections"
+    seen = {e["destination"]["port"] for e in flows if e["source"]["ip"] == ATTACKER}
+    assert len(seen) >= 60, f"the capture saw {len(seen)} of the scan's 200 ports; {live.source.counters()}"
