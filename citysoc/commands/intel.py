@@ -16,7 +16,7 @@ import orjson
 from rich.table import Table
 
 from citysoc.commands._common import out
-from detections.intel import FeedError, FeedLoad, FeedManager, FeedSpec, IntelMatcher, IOC_TYPES
+from detections.intel import IOC_TYPES, FeedLoad, FeedManager, FeedSpec, IntelMatcher
 
 __all__ = ["intel"]
 
