@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from detections.yara import YaraCompileError, YaraScanner, compile_rules, discover_rule_files
+from detections.yara import CompiledRules, YaraCompileError, YaraScanner, compile_rules, discover_rule_files
 
 CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
 SIGBASE = CORPORA / "yara"
@@ -18,7 +18,7 @@ needs_corpora = pytest.mark.skipif(not SIGBASE.is_dir() or not IOT.is_dir(),
 
 
 @pytest.fixture(scope="module")
-def big(tmp_path_factory) -> "object":
+def big(tmp_path_factory) -> CompiledRules:
     if not SIGBASE.is_dir() or not IOT.is_dir():
         pytest.skip(f"public YARA corpora not found at {CORPORA}")
     return compile_rules([SIGBASE, IOT], cache_dir=tmp_path_factory.mktemp("cache"))
