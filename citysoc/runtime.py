@@ -18,6 +18,7 @@ from api.app import create_app
 from api.deps import AppState
 from citysoc.wiring import build_alerting, build_pipeline, ensure_initial_admin, open_deadletters, open_soc, open_store
 from citysoc.wiring import build_playbooks
+from dashboards.console import mount_console
 from citysoc.wiring import build_assets
 from core.protocols import Source
 from core.settings import Settings
@@ -117,6 +118,7 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time(),
                      services=services)
     app = create_app(state, extra_routers=extra_routers)
+    mount_console(app)  # the web console at / (browsers); GET / still answers shippers with ES info
     sources = make_sources(settings)
     config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level=log_level,
                             lifespan="off", access_log=False)

@@ -1,0 +1,178 @@
+// Alert detail: rule and ATT&CK, entity pivots into search, matching events, a timeline
+// of related events, comments, triage, and playbook runs (dry-run preview, approvals).
+"use strict";
+(function () {
+  const {T, el, clear, fmtNum, fmtDate, api, can, errorText, toast, levelBadge, attackLinks, pivotHref, PAGE} = CS;
+  const ID = PAGE.alert_id;
+  const ENTITY_FIELDS = {host: "host.name", user: "user.name", source_ip: "source.ip", destination_ip: "destination.ip",
+                         asset_id: "citysoc.asset.id", center: "citysoc.center"};
+  let alert = null;
+
+  function set(id, value) { document.getElementById(id).textContent = value === null || value === undefined ? "" : String(value); }
+
+  function eventSummary(ev) {
+    const msg = ev.message || (ev.event && (ev.event.action || ev.event.original)) || "";
+    return String(msg).slice(0, 300);
+  }
+  function docView(ev) {
+    return el("details", {class: "doc"}, el("summary", {}, el("span", {class: "time", text: fmtDate(ev["@timestamp"])}), " ",
+      el("span", {text: eventSummary(ev)})), el("pre", {text: JSON.stringify(ev, null, 2)}));
+  }
+
+  function windowOf(a) {
+    const f = new Date(a.first_seen).getTime() - 3600e3, l = new Date(a.last_seen).getTime() + 3600e3;
+    return {from: new Date(f).toISOString(), to: new Date(l).toISOString()};
+  }
+
+  async function loadAlert() {
+    try { alert = await api("GET", "/api/v1/alerts/" + encodeURIComponent(ID)); }
+    catch (e) { const p = document.getElementById("a-error"); p.textContent = errorText(e); p.hidden = false; return; }
+    const a = alert;
+    const lv = document.getElementById("a-level");
+    clear(lv).append(levelBadge(a.level));
+    set("a-title", a.rule_title || a.rule_id);
+    clear(document.getElementById("a-rule")).append(
+      can("rules:read") ? el("a", {href: "/rules?q=" + encodeURIComponent(a.rule_id), text: a.rule_id}) : a.rule_id);
+    set("a-engine", a.engine);
+    clear(document.getElementById("a-attack")).append(attackLinks(a.tags));
+    set("a-description", a.description);
+    set("a-risk", a.risk_score);
+    clear(document.getElementById("a-status")).append(el("span", {class: "status st-" + a.status, text: T("status." + a.status)}));
+    set("a-resolution", a.resolution ? T("resolution." + a.resolution) : "");
+    set("a-assignee", a.assignee || "");
+    set("a-count", fmtNum(a.count));
+    set("a-first", fmtDate(a.first_seen));
+    set("a-last", fmtDate(a.last_seen));
+    const ents = clear(document.getElementById("a-entities"));
+    const w = windowOf(a);
+    for (const [name, field] of Object.entries(ENTITY_FIELDS)) {
+      const v = a.entities[name];
+      if (v === null || v === undefined || v === "") continue;
+      ents.append(el("dt", {text: T("entity." + name)}),
+        el("dd", {}, can("events:read") ? el("a", {href: pivotHref(field, v), class: "pivot", dataset: {field: field}, text: v}) : String(v)));
+    }
+    if (a.entities.criticality !== null && a.entities.criticality !== undefined)
+      ents.append(el("dt", {text: T("asset.criticality")}), el("dd", {text: a.entities.criticality}));
+    document.getElementById("a-events-link").setAttribute("href",
+      "/search?q=" + encodeURIComponent(a.events_query) + "&from=" + encodeURIComponent(w.from) + "&to=" + encodeURIComponent(w.to));
+    const evs = clear(document.getElementById("a-events"));
+    for (const ev of a.events || []) evs.append(docView(ev));
+    if (!(a.events || []).length) evs.append(el("p", {class: "muted", text: T("alert.no_events")}));
+    document.body.dataset.loaded = "1";
+  }
+
+  async function loadTimeline() {
+    if (!alert || !can("events:read")) return;
+    const w = windowOf(alert);
+    const span = new Date(w.to) - new Date(w.from);
+    const interval = span <= 4 * 3600e3 ? "5m" : span <= 48 * 3600e3 ? "1h" : "1d";
+    const qs = "q=" + encodeURIComponent(alert.events_query) + "&from=" + encodeURIComponent(w.from) + "&to=" + encodeURIComponent(w.to);
+    try {
+      const [hist, res] = await Promise.all([
+        api("GET", "/api/v1/events/histogram?" + qs + "&interval=" + interval),
+        api("GET", "/api/v1/events/search?" + qs + "&limit=100&sort=asc")]);
+      Charts.columns(document.getElementById("timeline-chart"), hist.map(function (b) { return {key: b.key, n: b.count}; }),
+                     [{name: "n", cls: "hist", label: T("search.events")}], {height: 110});
+      const ol = clear(document.getElementById("timeline"));
+      for (const ev of res.hits) ol.append(el("li", {}, docView(ev)));
+      if (!res.hits.length) ol.append(el("li", {class: "muted", text: T("alert.no_events")}));
+    } catch (e) { toast(errorText(e), true); }
+  }
+
+  async function loadComments() {
+    const ul = clear(document.getElementById("comments"));
+    try {
+      const cs = await api("GET", "/api/v1/alerts/" + encodeURIComponent(ID) + "/comments");
+      for (const c of cs) ul.append(el("li", {}, el("span", {class: "muted small", text: c.author + " · " + fmtDate(c.time)}), el("p", {text: c.text})));
+      if (!cs.length) ul.append(el("li", {class: "muted", text: T("alert.no_comments")}));
+    } catch (e) { toast(errorText(e), true); }
+  }
+
+  async function patch(body) {
+    try {
+      await api("PATCH", "/api/v1/alerts/" + encodeURIComponent(ID), body);
+      toast(T("alert.saved"));
+      await loadAlert();
+    } catch (e) { toast(errorText(e), true); }
+  }
+
+  // Playbooks ------------------------------------------------------------------------
+  function stepList(run) {
+    const ol = el("ol", {class: "steps"});
+    for (const s of run.steps) {
+      ol.append(el("li", {class: "step st-" + s.status},
+        el("strong", {text: s.name}), " (", el("code", {text: s.action}), ") ",
+        el("span", {class: "status", text: T("step." + s.status)}),
+        s.destructive ? el("span", {class: "tag warn", text: T("playbook.destructive")}) : null,
+        s.would ? el("div", {class: "would", text: s.would}) : null,
+        s.error ? el("div", {class: "error", text: s.error}) : null));
+    }
+    return ol;
+  }
+  function showRun(run) {
+    const box = clear(document.getElementById("pb-result"));
+    box.append(el("p", {}, el("strong", {text: (run.dry_run ? T("playbook.preview") : T("playbook.run_no")) + " #" + run.id + ": "}),
+      el("span", {class: "status run-" + run.status, id: "pb-status", text: T("run." + run.status)}),
+      run.reason ? el("span", {class: "muted", text: " " + run.reason}) : null));
+    box.append(stepList(run));
+    if (run.status === "awaiting_approval" && can("playbooks:approve")) {
+      const approve = el("button", {type: "button", class: "primary", id: "pb-approve", text: T("playbook.approve")});
+      const reject = el("button", {type: "button", id: "pb-reject", text: T("playbook.reject")});
+      approve.addEventListener("click", function () { decide(run.id, "approve"); });
+      reject.addEventListener("click", function () { decide(run.id, "reject"); });
+      box.append(el("p", {}, T("playbook.waiting").replace("{step}", run.current_step || ""), " ", approve, " ", reject));
+    }
+  }
+  async function decide(runId, what) {
+    try { showRun(await api("POST", "/api/v1/playbook-runs/" + encodeURIComponent(runId) + "/" + what, {comment: "", wait: true})); }
+    catch (e) { toast(errorText(e), true); }
+  }
+  async function runPlaybook(dry) {
+    const name = document.getElementById("pb-select").value;
+    if (!name) return;
+    try {
+      const run = await api("POST", "/api/v1/playbooks/" + encodeURIComponent(name) + "/run", {alert_id: ID, dry_run: dry, wait: true});
+      showRun(run);
+      document.getElementById("pb-run").disabled = !dry;
+    } catch (e) { toast(errorText(e), true); }
+  }
+  async function loadPlaybooks() {
+    if (!can("playbooks:read")) return;
+    let pbs;
+    try { pbs = await api("GET", "/api/v1/playbooks"); }
+    catch (e) {
+      document.getElementById("pb-unavailable").hidden = false;
+      document.getElementById("pb-controls").hidden = true;
+      return;
+    }
+    const sel = clear(document.getElementById("pb-select"));
+    for (const p of pbs) sel.append(el("option", {value: p.name, text: p.name + " — " + p.title}));
+    sel.addEventListener("change", function () { document.getElementById("pb-run").disabled = true; });
+    try {
+      const runs = await api("GET", "/api/v1/playbook-runs?alert_id=" + encodeURIComponent(ID) + "&limit=1");
+      if (runs.items.length) showRun(runs.items[0]);
+    } catch (e) { /* runs listing is optional here */ }
+  }
+
+  document.addEventListener("DOMContentLoaded", async function () {
+    for (const b of document.querySelectorAll("[data-status]")) b.addEventListener("click", function () {
+      const body = {status: b.dataset.status};
+      if (body.status === "closed") body.resolution = document.getElementById("resolution").value;
+      patch(body);
+    });
+    document.getElementById("assign").addEventListener("click", function () {
+      const v = document.getElementById("assignee").value.trim(); patch({assignee: v || null});
+    });
+    document.getElementById("assign-me").addEventListener("click", function () { patch({assignee: PAGE.user}); });
+    document.getElementById("comment-form").addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      const ta = document.getElementById("comment-text");
+      try { await api("POST", "/api/v1/alerts/" + encodeURIComponent(ID) + "/comments", {text: ta.value}); ta.value = ""; await loadComments(); }
+      catch (e) { toast(errorText(e), true); }
+    });
+    document.getElementById("pb-dry").addEventListener("click", function () { runPlaybook(true); });
+    document.getElementById("pb-run").addEventListener("click", function () { runPlaybook(false); });
+    await loadAlert();
+    await Promise.all([loadTimeline(), loadComments(), loadPlaybooks()]);
+  });
+})();
