@@ -30,9 +30,9 @@ passes on both stores:
 
 Example::
 
-    >>> frag = compile_query(parse_query('host.name:cam-* AND NOT event.outcome:success'))
-    >>> frag.where
-    '(host_name GLOB ? ...) AND NOT coalesce(...)'
+    frag = compile_query(parse_query("host.name:cam-* AND NOT event.outcome:success"))
+    frag.where   # '((host_name GLOB ? OR (host_name = ? AND EXISTS (...))) AND NOT coalesce(...))'
+    frag.params  # ('cam-*', '\x1f*multi*', '$."host"."name"', 'cam-*', ...)
 """
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-import os
 import pathlib
 import sqlite3
 import subprocess
