@@ -337,3 +337,12 @@ def test_suite_routes_failures_from_logs_and_ignores_the_rest():
     dets = [x for i in range(3) for x in nd.process(ssh_failure("203.0.113.7", "root", T0 + i))]
     assert [x.rule_id for x in dets] == ["net:brute_force"]
     assert nd.hits["net:brute_force"] == 1
+
+
+def test_dotted_key_events_work_like_nested_ones():
+    nd = NetworkDetectors.from_settings({"brute_force": {"default": {"failures": 3}}})
+    dotted = [{"@timestamp": iso(T0 + i), "event.action": "device-login", "event.outcome": "failure",
+               "event.category": ["authentication"], "source.ip": "203.0.113.50", "user.name": "admin",
+               "observer.hostname": "CAM-D1-0012"} for i in range(3)]
+    dets = [x for ev in dotted for x in nd.process(ev)]
+    assert len(dets) == 1 and dets[0].extra["users"] == ["admin"] and dets[0].extra["targets"] == ["CAM-D1-0012"]
