@@ -16,7 +16,7 @@ from core.protocols import DeadLetterStore, Detector, EventStore, ParseError, Ra
 from core.settings import Settings
 
 __all__ = ["open_store", "open_deadletters", "make_parse", "build_pipeline", "data_dir", "open_soc",
-           "ensure_initial_admin", "build_alerting", "build_playbooks"]
+           "ensure_initial_admin", "build_alerting", "build_playbooks", "build_assets", "AssetRuntime"]
 
 
 def data_dir(settings: Settings) -> Path:
@@ -188,3 +188,71 @@ def build_playbooks(settings: Settings, soc: Any, *, rescan: Any = None, execute
                     execute=execute or real_execute)
     runner.jobstore = SQLiteJobStore(data_dir(settings) / "playbooks.db")
     return runner, catalog.errors
+
+
+class AssetRuntime:
+    """The asset parts of one server: the store, the live enricher (rebuilt from the store
+    when the inventory changes), the health tracker and unmanaged-device detector that ride
+    the pipeline, and the monitor the scheduler ticks (see ``core.assets``)."""
+
+    def __init__(self, settings: Settings, store: Any, alert_sink: Any = None, *, clock: str = "wall",
+                 now: Any = None) -> None:
+        import time as _time
+
+        from collectors.enrich import AssetIndex
+        from core.assets import AssetMonitor, HealthTracker, UnmanagedAssetDetector
+
+        self.store = store
+        self._index_cls = AssetIndex
+        self.index = AssetIndex([])
+        now = now or _time.time
+        self.tracker = HealthTracker(clock=clock, initial=store.health(), now=now)
+        s = settings.assets
+        self.unmanaged = UnmanagedAssetDetector(s.camera_cidrs, lambda ip: self.index.lookup_ip(ip) is not None,
+                                                level=s.unmanaged_level)
+        self.monitor = AssetMonitor(store, self.tracker, alert_sink=alert_sink, on_change=self._rebuild,
+                                    silent_level=s.silent_level, clock=now)
+        self.monitor.refresh(force=True)
+
+    def _rebuild(self, assets: list[Any]) -> None:
+        from collectors.enrich import Asset as IndexAsset
+
+        self.index = self._index_cls([
+            IndexAsset(id=a.id, name=a.name, type=a.type, center=a.center, subsystem=a.subsystem,
+                       criticality=a.criticality, zone=a.zone, ips=tuple(a.ips), hostnames=tuple(a.hostnames))
+            for a in assets])
+        self.unmanaged.forget()
+
+    def enrich(self, event: Event) -> None:
+        self.index.enrich(event)
+
+    def changed(self) -> None:
+        """Called by the API after a write: rebuild now rather than at the next tick."""
+        self.monitor.refresh()
+
+    def install(self, pipeline: Pipeline, services: dict[str, Any]) -> None:
+        """Attribute events from the store's inventory, and count health / spot unmanaged devices."""
+        if len(self.index) or not pipeline.enrichers:
+            pipeline.enrichers = [self.enrich]
+        pipeline.detectors.extend([self.tracker, self.unmanaged])
+        services.update({"assets": self.store, "asset_tracker": self.tracker, "assets_changed": self.changed,
+                         "asset_clock": lambda: self.monitor.clock()})
+
+
+def build_assets(settings: Settings, alert_sink: Any = None) -> AssetRuntime:
+    """``<data>/assets.db``; on first start with ``inventory`` set, that file is imported
+    into it (a file the asset model rejects is reported and left to the file enricher)."""
+    import logging
+
+    from core.assets import AssetError, load_inventory_text
+    from storage.assets import SQLiteAssetStore
+
+    store = SQLiteAssetStore(data_dir(settings) / "assets.db")
+    inv = settings.inventory
+    if inv is not None and store.count() == 0:
+        try:
+            fmt = "csv" if Path(inv).suffix.lower() == ".csv" else "yaml"
+            store.put_many(load_inventory_text(Path(inv).read_text(encoding="utf-8"), fmt=fmt, source=str(inv)))
+        except (AssetError, OSError) as exc:
+            logging.getLogger("citysoc.assets").warning("inventory %s not imported into the asset store: %s", inv, exc)
+    return AssetRuntime(settings, store, alert_sink)

@@ -68,6 +68,8 @@ __all__ = [
     "asset_risk",
     "alert_weight",
     "center_summary",
+    "AssetMonitor",
+    "event_epoch",
 ]
 
 ASSET_TYPES: tuple[str, ...] = ("camera", "nvr", "vms", "db_node", "etl", "api_gateway", "compute_node",
@@ -634,16 +636,9 @@ class UnmanagedAssetDetector:
         if not inside or len(self._reported) >= self._max:
             return []
         self._reported.add(src)
-        sample: Event = {"@timestamp": event.get("@timestamp"), "source": {"ip": src},
-                         "event": {"kind": "alert", "category": ["network"], "dataset": "citysoc.assets"},
-                         "message": f"unmanaged device {src} in the camera network"}
-        if get_field(event, "destination.ip"):
-            sample["destination"] = {"ip": get_field(event, "destination.ip")}
-        if get_field(event, "source.mac"):
-            sample["source"]["mac"] = get_field(event, "source.mac")
         return [Detection(
             rule_id="asset:unmanaged", title=f"Unmanaged device in the camera network: {src}", level=self.level,
-            events=[sample, event], tags=["attack.initial-access", "attack.t1200", "citysoc.asset-inventory"],
+            events=[event], tags=["attack.initial-access", "attack.t1200", "citysoc.asset-inventory"],
             engine="assets", description=(
                 f"{src} sent traffic inside a camera network but is in no inventory entry. Find the device "
                 "(switch port by MAC), then add it to the inventory or unplug it."),
@@ -709,3 +704,54 @@ def center_summary(center: str, assets: Sequence[Asset], health: Mapping[str, As
     return {"center": center, "assets": len(assets), "by_status": by_status, "by_type": by_type,
             "open_alerts": open_n, "open_by_level": open_by_level, "risk": risks[0][0] if risks else 0,
             "top_risk": [{"asset_id": k, "risk": r} for r, k in risks[:5] if r > 0]}
+
+
+class AssetMonitor:
+    """The scheduler's periodic asset job: flush health counters to the store, pick up
+    inventory changes (``on_change`` gets the new list: the wiring rebuilds the enricher's
+    index), and raise ``asset:silent`` through the alert sink.
+
+    ``tick`` is synchronous (run it in a thread); ``clock`` gives "now" (epoch seconds).
+    """
+
+    def __init__(self, store: AssetStore, tracker: HealthTracker, *, alert_sink: Any = None,
+                 on_change: Callable[[list[Asset]], None] | None = None, silent_level: str = "high",
+                 clock: Callable[[], float] = time.time):
+        self.store = store
+        self.tracker = tracker
+        self.alert_sink = alert_sink
+        self.on_change = on_change
+        self.silent_level = silent_level
+        self.clock = clock
+        self.assets: list[Asset] = []
+        self._version: int | None = None
+        self._silent: set[str] = set()
+        self.ticks = 0
+        self.silent_raised = 0
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Reload the inventory when its version moved; True when it did."""
+        v = self.store.version()
+        if not force and v == self._version:
+            return False
+        self._version = v
+        self.assets = self.store.list()
+        if self.on_change is not None:
+            self.on_change(self.assets)
+        return True
+
+    def tick(self) -> list[Detection]:
+        now = self.clock()
+        if self.tracker.clock == "wall":
+            self.tracker.advance(now)
+        snap = self.tracker.snapshot()
+        if snap:
+            self.store.save_health(snap)
+        self.refresh()
+        dets = silent_detections(self.assets, {h.asset_id: h for h in snap}, now, self._silent,
+                                 level=self.silent_level)
+        if dets and self.alert_sink is not None:
+            self.alert_sink.emit(dets)
+        self.silent_raised += len(dets)
+        self.ticks += 1
+        return dets

@@ -84,9 +84,12 @@ PERMISSIONS: tuple[str, ...] = (
     "playbooks:approve",
     "users:admin",
     "settings:admin",
+    "assets:read",
+    "assets:write",
 )
 
-_READ = {"events:read", "alerts:read", "cases:read", "rules:read", "deadletters:read", "metrics:read", "playbooks:read"}
+_READ = {"events:read", "alerts:read", "cases:read", "rules:read", "deadletters:read", "metrics:read", "playbooks:read",
+         "assets:read"}
 _ANALYST = _READ | {"alerts:write", "cases:write"}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.assets import AssetSettings
 from core.playbooks import PlaybookSettings
 
 __all__ = ["Settings", "StorageSettings", "SyslogSettings", "TailSettings", "ServerSettings", "PipelineSettings", "ConsoleSettings", "load_settings", "SettingsError"]
@@ -106,6 +107,8 @@ class Settings(_Strict):
     """Extra Sigma rule folders loaded beside our own pack."""
     playbooks: PlaybookSettings = PlaybookSettings()
     """Playbook folders, concurrency, and what actions may reach (gateway, SMTP, webhooks, databases)."""
+    assets: AssetSettings = AssetSettings()
+    """Asset health checks, silent-asset alerts and the camera networks watched for unmanaged devices."""
     console: ConsoleSettings = ConsoleSettings()
     """Web console: default language."""
 
