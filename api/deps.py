@@ -77,6 +77,7 @@ _WHAT = {
     "audit": "the audit log",
     "rules": "rules engine",
     "alert_stream": "the alert stream",
+    "playbooks": "the playbook runner",
 }
 
 

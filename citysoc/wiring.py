@@ -152,10 +152,12 @@ def build_alerting(soc: Any) -> tuple[Any, dict[str, Any]]:
     return recorder, services
 
 
-def build_playbooks(settings: Settings, soc: Any, *, rescan: Any = None, execute: Any = None) -> tuple[Any, list[Any]]:
+def build_playbooks(settings: Settings, soc: Any, *, rescan: Any = None, execute: Any = None,
+                    intel_lookup: Any = None) -> tuple[Any, list[Any]]:
     """The playbook runner over ``playbooks/library`` + ``playbooks.folders``, its runs in
     ``<data>/playbooks.db``, its actions wired to soc.db's alerts/cases/audit, the asset
-    inventory (enrich) and YARA (rescan of quarantined files). Returns (runner, load errors):
+    inventory and ``intel_lookup`` (``indicator -> [records]``, enrich), and YARA (rescan of
+    quarantined files). Returns (runner, load errors):
     a malformed playbook file is left out whole and reported, the others run."""
     from dataclasses import asdict
 
@@ -182,7 +184,7 @@ def build_playbooks(settings: Settings, soc: Any, *, rescan: Any = None, execute
 
         rescan = YaraAttachmentScanner()
     ctx = ActionContext(settings=ps, data_dir=data_dir(settings), alerts=soc.alerts, cases=soc.cases,
-                        asset_lookup=asset_lookup, rescan=rescan)
+                        asset_lookup=asset_lookup, intel_lookup=intel_lookup, rescan=rescan)
     store = SQLiteRunStore(data_dir(settings) / "playbooks.db")
     runner = Runner(catalog.playbooks, store, actions, ctx, settings=ps, audit=soc.audit, alerts=soc.alerts,
                     execute=execute or real_execute)

@@ -202,6 +202,18 @@ class Runner:
         self._audit(actor, "playbook.run.end", run_id, after={"status": "rejected"}, details={"reason": reason})
         return await asyncio.to_thread(self.store.get_run, run_id)
 
+    async def cancel(self, run_id: int, *, actor: str, comment: str = "") -> Run:
+        """Withdraw a run that waits (queued or for an approval); a running step is never cut off."""
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        if run.status not in ("queued", "awaiting_approval"):
+            raise RunStateError(f"only queued runs or runs awaiting approval are cancelled; run {run_id} is {run.status}")
+        reason = f"cancelled by {actor}" + (f": {comment}" if comment else "")
+        if not await asyncio.to_thread(self.store.set_status, run_id, run.status, "cancelled", reason=reason,
+                                       ended_at=utc_now_iso(), current_step=run.current_step):
+            raise RunStateError(f"run {run_id} changed state meanwhile; look at it again")
+        self._audit(actor, "playbook.run.end", run_id, after={"status": "cancelled"}, details={"reason": reason})
+        return await asyncio.to_thread(self.store.get_run, run_id)
+
     async def resume(self, run_id: int, *, actor: str, wait: bool = True) -> Run:
         run = await asyncio.to_thread(self.store.get_run, run_id)
         if run.status != "failed":

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import require, service
+from api.deps import IdPath, RowId, require, service
 from core.playbooks import ApprovalDenied, PlaybookInputError, PlaybookRunner, RUN_STATUSES
 
 __all__ = ["router", "runs_router", "routers"]
@@ -97,7 +97,7 @@ class RunPage(BaseModel):
 
 class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    alert_id: int | None = Field(None, ge=1)
+    alert_id: RowId | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     dry_run: bool = False
     """Resolve and show every step's inputs and what it would do, touching nothing."""
@@ -150,19 +150,20 @@ async def run_playbook(name: str, body: RunIn, me: CanRun, runner: RunnerDep) ->
 @runs_router.get("", response_model=RunPage, summary="Runs, newest first")
 async def list_runs(_me: CanRead, runner: RunnerDep, playbook: str | None = None,
                     status: Annotated[str | None, Query(pattern="^(" + "|".join(RUN_STATUSES) + ")$")] = None,
-                    alert_id: int | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                    offset: Annotated[int, Query(ge=0)] = 0) -> Any:
+                    alert_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                    offset: Annotated[int, Query(ge=0, le=100_000)] = 0) -> Any:
     total, items = runner.list_runs(playbook=playbook, status=status, alert_id=alert_id, limit=limit, offset=offset)
     return {"total": total, "items": items}
 
 
 @runs_router.get("/{run_id}", response_model=RunOut, summary="One run with its steps and approvals")
-async def get_run(run_id: int, _me: CanRead, runner: RunnerDep) -> Any:
+async def get_run(run_id: IdPath, _me: CanRead, runner: RunnerDep) -> Any:
     return runner.get_run(run_id)
 
 
 @runs_router.post("/{run_id}/approve", response_model=RunOut, summary="Approve the step the run waits on")
-async def approve(run_id: int, body: DecisionIn, me: CanApprove, runner: RunnerDep) -> Any:
+async def approve(run_id: IdPath, body: DecisionIn, me: CanApprove, runner: RunnerDep) -> Any:
     try:
         return await runner.approve(run_id, actor=me.actor, role=me.role, comment=body.comment, wait=body.wait)
     except (PlaybookInputError, ApprovalDenied) as exc:
@@ -170,15 +171,20 @@ async def approve(run_id: int, body: DecisionIn, me: CanApprove, runner: RunnerD
 
 
 @runs_router.post("/{run_id}/reject", response_model=RunOut, summary="Refuse the step the run waits on; the run ends")
-async def reject(run_id: int, body: DecisionIn, me: CanApprove, runner: RunnerDep) -> Any:
+async def reject(run_id: IdPath, body: DecisionIn, me: CanApprove, runner: RunnerDep) -> Any:
     try:
         return await runner.reject(run_id, actor=me.actor, role=me.role, comment=body.comment)
     except (PlaybookInputError, ApprovalDenied) as exc:
         raise _call_errors(exc) from None
 
 
+@runs_router.post("/{run_id}/cancel", response_model=RunOut, summary="Withdraw a queued run or one awaiting approval")
+async def cancel(run_id: IdPath, body: DecisionIn, me: CanApprove, runner: RunnerDep) -> Any:
+    return await runner.cancel(run_id, actor=me.actor, comment=body.comment)
+
+
 @runs_router.post("/{run_id}/resume", response_model=RunOut, summary="Continue a failed run from its failed step")
-async def resume(run_id: int, body: ResumeIn, me: CanRun, runner: RunnerDep) -> Any:
+async def resume(run_id: IdPath, body: ResumeIn, me: CanRun, runner: RunnerDep) -> Any:
     try:
         return await runner.resume(run_id, actor=me.actor, wait=body.wait)
     except (PlaybookInputError, ApprovalDenied) as exc:
@@ -186,7 +192,7 @@ async def resume(run_id: int, body: ResumeIn, me: CanRun, runner: RunnerDep) -> 
 
 
 @runs_router.post("/{run_id}/rerun", response_model=RunOut, summary="Start a new run with the same inputs")
-async def rerun(run_id: int, body: RerunIn, me: CanRun, runner: RunnerDep) -> Any:
+async def rerun(run_id: IdPath, body: RerunIn, me: CanRun, runner: RunnerDep) -> Any:
     try:
         return await runner.rerun(run_id, actor=me.actor, dry_run=body.dry_run, wait=body.wait)
     except (PlaybookInputError, ApprovalDenied) as exc:

@@ -101,6 +101,13 @@ def test_dry_run_errors_and_states(api):
     assert client.post(f"/api/v1/playbook-runs/{body['id']}/resume", json={}, headers=h).status_code == 409
     assert client.get("/api/v1/playbook-runs/999", headers=h).status_code == 404
     assert client.post("/api/v1/playbooks/camera-bruteforce/run", json={"bogus": 1}, headers=h).status_code == 422
+    parked = client.post("/api/v1/playbooks/camera-unknown-device/run",
+                         json={"inputs": {"host_ip": "10.99.41.5"}}, headers=h).json()
+    assert parked["status"] == "awaiting_approval"
+    assert client.post(f"/api/v1/playbook-runs/{parked['id']}/cancel", json={}, headers=_h(keys, "viewer")).status_code == 403
+    cancelled = client.post(f"/api/v1/playbook-runs/{parked['id']}/cancel", json={"comment": "dup"}, headers=h).json()
+    assert cancelled["status"] == "cancelled" and cancelled["reason"].endswith(": dup")
+    assert client.post(f"/api/v1/playbook-runs/{parked['id']}/approve", json={}, headers=h).status_code == 409
     rerun = client.post(f"/api/v1/playbook-runs/{body['id']}/rerun", json={"dry_run": True}, headers=h).json()
     assert rerun["parent_run_id"] == body["id"] and rerun["status"] == "succeeded"
 
