@@ -36,6 +36,12 @@ def _spec_atoms(key: str, spec: tuple[Any, ...]) -> list[Atom] | None:
     if kind == "strs":
         texts = [t for t in spec[2] if t]
         return [(key, t.lower()) for t in texts] if len(texts) == len(spec[2]) else None
+    if kind == "re":
+        lits = regex_literals(spec[1], spec[2])
+        return [(key, t) for t in lits] if lits else None
+    if kind == "glob":
+        lits = regex_literals(spec[1], 0)
+        return [(key, t) for t in lits] if lits else None
     # Numbers give no atom: 0x10 and 16 are equal numbers but share no literal.
     if kind == "any":
         out: list[Atom] = []
@@ -46,6 +52,76 @@ def _spec_atoms(key: str, spec: tuple[Any, ...]) -> list[Atom] | None:
             out.extend(sub)
         return out
     return None
+
+
+_MIN_LITERAL = 3
+
+
+def _seq_literal(items: Any) -> str | None:
+    """The longest literal run that every match of this parsed sequence contains."""
+    best = ""
+    run: list[str] = []
+
+    def flush() -> None:
+        nonlocal best, run
+        if len(run) > len(best):
+            best = "".join(run)
+        run = []
+
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            run.append(chr(arg))
+            continue
+        flush()
+        if name == "SUBPATTERN":
+            sub = arg[-1]
+            inner = _branches_literal(sub)
+            if inner and len(inner) == 1 and len(inner[0]) > len(best):
+                best = inner[0]
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            lo, _hi, body = arg
+            if lo >= 1:
+                inner = _branches_literal(body)
+                if inner and len(inner) == 1 and len(inner[0]) > len(best):
+                    best = inner[0]
+    flush()
+    return best if len(best) >= _MIN_LITERAL else None
+
+
+def _branches_literal(parsed: Any) -> list[str] | None:
+    """One required literal per top-level alternative, or None if some has none."""
+    items = list(parsed)
+    if len(items) == 1 and str(items[0][0]) == "BRANCH":
+        out = []
+        for branch in items[0][1][1]:
+            lit = _seq_literal(list(branch))
+            if lit is None:
+                return None
+            out.append(lit)
+        return out
+    lit = _seq_literal(items)
+    return [lit] if lit else None
+
+
+def regex_literals(pattern: str, flags: int) -> list[str] | None:
+    """Lower-cased literals one of which every match of ``pattern`` contains, or None.
+
+    Sound for the prefilter because values are lower-cased before the scan: a literal the
+    regex requires (case-sensitively or not) is then present in lower case too.
+    """
+    try:
+        import re._parser as sre_parse  # type: ignore[import-not-found]
+    except ImportError:  # Python < 3.11
+        import sre_parse  # type: ignore[no-redef]
+    try:
+        parsed = sre_parse.parse(pattern, flags)
+    except Exception:  # noqa: BLE001 - any parse trouble: no literal, evaluate always
+        return None
+    lits = _branches_literal(parsed)
+    if not lits or not all(x.isascii() for x in lits):
+        return None  # Unicode case folding (e.g. long s vs s) is not worth reasoning about
+    return [x.lower() for x in lits]
 
 
 def _score(atoms: list[Atom]) -> float:
@@ -59,30 +135,43 @@ KEYWORDS = "\x00keywords"
 """The pseudo-field of keyword atoms: scanned over every string value of the event."""
 
 
-def requirement(node: tuple[Any, ...]) -> list[Atom] | None:
+MAX_GROUPS = 3
+"""At most this many AND-ed atom groups are kept per rule (the most selective ones)."""
+
+Requirement = list[list[Atom]]
+"""Groups that must *all* hold; a group holds when any of its atoms does (a small CNF)."""
+
+
+def requirement(node: tuple[Any, ...]) -> Requirement | None:
+    """What must be true of the event's literals whenever ``node`` matches, or None."""
     kind = node[0]
     if kind == "f":
-        return _spec_atoms(node[1], node[2])
+        atoms = _spec_atoms(node[1], node[2])
+        return [atoms] if atoms else None
     if kind == "kw":
         spec = node[1]
         if spec[0] == "str" and spec[3]:
             return None  # cased keyword: scanned over raw strings, keep it simple
-        return _spec_atoms(KEYWORDS, spec)
+        atoms = _spec_atoms(KEYWORDS, spec)
+        return [atoms] if atoms else None
     if kind == "or":
-        out: list[Atom] = []
+        union: list[Atom] = []
         for c in node[1]:
             sub = requirement(c)
             if sub is None:
                 return None
-            out.extend(sub)
-        return out
+            union.extend(max(sub, key=_score))  # each branch's most selective group
+        return [union]
     if kind == "and":
-        best: list[Atom] | None = None
+        groups: list[list[Atom]] = []
         for c in node[1]:
             sub = requirement(c)
-            if sub is not None and (best is None or _score(sub) > _score(best)):
-                best = sub
-        return best
+            if sub is not None:
+                groups.extend(sub)
+        if not groups:
+            return None
+        groups.sort(key=_score, reverse=True)
+        return groups[:MAX_GROUPS]
     return None
 
 
@@ -94,19 +183,24 @@ class RouteIndex:
     through the view.
     """
 
-    __slots__ = ("rules", "always", "at_autos", "autos", "kw_auto")
+    __slots__ = ("rules", "always", "need", "at_autos", "autos", "kw_auto")
 
-    def __init__(self, rules: tuple[Any, ...], requirements: list[list[Atom] | None]):
+    def __init__(self, rules: tuple[Any, ...], requirements: list[Requirement | None]):
         self.rules = rules
         always: list[int] = []
+        need: dict[int, int] = {}
         words: dict[str, dict[str, set[int]]] = {}
         for i, req in enumerate(requirements):
             if req is None:
                 always.append(i)
                 continue
-            for key, text in req:
-                words.setdefault(key, {}).setdefault(text, set()).add(i)
-        self.always = frozenset(always)
+            need[i] = len(req)
+            for g, group in enumerate(req):
+                code = i * 4 + g  # rule index and group index in one int (MAX_GROUPS < 4)
+                for key, text in group:
+                    words.setdefault(key, {}).setdefault(text, set()).add(code)
+        self.always = tuple(always)
+        self.need = need
         at_autos: dict[str, Any] = {}
         autos = []
         self.kw_auto = None
@@ -125,7 +219,7 @@ class RouteIndex:
         self.autos = tuple(autos)
 
     def candidates(self, view: EventView) -> list[Any]:
-        cand = set(self.always)
+        cand: set[int] = set()
         low = view.low
         at = self.at_autos
         if at:
@@ -180,4 +274,14 @@ class RouteIndex:
             for _, idxs in self.kw_auto.iter(view.haystack()):
                 cand |= idxs
         rules = self.rules
-        return [rules[i] for i in sorted(cand)]
+        if not cand:
+            return [rules[i] for i in self.always]
+        need = self.need
+        hit: dict[int, int] = {}
+        for code in cand:
+            r = code >> 2
+            hit[r] = hit.get(r, 0) + 1
+        chosen = [r for r, n in hit.items() if n == need[r]]
+        chosen.extend(self.always)
+        chosen.sort()
+        return [rules[i] for i in chosen]
