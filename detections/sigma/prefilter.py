@@ -178,36 +178,45 @@ def requirement(node: tuple[Any, ...]) -> Requirement | None:
 class RouteIndex:
     """The rules of one route, with per-field automatons over their required literals.
 
+    Bookkeeping is done with big-integer bitsets: bit ``4*i + g`` stands for group ``g``
+    of rule ``i``; an automaton word's payload is the mask of the groups its literal
+    satisfies. Per event the hit masks are OR-ed, and a handful of shifts and ANDs give
+    the rules whose every group was hit (C-speed, whatever the number of rules).
+
     Windows event-data fields (``@Name`` keys) are scanned by walking the event's own
     ``event_data`` (only fields the event has cost anything); other keys are resolved
     through the view.
     """
 
-    __slots__ = ("rules", "always", "need", "at_autos", "autos", "kw_auto")
+    __slots__ = ("rules", "always", "first", "need2", "need3", "at_autos", "autos", "kw_auto")
 
     def __init__(self, rules: tuple[Any, ...], requirements: list[Requirement | None]):
         self.rules = rules
-        always: list[int] = []
-        need: dict[int, int] = {}
-        words: dict[str, dict[str, set[int]]] = {}
+        always = first = need2 = need3 = 0
+        words: dict[str, dict[str, int]] = {}
         for i, req in enumerate(requirements):
+            base = 1 << (4 * i)
             if req is None:
-                always.append(i)
+                always |= base
                 continue
-            need[i] = len(req)
+            first |= base
+            if len(req) < 2:
+                need2 |= base  # "group 1 not needed": treated as hit
+            if len(req) < 3:
+                need3 |= base
             for g, group in enumerate(req):
-                code = i * 4 + g  # rule index and group index in one int (MAX_GROUPS < 4)
+                bit = base << g
                 for key, text in group:
-                    words.setdefault(key, {}).setdefault(text, set()).add(code)
-        self.always = tuple(always)
-        self.need = need
+                    table = words.setdefault(key, {})
+                    table[text] = table.get(text, 0) | bit
+        self.always, self.first, self.need2, self.need3 = always, first, need2, need3
         at_autos: dict[str, Any] = {}
         autos = []
         self.kw_auto = None
         for key, table in words.items():
             a = ahocorasick.Automaton()
-            for text, idxs in table.items():
-                a.add_word(text, frozenset(idxs))
+            for text, mask in table.items():
+                a.add_word(text, mask)
             a.make_automaton()
             if key == KEYWORDS:
                 self.kw_auto = a
@@ -219,7 +228,7 @@ class RouteIndex:
         self.autos = tuple(autos)
 
     def candidates(self, view: EventView) -> list[Any]:
-        cand: set[int] = set()
+        mask = 0
         low = view.low
         at = self.at_autos
         if at:
@@ -231,57 +240,55 @@ class RouteIndex:
                         if " " in name:
                             a = at.get(name.replace(" ", ""))
                             if a is not None and value.__class__ is str:
-                                for _, idxs in a.iter(value.lower()):
-                                    cand |= idxs
+                                for _, m in a.iter(value.lower()):
+                                    mask |= m
                         continue
                     if value.__class__ is str:
                         lv = value.lower()
                         low["@" + name] = lv
-                        for _, idxs in a.iter(lv):
-                            cand |= idxs
+                        for _, m in a.iter(lv):
+                            mask |= m
                     else:  # numbers or lists from NDJSON shippers: the view's own lower-casing
                         lvs = low["@" + name]
                         for x in ((lvs,) if lvs.__class__ is str else (lvs or ())):
-                            for _, idxs in a.iter(x):
-                                cand |= idxs
+                            for _, m in a.iter(x):
+                                mask |= m
                 ud = view.user_data
                 if ud is not None:
                     for name, value in ud.items():
                         a = at.get(name)
                         if a is not None and name not in ed and value.__class__ is str:
-                            for _, idxs in a.iter(value.lower()):
-                                cand |= idxs
+                            for _, m in a.iter(value.lower()):
+                                mask |= m
             else:
                 for name, a in at.items():
                     v = low["@" + name]
                     if v is None:
                         continue
                     for x in ((v,) if v.__class__ is str else v):
-                        for _, idxs in a.iter(x):
-                            cand |= idxs
+                        for _, m in a.iter(x):
+                            mask |= m
         for key, auto in self.autos:
             v = low[key]
             if v is None:
                 continue
             if v.__class__ is str:
-                for _, idxs in auto.iter(v):
-                    cand |= idxs
+                for _, m in auto.iter(v):
+                    mask |= m
             else:
                 for x in v:
-                    for _, idxs in auto.iter(x):
-                        cand |= idxs
+                    for _, m in auto.iter(x):
+                        mask |= m
         if self.kw_auto is not None:
-            for _, idxs in self.kw_auto.iter(view.haystack()):
-                cand |= idxs
+            for _, m in self.kw_auto.iter(view.haystack()):
+                mask |= m
+        full = self.always
+        if mask:
+            full |= mask & self.first & ((mask >> 1) | self.need2) & ((mask >> 2) | self.need3)
         rules = self.rules
-        if not cand:
-            return [rules[i] for i in self.always]
-        need = self.need
-        hit: dict[int, int] = {}
-        for code in cand:
-            r = code >> 2
-            hit[r] = hit.get(r, 0) + 1
-        chosen = [r for r, n in hit.items() if n == need[r]]
-        chosen.extend(self.always)
-        chosen.sort()
-        return [rules[i] for i in chosen]
+        out = []
+        while full:
+            lowbit = full & -full
+            out.append(rules[(lowbit.bit_length() - 1) >> 2])
+            full ^= lowbit
+        return out
