@@ -147,8 +147,11 @@ def build_alerting(soc: Any) -> tuple[Any, dict[str, Any]]:
 
     broadcaster = AlertBroadcaster()
     recorder = AlertRecorder(soc.alerts, listeners=[broadcaster.publish])
+    from detections.yara.attachments import YaraAttachmentScanner
+
     services = {"users": soc.users, "alerts": soc.alerts, "cases": soc.cases, "audit": soc.audit,
-                "alert_stream": broadcaster, "alert_recorder": recorder, "login_throttle": LoginThrottle()}
+                "alert_stream": broadcaster, "alert_recorder": recorder, "login_throttle": LoginThrottle(),
+                "attachment_scanner": YaraAttachmentScanner()}  # case uploads are YARA-scanned
     return recorder, services
 
 

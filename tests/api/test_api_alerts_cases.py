@@ -192,3 +192,14 @@ def test_query_complexity_is_bounded_with_a_clear_400(client, hdr):
     assert r.status_code == 400 and "nested" in r.json()["detail"]["message"]
     r = client.get(f"{V1}/events/search", params={"q": "a" * 5000}, headers=hdr("analyst"))
     assert r.status_code == 422
+
+
+def test_served_stack_scans_attachments_with_the_yara_pack(stack, client, hdr):
+    """build_alerting wires detections.yara's scanner, as citysoc serve runs it."""
+    c = client.post(f"{V1}/cases", headers=hdr("analyst"), json={"title": "upload"}).json()
+    r = client.post(f"{V1}/cases/{c['id']}/attachments", headers=hdr("analyst"),
+                    files={"file": ("x.php", b"<?php eval($_POST['cmd']); ?>")})
+    assert r.json()["scan_status"] == "flagged"
+    assert any("webshell" in f["rule"] for f in r.json()["scan_findings"])
+    r = client.post(f"{V1}/cases/{c['id']}/attachments", headers=hdr("analyst"), files={"file": ("n.txt", b"notes")})
+    assert r.json()["scan_status"] == "clean"
