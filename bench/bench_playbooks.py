@@ -105,7 +105,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         async def main() -> None:
             recorder = AlertRecorder(soc.alerts, listeners=[runner.alert_listener(asyncio.get_running_loop())])
             began: dict[int, float] = {}
-            runner.on_first_action = lambda run_id, step: began.setdefault(run_id, time.perf_counter())
+            runner.on_action_start = lambda run_id, step: began.setdefault(run_id, time.perf_counter())
             for i in range(n):
                 ip = f"10.99.50.{i + 1}"
                 det = Detection(rule_id="bench", title="bench", level="high", tags=["bench.block"],

@@ -26,7 +26,7 @@ from typing import Any
 from core.alerts import Alert, AlertChange, AlertStore
 from core.audit import AuditLog
 from core.auth import role_allows
-from core.events import utc_now_iso
+from core.events import to_utc_iso, utc_now_iso
 from core.playbooks import (
     FINAL_RUN_STATUSES, Approval, ApprovalDenied, PlaybookInfo, PlaybookInputError, PlaybookNotFound,
     PlaybookSettings, Run, RunStateError, RunStore, StepState,
@@ -55,8 +55,7 @@ def real_execute(action: Action, ctx: ActionContext, params: dict[str, Any], ste
 
 
 def _iso_in(seconds: float) -> str:
-    t = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=seconds)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return to_utc_iso(_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=seconds))
 
 
 def playbook_info(pb: Playbook) -> PlaybookInfo:
@@ -103,8 +102,8 @@ class Runner:
         self.jobstore: Any = None
         """APScheduler job store for scheduled playbooks (wiring sets the persistent one)."""
         self.scheduler: Any = None
-        self.on_first_action: Callable[[int, str], None] | None = None
-        """Benchmark hook: called with (run id, step name) right before a real action starts."""
+        self.on_action_start: Callable[[int, str], None] | None = None
+        """Hook (benchmarks): called with (run id, step name) right before each real action call."""
 
     # --- what the API and CLI call --------------------------------------------------------
 
@@ -420,8 +419,11 @@ class Runner:
                 raise
             except Exception as exc:
                 log.exception("run %s of %s failed inside the runner", run_id, pb.name)
-                await self._end(run, "failed", f"internal error in the runner: {exc}; resume run {run_id} once fixed",
-                                run.current_step)
+                try:
+                    await self._end(run, "failed", f"internal error in the runner: {exc}; resume run {run_id} "
+                                                   "once fixed", run.current_step)
+                except Exception:  # the store or audit log itself is down: recover() ends the run at next start
+                    log.exception("run %s could not be marked failed", run_id)
 
     async def _end(self, run: Run, status: str, reason: str, current_step: str | None) -> None:
         if await asyncio.to_thread(self.store.set_status, run.id, "running", status, reason=reason,
@@ -518,8 +520,8 @@ class Runner:
             st.attempts += 1
             st.status, st.started_at, st.ended_at, st.error = "running", utc_now_iso(), "", ""
             await self._save(run.id, st)
-            if self.on_first_action is not None:
-                self.on_first_action(run.id, step.name)
+            if self.on_action_start is not None:
+                self.on_action_start(run.id, step.name)
             t0 = time.perf_counter()
             try:
                 out = await asyncio.wait_for(asyncio.to_thread(self.execute, action, sctx, dict(st.inputs), step.name),

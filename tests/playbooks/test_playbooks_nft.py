@@ -15,7 +15,7 @@ from core.alerts import AlertRecorder
 from core.playbooks import NftSettings, PlaybookSettings, SmtpSettings
 from core.protocols import Detection
 from netns_gateway import ATTACKER, CLIENT, GW_A, GW_C, Gateway, require_netns
-from pbhelpers import audit_actions, make_runner, record_alert
+from pbhelpers import audit_actions, make_runner
 from playbooks.actions import ACTIONS, ActionContext, ActionError
 from smtp_sink import SmtpSink
 

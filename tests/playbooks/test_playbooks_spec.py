@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.alerts import Alert, Entities
-from pbhelpers import make_runner, record_alert
+from pbhelpers import make_runner
 from playbooks.actions import ACTIONS
 from playbooks.expressions import ExpressionError, compile_expression
 from playbooks.rehearsal import Script
