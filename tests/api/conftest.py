@@ -77,11 +77,13 @@ def make_stack(data: Path, *, with_rules: bool = True) -> Stack:
     pipeline = build_pipeline(settings, store, dls, detectors=[FailedLoginDetector()], alert_sink=sink)
     state = AppState(settings=settings, store=store, deadletters=dls, pipeline=pipeline, services=services, ready=True)
     keys = {role: soc.users.create_api_key(f"test-{role}", role, "test")[1] for role in ROLES}
-    # The playbook routers are mounted as citysoc serve mounts them (their runner is not
-    # wired here: they answer 503 after the access checks, which is what these tests walk).
+    # The playbook and asset routers are mounted as citysoc serve mounts them (their
+    # services are not wired here: they answer 503 after the access checks, which is what
+    # these tests walk).
+    from api.routers.assets import router as assets_router
     from api.routers.playbooks import routers as playbook_routers
 
-    app = create_app(state, extra_routers=list(playbook_routers))
+    app = create_app(state, extra_routers=[*playbook_routers, assets_router])
     return Stack(data=data, settings=settings, state=state, soc=soc, keys=keys, app=app)
 
 

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from conftest import LiveServer, make_stack  # the api tests' own conftest
 
 EXAMPLES = int(os.environ.get("CITYSOC_FUZZ_EXAMPLES", "10"))
-# Mounted but without their runner in this stack (they answer 503 after the access
-# checks, which test_api_auth walks); fuzzing them means running real actions, which
-# belongs with the playbook runner's own tests.
-NOT_WIRED_HERE = ("/api/v1/playbooks", "/api/v1/playbook-runs")
+# Mounted but without their services in this stack (they answer 503 after the access
+# checks, which test_api_auth walks); their own tests fuzz them with the parts wired
+# (playbooks: real actions).
+NOT_WIRED_HERE = ("/api/v1/playbooks", "/api/v1/playbook-runs", "/api/v1/assets")
 SKIP = {
     ("GET", "/api/v1/alerts/stream"),  # endless by design; covered by test_alerts_e2e
 }
