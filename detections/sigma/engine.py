@@ -33,7 +33,7 @@ from detections.sigma.correlation import CorrelationState
 from detections.sigma.loader import RuleFailure, RuleSpec
 from detections.sigma.logsources import Route, event_route_key, route_for
 from detections.sigma.matchers import MISSING, EventView, Matcher, compile_plan
-from detections.sigma.prefilter import RouteIndex, requirement
+from detections.sigma.prefilter import Requirement, RouteIndex, requirement
 
 __all__ = ["SigmaEngine", "CompiledRule"]
 
@@ -46,8 +46,8 @@ class CompiledRule:
     the rules its events need)."""
     route: Route
     emit: bool = True
-    required: list[tuple[str, str]] | None = None
-    """Literal atoms one of which holds whenever the rule matches (None: always evaluate)."""
+    required: Requirement | None = None
+    """Literal atom groups that all hold whenever the rule matches (None: always evaluate)."""
     correlations: list[tuple[CorrelationState, str]] = field(default_factory=list)
     """(state, the reference this rule is known by in that correlation)."""
 

@@ -1,17 +1,20 @@
 """Literal prefilter: skip the rules an event cannot match, with one Aho-Corasick pass per field.
 
 Routing leaves a Sysmon process creation event facing over a thousand rules; evaluating
-each costs microseconds. But nearly every rule *requires* some literal to occur in some
-field (``Image`` ends with ``\\whoami.exe`` => ``Image`` contains ``\\whoami.exe``). From a
-rule's plan we derive such a requirement: a set of (field, literal) atoms at least one of
-which must hold whenever the rule matches. Per route, all atoms of one field go into one
-automaton; an event's field value is scanned once and yields the rules worth evaluating.
-Rules with no derivable requirement (only negations, regexes, keywords...) are always
-evaluated. The prefilter only removes rules that cannot match, so results are unchanged.
+each costs microseconds. But nearly every rule *requires* some literals to occur in some
+fields (``Image`` ends with ``\\whoami.exe`` => ``Image`` contains ``\\whoami.exe``). From a
+rule's plan we derive a small CNF of such (field, literal) atoms: up to three groups that
+must all hold, each holding when any of its atoms does. Per route, all atoms of one field
+go into one automaton; an event's field values are scanned once and bitsets say which
+rules had every group hit. Only those (plus rules with no derivable requirement) are
+evaluated. The prefilter only removes rules that cannot match, so results are unchanged
+(a test compares both ways over the corpora).
 
-Derivation (``requirement``): a string check gives its literal; ``or`` needs the union
-of its children's atoms (and fails if any child has none); ``and`` takes the most
-selective child's atoms; ``not`` gives nothing.
+Derivation (``requirement``): a string check gives its literal (regexes and globs the
+longest literal every match contains); ``or`` needs the union of one group per branch
+(and gives nothing if a branch has none); ``and`` keeps its children's most selective
+groups; ``not`` gives nothing. Values and literals are compared lower-cased, which keeps
+case-sensitive checks sound too.
 """
 from __future__ import annotations
 
