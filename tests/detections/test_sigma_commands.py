@@ -139,3 +139,32 @@ def test_sigma_rules_check_over_all_sigmahq_rules(env) -> None:
     assert report["load_rate"] > 0.99
     assert res.exit_code == (1 if report["failed"] else 0)
     assert all(f["reason"] and f["path"] for f in report["failures"])
+
+
+CORR = """title: Camera login brute force
+id: dddddddd-0000-0000-0000-0000000000c1
+level: high
+correlation:
+  type: event_count
+  rules: [dddddddd-0000-0000-0000-000000000001]
+  group-by: [source.ip]
+  timespan: 1m
+  condition: {gte: 3}
+"""
+
+
+def test_sigma_rules_test_runs_correlation_tests(env) -> None:
+    pack = env / "pack"
+    pack.mkdir()
+    (pack / "cam_login.yml").write_text(RULE)
+    (pack / "cam_bruteforce.yml").write_text(CORR)
+    ev = "{{'@timestamp': '2024-01-01T00:00:0{s}Z', event.action: login, event.outcome: failure, host.name: cam-1, source.ip: {ip}}}"
+    match = "\n".join(f"  - {ev.format(s=s, ip='10.0.0.9')}" for s in (1, 2, 3))
+    nomatch = "\n".join(f"  - {ev.format(s=s, ip=ip)}" for s, ip in ((1, "10.0.0.1"), (2, "10.0.0.2"), (3, "10.0.0.3")))
+    (pack / "cam_bruteforce.tests.yml").write_text(f"match:\n{match}\nnomatch:\n{nomatch}\n")
+    res = CliRunner().invoke(rules, ["test", str(pack)])
+    assert res.exit_code == 0, res.output
+    assert "1 passed, 0 failed, 1 without tests" in res.output
+    (pack / "cam_bruteforce.tests.yml").write_text(f"match:\n{nomatch}\n")
+    res = CliRunner().invoke(rules, ["test", str(pack)])
+    assert res.exit_code == 1 and "did not make" in res.output
