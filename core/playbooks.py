@@ -269,9 +269,11 @@ class WebhookTarget(_Strict):
 
 
 class DatabaseTarget(_Strict):
-    engine: str = Field("postgresql", pattern=r"^(postgresql)$")
+    engine: str = Field("postgresql", pattern=r"^(postgresql|mariadb)$")
     dsn: str
-    """libpq connection string of an account allowed to ALTER ROLE (kept out of logs and audit)."""
+    """Connection string of an account allowed to change logins (kept out of logs and audit).
+    PostgreSQL: libpq ``host=... dbname=... user=...``; MariaDB: ``host=... port=... user=...
+    password=...`` or ``unix_socket=/run/mysqld/mysqld.sock user=...``."""
 
 
 class PlaybookSettings(_Strict):
