@@ -7,6 +7,7 @@ folder, and loading rules with their failures shown.
 from __future__ import annotations
 
 import gc
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from citysoc.commands._common import config_option, err, load, out
-from collectors.evtx import EvtxError, EvtxReader
+from collectors.evtx import EvtxError, EvtxReader, record_to_ecs
 from core.events import expand_dots
 from detections.sigma import RuleLoadError, RuleSet, SigmaEngine, load_rules
 
@@ -90,8 +91,18 @@ def _event_files(paths: tuple[str, ...]) -> list[Path]:
     return files
 
 
+def _to_event(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+    """ECS documents pass (dotted keys expanded); EVTX records as JSON (``evtx_dump`` output,
+    SigmaHQ's regression samples) are mapped like records read from an .evtx file."""
+    inner = doc.get("Event")
+    if isinstance(inner, dict) and isinstance(inner.get("System"), dict):
+        return record_to_ecs(doc, path=str(path))
+    return expand_dots(doc)
+
+
 def iter_events(path: Path, problems: list[str]) -> Iterator[dict[str, Any]]:
-    """Events of one file: EVTX by its header, otherwise NDJSON (one JSON object a line)."""
+    """Events of one file: EVTX by its header; otherwise JSON, either one object a line
+    (NDJSON) or whole objects one after another (pretty-printed or concatenated)."""
     with path.open("rb") as fh:
         magic = fh.read(8)
     if magic == b"ElfFile\x00":
@@ -103,26 +114,63 @@ def iter_events(path: Path, problems: list[str]) -> Iterator[dict[str, Any]]:
         if reader.report.failed:
             problems.append(f"{path}: {reader.report.failed} EVTX records could not be read, e.g. {reader.report.failures[0][1]}")
         return
+    data = path.read_bytes()
+    first = data.lstrip()[:1]
+    first_line = data.lstrip().split(b"\n", 1)[0]
+    if first == b"{":
+        try:
+            orjson.loads(first_line)
+        except orjson.JSONDecodeError:
+            yield from _iter_concatenated(data, path, problems)
+            return
     bad = 0
     first_bad = ""
-    with path.open("rb") as fh:
-        for n, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
+    for n, line in enumerate(data.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            bad += 1
+            first_bad = first_bad or f"line {n}: {exc}"
+            continue
+        if isinstance(doc, dict):
             try:
-                doc = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
+                yield _to_event(doc, path)
+            except ValueError as exc:
                 bad += 1
                 first_bad = first_bad or f"line {n}: {exc}"
-                continue
-            if isinstance(doc, dict):
-                yield expand_dots(doc)
-            else:
-                bad += 1
-                first_bad = first_bad or f"line {n}: not a JSON object"
+        else:
+            bad += 1
+            first_bad = first_bad or f"line {n}: not a JSON object"
     if bad:
-        problems.append(f"{path}: {bad} lines are not JSON objects ({first_bad}); is it NDJSON?")
+        problems.append(f"{path}: {bad} lines are not usable JSON objects ({first_bad}); is it NDJSON?")
+
+
+def _iter_concatenated(data: bytes, path: Path, problems: list[str]) -> Iterator[dict[str, Any]]:
+    decoder = json.JSONDecoder()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path}: not UTF-8 text ({exc}); give NDJSON or EVTX files")
+        return
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return
+        try:
+            doc, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}: invalid JSON at character {exc.pos}: {exc.msg}; the rest of the file is skipped")
+            return
+        if isinstance(doc, dict):
+            try:
+                yield _to_event(doc, path)
+            except ValueError as exc:
+                problems.append(f"{path}: an EVTX record could not be mapped: {exc}")
 
 
 def _detection_doc(d: Any) -> dict[str, Any]:

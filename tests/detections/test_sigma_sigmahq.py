@@ -120,3 +120,29 @@ def test_sigma_prefilter_changes_no_result(sigmahq_ruleset) -> None:
             differences.append((ev["winlog"]["channel"], ev["winlog"]["record_id"], set(full) ^ set(fast)))
     assert total > 500
     assert not differences, differences[:5]
+
+
+def test_sigma_sigmahq_regression_json_samples_match_too(sigmahq_ruleset) -> None:
+    """The same samples as JSON (EVTX records as JSON objects, several per file for some):
+    read by `citysoc detect`'s JSON reader, they must match as their .evtx twins do."""
+    from citysoc.commands.detect import iter_events
+
+    cases = _regression_cases()
+    if not cases:
+        pytest.skip("no regression data")
+    by_id = {r.id: r for r in sigmahq_ruleset.rules}
+    misses = []
+    checked = 0
+    for rid, title, path, _count in cases:
+        jpath = path.with_suffix(".json")
+        if rid not in by_id or not jpath.is_file():
+            continue
+        problems: list[str] = []
+        events = list(iter_events(jpath, problems))
+        eng = SigmaEngine([by_id[rid]])
+        n = sum(len(eng.matches(ev)) for ev in events)
+        checked += 1
+        if problems or n == 0:
+            misses.append(f"{rid} {title}: {n} matches, problems: {problems[:2]}")
+    assert checked >= 190
+    assert not misses, "\n".join(misses)
