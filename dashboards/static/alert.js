@@ -66,7 +66,14 @@
     const w = windowOf(alert);
     const span = new Date(w.to) - new Date(w.from);
     const interval = span <= 4 * 3600e3 ? "5m" : span <= 48 * 3600e3 ? "1h" : "1d";
-    const qs = "q=" + encodeURIComponent(alert.events_query) + "&from=" + encodeURIComponent(w.from) + "&to=" + encodeURIComponent(w.to);
+    // Related = any event naming one of the alert's entities (the alert's own query ANDs them).
+    const parts = [];
+    for (const [name, field] of Object.entries(ENTITY_FIELDS)) {
+      const v = alert.entities[name];
+      if (v !== null && v !== undefined && v !== "" && name !== "center") parts.push(field + ":" + CS.quoteValue(v));
+    }
+    const related = parts.length ? parts.join(" OR ") : alert.events_query;
+    const qs = "q=" + encodeURIComponent(related) + "&from=" + encodeURIComponent(w.from) + "&to=" + encodeURIComponent(w.to);
     try {
       const [hist, res] = await Promise.all([
         api("GET", "/api/v1/events/histogram?" + qs + "&interval=" + interval),
