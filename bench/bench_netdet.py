@@ -94,7 +94,7 @@ class Stream:
             out += [_flow("10.40.3.77", 50000 + p, "10.30.0.9", p, t + p * 0.001, 0.001) for p in range(1, 1001)]
         if i == n // 2:  # telnet brute force against a camera
             out += [_flow("203.0.113.66", 40000 + k, "10.20.1.15", 23, t + k * 0.5, 0.3, "telnet") for k in range(60)]
-        if i % max(1, n // 100) == 0:  # a beacon every 1 % of the stream (60 s apart in the 1 M run)
+        if i % max(1, n // 100) == 0:  # a beacon every 1 % of the stream (36 s apart in the 1 M run, 7.2 s in the quick one)
             out.append(_flow("10.40.7.7", 51000 + i % 1000, "203.0.113.200", 443, t, 0.4, "tls"))
         if i == (2 * n) // 3:  # a camera phoning a cloud relay
             out.append(_flow("10.20.2.44", 40001, "198.51.100.7", 443, t, 2.0, "tls"))

@@ -83,7 +83,7 @@ class CameraEgressThresholds(_Thresholds):
 
 
 class BeaconingThresholds(_Thresholds):
-    min_connections: int = Field(8, ge=4)
+    min_connections: int = Field(12, ge=4)
     """Connections (flow starts) to one destination needed before judging their rhythm."""
     max_cv: float = Field(0.15, gt=0)
     """Coefficient of variation (std / mean) of the intervals below which they are 'regular'."""
