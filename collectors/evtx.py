@@ -136,6 +136,23 @@ _SYSMON_ACTIONS: dict[str, tuple[str, list[str], list[str]]] = {
 }
 
 
+# Logon type numbers as Winlogbeat's security module names them (winlog.logon.type).
+_LOGON_TYPES = {
+    "0": "System",
+    "2": "Interactive",
+    "3": "Network",
+    "4": "Batch",
+    "5": "Service",
+    "7": "Unlock",
+    "8": "NetworkCleartext",
+    "9": "NewCredentials",
+    "10": "RemoteInteractive",
+    "11": "CachedInteractive",
+    "12": "CachedRemoteInteractive",
+    "13": "CachedUnlock",
+}
+
+
 def _text(value: Any) -> Any:
     """EVTX JSON puts attributes beside a value as ``{"#attributes": .., "#text": v}``."""
     if isinstance(value, dict) and "#text" in value:
@@ -342,8 +359,13 @@ def _promote(ev: Event, provider: str, channel_l: str, code: str, ed: dict[str, 
                 src["domain"] = ed["WorkstationName"]
             if src:
                 ev["source"] = src
+            logon: dict[str, str] = {}
             if ed.get("LogonType"):
-                ev["winlog"]["logon"] = {"type": ed["LogonType"]}
+                logon["type"] = _LOGON_TYPES.get(ed["LogonType"], ed["LogonType"])
+            if ed.get("TargetLogonId"):
+                logon["id"] = ed["TargetLogonId"]
+            if logon:
+                ev["winlog"]["logon"] = logon
             if code in ("4624", "4648"):
                 evn["outcome"] = "success"
             elif code == "4625":
