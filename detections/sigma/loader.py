@@ -217,7 +217,17 @@ def _spec_from_correlation(rule: Any, path: str) -> RuleSpec:
     return RuleSpec(correlation=spec, **meta)
 
 
+def _register_modifier_aliases() -> None:
+    """The Sigma specification names ``utf16le`` (= ``wide``); pySigma 1.5 only knows
+    ``wide``. Register the alias in pySigma's modifier registry (a plain dict meant for
+    lookup by name) so such rules load instead of failing."""
+    from sigma.modifiers import SigmaWideModifier, modifier_mapping
+
+    modifier_mapping.setdefault("utf16le", SigmaWideModifier)
+
+
 def _load_file(path: Path, placeholders: Mapping[str, Sequence[str]] | None) -> tuple[list[RuleSpec], list[RuleFailure]]:
+    _register_modifier_aliases()
     from sigma.collection import SigmaCollection
     from sigma.correlations import SigmaCorrelationRule
     from sigma.exceptions import SigmaRuleLocation

@@ -94,6 +94,7 @@ CASES = [
     ("msg|base64offset|contains", "'http://'", {"msg": base64.b64encode(b"a http://x").decode()}, True),
     ("msg|base64offset|contains", "'http://'", {"msg": base64.b64encode(b"https://x").decode()}, False),
     ("msg|wide|base64offset|contains", "'cmd'", {"msg": base64.b64encode("run cmd".encode("utf-16-le")).decode()}, True),
+    ("msg|utf16le|base64offset|contains", "'cmd'", {"msg": base64.b64encode("x cmd".encode("utf-16-le")).decode()}, True),
     ("msg|wide|base64offset|contains", "'cmd'", {"msg": base64.b64encode("xcmd".encode("utf-16-le")).decode()}, True),
     ("msg|utf16be|base64", "'ab'", {"msg": base64.b64encode("ab".encode("utf-16-be")).decode()}, True),
     ("msg|windash|contains", "' -enc '", {"msg": "powershell /enc abc"}, True),
