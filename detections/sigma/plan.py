@@ -31,7 +31,7 @@ from typing import Any
 
 __all__ = ["PlanError", "build_plan", "plan_fields", "PLAN_VERSION"]
 
-PLAN_VERSION = 5
+PLAN_VERSION = 6
 """Bumped whenever the plan format or its meaning changes (invalidates rule caches)."""
 
 
