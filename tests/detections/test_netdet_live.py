@@ -11,7 +11,9 @@ In the victim namespace run a web listener (port 80), a tiny telnet login servic
 reconnects for each guess) and a tiny RTSP service answering every DESCRIBE with
 ``401 Unauthorized``. From the attacker namespace: ``nmap -sT -p 1-200`` (port scan),
 ``hydra ... telnet://`` and ``hydra ... rtsp://`` with a 40-password wordlist written
-here (brute force: short telnet connections, RTSP 401s). Every step is bounded in time.
+here (brute force: short telnet connections, RTSP 401s). The captured events then go
+through our camera Sigma rules too (telnet answering, RTSP guessing correlation). Every
+step is bounded in time.
 """
 from __future__ import annotations
 
@@ -31,10 +33,14 @@ import pytest
 
 from collectors.sources.pcap import LiveCaptureSource
 from detections.network import NetworkDetectors
+from detections.sigma import SigmaEngine, load_rules
 
 pytestmark = [pytest.mark.network]
 
 CLONE_NEWNET = 0x40000000
+CAMERA_RULES = Path(__file__).resolve().parents[2] / "detections" / "rules" / "sigma" / "camera"
+TELNET_ANSWERING = "a4739f4e-bc99-42d9-a780-e61bbfd2a6c7"  # camera/camera_telnet_service_answering.yml
+RTSP_GUESSING = "70669add-fdda-4b88-a68e-4d3058da7bb8"  # camera/rtsp_auth_failures.yml (correlation)
 ATTACKER, VICTIM = "10.99.60.1", "10.99.60.2"
 
 PASSWORDS = ["admin", "12345", "123456", "888888", "666666", "1111", "xc3511", "vizxv", "hikvision", "dahua",
@@ -312,3 +318,12 @@ def test_nmap_scan_and_hydra_brute_force_are_detected_live(netns, tmp_path):
     flows = [e for e in live.events if e["event"]["action"] == "network_flow"]
     seen = {e["destination"]["port"] for e in flows if e["source"]["ip"] == ATTACKER}
     assert len(seen) >= 60, f"the capture saw {len(seen)} of the scan's 200 ports; {live.source.counters()}"
+
+    # The same captured events through our Sigma pack: nmap found telnet answering on port 23
+    # (the telnet service runs), hydra's RTSP guesses make the RTSP 401 correlation fire.
+    rs = load_rules([CAMERA_RULES])
+    assert not rs.failures
+    engine = SigmaEngine(rs.rules)
+    fired = {d.rule_id: d for ev in live.events for d in engine.process(ev)}
+    assert TELNET_ANSWERING in fired and fired[TELNET_ANSWERING].events[0]["destination"]["ip"] == VICTIM
+    assert RTSP_GUESSING in fired and fired[RTSP_GUESSING].group_key == f"source.ip={ATTACKER}"
