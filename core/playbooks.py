@@ -290,6 +290,9 @@ class PlaybookSettings(_Strict):
     databases: dict[str, DatabaseTarget] = Field(default_factory=dict)
     http_allowed_hosts: list[str] = Field(default_factory=list)
     """Hosts ``http_request`` may call (exact names or ``*.suffix``); empty: none."""
+    http_credentials: dict[str, str] = Field(default_factory=dict)
+    """Named ``Authorization`` header values for ``http_request`` (``credential: NAME``), so
+    secrets live here and never in a playbook, a run record or the audit log."""
     quarantine_dir: Path | None = None
     """Default ``<data>/quarantine``."""
     quarantine_roots: list[Path] = Field(default_factory=list)

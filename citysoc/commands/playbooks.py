@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,7 @@ def list_(as_json: bool, config: str | None) -> None:
         c.soc.close()
     if as_json:
         for i in infos:
-            click.echo(orjson.dumps(i.__dict__ if hasattr(i, "__dict__") else {
-                k: getattr(i, k) for k in ("name", "title", "triggers", "inputs", "steps")}).decode())
+            click.echo(orjson.dumps(asdict(i)).decode())
         return
     t = Table(title=f"{len(infos)} playbooks")
     for col in ("name", "title", "trigger", "steps"):

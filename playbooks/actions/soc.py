@@ -116,6 +116,7 @@ class HttpRequest(Action):
                               choices=("GET", "POST", "PUT", "PATCH", "DELETE")),
               "json": Param("any", required=False),
               "headers": Param("dict", required=False, default={}),
+              "credential": Param("line", required=False, doc="name under playbooks.http_credentials"),
               "expect_status": Param("ints", required=False, default=[])}
     outputs = {"status": "HTTP status", "json": "parsed body (null unless JSON)", "text": "first 4000 characters"}
     destructive = False
@@ -128,13 +129,26 @@ class HttpRequest(Action):
             raise ActionError(f"host {parts.hostname!r} is not in playbooks.http_allowed_hosts")
         return parts.hostname
 
-    def run(self, ctx: ActionContext, *, url: str, method: str = "GET", json: Any = None,
-            headers: dict[str, Any] | None = None, expect_status: list[int] | None = None) -> dict[str, Any]:
-        self._check(ctx, url)
+    def _headers(self, ctx: ActionContext, headers: dict[str, Any] | None, credential: str | None) -> dict[str, str]:
         hdrs = {str(k): str(v) for k, v in (headers or {}).items()}
         for k, v in hdrs.items():
             if any(c in k + v for c in "\r\n\x00"):
                 raise ActionError(f"header {k!r} contains a line break")
+            if k.lower() in ("authorization", "proxy-authorization", "cookie", "x-api-key"):
+                raise ActionError(f"header {k!r} carries a secret: name a credential from "
+                                  "playbooks.http_credentials with credential: instead")
+        if credential:
+            if credential not in ctx.settings.http_credentials:
+                raise ActionError(f"unknown credential {credential!r}; configured: "
+                                  f"{', '.join(ctx.settings.http_credentials) or 'none'}")
+            hdrs["Authorization"] = ctx.settings.http_credentials[credential]
+        return hdrs
+
+    def run(self, ctx: ActionContext, *, url: str, method: str = "GET", json: Any = None,
+            headers: dict[str, Any] | None = None, credential: str | None = None,
+            expect_status: list[int] | None = None) -> dict[str, Any]:
+        self._check(ctx, url)
+        hdrs = self._headers(ctx, headers, credential)
         try:
             r = httpx.request(method, url, json=json, headers=hdrs, timeout=ctx.timeout, follow_redirects=False)
         except httpx.HTTPError as exc:
@@ -149,6 +163,8 @@ class HttpRequest(Action):
         return {"status": r.status_code, "json": body, "text": r.text[:4000]}
 
     def describe(self, ctx: ActionContext, *, url: str, method: str = "GET", json: Any = None,
-                 headers: dict[str, Any] | None = None, expect_status: list[int] | None = None) -> str:
+                 headers: dict[str, Any] | None = None, credential: str | None = None,
+                 expect_status: list[int] | None = None) -> str:
         self._check(ctx, url)
+        self._headers(ctx, headers, credential)
         return f"would send {method} {url}" + (" with a JSON body" if json is not None else "")

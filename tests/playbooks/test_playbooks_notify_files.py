@@ -116,6 +116,11 @@ def test_http_request_only_to_allowed_hosts(http_server, tmp_path: Path):
         ACTIONS["http_request"].run(_ctx(tmp_path, http_allowed_hosts=["*.hcmc.example"]), url=url)
     with pytest.raises(ActionError, match="not an http"):
         ACTIONS["http_request"].run(ctx, url="file:///etc/passwd")
+    with pytest.raises(ActionError, match="carries a secret"):
+        ACTIONS["http_request"].run(ctx, url=url, headers={"Authorization": "Bearer abc"})
+    cred = _ctx(tmp_path, http_allowed_hosts=["127.0.0.1"], http_credentials={"cmdb": "Bearer t0k3n"})
+    ACTIONS["http_request"].run(cred, url=url + "/c", credential="cmdb")
+    assert rec.got[-1][0]["authorization"] == "Bearer t0k3n"
 
 
 class _RealYara:
