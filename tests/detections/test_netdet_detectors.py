@@ -346,3 +346,23 @@ def test_dotted_key_events_work_like_nested_ones():
                "observer.hostname": "CAM-D1-0012"} for i in range(3)]
     dets = [x for ev in dotted for x in nd.process(ev)]
     assert len(dets) == 1 and dets[0].extra["users"] == ["admin"] and dets[0].extra["targets"] == ["CAM-D1-0012"]
+
+
+def test_brute_force_and_beaconing_state_is_bounded():
+    bf = BruteForceDetector(BruteForceSettings(max_keys=50, default={"failures": 1000}))
+    for i in range(2000):
+        bf.process(ssh_failure(f"198.51.{i // 250}.{i % 250}", "root", T0 + i))
+    assert len(bf.keys) == 50 and bf.keys.evicted == 1950
+    assert all(len(k.times) <= 1000 for k in bf.keys.values())
+    bc = BeaconingDetector(BeaconingSettings(max_keys=64))
+    for i in range(5000):
+        bc.process(flow("10.40.0.1", f"10.30.{i // 250}.{i % 250}", 443, T0 + i))
+    assert len(bc.pairs) == 64 and bc.pairs.evicted == 5000 - 64
+    assert all(len(p.starts) <= 12 for p in bc.pairs.values())
+
+
+def test_brute_force_fires_again_in_a_later_window():
+    d = BruteForceDetector(BruteForceSettings(default={"failures": 3, "window_s": 60}))
+    first = [x for i in range(3) for x in d.process(ssh_failure("203.0.113.9", "root", T0 + i))]
+    later = [x for i in range(3) for x in d.process(ssh_failure("203.0.113.9", "root", T0 + 120 + i))]
+    assert len(first) == 1 and len(later) == 1
