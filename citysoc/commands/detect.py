@@ -211,7 +211,10 @@ def detect(paths: tuple[str, ...], rules: tuple[str, ...], json_out: str | None,
     if min_level:
         order = ["informational", "low", "medium", "high", "critical"]
         floor = order.index(min_level)
-        specs = [s for s in specs if s.level in order and order.index(s.level) >= floor]
+        kept = [s for s in specs if s.level in order and order.index(s.level) >= floor]
+        # Rules a kept correlation builds on stay, whatever their own level.
+        refs = {r for s in kept if s.correlation is not None for r in s.correlation.rules}
+        specs = kept + [s for s in specs if s not in kept and (s.id in refs or (s.name and s.name in refs))]
     engine = SigmaEngine(specs, disabled=disabled)
     # The loaded rule plans live until exit: keep the cyclic GC from walking them on every
     # collection (it made per-event cost noticeably worse with thousands of rules).
