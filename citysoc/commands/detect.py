@@ -214,7 +214,8 @@ def detect(paths: tuple[str, ...], rules: tuple[str, ...], json_out: str | None,
         kept = [s for s in specs if s.level in order and order.index(s.level) >= floor]
         # Rules a kept correlation builds on stay, whatever their own level.
         refs = {r for s in kept if s.correlation is not None for r in s.correlation.rules}
-        specs = kept + [s for s in specs if s not in kept and (s.id in refs or (s.name and s.name in refs))]
+        kept_ids = {s.id for s in kept}
+        specs = kept + [s for s in specs if s.id not in kept_ids and (s.id in refs or (s.name and s.name in refs))]
     engine = SigmaEngine(specs, disabled=disabled)
     # The loaded rule plans live until exit: keep the cyclic GC from walking them on every
     # collection (it made per-event cost noticeably worse with thousands of rules).
