@@ -19,11 +19,12 @@ import fnmatch
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from core.events import Event, get_field, parse_timestamp, to_utc_iso, utc_now_iso, TimestampError
+from core.events import Event, TimestampError, get_field, parse_timestamp, to_utc_iso, utc_now_iso
 from core.protocols import Detection
 
 __all__ = [
@@ -424,8 +425,6 @@ class AlertRecorder:
         self._supp_loaded = -1e18
 
     def _suppressions(self) -> list[Suppression]:
-        import time
-
         now = time.monotonic()
         if now - self._supp_loaded > self._ttl:
             self._supp = self.store.suppressions()
