@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("apikeys", "apikeys"),
     ("audit", "audit"),
     ("playbooks", "playbooks"),
+    ("report", "report"),
     ("assets", "assets"),
 ]
 

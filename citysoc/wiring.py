@@ -16,7 +16,8 @@ from core.protocols import DeadLetterStore, Detector, EventStore, ParseError, Ra
 from core.settings import Settings
 
 __all__ = ["open_store", "open_deadletters", "make_parse", "build_pipeline", "data_dir", "open_soc",
-           "ensure_initial_admin", "build_alerting", "build_playbooks", "build_assets", "AssetRuntime"]
+           "ensure_initial_admin", "build_alerting", "build_playbooks", "build_assets", "AssetRuntime",
+           "build_reports"]
 
 
 def data_dir(settings: Settings) -> Path:
@@ -261,3 +262,28 @@ def build_assets(settings: Settings, alert_sink: Any = None) -> AssetRuntime:
         except (AssetError, OSError) as exc:
             logging.getLogger("citysoc.assets").warning("inventory %s not imported into the asset store: %s", inv, exc)
     return AssetRuntime(settings, store, alert_sink)
+
+
+def build_reports(settings: Settings, soc: Any, *, events: EventStore | None = None, assets: Any = None,
+                  runs: Any = None, rules: Any = None) -> tuple[Any, Any]:
+    """The report generator over ``<data>/reports/`` and the evidence exporter's sources.
+
+    Parts not handed in are opened from the data directory when their database exists
+    (``assets.db``, ``playbooks.db``), so the CLI reports what the server recorded; a part
+    that does not exist stays None and its report section says "not available"."""
+    from reports.collect import Sources
+    from reports.evidence import EvidenceSources
+    from reports.service import ReportGenerator
+
+    d = data_dir(settings)
+    if assets is None and (d / "assets.db").exists():
+        from storage.assets import SQLiteAssetStore
+
+        assets = SQLiteAssetStore(d / "assets.db")
+    if runs is None and (d / "playbooks.db").exists():
+        from storage.playbook_runs import SQLiteRunStore
+
+        runs = SQLiteRunStore(d / "playbooks.db")
+    sources = Sources(alerts=soc.alerts, cases=soc.cases, audit=soc.audit, assets=assets, runs=runs, rules=rules)
+    evidence = EvidenceSources(alerts=soc.alerts, cases=soc.cases, audit=soc.audit, events=events, runs=runs)
+    return ReportGenerator(d / "reports", sources, settings.reports), evidence

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.assets import AssetSettings
 from core.playbooks import PlaybookSettings
+from core.reports import ReportSettings
 
 __all__ = ["Settings", "StorageSettings", "SyslogSettings", "TailSettings", "ServerSettings", "PipelineSettings", "ConsoleSettings", "load_settings", "SettingsError"]
 
@@ -111,6 +112,8 @@ class Settings(_Strict):
     """Asset health checks, silent-asset alerts and the camera networks watched for unmanaged devices."""
     console: ConsoleSettings = ConsoleSettings()
     """Web console: default language."""
+    reports: ReportSettings = ReportSettings()
+    """Scheduled reports (daily/weekly/monthly), their formats and languages; kept in ``<data>/reports/``."""
 
 
 class SettingsError(ValueError):
