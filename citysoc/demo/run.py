@@ -1,0 +1,303 @@
+"""Build the demo city and play its week through the real pipeline, offline.
+
+Offline (``--data DIR``) means: no server, but the same parts a server runs, wired the
+same way: our parsers, the store-built asset enricher, the SQLite event store, the Sigma
+engine with our pack, the network detectors over the decoded pcaps, YARA over file
+events, the asset health tracker and unmanaged-device detector, the alert recorder
+(soc.db), and the asset monitor ticked on the simulated clock. Ground truth rides
+along as ``labels.demo_scenario`` on the attack's own events (through the record's
+``labels.`` meta, as a shipper would add labels): no detector reads it, the checker does.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import gc
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from citysoc.demo.city import City, build_city
+from citysoc.demo.normal import Line, normal_week
+from citysoc.demo.pcaps import normal_flows, write_pcap
+from citysoc.demo.scenarios import WEBSHELL, Scenario, build_scenarios
+from core.events import get_field, to_utc_iso
+from core.protocols import Detection, RawRecord
+
+__all__ = ["DemoWorld", "Hit", "DemoRun", "build_world", "run_offline", "demo_settings", "SLICE_S"]
+
+SLICE_S = 600.0
+"""The simulated clock advances (drain, then asset check) in steps of this many seconds."""
+
+
+@dataclass
+class Hit:
+    """One detection, when (event time) it could first fire, and which scenario it belongs to."""
+
+    rule_id: str
+    title: str
+    level: str
+    engine: str
+    at: float
+    scenarios: set[str]
+    tags: list[str]
+
+
+@dataclass
+class DemoWorld:
+    city: City
+    start: float
+    end: float
+    scenarios: list[Scenario]
+    records: list[tuple[float, RawRecord]]
+    out_dir: Path
+    ingest_dir: Path
+    pcaps: list[Path]
+    lines: int
+    net_events: int
+
+
+@dataclass
+class DemoRun:
+    world: DemoWorld
+    hits: list[Hit] = field(default_factory=list)
+    playbooks: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """scenario id -> [(playbook, run status)]"""
+    events: int = 0
+    seconds: float = 0.0
+    dead_letters: int = 0
+    alerts: int = 0
+
+
+class RecordingSink:
+    """The alert sink the pipeline sees: records each detection (with its event time and
+    the scenarios its events belong to), then hands it to the real recorder."""
+
+    def __init__(self, inner: Any, silent: dict[str, str] | None = None) -> None:
+        self.inner = inner
+        self.silent = silent or {}
+        """asset id -> scenario id, for the scenarios whose evidence is an absence of events."""
+        self.hits: list[Hit] = []
+
+    def emit(self, detections: Sequence[Detection]) -> None:
+        from core.assets import event_epoch
+
+        for d in detections:
+            times = [t for t in (event_epoch(e.get("@timestamp")) for e in d.events) if t is not None]
+            scen = {s for e in d.events if (s := get_field(e, "labels.demo_scenario"))}
+            if d.rule_id == "asset:silent" and d.extra.get("asset_id") in self.silent:
+                scen.add(self.silent[d.extra["asset_id"]])
+            self.hits.append(Hit(d.rule_id, d.title, d.level, d.engine, max(times) if times else 0.0, scen,
+                                 list(d.tags)))
+        self.inner.emit(detections)
+
+
+def _ts_iso(ts: float) -> str:
+    return to_utc_iso(_dt.datetime.fromtimestamp(ts, _dt.timezone.utc))
+
+
+def build_world(out_dir: Path, *, cameras: int = 240, days: float = 7.0, seed: int = 7,
+                end: float | None = None) -> DemoWorld:
+    """The inventory, a week of normal lines, the attacks, the pcaps and the dropped file:
+    every record the pipeline will read, in time order."""
+    from collectors.network.pcapfile import pcap_events
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    city = build_city(cameras, seed=seed)
+    end = end if end is not None else float(int(time.time()) // 3600 * 3600)
+    start = end - days * 86400
+    ingest = out_dir / "warehouse-ingest"
+    ingest.mkdir(parents=True, exist_ok=True)
+    scenarios = build_scenarios(city, start, end, str(ingest.resolve()))
+    silent = {s.silent_host: s.start for s in scenarios if s.silent_host}
+    lines: list[Line] = normal_week(city, start, end, seed=seed, silent=silent)
+    for s in scenarios:
+        lines.extend(s.lines)
+    records: list[tuple[float, RawRecord]] = []
+    for ln in lines:
+        meta: dict[str, Any] = {}
+        if ln.addr:
+            meta["log.source.address"] = ln.addr
+        if ln.scenario:
+            meta["labels.demo_scenario"] = ln.scenario
+        records.append((ln.ts, RawRecord(ln.text.encode(), source=f"demo-{ln.via}", meta=meta)))
+    pcaps: list[Path] = []
+    pdir = out_dir / "pcap"
+    p = pdir / "camera-network-normal.pcap"
+    write_pcap(p, normal_flows(city, start, end), seed=seed)
+    pcaps.append(p)
+    net_events = 0
+    for path, label in [(p, None)] + [(pdir / f"{s.id}.pcap", s.id) for s in scenarios if s.flows]:
+        if label is not None:
+            write_pcap(path, next(s.flows for s in scenarios if s.id == label), seed=seed)
+            pcaps.append(path)
+        for ev in pcap_events(path):
+            if label is not None:
+                ev.setdefault("labels", {})["demo_scenario"] = label
+            ts = _epoch(ev.get("@timestamp"))
+            records.append((ts, RawRecord(orjson.dumps(ev), format="ecs", source="demo-pcap")))
+            net_events += 1
+    for s in scenarios:
+        if s.file_event is None:
+            continue
+        fe = s.file_event
+        Path(fe["path"]).write_bytes(WEBSHELL)
+        etl = city.by_id[s.asset_id or "etl-01"]
+        ev = {"@timestamp": _ts_iso(fe["time"]), "event": {"kind": fe["kind"], "category": fe["category"],
+                                                           "type": fe["type"], "action": fe["action"],
+                                                           "dataset": "file_integrity", "module": "file_integrity"},
+              "file": {"path": fe["path"], "name": Path(fe["path"]).name, "extension": "php"},
+              "host": {"name": etl.hostnames[0]}, "user": {"name": "partner_sftp"},
+              "labels": {"demo_scenario": s.id}}
+        records.append((fe["time"], RawRecord(orjson.dumps(ev), format="ecs", source="demo-fim")))
+    records.sort(key=lambda r: r[0])
+    return DemoWorld(city=city, start=start, end=end, scenarios=scenarios, records=records, out_dir=out_dir,
+                     ingest_dir=ingest, pcaps=pcaps, lines=len(lines), net_events=net_events)
+
+
+def _epoch(ts: Any) -> float:
+    from core.events import parse_timestamp
+
+    return parse_timestamp(ts).timestamp()
+
+
+def _detectors(settings: Any, world: DemoWorld) -> list[Any]:
+    """The detection engines the other packs publish, configured for the demo city."""
+    from detections.network import NetworkDetectors
+    from detections.sigma import SigmaEngine, load_rules
+    from detections.yara import YaraScanner, compile_rules
+    from detections.yara.file_events import FileEventScanner
+
+    pack = Path(__file__).resolve().parents[2] / "detections" / "rules" / "sigma"
+    ruleset = load_rules([pack], cache_dir=Path(settings.data) / "cache" / "sigma")
+    sigma = SigmaEngine(ruleset.rules)
+    net = NetworkDetectors.from_settings({
+        "zones": {"10.20.0.0/24": "camera-core", "10.20.0.0/16": "camera-lan", "10.30.0.0/24": "warehouse-db",
+                  "10.40.0.0/24": "warehouse-dmz", "10.50.0.0/24": "forecasting", "10.10.0.0/24": "soc"},
+        # cameras live in the district subnets; 10.20.0.0/24 holds the VMS and NVRs they may talk to
+        "camera_egress": {"camera_cidrs": [f"10.20.{d}.0/24" for d in range(1, 255)],
+                          "allow_default": ["10.20.0.0/24", "10.10.0.0/24"]},
+    })
+    yara = FileEventScanner(YaraScanner(compile_rules(cache_dir=Path(settings.data) / "cache" / "yara").rules),
+                            [str(world.ingest_dir.resolve())])
+    return [sigma, net, yara]
+
+
+async def _replay(world: DemoWorld, settings: Any, progress: Callable[[int, int], None] | None) -> DemoRun:
+    from citysoc.wiring import AssetRuntime, build_alerting, make_parse, open_soc
+    from core.pipeline import Pipeline
+    from storage.assets import SQLiteAssetStore
+    from storage.deadletters import SQLiteDeadLetterStore
+    from storage.sqlite import SQLiteEventStore
+
+    data = Path(settings.data)
+    soc = open_soc(settings)
+    recorder, _services = build_alerting(soc)
+    sink = RecordingSink(recorder, {s.silent_host: s.id for s in world.scenarios if s.silent_host})
+    asset_store = SQLiteAssetStore(data / "assets.db")
+    asset_store.put_many(world.city.assets)
+    sim_now = [world.start]
+    rt = AssetRuntime(settings, asset_store, sink, clock="event", now=lambda: sim_now[0])
+    detectors = _detectors(settings, world)
+    gc.freeze()
+    store = SQLiteEventStore(data / "events.db")
+    dls = SQLiteDeadLetterStore(data / "deadletters.db")
+    pipeline = Pipeline(store=store, deadletters=dls, parse=make_parse(), enrichers=[rt.enrich],
+                        detectors=[*detectors, rt.tracker, rt.unmanaged], alert_sink=sink,
+                        queue_size=20_000, batch_size=2_000, flush_ms=5)
+    run = DemoRun(world=world)
+    t0 = time.perf_counter()
+    await pipeline.start()
+    try:
+        recs = world.records
+        i, n = 0, len(recs)
+        t = world.start
+        while t < world.end or i < n:
+            t += SLICE_S
+            batch: list[RawRecord] = []
+            while i < n and recs[i][0] < t:
+                batch.append(recs[i][1])
+                i += 1
+                if len(batch) >= 2000:
+                    await pipeline.submit(batch)
+                    batch = []
+            if batch:
+                await pipeline.submit(batch)
+            await pipeline.drain()
+            sim_now[0] = min(t, world.end)
+            await asyncio.to_thread(rt.monitor.tick)
+            if progress is not None:
+                progress(i, n)
+            if t >= world.end and i >= n:
+                break
+    finally:
+        await pipeline.stop()
+    run.seconds = time.perf_counter() - t0
+    run.events = len(world.records)
+    run.hits = sink.hits
+    run.dead_letters = dls.count()
+    run.alerts = recorder.created
+    run.playbooks = await _playbooks(settings, soc, world, sink.hits)
+    store.close()
+    asset_store.close()
+    soc.close()
+    return run
+
+
+async def _playbooks(settings: Any, soc: Any, world: DemoWorld, hits: list[Hit]) -> dict[str, list[tuple[str, str]]]:
+    """For each scenario's first alert: the playbooks whose trigger matches it, started as
+    dry runs (the demo must not touch this machine's firewall or mail), with their outcome."""
+    from citysoc.wiring import build_playbooks
+    from core.alerts import AlertFilter
+
+    out: dict[str, list[tuple[str, str]]] = {}
+    try:
+        runner, _errors = build_playbooks(settings, soc)
+    except Exception as exc:  # the playbook engine is optional for the check
+        return {s.id: [("(runner failed to load)", str(exc)[:80])] for s in world.scenarios}
+    _n, alerts = soc.alerts.list(AlertFilter(limit=10_000, sort="id", count_up_to=0))
+    for s in world.scenarios:
+        rules = {h.rule_id for h in hits if s.id in h.scenarios}
+        mine = [a for a in alerts if a.rule_id in rules and s.matches_rule(a.rule_id)]
+        runs: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for a in mine:
+            full = soc.alerts.get(a.id)
+            for pb in runner.matching(full):
+                if pb.name in seen:
+                    continue
+                seen.add(pb.name)
+                try:
+                    r = await runner.start(pb.name, actor="system:demo", alert=full, trigger="alert", dry_run=True,
+                                           wait=True)
+                    runs.append((pb.name, r.status))
+                except Exception as exc:
+                    runs.append((pb.name, f"refused: {exc}"[:120]))
+        out[s.id] = runs
+    await runner.stop()
+    return out
+
+
+def demo_settings(out_dir: Path, ingest_dir: Path) -> Any:
+    """Settings of the demo city: its camera networks, and playbook targets (mailbox,
+    quarantine root, warehouse database) so dry runs walk every step."""
+    from core.assets import AssetSettings
+    from core.playbooks import DatabaseTarget, NftSettings, PlaybookSettings, SmtpSettings
+    from core.settings import Settings
+
+    pb = PlaybookSettings(smtp=SmtpSettings(default_to=["soc-duty@security.hcmc.example"]),
+                          quarantine_roots=[ingest_dir.resolve()], nft=NftSettings(soc_addresses=["10.10.0.0/24"]),
+                          databases={"warehouse": DatabaseTarget(dsn="host=10.30.0.11 dbname=warehouse user=citysoc")})
+    return Settings(data=out_dir, assets=AssetSettings(camera_cidrs=["10.20.0.0/16"]), playbooks=pb)
+
+
+def run_offline(out_dir: Path, *, cameras: int = 240, days: float = 7.0, seed: int = 7,
+                progress: Callable[[int, int], None] | None = None, end: float | None = None) -> DemoRun:
+    """Generate the city into ``out_dir`` and replay it through the pipeline there."""
+    world = build_world(out_dir, cameras=cameras, days=days, seed=seed, end=end)
+    settings = demo_settings(out_dir, world.ingest_dir)
+    return asyncio.run(_replay(world, settings, progress))
