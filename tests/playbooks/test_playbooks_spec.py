@@ -235,3 +235,27 @@ steps:
     assert total == 1 and runs[0].trigger == "schedule" and runs[0].status == "succeeded"
     with pytest.raises(Exception, match="not started by hand"):
         asyncio.run(runner.start("hourly-check", actor="u"))
+
+
+def test_library_triggers_name_real_rules():
+    """Every exact rule id a library playbook triggers on exists in our rule pack (or is a
+    network/YARA detector id), so a renamed rule cannot silently disconnect a playbook."""
+    import yaml
+
+    rules_dir = Path(__file__).resolve().parents[2] / "detections" / "rules"
+    if not rules_dir.is_dir():
+        pytest.skip("detections/rules is not in this checkout")
+    known = set()
+    for f in rules_dir.rglob("*.yml"):
+        for doc in yaml.safe_load_all(f.read_text()):
+            if isinstance(doc, dict) and isinstance(doc.get("id"), str):
+                known.add(doc["id"])
+    network = Path(__file__).resolve().parents[2] / "detections" / "network"
+    net_ids = {line.split('"')[1] for p in network.glob("*.py") for line in p.read_text().splitlines()
+               if line.strip().startswith("rule_id = \"")}
+    for pb in load_folders([LIBRARY], ACTIONS).playbooks.values():
+        for t in pb.alert_triggers:
+            for rid in t.rule_id:
+                if any(c in rid for c in "*?["):
+                    continue
+                assert rid in known or rid in net_ids, f"{pb.name}: rule id {rid} is not in detections/rules"
