@@ -366,3 +366,15 @@ def test_brute_force_fires_again_in_a_later_window():
     first = [x for i in range(3) for x in d.process(ssh_failure("203.0.113.9", "root", T0 + i))]
     later = [x for i in range(3) for x in d.process(ssh_failure("203.0.113.9", "root", T0 + 120 + i))]
     assert len(first) == 1 and len(later) == 1
+
+
+def test_detections_become_alerts_with_entities_and_stable_dedupe():
+    from core.alerts import Alert
+
+    d = PortScanDetector(PortScanSettings(default={"distinct_ports": 10, "window_s": 60}))
+    first = [x for p in range(1, 11) for x in d.process(flow("10.99.1.1", "10.99.1.2", p, T0 + p))]
+    again = [x for p in range(1, 11) for x in d.process(flow("10.99.1.1", "10.99.1.2", p, T0 + 100 + p))]
+    a, b = (Alert.from_detection(x[0], iso(T0)) for x in (first, again))
+    assert a.entities.source_ip == "10.99.1.1" and a.entities.destination_ip == "10.99.1.2"
+    assert a.level == "medium" and a.engine == "network" and "attack.t1046" in a.tags
+    assert a.dedupe_key == b.dedupe_key, "the same scan pair dedupes into one alert across windows"
