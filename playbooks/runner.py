@@ -282,8 +282,8 @@ class Runner:
         ended = []
         for rid in await asyncio.to_thread(self.store.running_runs):
             run = await asyncio.to_thread(self.store.get_run, rid)
-            reason = (f"interrupted: the process running it stopped during step {run.current_step!r}; "
-                      f"resume run {rid} to continue")
+            where = f"during step {run.current_step!r}" if run.current_step else "before its first step"
+            reason = f"interrupted: the process running it stopped {where}; resume run {rid} to continue"
             if await asyncio.to_thread(self.store.set_status, rid, run.status, "failed", reason=reason,
                                        ended_at=utc_now_iso(), current_step=run.current_step):
                 self._audit("system:playbooks", "playbook.run.end", rid, after={"status": "failed"},
