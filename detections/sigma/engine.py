@@ -53,7 +53,12 @@ class CompiledRule:
 
 
 class SigmaEngine:
-    """Implements ``core.protocols.Detector`` over loaded :class:`RuleSpec` s."""
+    """Implements ``core.protocols.Detector`` over loaded :class:`RuleSpec` s.
+
+    One engine belongs to one pipeline stage (one thread): route caches and correlation
+    state are not locked. Run several engines for several threads; correlation state is
+    per engine, so partition events by the correlations' group-by keys.
+    """
 
     name = "sigma"
 

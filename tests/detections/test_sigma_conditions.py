@@ -313,3 +313,10 @@ def test_sigma_non_windows_rules_never_see_windows_events(compile_rule) -> None:
     etw = {"winlog": {"channel": "", "provider_name": "Microsoft-Windows-RPC", "event_id": "5"}, "message": "delete dump"}
     assert not cisco.process(etw) and not db.process(etw)
     assert cisco.process({"message": "delete flash:x"}) and db.process({"message": "mysqldump all"})
+
+
+def test_sigma_engine_is_a_core_detector(compile_rule) -> None:
+    from core.protocols import Detector
+
+    eng = compile_rule(WIN_RULE)
+    assert isinstance(eng, Detector) and eng.name == "sigma"
