@@ -272,7 +272,7 @@ def _set_process(ev: Event, ed: dict[str, str], prefix: str = "") -> None:
         ev["process"] = proc
 
 
-def _promote(ev: Event, provider: str, channel_l: str, code: str, ed: dict[str, str]) -> None:
+def _promote(ev: Event, channel_l: str, code: str, ed: dict[str, str]) -> None:
     """The common ECS promotions Winlogbeat's sysmon and security modules make."""
     evn = ev["event"]
     if channel_l == "microsoft-windows-sysmon/operational":
@@ -484,7 +484,7 @@ def record_to_ecs(record: dict[str, Any], *, path: str | None = None, original: 
         ev["log"] = {"level": _LEVELS[level]}
     if path is not None:
         ev.setdefault("log", {})["file"] = {"path": path}
-    _promote(ev, provider, channel.lower(), code, ed or winlog.get("user_data", {}))
+    _promote(ev, channel.lower(), code, ed or winlog.get("user_data", {}))
     if original is not None:
         event["original"] = original
     return ev
