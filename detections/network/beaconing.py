@@ -10,7 +10,8 @@ a few percent of jitter. Intervals whose mean is below ``min_interval_s`` are bu
 Bounded: ``max_keys`` (source, destination, port) triples (least recently active
 forgotten first), each at most ``min_connections`` timestamps. After a detection the
 triple is quiet for ``cooldown_s``. DNS/NTP ports and ``ignore_destinations`` are
-skipped: they are periodic by design.
+skipped: they are periodic by design; so are the periodic ``active_timeout`` summaries
+of one long flow, which are not new connections.
 
 Rule id ``net:beaconing``; ATT&CK T1071 (Application Layer Protocol) and T1573
 (Encrypted Channel) when the flow is TLS.
@@ -68,7 +69,10 @@ class BeaconingDetector:
         return self._process(nested(event))
 
     def _process(self, event: Any) -> list[Detection]:
-        if (event.get("event") or EMPTY).get("action") != "network_flow":
+        e = event.get("event") or EMPTY
+        if e.get("action") != "network_flow" or e.get("reason") == "active_timeout":
+            # An active-timeout summary continues a long flow (a camera stream reported every
+            # 30 min): its "start" is the report period, not a new connection.
             return []
         d = event.get("destination") or EMPTY
         port = d.get("port")

@@ -94,7 +94,7 @@ class CameraEgressDetector:
         if dst is None:
             return []
         ip, asset = cam
-        zone = asset.get("zone") or self.zones.zone_of(event, "source")
+        zone = self.zones.zone_of(event, "source")
         th = self._zones.get(zone, self._default)
         if not th.enabled or self.allowed(ip, asset, zone, dst):
             return []

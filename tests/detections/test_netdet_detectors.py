@@ -378,3 +378,17 @@ def test_detections_become_alerts_with_entities_and_stable_dedupe():
     assert a.entities.source_ip == "10.99.1.1" and a.entities.destination_ip == "10.99.1.2"
     assert a.level == "medium" and a.engine == "network" and "attack.t1046" in a.tags
     assert a.dedupe_key == b.dedupe_key, "the same scan pair dedupes into one alert across windows"
+
+
+def test_long_flow_periodic_summaries_are_not_a_beacon():
+    """The collector reports a days-long RTSP stream every active_timeout (1800 s): exactly
+    periodic summaries of one connection, not repeated connections."""
+    d = BeaconingDetector(BeaconingSettings(default={"min_connections": 6}))
+    summaries = []
+    for i in range(20):
+        ev = flow("10.20.0.2", "10.20.1.15", 554, T0 + i * 1800, duration=1800, proto="rtsp")
+        ev["event"]["reason"] = "active_timeout"
+        summaries += d.process(ev)
+    assert summaries == []
+    real = [x for i in range(10) for x in d.process(flow("10.20.0.2", "10.20.1.16", 554, T0 + i * 1800, duration=5))]
+    assert len(real) == 1, "the same rhythm from separate connections is still judged"
