@@ -158,3 +158,41 @@ def test_cli_list_validate_run_approve(tmp_path: Path, monkeypatch):
     assert r.exit_code == 1 and "x.yml:4: steps[0].action: unknown action 'nuke'" in r.output, r.output
     r = cli_runner.invoke(cli, ["playbooks", "approve", "12345"])
     assert r.exit_code != 0 and "no playbook run 12345" in r.output
+
+
+def test_serve_wiring_starts_playbooks_on_new_alerts(tmp_path: Path):
+    """What `citysoc serve` does: build the runner, subscribe it to the alert recorder, mount its routers."""
+    import asyncio
+
+    from citysoc.runtime import _start_playbooks
+    from core.protocols import Detection
+
+    settings = Settings(data=tmp_path / "data")
+    soc = open_soc(settings)
+    recorder, services = build_alerting(soc)
+
+    async def scenario():
+        runner, extra = await _start_playbooks(settings, soc, recorder, services)
+        assert services["playbooks"] is runner and extra == list(routers)
+        det = Detection(rule_id="c60c6af1-31a8-4d61-9d63-91f51671ae63", title="Warehouse export to file",
+                        level="high", events=[{"user": {"name": "etl_ro"}, "host": {"name": "dwh-01"}}],
+                        tags=["attack.exfiltration"])
+        await asyncio.to_thread(recorder.emit, [det])
+        for _ in range(200):
+            if runner.list_runs()[0]:
+                break
+            await asyncio.sleep(0.01)
+        await runner.drain()
+        total, runs = runner.list_runs()
+        await runner.stop()
+        return total, runs
+
+    total, runs = asyncio.run(scenario())
+    soc2 = open_soc(settings)
+    try:
+        assert total == 1 and runs[0].playbook == "warehouse-account-abuse" and runs[0].trigger == "alert"
+        assert runs[0].status == "awaiting_approval", runs[0].reason
+        assert soc2.cases.list_cases()[0] == 1
+    finally:
+        soc2.close()
+        soc.close()
