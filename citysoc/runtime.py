@@ -114,6 +114,13 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     from api.routers.assets import router as assets_router
 
     extra_routers = [*extra_routers, assets_router]
+    from api.routers.reports import router as reports_router
+    from citysoc.wiring import build_reports
+
+    reports, _evidence = build_reports(settings, soc, events=store, assets=assets.store,
+                                       runs=services.get("playbooks"), rules=lambda: services.get("rules"))
+    services["reports"] = reports
+    extra_routers = [*extra_routers, reports_router]
     await pipeline.start()
     state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time(),
                      services=services)
@@ -141,6 +148,8 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
         tasks.append(t)
     tasks.append(asyncio.create_task(_retention(settings, store), name="retention"))
     tasks.append(asyncio.create_task(_asset_checks(settings, assets.monitor), name="asset-health"))
+    if settings.reports.schedules:
+        tasks.append(asyncio.create_task(reports.run_forever(), name="scheduled-reports"))
 
     async def _mark_ready() -> None:
         while not server.started:

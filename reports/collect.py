@@ -60,8 +60,14 @@ class Sources:
     runs: Any = None
     """Anything with ``list_runs(limit=, offset=)`` newest first (``core.playbooks.RunStore``
     or ``PlaybookRunner``)."""
-    rules: RuleCatalog | None = None
+    rules: RuleCatalog | Callable[[], RuleCatalog | None] | None = None
+    """The catalog, or a function returning it (the server wires the Sigma engine's catalog
+    after the report service: a late-bound lookup sees it)."""
     clock: Callable[[], float] = time.time
+
+    def rule_catalog(self) -> RuleCatalog | None:
+        r = self.rules
+        return r if r is None or hasattr(r, "list_rules") else r()  # type: ignore[operator]
 
 
 @dataclass(slots=True)
@@ -273,10 +279,17 @@ def _availability(store: AssetStore, silent: dict[str, dict[str, int]], now: flo
         c = centers.setdefault(a.center, {"center": a.center, "assets": 0, **dict.fromkeys(HEALTH_STATUSES, 0)})
         c["assets"] += 1
         c[health_status(a, health.get(a.id), now)] += 1
+    # Silent alerts count for the asset's center in the inventory (the alert's own as a fallback).
+    home = {a.id: a.center for a in assets}
+    by_home: dict[str, dict[str, int]] = {}
+    for center, per_asset in silent.items():
+        for aid, n in per_asset.items():
+            c = by_home.setdefault(home.get(aid, center), {})
+            c[aid] = c.get(aid, 0) + n
     rows = []
-    for name in sorted(set(centers) | {c for c in silent if c}):
+    for name in sorted(set(centers) | {c for c in by_home if c}):
         row = centers.get(name) or {"center": name, "assets": 0, **dict.fromkeys(HEALTH_STATUSES, 0)}
-        per = silent.get(name, {})
+        per = by_home.get(name, {})
         row["silent_alerts"] = sum(per.values())
         row["silent_assets"] = [{"asset_id": k, "name": names.get(k), "alerts": n}
                                 for k, n in sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))[:10]]
@@ -361,6 +374,7 @@ def collect(src: Sources, period: Period, *, on_alert: Callable[[Alert, AlertTim
             generated_by: str = "", page_size: int = 2000) -> dict[str, Any]:
     """The report's data (JSON-ready, language-neutral); ``on_alert`` sees every alert."""
     now = src.clock()
+    catalog = src.rule_catalog()
     generated_at = utc_now_iso()
     audit_pass = _AuditPass(period)
     audit = audit_pass.run(src.audit)
@@ -380,7 +394,7 @@ def collect(src: Sources, period: Period, *, on_alert: Callable[[Alert, AlertTim
         "playbook_runs": _runs(src.runs, period) if src.runs is not None else None,
         "rule_changes": audit_pass.rule_changes,
         "account_changes": audit_pass.account_changes,
-        "coverage": _coverage(src.rules) if src.rules is not None else None,
+        "coverage": _coverage(catalog) if catalog is not None else None,
         "open_cases": _open_cases(src.cases),
     }
     data["not_available"] = [s for s in SECTIONS if data[s] is None]

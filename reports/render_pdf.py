@@ -68,17 +68,35 @@ _GRID = TableStyle([
 ])
 
 
+def _widths(b: Block, width: float) -> list[float]:
+    """Column widths from the text they hold: each column gets its natural width (capped
+    at half the page), never less than its longest header word, and the page's spare
+    room is shared in proportion; so short headers such as "Degraded" never break."""
+    n = len(b.headers)
+    pad = 14.0  # cell padding (6 + 6) and a little air
+    nat, floor = [], []
+    for i in range(n):
+        cells = [str(r[i]) for r in b.rows[:200] if i < len(r)]
+        text_w = max((pdfmetrics.stringWidth(c, _FONT, 7.5) for c in cells), default=0.0)
+        head_w = pdfmetrics.stringWidth(b.headers[i], _BOLD, 7.5)
+        word_w = max((pdfmetrics.stringWidth(w, _BOLD, 7.5) for w in b.headers[i].split()), default=0.0)
+        nat.append(min(max(text_w, head_w) + pad, width / 2))
+        cell_word = max((pdfmetrics.stringWidth(w, _FONT, 7.5) for c in cells for w in c.split()), default=0.0)
+        floor.append(min(max(word_w, min(cell_word, 95.0)) + pad, width / n))
+    total = sum(nat)
+    if total <= width:
+        return [w * width / total for w in nat]
+    spare = width - sum(floor)
+    extra = [w - f for w, f in zip(nat, floor)]
+    return [f + e * spare / (sum(extra) or 1) for f, e in zip(floor, extra)]
+
+
 def _table(b: Block, st: dict[str, ParagraphStyle], width: float, none: str) -> Table:
     head = [Paragraph(escape(h), st["head"]) for h in b.headers]
     rows = [[Paragraph(escape(str(c)), st["cell"]) for c in r] for r in b.rows]
     if not rows:
         rows = [[Paragraph(escape(none), st["cell"])] + [""] * (len(head) - 1)]
-    n = len(head)
-    # Wider first and text columns; numbers need little room.
-    weights = [max(1.0, min(4.0, max((len(str(r[i])) for r in [b.headers, *b.rows] if i < len(r)), default=4) / 8))
-               for i in range(n)]
-    total = sum(weights)
-    t = Table([head, *rows], colWidths=[width * w / total for w in weights], repeatRows=1)
+    t = Table([head, *rows], colWidths=_widths(b, width), repeatRows=1)
     t.setStyle(_GRID)
     return t
 

@@ -128,3 +128,17 @@ class ReportGenerator:
 
     def manifest_path(self, name: str) -> Path:
         return sidecar_of(self.path_of(name))
+
+    async def run_forever(self) -> None:
+        """The scheduler task (``citysoc serve``): :meth:`run_due` now and every
+        ``check_interval_s``, in a worker thread so the event loop keeps serving."""
+        import asyncio
+
+        while True:
+            try:
+                made = await asyncio.to_thread(self.run_due)
+                for info in made:
+                    log.info("reports: scheduled %s report %s written (%d bytes)", info.kind, info.name, info.size)
+            except Exception:
+                log.exception("reports: scheduled run failed; will retry")
+            await asyncio.sleep(self.settings.check_interval_s)
