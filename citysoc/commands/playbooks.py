@@ -162,7 +162,7 @@ def approve(run_id: int, comment: str, as_json: bool, config: str | None) -> Non
 @click.option("--comment", default="")
 @config_option
 def reject(run_id: int, comment: str, config: str | None) -> None:
-    """Refuse the step RUN_ID waits on; the run ends ``rejected``."""
+    """Refuse the step RUN_ID waits on; the run ends rejected."""
     c = _Ctx(config)
     _print_run(c.call(c.runner.reject(run_id, actor=_actor(), role=_ACTOR_ROLE, comment=comment)), False)
 

@@ -2,7 +2,6 @@
 soc.db, a runner over the real run store, and the audit trail of a run."""
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +42,6 @@ def make_runner(soc: Any, tmp_path: Path, *, execute: Any = real_execute, settin
     store = SQLiteRunStore(tmp_path / "data" / "playbooks.db")
     return Runner(playbooks or catalog.playbooks, store, ACTIONS, ctx, settings=ps, audit=soc.audit,
                   alerts=soc.alerts, execute=execute)
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 def audit_actions(soc: Any, run_id: int) -> list[tuple[str, dict]]:
