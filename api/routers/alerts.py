@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -83,6 +83,30 @@ class AlertPage(BaseModel):
     limit: int
     offset: int
     items: list[AlertOut]
+
+
+class AlertQuery(BaseModel):
+    """The alert list's query parameters, validated in one go (cheaper per request than
+    twenty separate parameters on the console's busiest route)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    status: list[Status] | None = Field(None, max_length=4)
+    level: list[Level] | None = Field(None, max_length=5)
+    rule_id: str | None = Field(None, max_length=256)
+    assignee: str | None = Field(None, max_length=256)
+    host: str | None = Field(None, max_length=256)
+    user: str | None = Field(None, max_length=256)
+    source_ip: str | None = Field(None, max_length=256)
+    asset_id: str | None = Field(None, max_length=256)
+    center: str | None = Field(None, max_length=256)
+    case_id: int | None = Field(None, ge=1, le=MAX_ID)
+    min_risk: int | None = Field(None, ge=0, le=100)
+    start: str | None = Field(None, alias="from", max_length=64, description="last_seen >= this (ISO, epoch, now-24h)")
+    end: str | None = Field(None, alias="to", max_length=64, description="last_seen < this")
+    sort: Sort = "-last_seen"
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    exact_total: bool = Field(False, description="Count every match (slower) instead of stopping at 10,000")
 
 
 class AlertUpdate(BaseModel):
@@ -171,29 +195,11 @@ CanExport = require("export")
 
 @router.get("", response_model=None, summary="List alerts, newest activity first, with filters",
             responses={200: {"model": AlertPage, "description": "One page of alerts and the total that match"}})
-async def list_alerts(
-    _me: CanRead, alerts: AlertsDep,
-    status: list[Status] | None = Query(None, max_length=4),
-    level: list[Level] | None = Query(None, max_length=5),
-    rule_id: str | None = Query(None, max_length=256),
-    assignee: str | None = Query(None, max_length=256),
-    host: str | None = Query(None, max_length=256),
-    user: str | None = Query(None, max_length=256),
-    source_ip: str | None = Query(None, max_length=256),
-    asset_id: str | None = Query(None, max_length=256),
-    center: str | None = Query(None, max_length=256),
-    case_id: int | None = Query(None, ge=1, le=MAX_ID),
-    min_risk: int | None = Query(None, ge=0, le=100),
-    start: str | None = Query(None, alias="from", max_length=64, description="last_seen >= this (ISO, epoch, now-24h)"),
-    end: str | None = Query(None, alias="to", max_length=64, description="last_seen < this"),
-    sort: Sort = Query("-last_seen"),
-    limit: int = Query(50, ge=1, le=MAX_PAGE),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
-    exact_total: bool = Query(False, description="Count every match (slower) instead of stopping at 10,000"),
-) -> Response:
-    flt = _filter(status, level, rule_id, assignee, host, user, source_ip, asset_id, center, case_id, min_risk,
-                  start, end, sort, limit, offset)
-    flt.count_up_to = None if exact_total else COUNT_UP_TO
+async def list_alerts(_me: CanRead, alerts: AlertsDep, q: Annotated[AlertQuery, Query()]) -> Response:
+    flt = _filter(q.status, q.level, q.rule_id, q.assignee, q.host, q.user, q.source_ip, q.asset_id, q.center,
+                  q.case_id, q.min_risk, q.start, q.end, q.sort, q.limit, q.offset)
+    flt.count_up_to = None if q.exact_total else COUNT_UP_TO
+    limit, offset = q.limit, q.offset
 
     def page() -> bytes:
         # The hot path of the console: rows -> JSON bytes directly, no per-alert model
