@@ -2,6 +2,7 @@
 store -> detector -> alert store -> API and SSE stream, within a second."""
 from __future__ import annotations
 
+import base64
 import json
 import queue
 import threading
@@ -85,10 +86,13 @@ def test_event_becomes_alert_on_api_and_sse_within_a_second(live, hdr):
     stop.set()
 
 
-def test_ten_events_in_one_bulk_request_make_one_alert(live, hdr):
+def test_ten_events_in_one_bulk_request_with_basic_auth_make_one_alert(live, hdr):
     body = b"".join(b'{"index":{"_index":"logs-camera.auth-default"}}\n' + _event(i) + b"\n" for i in range(10))
     with httpx.Client(base_url=live.url, timeout=10) as c:
-        r = c.post("/_bulk", content=body, headers={**hdr("ingest"), "Content-Type": "application/x-ndjson"})
+        # As rsyslog's omelasticsearch sends it: HTTP Basic, user "apikey", the key as password.
+        key = hdr("ingest")["Authorization"].split(" ", 1)[1]
+        basic = "Basic " + base64.b64encode(f"apikey:{key}".encode()).decode()
+        r = c.post("/_bulk", content=body, headers={"Authorization": basic, "Content-Type": "application/x-ndjson"})
         assert r.status_code == 200 and r.json()["errors"] is False, r.text
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
