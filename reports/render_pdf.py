@@ -45,7 +45,7 @@ def _fonts() -> None:
 
 
 def _styles() -> dict[str, ParagraphStyle]:
-    base = ParagraphStyle("body", fontName=_FONT, fontSize=8.5, leading=11, alignment=TA_LEFT)
+    base = ParagraphStyle("body", fontName=_FONT, bulletFontName=_FONT, fontSize=8.5, leading=11, alignment=TA_LEFT)
     return {
         "body": base,
         "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9.5),
