@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("playbooks", "playbooks"),
     ("report", "report"),
     ("assets", "assets"),
+    ("demo", "demo"),
 ]
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
-from scapy.utils import wrpcap
+from scapy.utils import RawPcapWriter
 
 from citysoc.demo.city import VMS_IP, City
 
@@ -20,14 +21,20 @@ _MAC_A = "00:0c:29:aa:00:01"
 _MAC_B = "00:0c:29:bb:00:02"
 
 
-def _pkt(ts: float, src: str, dst: str, sport: int, dport: int, flags: str, seq: int = 0, ack: int = 0,
-         payload: bytes = b"") -> Any:
+@lru_cache(maxsize=65536)
+def _frame(src: str, dst: str, sport: int, dport: int, flags: str, seq: int, ack: int, payload: bytes) -> bytes:
+    """The frame's bytes, built by scapy once per distinct packet (a week repeats the same
+    conversations; building each copy with scapy would dominate the demo's run time)."""
     p = Ether(src=_MAC_A, dst=_MAC_B) / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags, seq=seq,
                                                                     ack=ack)
     if payload:
         p = p / payload
-    p.time = ts
-    return p
+    return bytes(p)
+
+
+def _pkt(ts: float, src: str, dst: str, sport: int, dport: int, flags: str, seq: int = 0, ack: int = 0,
+         payload: bytes = b"") -> tuple[float, bytes]:
+    return ts, _frame(src, dst, sport, dport, flags, seq, ack, payload)
 
 
 def _session(ts: float, src: str, dst: str, sport: int, dport: int, request: bytes, reply: bytes,
@@ -99,10 +106,14 @@ def normal_flows(city: City, start: float, end: float, *, cameras: int = 12, see
 def write_pcap(path: Path, recipes: Iterable[dict[str, Any]], *, seed: int = 7) -> int:
     """Write the recipes' packets, in time order, to ``path``; returns the packet count."""
     rnd = random.Random(seed)
-    pkts: list[Any] = []
+    pkts: list[tuple[float, bytes]] = []
     for r in recipes:
         pkts += flow_packets(r, rnd)
-    pkts.sort(key=lambda p: float(p.time))
+    pkts.sort(key=lambda p: p[0])
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrpcap(str(path), pkts)
+    with RawPcapWriter(str(path), linktype=1, sync=False) as w:
+        w.write_header(None)
+        for ts, frame in pkts:
+            sec = int(ts)
+            w.write_packet(frame, sec=sec, usec=int(round((ts - sec) * 1e6)) % 1_000_000)
     return len(pkts)

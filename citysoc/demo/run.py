@@ -28,10 +28,10 @@ from citysoc.demo.scenarios import WEBSHELL, Scenario, build_scenarios
 from core.events import get_field, to_utc_iso
 from core.protocols import Detection, RawRecord
 
-__all__ = ["DemoWorld", "Hit", "DemoRun", "build_world", "run_offline", "demo_settings", "SLICE_S"]
+__all__ = ["DemoWorld", "Hit", "DemoRun", "build_world", "run_offline", "demo_settings", "replay_world", "SLICE_S"]
 
-SLICE_S = 600.0
-"""The simulated clock advances (drain, then asset check) in steps of this many seconds."""
+SLICE_S = 300.0
+"""The asset monitor ticks every this many seconds of simulated (event) time."""
 
 
 @dataclass
@@ -94,6 +94,31 @@ class RecordingSink:
             self.hits.append(Hit(d.rule_id, d.title, d.level, d.engine, max(times) if times else 0.0, scen,
                                  list(d.tags)))
         self.inner.emit(detections)
+
+
+class SimClock:
+    """A detector that moves the simulated clock with event time and, every ``step``
+    seconds of it, ticks the asset monitor (health flush, silent check) right there in
+    the detect stage: the tracker has seen exactly the events before that moment, which
+    is what the server's periodic task sees live, without draining the pipeline."""
+
+    name = "demo-clock"
+
+    def __init__(self, monitor: Any, now_ref: list[float], start: float, step: float = SLICE_S):
+        self.monitor = monitor
+        self.now_ref = now_ref
+        self.step = step
+        self.next = start + step
+
+    def process(self, event: dict[str, Any]) -> list[Detection]:
+        from core.assets import event_epoch
+
+        t = event_epoch(event.get("@timestamp"))
+        if t is None or t < self.next:
+            return []
+        self.now_ref[0] = t
+        self.next = (t // self.step + 1) * self.step
+        return self.monitor.tick()
 
 
 def _ts_iso(ts: float) -> str:
@@ -187,7 +212,7 @@ def _detectors(settings: Any, world: DemoWorld) -> list[Any]:
     return [sigma, net, yara]
 
 
-async def _replay(world: DemoWorld, settings: Any, progress: Callable[[int, int], None] | None) -> DemoRun:
+async def replay_world(world: DemoWorld, settings: Any, progress: Callable[[int, int], None] | None) -> DemoRun:
     from citysoc.wiring import AssetRuntime, build_alerting, make_parse, open_soc
     from core.pipeline import Pipeline
     from storage.assets import SQLiteAssetStore
@@ -201,41 +226,33 @@ async def _replay(world: DemoWorld, settings: Any, progress: Callable[[int, int]
     asset_store = SQLiteAssetStore(data / "assets.db")
     asset_store.put_many(world.city.assets)
     sim_now = [world.start]
-    rt = AssetRuntime(settings, asset_store, sink, clock="event", now=lambda: sim_now[0])
+    # alert_sink=None: the monitor's silent detections go back through the pipeline (SimClock)
+    rt = AssetRuntime(settings, asset_store, None, clock="event", now=lambda: sim_now[0])
+    clock = SimClock(rt.monitor, sim_now, world.start)
     detectors = _detectors(settings, world)
     gc.freeze()
     store = SQLiteEventStore(data / "events.db")
     dls = SQLiteDeadLetterStore(data / "deadletters.db")
     pipeline = Pipeline(store=store, deadletters=dls, parse=make_parse(), enrichers=[rt.enrich],
-                        detectors=[*detectors, rt.tracker, rt.unmanaged], alert_sink=sink,
-                        queue_size=20_000, batch_size=2_000, flush_ms=5)
+                        detectors=[*detectors, rt.tracker, rt.unmanaged, clock], alert_sink=sink,
+                        queue_size=20_000, batch_size=2_000, flush_ms=50)
     run = DemoRun(world=world)
     t0 = time.perf_counter()
     await pipeline.start()
     try:
         recs = world.records
-        i, n = 0, len(recs)
-        t = world.start
-        while t < world.end or i < n:
-            t += SLICE_S
-            batch: list[RawRecord] = []
-            while i < n and recs[i][0] < t:
-                batch.append(recs[i][1])
-                i += 1
-                if len(batch) >= 2000:
-                    await pipeline.submit(batch)
-                    batch = []
-            if batch:
-                await pipeline.submit(batch)
-            await pipeline.drain()
-            sim_now[0] = min(t, world.end)
-            await asyncio.to_thread(rt.monitor.tick)
+        n = len(recs)
+        for i in range(0, n, 2000):
+            await pipeline.submit([r for _t, r in recs[i:i + 2000]])
             if progress is not None:
-                progress(i, n)
-            if t >= world.end and i >= n:
-                break
+                progress(min(i + 2000, n), n)
+        await pipeline.drain()
     finally:
         await pipeline.stop()
+    sim_now[0] = world.end
+    final = rt.monitor.tick()
+    if final:
+        sink.emit(final)
     run.seconds = time.perf_counter() - t0
     run.events = len(world.records)
     run.hits = sink.hits
@@ -286,12 +303,14 @@ def demo_settings(out_dir: Path, ingest_dir: Path) -> Any:
     """Settings of the demo city: its camera networks, and playbook targets (mailbox,
     quarantine root, warehouse database) so dry runs walk every step."""
     from core.assets import AssetSettings
-    from core.playbooks import DatabaseTarget, NftSettings, PlaybookSettings, SmtpSettings
+    from core.playbooks import DatabaseTarget, NftSettings, PlaybookSettings, SmtpSettings, WebhookTarget
     from core.settings import Settings
 
     pb = PlaybookSettings(smtp=SmtpSettings(default_to=["soc-duty@security.hcmc.example"]),
                           quarantine_roots=[ingest_dir.resolve()], nft=NftSettings(soc_addresses=["10.10.0.0/24"]),
-                          databases={"warehouse": DatabaseTarget(dsn="host=10.30.0.11 dbname=warehouse user=citysoc")})
+                          databases={"warehouse": DatabaseTarget(dsn="host=10.30.0.11 dbname=warehouse user=citysoc")},
+                          webhooks={"forecasting-center": WebhookTarget(url="https://forecasting.hcmc.example/soc-hook",
+                                                                        secret="demo-signing-key")})
     return Settings(data=out_dir, assets=AssetSettings(camera_cidrs=["10.20.0.0/16"]), playbooks=pb)
 
 
@@ -300,4 +319,4 @@ def run_offline(out_dir: Path, *, cameras: int = 240, days: float = 7.0, seed: i
     """Generate the city into ``out_dir`` and replay it through the pipeline there."""
     world = build_world(out_dir, cameras=cameras, days=days, seed=seed, end=end)
     settings = demo_settings(out_dir, world.ingest_dir)
-    return asyncio.run(_replay(world, settings, progress))
+    return asyncio.run(replay_world(world, settings, progress))
