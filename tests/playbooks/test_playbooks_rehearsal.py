@@ -83,7 +83,7 @@ steps:
     with: {indicator: "10.0.0.1"}
     timeout: 0.2
 """)
-    script = Script({"lookup": [Pause(2.0)]})
+    script = Script({"lookup": [Pause(1.0)]})
     runner = make_runner(soc, tmp_path, execute=script, playbooks=pbs)
 
     async def timed() -> tuple[Run, float]:
