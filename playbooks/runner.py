@@ -96,6 +96,7 @@ class Runner:
         self.alerts = alerts
         self.execute = execute
         self._sem: asyncio.Semaphore | None = None
+        self._sem_loop: asyncio.AbstractEventLoop | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -391,8 +392,10 @@ class Runner:
         return out
 
     def _semaphore(self) -> asyncio.Semaphore:
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.settings.max_concurrent_runs)
+        # one per event loop: the CLI and tests drive one runner from successive asyncio.run() calls
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._sem_loop is not loop:
+            self._sem, self._sem_loop = asyncio.Semaphore(self.settings.max_concurrent_runs), loop
         return self._sem
 
     async def _launch(self, pb: Playbook, run_id: int, expected: str, start: int, alert_doc: dict[str, Any] | None,
