@@ -18,6 +18,7 @@ from api.app import create_app
 from api.deps import AppState
 from citysoc.wiring import build_alerting, build_pipeline, ensure_initial_admin, open_deadletters, open_soc, open_store
 from citysoc.wiring import build_playbooks
+from citysoc.detection import build_detection
 from dashboards.console import mount_console
 from citysoc.wiring import build_assets
 from core.protocols import Source
@@ -108,7 +109,9 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     ensure_initial_admin(settings, soc)
     alert_sink, services = build_alerting(soc)
     playbook_runner, extra_routers = await _start_playbooks(settings, soc, alert_sink, services)
-    pipeline = build_pipeline(settings, store, deadletters, alert_sink=alert_sink)
+    detection = build_detection(settings)
+    services["rules"] = detection
+    pipeline = build_pipeline(settings, store, deadletters, detectors=detection.detectors, alert_sink=alert_sink)
     assets = build_assets(settings, alert_sink)
     assets.install(pipeline, services)
     from api.routers.assets import router as assets_router
@@ -186,5 +189,6 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
             await playbook_runner.stop()
         store.close()
         soc.close()
+        detection.close()
     if failures:
         raise failures[0]

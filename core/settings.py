@@ -93,6 +93,25 @@ class ConsoleSettings(_Strict):
     """Language for people who have not picked one yet (the switch in the menu sets a cookie)."""
 
 
+class DetectionSettings(_Strict):
+    """Which detection engines run in the pipeline. Engine-specific sections (``network``,
+    ``yara``, ``intel``) are validated by their engines' own settings models at start-up,
+    with errors that name the key, because ``core`` does not import ``detections``."""
+
+    enabled: bool = True
+    """Run the detect stage at all (off: store only, e.g. a collector-only node)."""
+    sigma_pack: bool = True
+    """Load citysoc's smart-city Sigma pack (detections/rules/sigma) beside ``rules``."""
+    disabled_rules: list[str] = Field(default_factory=list)
+    """Rule ids that start disabled (the console/API can toggle them; toggles persist)."""
+    network: dict[str, Any] = Field(default_factory=dict)
+    """Network detector thresholds per zone (see detections/network/README.md)."""
+    yara: dict[str, Any] = Field(default_factory=dict)
+    """YARA scanning of files named by events (see detections/yara/README.md)."""
+    intel: dict[str, Any] = Field(default_factory=dict)
+    """Threat-intel feeds matched on every event (see detections/intel/README.md)."""
+
+
 class Settings(_Strict):
     data: Path = Path("./data")
     """Data directory: the SQLite store, dead letters, checkpoints, reports."""
@@ -106,6 +125,7 @@ class Settings(_Strict):
     """YAML or CSV asset inventory used to attribute events to assets and centers."""
     rules: list[Path] = Field(default_factory=list)
     """Extra Sigma rule folders loaded beside our own pack."""
+    detection: DetectionSettings = DetectionSettings()
     playbooks: PlaybookSettings = PlaybookSettings()
     """Playbook folders, concurrency, and what actions may reach (gateway, SMTP, webhooks, databases)."""
     assets: AssetSettings = AssetSettings()

@@ -113,7 +113,7 @@ def resolve_field(name: str, *, windows: bool, category: str | None = None) -> s
         system = WINDOWS_SYSTEM_FIELDS.get(name)
         if system:
             return system
-        if "." in name:  # an ECS path written into a Windows rule: use it as is
+        if "." in name or name == "@timestamp":  # an ECS path written into a Windows rule: use it as is
             return name
         return "@" + name
     if category and name in CATEGORY_FIELDS.get(category, {}):

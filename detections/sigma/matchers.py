@@ -130,7 +130,7 @@ class EventView:
         self._haystack: str | None = None
 
     def resolve(self, key: str) -> Any:
-        if key[0] == "@":
+        if key[0] == "@" and key != "@timestamp":  # "@Name": a Windows event-data field
             name = key[1:]
             if self.aliases and name in self.aliases:
                 name = self.aliases[name]

@@ -223,7 +223,7 @@ class RouteIndex:
             a.make_automaton()
             if key == KEYWORDS:
                 self.kw_auto = a
-            elif key[0] == "@":
+            elif key[0] == "@" and key != "@timestamp":
                 at_autos[key[1:]] = a
             else:
                 autos.append((key, a))

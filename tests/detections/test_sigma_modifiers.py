@@ -154,3 +154,12 @@ def test_sigma_expand_placeholder_needs_values(tmp_path) -> None:
     rs = load_rules([p], placeholders={"admins": ["root", "Administrator"]})
     eng = SigmaEngine(rs.rules)
     assert eng.process({"user": "administrator"}) and not eng.process({"user": "bob"})
+
+
+@pytest.mark.parametrize("logsource", ["category: test_generic", "product: windows\n  service: security"])
+def test_sigma_timestamp_hour_reads_the_ecs_timestamp(compile_rule, logsource) -> None:
+    """`@timestamp` is the ECS field, not a Windows event-data name (both log source kinds)."""
+    eng = compile_rule(RULE.replace("category: test_generic", logsource).format(field="'@timestamp|hour'", value="[22, 23]"))
+    base = {"winlog": {"channel": "Security", "event_id": 4624, "event_data": {}}} if "windows" in logsource else {}
+    assert eng.process({**base, "@timestamp": "2026-11-25T22:15:00.000Z"})
+    assert not eng.process({**base, "@timestamp": "2026-11-25T10:15:00.000Z"})

@@ -1,0 +1,190 @@
+"""Builds the detection engines the detect stage runs, from settings.
+
+One place decides which engines exist (Sigma with our pack and the configured folders,
+the network detectors, YARA over files that events name, threat-intel matching) so
+``serve`` and the demo run the same set. It also gives the API a
+:class:`core.protocols.RuleCatalog` over all of them, with enable/disable toggles that
+persist in ``<data>/rules-state.json``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.events import Event
+from core.protocols import Detection, Detector, RuleInfo
+from core.settings import Settings
+
+__all__ = ["DetectionRuntime", "build_detection", "SIGMA_PACK", "DetectionConfigError"]
+
+log = logging.getLogger("citysoc.detection")
+
+SIGMA_PACK = Path(__file__).resolve().parents[1] / "detections" / "rules" / "sigma"
+
+
+class DetectionConfigError(ValueError):
+    """A ``detection.*`` section of the settings is wrong; the message names the key."""
+
+
+class _Guarded:
+    """Runs a detector under the catalog's lock, so a toggle from the API never lands in
+    the middle of an event (engines keep unlocked per-thread caches)."""
+
+    def __init__(self, inner: Detector, lock: threading.Lock):
+        self.inner = inner
+        self.name = inner.name
+        self._lock = lock
+
+    def process(self, event: Event) -> list[Detection]:
+        with self._lock:
+            return self.inner.process(event)
+
+
+@dataclass
+class DetectionRuntime:
+    """The engines of one process and what the API needs to show and toggle their rules."""
+
+    detectors: list[Detector] = field(default_factory=list)
+    sigma: Any = None
+    network: Any = None
+    yara_scanner: Any = None
+    intel_manager: Any = None
+    failures: list[str] = field(default_factory=list)
+    state_path: Path | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _network_titles: dict[str, str] = field(default_factory=dict)
+
+    # -- RuleCatalog ------------------------------------------------------------------
+    def list_rules(self) -> list[RuleInfo]:
+        out: list[RuleInfo] = []
+        if self.sigma is not None:
+            disabled = self.sigma.disabled
+            for r in self.sigma.rules:
+                s = r.spec
+                out.append(RuleInfo(id=s.id, title=s.title, level=s.level, enabled=s.id not in disabled, tags=list(s.tags),
+                                    engine="sigma", description=s.description, source=s.path))
+            for s, _state in self.sigma.correlations:
+                out.append(RuleInfo(id=s.id, title=s.title, level=s.level, enabled=s.id not in disabled, tags=list(s.tags),
+                                    engine="sigma-correlation", description=s.description, source=s.path))
+        for rid, title in self._network_titles.items():
+            out.append(RuleInfo(id=rid, title=title, level="high", enabled=True, engine="network", source="detections/network"))
+        return out
+
+    def get_rule(self, rule_id: str) -> RuleInfo | None:
+        return next((r for r in self.list_rules() if r.id == rule_id), None)
+
+    def set_enabled(self, rule_id: str, enabled: bool) -> RuleInfo:
+        if self.sigma is None or rule_id not in set(self.sigma.rule_ids):
+            raise KeyError(rule_id)
+        with self._lock:
+            (self.sigma.enable if enabled else self.sigma.disable)(rule_id)
+        self._save_state()
+        info = self.get_rule(rule_id)
+        assert info is not None
+        return info
+
+    def _save_state(self) -> None:
+        if self.state_path is None or self.sigma is None:
+            return
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"disabled": sorted(self.sigma.disabled)}, indent=1))
+        os.replace(tmp, self.state_path)
+
+    def hits(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for engine in (self.sigma, self.network):
+            if engine is not None:
+                out.update(engine.hits)
+        return out
+
+    def close(self) -> None:
+        if self.intel_manager is not None:
+            self.intel_manager.close()
+
+
+def build_detection(settings: Settings, *, start_feeds: bool = True) -> DetectionRuntime:
+    """Every configured engine, ready for ``build_pipeline(detectors=rt.detectors)``.
+
+    Sigma rule files that fail to load are logged with their reason and listed in
+    ``rt.failures`` (the rest run); a wrong settings section raises
+    :class:`DetectionConfigError`.
+    """
+    d = settings.detection
+    rt = DetectionRuntime()
+    if not d.enabled:
+        return rt
+    data = Path(settings.data)
+    cache = data / "cache"
+    rt.state_path = data / "rules-state.json"
+
+    # Sigma: our pack + configured folders, compiled plans cached by file hash.
+    from detections.sigma import SigmaEngine, load_rules
+
+    folders = ([SIGMA_PACK] if d.sigma_pack else []) + [Path(p) for p in settings.rules]
+    disabled = set(d.disabled_rules)
+    if rt.state_path.exists():
+        try:
+            disabled |= set(json.loads(rt.state_path.read_text()).get("disabled", []))
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable %s: %s", rt.state_path, exc)
+    if folders:
+        try:
+            ruleset = load_rules(folders, cache_dir=cache / "sigma")
+        except Exception as exc:  # a missing folder: say which, do not start half-blind
+            raise DetectionConfigError(f"rules: {exc}") from exc
+        rt.sigma = SigmaEngine(ruleset.rules, disabled=disabled)
+        for f in [*ruleset.failures, *rt.sigma.failures]:
+            msg = f"{f.path}: {f.reason}"
+            rt.failures.append(msg)
+            log.warning("sigma rule not loaded: %s", msg)
+        log.info("sigma: %d rules loaded from %s (%d failed)", len(rt.sigma.rule_ids),
+                 ", ".join(map(str, folders)), len(rt.failures))
+        rt.detectors.append(_Guarded(rt.sigma, rt._lock))
+
+    # Network detectors (scan, brute force, camera egress, beaconing, first-seen domains).
+    from detections.network import NetworkDetectors
+    from detections.network import suite as _suite
+
+    try:
+        rt.network = NetworkDetectors.from_settings(d.network)
+    except Exception as exc:
+        raise DetectionConfigError(f"detection.network: {exc}") from exc
+    rt._network_titles = dict(getattr(_suite, "RULES", {}) or {})
+    rt.detectors.append(rt.network)
+
+    # YARA over files that file events name (only when folders to watch are configured).
+    yara_cfg = dict(d.yara)
+    if yara_cfg.get("enabled", True) and yara_cfg.get("watch_prefixes"):
+        from detections.yara.settings import YaraSettings, build_file_event_scanner, build_scanner
+
+        try:
+            ys = YaraSettings.model_validate(yara_cfg)
+        except Exception as exc:
+            raise DetectionConfigError(f"detection.yara: {exc}") from exc
+        rt.yara_scanner, _compiled = build_scanner(ys, cache_dir=cache / "yara")
+        fe = build_file_event_scanner(ys, rt.yara_scanner)
+        if fe is not None:
+            rt.detectors.append(fe)
+
+    # Threat intel: feeds refreshed in the background, matched on every event.
+    intel_cfg = dict(d.intel)
+    if intel_cfg.get("feeds") and intel_cfg.get("enabled", True):
+        from detections.intel.settings import IntelSettings, build_feed_manager, build_matcher
+
+        try:
+            ins = IntelSettings.model_validate(intel_cfg)
+        except Exception as exc:
+            raise DetectionConfigError(f"detection.intel: {exc}") from exc
+        rt.intel_manager = build_feed_manager(ins)
+        outcome = rt.intel_manager.refresh(force=True)
+        for name, result in outcome.items():
+            log.info("intel feed %s: %s", name, result)
+        if start_feeds:
+            rt.intel_manager.start(ins.check_every_s)
+        rt.detectors.append(build_matcher(ins, rt.intel_manager))
+    return rt
