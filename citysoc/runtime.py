@@ -17,7 +17,7 @@ import uvicorn
 from api.app import create_app
 from api.deps import AppState
 from citysoc.wiring import build_alerting, build_pipeline, ensure_initial_admin, open_deadletters, open_soc, open_store
-from citysoc.wiring import build_playbooks
+from citysoc.wiring import build_playbooks, intel_lookup_for
 from citysoc.detection import build_detection
 from dashboards.console import mount_console
 from citysoc.wiring import build_assets
@@ -111,6 +111,8 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     playbook_runner, extra_routers = await _start_playbooks(settings, soc, alert_sink, services)
     detection = build_detection(settings)
     services["rules"] = detection
+    if playbook_runner is not None and detection.intel_manager is not None:
+        playbook_runner.ctx.intel_lookup = intel_lookup_for(detection.intel_manager)  # the enrich action
     pipeline = build_pipeline(settings, store, deadletters, detectors=detection.detectors, alert_sink=alert_sink)
     assets = build_assets(settings, alert_sink)
     assets.install(pipeline, services)

@@ -17,7 +17,7 @@ from core.settings import Settings
 
 __all__ = ["open_store", "open_deadletters", "make_parse", "build_pipeline", "data_dir", "open_soc",
            "ensure_initial_admin", "build_alerting", "build_playbooks", "build_assets", "AssetRuntime",
-           "build_reports"]
+           "build_reports", "intel_lookup_for"]
 
 
 def data_dir(settings: Settings) -> Path:
@@ -287,3 +287,30 @@ def build_reports(settings: Settings, soc: Any, *, events: EventStore | None = N
     sources = Sources(alerts=soc.alerts, cases=soc.cases, audit=soc.audit, assets=assets, runs=runs, rules=rules)
     evidence = EvidenceSources(alerts=soc.alerts, cases=soc.cases, audit=soc.audit, events=events, runs=runs)
     return ReportGenerator(d / "reports", sources, settings.reports), evidence
+
+
+def intel_lookup_for(manager: Any) -> Any:
+    """``indicator -> [intel records]`` over a ``detections.intel.FeedManager``'s current index,
+    for the playbooks' ``enrich`` action (IP, hash, URL or domain, told apart by shape)."""
+    import ipaddress
+    import re
+
+    hash_re = re.compile(r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
+
+    def lookup(value: str) -> list[dict[str, Any]]:
+        index = manager.current()
+        v = value.strip()
+        try:
+            ipaddress.ip_address(v)
+            found = index.lookup_ip(v)
+        except ValueError:
+            if hash_re.match(v):
+                found = index.lookup_hash(v)
+            elif "://" in v:
+                found = index.lookup_url(v)
+            else:
+                found = index.lookup_domain(v)
+        return [{"type": i.type, "value": i.value, "feed": i.feed, "source": i.source, "confidence": i.confidence,
+                 "description": i.description, "labels": list(i.labels)} for i in found]
+
+    return lookup

@@ -207,3 +207,25 @@ async def _on_new(runner, alert):
     started = await runner.on_alerts([AlertChange(alert=alert, created=True)])
     await runner.drain()
     return [runner.get_run(r.id) for r in started]
+
+
+def test_enrich_reads_the_inventory_and_threat_intel(tmp_path: Path):
+    """The callables wiring hands in: the asset inventory and a real intel FeedManager over a CSV feed."""
+    from citysoc.wiring import intel_lookup_for
+    from detections.intel.manager import FeedManager, FeedSpec
+
+    feed = tmp_path / "feed.csv"
+    feed.write_text("type,value,source,description\nip,203.0.113.9,cert-vn,camera botnet C2\n"
+                    "domain,evil.example,cert-vn,phishing\n")
+    mgr = FeedManager([FeedSpec("cert", str(feed))])
+    mgr.refresh(force=True)
+    ctx = ActionContext(settings=PlaybookSettings(), data_dir=tmp_path, timeout=5,
+                        asset_lookup=lambda v: {"name": "cam-q1-017", "type": "camera"} if v == "10.1.2.3" else None,
+                        intel_lookup=intel_lookup_for(mgr))
+    out = ACTIONS["enrich"].run(ctx, indicator="203.0.113.9")
+    assert out["sources"] == ["assets", "intel"] and out["asset"] is None
+    assert out["intel"][0]["description"] == "camera botnet C2" and out["intel"][0]["feed"] == "cert"
+    assert ACTIONS["enrich"].run(ctx, indicator="evil.example")["intel"][0]["type"] == "domain"
+    assert ACTIONS["enrich"].run(ctx, indicator="10.1.2.3") == {"asset": {"name": "cam-q1-017", "type": "camera"},
+                                                                 "intel": [], "sources": ["assets", "intel"]}
+    mgr.close()
