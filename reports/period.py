@@ -2,8 +2,9 @@
 
 ``--from 2026-11-16 --to 2026-11-22`` means the whole of both days in the report zone
 (the city's, UTC+7): ``[2026-11-16 00:00 +07, 2026-11-23 00:00 +07)``. A full timestamp
-is taken as given. Alerts belong to a period by ``last_seen``, the same field the
-alerts API filters with ``since``/``until``, so a report's figures match the API's.
+is taken as given. Alerts belong to a period by ``last_seen`` (``start`` included,
+``end`` excluded), exactly as ``GET /api/v1/alerts?from=&to=`` filters, so a report's
+figures match the API's.
 """
 from __future__ import annotations
 
