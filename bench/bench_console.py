@@ -87,6 +87,8 @@ class _Server:
 def _http(url: str, runs: int) -> dict[str, Any]:
     import httpx
 
+    from dashboards import overview_api
+
     out: dict[str, Any] = {}
     with httpx.Client(base_url=url, timeout=30) as c:
         r = c.post("/api/v1/auth/login", json={"username": "bench", "password": PASSWORD})
@@ -94,10 +96,14 @@ def _http(url: str, runs: int) -> dict[str, Any]:
         ids = [("ids", f"rule-{i}") for i in range(150)]
         targets = {"page_shell": ("/alerts", {}), "alerts_first_page": ("/api/v1/alerts?limit=50", {}),
                    "alerts_filtered": ("/api/v1/alerts?status=new&level=medium&center=camera-ops&limit=50", {}),
-                   "overview": ("/api/v1/console/overview", {}), "rule_hits_150": ("/api/v1/console/rule-hits", ids)}
+                   "overview_cached": ("/api/v1/console/overview", {}),
+                   "overview_uncached": ("/api/v1/console/overview", {}),
+                   "rule_hits_150": ("/api/v1/console/rule-hits", ids)}
         for name, (path, params) in targets.items():
             lat = []
             for _ in range(runs):
+                if name == "overview_uncached":
+                    overview_api.CACHE.clear()
                 t0 = time.perf_counter()
                 resp = c.get(path, params=params or None, headers={"Accept": "text/html"} if name == "page_shell" else {})
                 lat.append(time.perf_counter() - t0)

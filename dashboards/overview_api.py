@@ -60,6 +60,10 @@ class _TTLCache:
             self._entries[key] = (time.monotonic(), value)
             return value
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
 
 CACHE = _TTLCache(ttl_s=10.0)
 

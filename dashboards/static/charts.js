@@ -16,7 +16,7 @@
     if (!items.length) { container.append(CS.el("p", {class: "muted", text: CS.T("chart.no_data")})); return; }
     const row = 22, labelW = opts.labelWidth || 160, w = 460, barW = w - labelW - 60;
     const max = Math.max(1, ...items.map(function (i) { return i.value; }));
-    const svg = s("svg", {viewBox: "0 0 " + w + " " + (items.length * row + 4), class: "svgchart", role: "img"});
+    const svg = s("svg", {viewBox: "0 0 " + w + " " + (items.length * row + 4), class: "svgchart hbar", role: "img"});
     items.forEach(function (it, i) {
       const y = i * row + 2;
       const g = s("g", {class: "bar " + (it.cls || "")});

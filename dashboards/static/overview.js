@@ -64,6 +64,7 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     refresh();
+    setTimeout(function () { loadHealth().catch(function () {}); }, 2000);  // a first rate soon
     setInterval(refresh, 10000);
   });
 })();
