@@ -27,10 +27,16 @@ _ECS_ROOTS = frozenset({"event", "host", "source", "destination", "user", "proce
 
 
 def looks_ecs(doc: dict[str, Any]) -> bool:
+    """ECS-shaped: an ``@timestamp`` or ``ecs`` marker, dotted ECS keys, or ECS field sets
+    as objects (``{"labels": {...}}``) with no ECS name holding a scalar (a string
+    ``host`` is some other schema and would break the ``host`` object mapping)."""
     if "@timestamp" in doc or isinstance(doc.get("ecs"), dict) or "ecs.version" in doc:
         return True
     dotted = [k for k in doc if "." in k]
-    return bool(dotted) and all(k.split(".", 1)[0] in _ECS_ROOTS for k in dotted)
+    if dotted:
+        return all(k.split(".", 1)[0] in _ECS_ROOTS for k in dotted)
+    roots = [k for k in doc if k in _ECS_ROOTS]
+    return bool(roots) and all(isinstance(doc[k], dict) for k in roots)
 
 
 def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
