@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["FORMATS", "LANGS", "SCHEDULES", "ReportError", "ReportNotFound", "ReportRequest", "ReportInfo",
            "ReportService", "ReportSettings"]
@@ -102,3 +102,9 @@ class ReportSettings(BaseModel):
     """Zone whose midnights bound the periods."""
     check_interval_s: int = Field(default=600, ge=10)
     """How often the scheduler looks for a period that ended and has no report yet."""
+
+    @field_validator("schedules", "formats", "langs", mode="before")
+    @classmethod
+    def _comma_list(cls, v: Any) -> Any:
+        """``CITYSOC_REPORTS__SCHEDULES=daily,weekly``: environment values are strings."""
+        return [x.strip() for x in v.split(",") if x.strip()] if isinstance(v, str) else v

@@ -2,7 +2,7 @@
 listed from their manifests, found by name for download.
 
 Implements :class:`core.reports.ReportService`. Names are generated, never taken from
-the caller (``report-<start>_<end>-<lang>-<stamp>.<fmt>``), and :meth:`path_of` only
+the caller (``report-<first day>_<last day>-<lang>-<stamp>.<fmt>``), and :meth:`path_of` only
 resolves names of that shape inside the folder, so a download cannot escape it.
 
 Scheduled reports: :meth:`ReportGenerator.run_due` makes, for each configured schedule
@@ -25,6 +25,7 @@ import orjson
 
 from core.reports import FORMATS, LANGS, SCHEDULES, ReportError, ReportInfo, ReportNotFound, ReportRequest, ReportSettings
 from reports.collect import Sources
+from reports.i18n import zone
 from reports.generate import generate_report
 from reports.manifest import read_manifest, sidecar_of
 from reports.period import Period, parse_period, schedule_period
@@ -37,8 +38,11 @@ _NAME = re.compile(r"^(report|daily|weekly|monthly)-[0-9]{8}_[0-9]{8}-(vi|en)-[0
                    r"(pdf|csv|json|html)$")
 
 
-def _stamp(t: _dt.datetime) -> str:
-    return t.astimezone(_dt.timezone.utc).strftime("%Y%m%d")
+def _days(period: Period) -> str:
+    """``20261116_20261122``: the first and last local day the period covers."""
+    z = zone(period.tz)
+    last = period.end - _dt.timedelta(microseconds=1)
+    return f"{period.start.astimezone(z):%Y%m%d}_{last.astimezone(z):%Y%m%d}"
 
 
 class ReportGenerator:
@@ -99,7 +103,7 @@ class ReportGenerator:
             period = schedule_period(kind, now, self.settings.tz)
             for lang in self.settings.langs:
                 for fmt in self.settings.formats:
-                    prefix = f"{kind}-{_stamp(period.start)}_{_stamp(period.end)}-{lang}-"
+                    prefix = f"{kind}-{_days(period)}-{lang}-"
                     if any(p.name.endswith(f".{fmt}") for p in self.folder.glob(prefix + "*")):
                         continue
                     try:
@@ -115,7 +119,7 @@ class ReportGenerator:
             prefix = "report" if kind == "adhoc" else kind
             now = self._clock().astimezone(_dt.timezone.utc)
             stamp = now.strftime("%Y%m%dT%H%M%SZ") + f"{time.monotonic_ns() % 1000:03d}"
-            name = f"{prefix}-{_stamp(period.start)}_{_stamp(period.end)}-{lang}-{stamp}.{fmt}"
+            name = f"{prefix}-{_days(period)}-{lang}-{stamp}.{fmt}"
             manifest = generate_report(self.sources, period, self.folder / name, fmt=fmt, lang=lang, actor=actor,
                                        kind=kind, source_ip=source_ip)
             return self._info(manifest)

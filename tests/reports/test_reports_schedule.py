@@ -24,6 +24,7 @@ def test_run_due_makes_each_missing_report_once(week, tmp_path) -> None:
     daily = next(i for i in made if i.kind == "daily" and i.fmt == "json")
     data = orjson.loads(gen.path_of(daily.name).read_bytes())
     assert data["period"]["days"] == [week.last_day.isoformat()]
+    assert daily.name.startswith(f"daily-{week.last_day:%Y%m%d}_{week.last_day:%Y%m%d}-")  # local days in names
     assert data["alerts"]["total"] == week.per_day[-1]
     assert all(verify(gen.path_of(i.name), audit=week.soc.audit).ok for i in made)
     assert {i.name for i in gen.list()} == {i.name for i in made}
