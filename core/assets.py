@@ -638,7 +638,8 @@ class UnmanagedAssetDetector:
         self._reported.add(src)
         return [Detection(
             rule_id="asset:unmanaged", title=f"Unmanaged device in the camera network: {src}", level=self.level,
-            events=[event], tags=["attack.initial-access", "attack.t1200", "citysoc.asset-inventory"],
+            events=[event], tags=["attack.initial-access", "attack.t1200", "citysoc.asset-inventory",
+                                  "citysoc.camera.unknown_device"],
             engine="assets", description=(
                 f"{src} sent traffic inside a camera network but is in no inventory entry. Find the device "
                 "(switch port by MAC), then add it to the inventory or unplug it."),

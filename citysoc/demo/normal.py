@@ -132,7 +132,7 @@ def _warehouse_lines(city: City, start: float, end: float, rnd: random.Random) -
                 yield Line(t, pg(t, who, f'LOG:  AUDIT: SESSION,{seq},1,READ,SELECT,TABLE,{tbl},"SELECT * FROM '
                                          f"{tbl} WHERE day = current_date\",<not logged>", pid), via="file",
                            addr=db.ips[0])
-            t += rnd.uniform(60, 300)
+            t += rnd.uniform(120, 400)
     gw = "10.40.0.12"
     t = start
     paths = ["/api/v1/cameras?district=Q1&limit=50", "/api/v1/traffic/counts?day=today", "/api/v1/air/latest",
@@ -140,7 +140,7 @@ def _warehouse_lines(city: City, start: float, end: float, rnd: random.Random) -
     while t < end:
         yield Line(t, access(t, gw, f"GET {rnd.choice(paths)}", 200, rnd.randint(400, 9000)), via="file",
                    addr="10.40.0.5")
-        t += rnd.uniform(20, 90)
+        t += rnd.uniform(60, 180)
     for etl_host in city.of_type("etl"):
         t = start + 300 + rnd.uniform(0, 600)
         while t < end:
@@ -166,15 +166,15 @@ def _forecasting_lines(city: City, start: float, end: float, rnd: random.Random)
             name = f"{model}-train"
             host = node.hostnames[0]
             yield Line(t, job(t, scheduler="slurm", event="submit", job_id=str(job_id), job_name=name, user="fc_ml",
-                              queue="gpu", command=f"python train.py --model {model}"), via="file")
+                              queue="gpu", command=f"python train.py --model {model}"), via="file", addr=node.ips[0])
             yield Line(t + 60, job(t + 60, scheduler="slurm", event="start", job_id=str(job_id), job_name=name,
-                                   user="fc_ml", queue="gpu", node=host), via="file")
+                                   user="fc_ml", queue="gpu", node=host), via="file", addr=node.ips[0])
             dur = rnd.uniform(1200, 3000)
             yield Line(t + dur, job(t + dur, event="artifact_written", job_id=str(job_id), model=model, user="fc_ml",
                                     node=host, artifact={"path": f"/models/{model}/model.onnx", "size": 48211456,
-                                                         "sha256": f"{rnd.getrandbits(256):064x}"}), via="file")
+                                                         "sha256": f"{rnd.getrandbits(256):064x}"}), via="file", addr=node.ips[0])
             yield Line(t + dur + 5, job(t + dur + 5, scheduler="slurm", event="finish", job_id=str(job_id),
-                                        job_name=name, user="fc_ml", node=host, exit_code=0), via="file")
+                                        job_name=name, user="fc_ml", node=host, exit_code=0), via="file", addr=node.ips[0])
             t += dur + rnd.uniform(600, 2400)
 
 
