@@ -143,3 +143,21 @@ def test_slow_subscriber_loses_events_counted_and_publisher_never_blocks():
         assert bc.subscribers == 0
 
     asyncio.run(main())
+
+
+def test_stream_filter_by_minimum_risk_and_close_ends_streams():
+    import asyncio
+
+    async def main():
+        bc = AlertBroadcaster()
+        high_only = bc.subscribe(min_risk=50)
+        everything = bc.subscribe()
+        bc.publish([_change(1)])  # risk 48
+        await asyncio.sleep(0.05)
+        assert high_only.queue.qsize() == 0 and everything.queue.qsize() == 1
+        bc.close()
+        await asyncio.sleep(0.05)
+        assert high_only.ended and everything.ended
+        assert bc.subscribe().ended  # a stream opened during shutdown ends at once
+
+    asyncio.run(main())
