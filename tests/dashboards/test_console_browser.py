@@ -1,14 +1,19 @@
 """The console in Debian's Chromium against a real ``citysoc serve``: sign in, filter and
 bulk-triage the queue, triage an alert, pivot into search and filter by a field value,
-dry-run a playbook, run it and approve its gated step, switch language, download a report.
+dry-run a playbook, run it and approve its gated step, switch language, download a report, and an alert raised by serve itself arrives live.
 Every page is screenshotted in both languages (tests/dashboards/artifacts/)."""
 from __future__ import annotations
 
+import json
 import re
+import time
+
+import httpx
+import yaml
 
 from playwright.sync_api import expect
 
-from conftest import Console, shot
+from conftest import ROOT, Console, shot
 
 PAGES = ["/", "/alerts", "/search", "/assets", "/playbooks", "/rules", "/reports"]
 
@@ -147,21 +152,57 @@ def test_every_page_in_both_languages(console: Console, new_page) -> None:
     assert not watch.errors and not watch.dialogs
 
 
-def test_report_download_and_rules_page_as_auditor(console: Console, new_page, tmp_path) -> None:
+def test_reports_generate_download_and_exports_as_auditor(console: Console, new_page, tmp_path) -> None:
     page, watch = new_page("audit", lang="en")
     page.goto("/reports")
     _loaded(page)
+    page.select_option("#generate-form select[name=format]", "csv")
+    page.click("#generate")
+    page.wait_for_selector("#reports-body tr[data-name$='.csv']")
+    with page.expect_download() as dl:
+        page.locator("#reports-body tr[data-name$='.csv'] a.download").click()
+    report = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(report)
+    assert report.stat().st_size > 0 and report.suffix == ".csv"
     page.select_option("#report-form select[name=level]", "critical")
     with page.expect_download() as dl:
         page.click("#report-download")
-    path = tmp_path / "report.csv"
+    path = tmp_path / "alerts.csv"
     dl.value.save_as(path)
     lines = path.read_text().splitlines()
     assert lines[0].startswith("id,rule_id,rule_title,level")
     assert len(lines) == 2 and "cam-unknown-device" in lines[1]
-    shot(page, "reports-en")
+    shot(page, "reports-generated-en")
+    assert not watch.errors and not watch.dialogs
+
+
+def test_rules_page_lists_serves_rule_pack(console: Console, new_page) -> None:
+    page, watch = new_page("ana", lang="en")
     page.goto("/rules")
     _loaded(page)
-    assert page.is_visible("#rules-error")  # serve has no rule catalog wired yet: said, not faked
-    assert "not running" in page.text_content("#rules-error")
+    assert not page.is_visible("#rules-error")
+    assert page.locator("#rules-body tr").count() >= 30  # our Sigma pack, as serve loads it
+    assert "Credential access" in page.locator(".tactic-col.covered h3").all_text_contents()
+    shot(page, "rules-serve-en")
+    assert not watch.errors and not watch.dialogs
+
+
+def test_alert_raised_by_serve_arrives_live(console: Console, new_page) -> None:
+    """serve's own Sigma engine raises the alert from an event sent with an ingest key."""
+    page, watch = new_page("ana")
+    page.goto("/alerts")
+    _loaded(page)
+    expect(page.locator("#live.on")).to_have_count(1)
+    page.evaluate("() => { window.__sameDocument = 'yes'; }")
+    doc = yaml.safe_load((ROOT / "detections/rules/sigma/camera/camera_factory_account_login.tests.yml").read_text())
+    ev = doc["match"][0]
+    ev["@timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    r = httpx.post(console.url + "/api/v1/ingest", content=json.dumps(ev),
+                   headers={"Authorization": f"ApiKey {console.ingest_key}"})
+    assert r.status_code == 200 and r.json()["stored"] == 1, r.text
+    row = page.locator("#alerts-body tr", has_text="NVR-D3-02")
+    expect(row).to_have_count(1, timeout=5000)
+    assert "factory-default account" in row.text_content()
+    assert page.evaluate("() => window.__sameDocument") == "yes"
+    shot(page, "alerts-live-from-serve-vi")
     assert not watch.errors and not watch.dialogs

@@ -35,6 +35,12 @@ def test_security_headers_on_every_console_response(console: Console) -> None:
             assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp, path
             assert r.headers["x-content-type-options"] == "nosniff"
             assert r.headers["x-frame-options"] == "DENY"
+        # API answers are data: a stored file opened from there can never run script.
+        r = c.get("/api/v1/alerts")
+        assert "sandbox" in r.headers["content-security-policy"]
+        assert "script-src" not in r.headers["content-security-policy"]
+        docs = c.get("/api/v1/docs")
+        assert docs.status_code == 200 and "content-security-policy" not in docs.headers
 
 
 def test_session_cookie_is_httponly_samesite(console: Console) -> None:
