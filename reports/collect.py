@@ -118,6 +118,8 @@ class _AuditPass:
         self.account_changes: list[dict[str, Any]] = []
         self.in_period = 0
         self.head_seq = 0
+        self.rule_changes_total = 0  # the lists stop at MAX_CHANGES; the totals do not
+        self.account_changes_total = 0
 
     def _see(self, e: AuditEntry) -> None:
         self.head_seq = e.seq
@@ -139,12 +141,15 @@ class _AuditPass:
         if not (self.period.start_iso <= e.time < self.period.end_iso):
             return
         self.in_period += 1
-        row = None
         if e.action.startswith("rule."):
-            row, bucket = e, self.rule_changes
+            self.rule_changes_total += 1
+            bucket = self.rule_changes
         elif e.action.startswith(("user.", "apikey.")):
-            row, bucket = e, self.account_changes
-        if row is not None and len(bucket) < MAX_CHANGES:
+            self.account_changes_total += 1
+            bucket = self.account_changes
+        else:
+            return
+        if len(bucket) < MAX_CHANGES:
             bucket.append({"seq": e.seq, "time": e.time, "actor": e.actor, "action": e.action, "target": e.target,
                            "before": e.before, "after": e.after})
 
@@ -393,7 +398,9 @@ def collect(src: Sources, period: Period, *, on_alert: Callable[[Alert, AlertTim
         "availability": _availability(src.assets, ap.silent, now) if src.assets is not None else None,
         "playbook_runs": _runs(src.runs, period) if src.runs is not None else None,
         "rule_changes": audit_pass.rule_changes,
+        "rule_changes_total": audit_pass.rule_changes_total,
         "account_changes": audit_pass.account_changes,
+        "account_changes_total": audit_pass.account_changes_total,
         "coverage": _coverage(catalog) if catalog is not None else None,
         "open_cases": _open_cases(src.cases),
     }

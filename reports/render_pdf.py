@@ -127,7 +127,8 @@ def _bars(b: Block, width: float) -> Drawing:
     chart.valueAxis.valueStep = max(1, round(top / 5))
     chart.valueAxis.labels.fontName = _FONT
     chart.valueAxis.labels.fontSize = 7
-    chart.categoryAxis.categoryNames = labels
+    every = max(1, -(-len(labels) // 31))  # at most ~31 day labels under the bars; every bar is drawn
+    chart.categoryAxis.categoryNames = [x if i % every == 0 else "" for i, x in enumerate(labels)]
     chart.categoryAxis.labels.fontName = _FONT
     chart.categoryAxis.labels.fontSize = 6.5 if len(labels) <= 16 else 5
     chart.categoryAxis.labels.angle = 0 if len(labels) <= 8 else 45

@@ -131,8 +131,9 @@ def build_blocks(d: dict[str, Any], tr: Translator) -> list[Block]:
         if runs["actions"]:
             blocks.append(Block(tr("actions_taken"), "table", [tr("action"), tr("count")],
                                 [[k, tr.number(v)] for k, v in sorted(runs["actions"].items())]))
-    for key, items in (("rule_changes", d["rule_changes"]), ("account_changes", d["account_changes"])):
-        blocks.append(Block(tr(key), "table", [tr("time"), tr("actor"), tr("action"), tr("target"), tr("change")],
+    for key in ("rule_changes", "account_changes"):
+        items = d[key]
+        blocks.append(Block(f"{tr(key)} ({tr.number(d[key + '_total'])})", "table", [tr("time"), tr("actor"), tr("action"), tr("target"), tr("change")],
                             [[tr.datetime(e["time"]), e["actor"], e["action"], e["target"],
                               _change(e["before"], e["after"])] for e in items[:MAX_ROWS]]))
     cov = d["coverage"]

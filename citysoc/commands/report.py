@@ -51,10 +51,10 @@ def report(ctx: click.Context) -> None:
 @click.option("--to", "end", required=True, help="Last day, included (2026-11-22), or an ISO time (excluded).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="pdf", show_default=True)
 @click.option("--lang", default="vi", show_default=True, help=f"Language: {', '.join(LANGS)}.")
-@click.option("--tz", default="Asia/Ho_Chi_Minh", show_default=True, help="Zone for days and printed times.")
+@click.option("--tz", default=None, help="Zone for days and printed times (default: reports.tz, Asia/Ho_Chi_Minh).")
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @config_option
-def make(start: str, end: str, fmt: str, lang: str, tz: str, output: Path, config: str | None) -> None:
+def make(start: str, end: str, fmt: str, lang: str, tz: str | None, output: Path, config: str | None) -> None:
     """Make one period report."""
     from citysoc.wiring import build_reports, open_soc
     from reports.generate import generate_report
@@ -64,7 +64,7 @@ def make(start: str, end: str, fmt: str, lang: str, tz: str, output: Path, confi
     try:
         if lang not in LANGS:
             raise ReportError(f"unknown language {lang!r}; use one of {', '.join(LANGS)}")
-        period = parse_period(start, end, tz)
+        period = parse_period(start, end, tz or settings.reports.tz)
         soc = open_soc(settings)
         try:
             gen, _ev = build_reports(settings, soc)

@@ -55,6 +55,7 @@ def test_json_holds_the_full_data_and_matches_the_construction(week, period, tmp
     head_entry = next(e for e in week.soc.audit.iter_all() if e.seq == d["audit"]["head_seq"])
     assert d["audit"]["ok"] and d["audit"]["head"] == head_entry.hash and d["audit"]["entries"] == head_entry.seq
     assert [c["action"] for c in d["rule_changes"]] == ["rule.disable"]
+    assert d["rule_changes_total"] == 1 and d["account_changes_total"] == len(d["account_changes"]) >= 2
     assert {c["action"] for c in d["account_changes"]} >= {"user.create", "apikey.create"}
     assert d["playbook_runs"]["actions"] == {"block_ip": 1, "send_email": 1}
     cov = d["coverage"]
