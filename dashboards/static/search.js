@@ -140,8 +140,19 @@
       lastHits = res.hits;
       document.getElementById("hits-total").textContent = T("search.hits").replace("{n}", fmtNum(res.total));
       document.getElementById("took").textContent = fmtNum(Math.round(res.took_ms)) + " ms";
+      const iv = intervalFor(b);
       Charts.columns(document.getElementById("histogram"), hist.map(function (x) { return {key: x.key, n: x.count}; }),
-                     [{name: "n", cls: "hist", label: T("search.events")}], {height: 120});
+                     [{name: "n", cls: "hist", label: T("search.events")}], {height: 120, onClick: function (bk) {
+                       // Zoom into the clicked bar: its own interval becomes the time range.
+                       const start = new Date(bk.key).getTime();
+                       const ms = parseInt(iv, 10) * {m: 60e3, h: 3600e3, d: 86400e3}[iv.slice(-1)];
+                       document.getElementById("range").value = "custom";
+                       document.getElementById("custom-range").hidden = false;
+                       document.getElementById("from").value = localInput(new Date(start).toISOString());
+                       document.getElementById("to").value = localInput(new Date(start + ms).toISOString());
+                       offset = 0;
+                       run();
+                     }});
       const body = clear(document.getElementById("results-body"));
       for (const doc of res.hits) {
         const detail = el("tr", {class: "detail", hidden: true}, el("td", {colspan: 3}, docTable(doc)));

@@ -97,6 +97,10 @@ def test_alert_triage_comment_pivot_and_field_filter(console: Console, new_page)
     page.locator("#results-body button.expand").first.click()
     assert page.locator("#results-body tr.detail:not([hidden]) th:text-is('event.action')").count() == 1
     shot(page, "search-pivot-vi")
+    page.locator("#histogram g.col").last.click()  # zoom into a bar: it becomes the time range
+    expect(page.locator("#range")).to_have_value("custom")
+    expect(page.locator("#hits-total")).to_have_text(re.compile(r"^1 "))
+    assert "from=" in page.url and "to=" in page.url
     page.fill("#q", "host.name:(")
     page.click("#search-form button[type=submit]")
     page.wait_for_selector("#search-error:not([hidden])")
