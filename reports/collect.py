@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from core.alerts import LEVELS, RESOLUTIONS, STATUSES, Alert, AlertFilter, AlertStore, CaseStore, level_number
+from core.alerts import LEVELS, RESOLUTIONS, STATUSES, Alert, AlertFilter, AlertStore, CaseStore
 from core.assets import HEALTH_STATUSES, RISK_HALF_LIFE_S, AssetStore, alert_weight, health_status
 from core.audit import AuditEntry, AuditLog, verify_chain
 from core.events import parse_timestamp, to_utc_iso, utc_now_iso
@@ -185,6 +185,7 @@ class _AlertPass:
         self.assets: dict[str, list[Any]] = {}  # id -> [keep, alerts, max level, center]
         self.silent: dict[str, dict[str, int]] = {}  # center -> asset -> silent alerts
         self._day_cache: dict[str, str] = {}
+        self._weights: dict[tuple[str, int], float] = {}  # alert_weight per (level, criticality)
 
     def _day(self, ts: str) -> str:
         hour = ts[:13]
@@ -230,7 +231,10 @@ class _AlertPass:
     def _risk(self, a: Alert, aid: str, center: str) -> None:
         # core.assets.asset_risk's formula (1 - prod(1 - w)), accumulated one alert at a time.
         crit = self.crit.get(aid) or a.entities.criticality or 3
-        w = alert_weight(a.level, crit)
+        key = (a.level, crit)
+        w = self._weights.get(key)
+        if w is None:
+            w = self._weights[key] = alert_weight(a.level, crit)
         if a.status == "closed":
             if a.resolution in ("false_positive", "benign"):
                 w = 0.0
@@ -245,7 +249,7 @@ class _AlertPass:
             s = self.assets[aid] = [1.0, 0, a.level, center]
         s[0] *= 1.0 - min(w, 1.0)
         s[1] += 1
-        if level_number(a.level) > level_number(s[2]):
+        if LEVELS.get(a.level, 0) > LEVELS.get(s[2], 0):
             s[2] = a.level
 
     def result(self, assets: dict[str, Any]) -> dict[str, Any]:
