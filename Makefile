@@ -18,7 +18,7 @@ install: $(STAMP)
 # `make run DEMO=1`: fill $(CITYSOC_DATA) with the demo city once (citysoc demo --if-empty), then serve it.
 run: $(STAMP)
 	$(if $(DEMO),$(BIN)/citysoc demo --if-empty,)
-	$(BIN)/citysoc serve --host 127.0.0.1 --port 8000
+	$(BIN)/citysoc serve --host 127.0.0.1 --port 8000$(if $(DEMO), --config $(CITYSOC_DATA)/citysoc-demo.yml,)
 
 test: $(STAMP)
 	bash scripts/system-deps.sh

@@ -67,6 +67,8 @@ def demo(data: str | None, cameras: int, days: float, seed: int, check: bool, js
     settings = load(config)
     folder = Path(data) if data else Path(settings.data)
     if if_empty and _already(folder):
+        if not (folder / "citysoc-demo.yml").exists():
+            demo_settings(folder, folder / "warehouse-ingest")
         out.print(f"demo: {folder} already holds an inventory; left as it is")
         return
     if server:
@@ -101,7 +103,7 @@ def demo(data: str | None, cameras: int, days: float, seed: int, check: bool, js
     out.print(f"replayed {run.events:,} records through the pipeline in {run.seconds:.1f}s ({rate:,.0f} records/s): "
               f"{run.alerts} alerts, {run.dead_letters} dead letters; data in {folder}")
     if not check:
-        out.print(f"see it: CITYSOC_DATA={folder} citysoc serve   (or: citysoc demo --check)")
+        out.print(f"see it: citysoc serve --config {folder / 'citysoc-demo.yml'}   (or: citysoc demo --check)")
         return
     from citysoc.demo.check import judge, verdict_table
 

@@ -28,7 +28,7 @@ from citysoc.demo.scenarios import WEBSHELL, Scenario, build_scenarios
 from core.events import get_field, to_utc_iso
 from core.protocols import Detection, RawRecord
 
-__all__ = ["DemoWorld", "Hit", "DemoRun", "build_world", "run_offline", "demo_settings", "replay_world", "SLICE_S"]
+__all__ = ["DemoWorld", "Hit", "DemoRun", "build_world", "run_offline", "demo_settings", "demo_config", "replay_world", "SLICE_S"]
 
 SLICE_S = 300.0
 """The asset monitor ticks every this many seconds of simulated (event) time."""
@@ -133,7 +133,7 @@ def build_world(out_dir: Path, *, cameras: int = 240, days: float = 7.0, seed: i
 
     out_dir.mkdir(parents=True, exist_ok=True)
     city = build_city(cameras, seed=seed)
-    end = end if end is not None else float(int(time.time()) // 3600 * 3600)
+    end = end if end is not None else float(int(time.time()) // 60 * 60)
     start = end - days * 86400
     ingest = out_dir / "warehouse-ingest"
     ingest.mkdir(parents=True, exist_ok=True)
@@ -190,28 +190,6 @@ def _epoch(ts: Any) -> float:
     return parse_timestamp(ts).timestamp()
 
 
-def _detectors(settings: Any, world: DemoWorld) -> list[Any]:
-    """The detection engines the other packs publish, configured for the demo city."""
-    from detections.network import NetworkDetectors
-    from detections.sigma import SigmaEngine, load_rules
-    from detections.yara import YaraScanner, compile_rules
-    from detections.yara.file_events import FileEventScanner
-
-    pack = Path(__file__).resolve().parents[2] / "detections" / "rules" / "sigma"
-    ruleset = load_rules([pack], cache_dir=Path(settings.data) / "cache" / "sigma")
-    sigma = SigmaEngine(ruleset.rules)
-    net = NetworkDetectors.from_settings({
-        "zones": {"10.20.0.0/24": "camera-core", "10.20.0.0/16": "camera-lan", "10.30.0.0/24": "warehouse-db",
-                  "10.40.0.0/24": "warehouse-dmz", "10.50.0.0/24": "forecasting", "10.10.0.0/24": "soc"},
-        # cameras live in the district subnets; 10.20.0.0/24 holds the VMS and NVRs they may talk to
-        "camera_egress": {"camera_cidrs": [f"10.20.{d}.0/24" for d in range(1, 255)],
-                          "allow_default": ["10.20.0.0/24", "10.10.0.0/24"]},
-    })
-    yara = FileEventScanner(YaraScanner(compile_rules(cache_dir=Path(settings.data) / "cache" / "yara").rules),
-                            [str(world.ingest_dir.resolve())])
-    return [sigma, net, yara]
-
-
 async def replay_world(world: DemoWorld, settings: Any, progress: Callable[[int, int], None] | None) -> DemoRun:
     from citysoc.wiring import AssetRuntime, build_alerting, make_parse, open_soc
     from core.pipeline import Pipeline
@@ -229,7 +207,12 @@ async def replay_world(world: DemoWorld, settings: Any, progress: Callable[[int,
     # alert_sink=None: the monitor's silent detections go back through the pipeline (SimClock)
     rt = AssetRuntime(settings, asset_store, None, clock="event", now=lambda: sim_now[0])
     clock = SimClock(rt.monitor, sim_now, world.start)
-    detectors = _detectors(settings, world)
+    from citysoc.detection import build_detection
+
+    detection = build_detection(settings, start_feeds=False)  # the engines `citysoc serve` runs
+    if detection.failures:
+        raise RuntimeError("detection engines failed to load: " + "; ".join(detection.failures))
+    detectors = list(detection.detectors)
     gc.freeze()
     store = SQLiteEventStore(data / "events.db")
     dls = SQLiteDeadLetterStore(data / "deadletters.db")
@@ -258,6 +241,7 @@ async def replay_world(world: DemoWorld, settings: Any, progress: Callable[[int,
     run.hits = sink.hits
     run.dead_letters = dls.count()
     run.alerts = recorder.created
+    detection.close()
     run.playbooks = await _playbooks(settings, soc, world, sink.hits)
     store.close()
     asset_store.close()
@@ -299,19 +283,49 @@ async def _playbooks(settings: Any, soc: Any, world: DemoWorld, hits: list[Hit])
     return out
 
 
+def demo_config(out_dir: Path, ingest_dir: Path) -> dict[str, Any]:
+    """Settings of the demo city (also written to ``<data>/citysoc-demo.yml`` so ``citysoc
+    serve --config`` runs the same): its network zones (cameras in the district subnets,
+    the VMS and NVRs in 10.20.0.0/24), YARA watching the warehouse ingest folder, and
+    playbook targets (mailbox, quarantine root, warehouse database, forecasting webhook)
+    so dry runs walk every step."""
+    ingest = str(ingest_dir.resolve())
+    return {
+        "data": str(out_dir),
+        "assets": {"camera_cidrs": ["10.20.0.0/16"]},
+        "detection": {
+            "network": {
+                "zones": {"10.20.0.0/24": "camera-core", "10.20.0.0/16": "camera-lan", "10.30.0.0/24": "warehouse-db",
+                          "10.40.0.0/24": "warehouse-dmz", "10.50.0.0/24": "forecasting", "10.10.0.0/24": "soc"},
+                "camera_egress": {"camera_cidrs": [f"10.20.{d}.0/24" for d in range(1, 255)],
+                                  "allow_default": ["10.20.0.0/24", "10.10.0.0/24"]},
+            },
+            "yara": {"watch_prefixes": [ingest]},
+        },
+        "playbooks": {
+            "smtp": {"default_to": ["soc-duty@security.hcmc.example"]},
+            "quarantine_roots": [ingest],
+            "nft": {"soc_addresses": ["10.10.0.0/24"]},
+            "databases": {"warehouse": {"dsn": "host=10.30.0.11 dbname=warehouse user=citysoc"}},
+            "webhooks": {"forecasting-center": {"url": "https://forecasting.hcmc.example/soc-hook",
+                                                "secret": "demo-signing-key"}},
+        },
+    }
+
+
 def demo_settings(out_dir: Path, ingest_dir: Path) -> Any:
-    """Settings of the demo city: its camera networks, and playbook targets (mailbox,
-    quarantine root, warehouse database) so dry runs walk every step."""
-    from core.assets import AssetSettings
-    from core.playbooks import DatabaseTarget, NftSettings, PlaybookSettings, SmtpSettings, WebhookTarget
+    """:func:`demo_config` as :class:`core.settings.Settings`, and written beside the data."""
+    import yaml
+
     from core.settings import Settings
 
-    pb = PlaybookSettings(smtp=SmtpSettings(default_to=["soc-duty@security.hcmc.example"]),
-                          quarantine_roots=[ingest_dir.resolve()], nft=NftSettings(soc_addresses=["10.10.0.0/24"]),
-                          databases={"warehouse": DatabaseTarget(dsn="host=10.30.0.11 dbname=warehouse user=citysoc")},
-                          webhooks={"forecasting-center": WebhookTarget(url="https://forecasting.hcmc.example/soc-hook",
-                                                                        secret="demo-signing-key")})
-    return Settings(data=out_dir, assets=AssetSettings(camera_cidrs=["10.20.0.0/16"]), playbooks=pb)
+    cfg = demo_config(out_dir, ingest_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "citysoc-demo.yml").write_text(
+        "# Written by `citysoc demo`: serve the demo city with\n"
+        f"#   citysoc serve --config {out_dir / 'citysoc-demo.yml'}\n"
+        + yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return Settings.model_validate(cfg)
 
 
 def run_offline(out_dir: Path, *, cameras: int = 240, days: float = 7.0, seed: int = 7,
