@@ -109,7 +109,7 @@ def demo(data: str | None, cameras: int, days: float, seed: int, check: bool, js
 
     verdicts, unexplained = judge(run)
     titles = {h.rule_id: h.title for h in run.hits if h.engine == "sigma"}
-    out.print(verdict_table(verdicts, titles))
+    out.print(verdict_table(verdicts, titles), width=None if out.is_terminal else 150)
     green = sum(v.ok for v in verdicts)
     out.print(f"[{'green' if green == len(verdicts) else 'red'}]{green}/{len(verdicts)} scenarios detected with "
               f"their playbook[/]; detections outside any scenario: "
