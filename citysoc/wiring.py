@@ -240,6 +240,8 @@ class AssetRuntime:
         """Attribute events from the store's inventory, and count health / spot unmanaged devices."""
         if len(self.index) or not pipeline.enrichers:
             pipeline.enrichers = [self.enrich]
+        else:  # the file enricher stays (its inventory was not importable); API-added assets still count
+            pipeline.enrichers.append(self.enrich)
         pipeline.detectors.extend([self.tracker, self.unmanaged])
         services.update({"assets": self.store, "asset_tracker": self.tracker, "assets_changed": self.changed,
                          "asset_clock": lambda: self.monitor.clock()})
@@ -286,7 +288,7 @@ def build_reports(settings: Settings, soc: Any, *, events: EventStore | None = N
         runs = SQLiteRunStore(d / "playbooks.db")
     sources = Sources(alerts=soc.alerts, cases=soc.cases, audit=soc.audit, assets=assets, runs=runs, rules=rules)
     evidence = EvidenceSources(alerts=soc.alerts, cases=soc.cases, audit=soc.audit, events=events, runs=runs)
-    return ReportGenerator(d / "reports", sources, settings.reports), evidence
+    return ReportGenerator(d / "reports", sources, settings.reports, evidence=evidence), evidence
 
 
 def intel_lookup_for(manager: Any) -> Any:

@@ -56,7 +56,8 @@ class ReportRequest:
 
 @dataclass(slots=True)
 class ReportInfo:
-    """A stored report as the API lists it."""
+    """A stored report or evidence archive as the API lists it (an archive has no
+    period or language: those fields are empty)."""
 
     name: str
     fmt: str
@@ -81,6 +82,11 @@ class ReportService(Protocol):
     ``reports.service.ReportGenerator``. Synchronous (the API calls it in a thread)."""
 
     def generate(self, request: ReportRequest, *, actor: str, source_ip: str = "") -> ReportInfo: ...
+
+    def evidence(self, *, case_id: int | None = None, alert_id: int | None = None, actor: str,
+                 source_ip: str = "") -> ReportInfo:
+        """An evidence zip of one case or alert (``kind="evidence"``, ``fmt="zip"``)."""
+        ...
 
     def list(self) -> list[ReportInfo]: ...
 

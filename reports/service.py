@@ -2,7 +2,8 @@
 listed from their manifests, found by name for download.
 
 Implements :class:`core.reports.ReportService`. Names are generated, never taken from
-the caller (``report-<first day>_<last day>-<lang>-<stamp>.<fmt>``), and :meth:`path_of` only
+the caller (``report-<first day>_<last day>-<lang>-<stamp>.<fmt>``,
+``evidence-case-<id>-<stamp>.zip``), and :meth:`path_of` only
 resolves names of that shape inside the folder, so a download cannot escape it.
 
 Scheduled reports: :meth:`ReportGenerator.run_due` makes, for each configured schedule
@@ -25,6 +26,7 @@ import orjson
 
 from core.reports import FORMATS, LANGS, SCHEDULES, ReportError, ReportInfo, ReportNotFound, ReportRequest, ReportSettings
 from reports.collect import Sources
+from reports.evidence import EvidenceSources, export_evidence
 from reports.i18n import zone
 from reports.generate import generate_report
 from reports.manifest import read_manifest, sidecar_of
@@ -34,8 +36,8 @@ __all__ = ["ReportGenerator"]
 
 log = logging.getLogger("citysoc.reports")
 
-_NAME = re.compile(r"^(report|daily|weekly|monthly)-[0-9]{8}_[0-9]{8}-(vi|en)-[0-9]{8}T[0-9]{6}Z?[0-9]*\."
-                   r"(pdf|csv|json|html)$")
+_NAME = re.compile(r"^((report|daily|weekly|monthly)-[0-9]{8}_[0-9]{8}-(vi|en)-[0-9]{8}T[0-9]{6}Z[0-9]*\."
+                   r"(pdf|csv|json|html)|evidence-(case|alert)-[0-9]+-[0-9]{8}T[0-9]{6}Z[0-9]*\.zip)$")
 
 
 def _days(period: Period) -> str:
@@ -54,9 +56,11 @@ class ReportGenerator:
     """
 
     def __init__(self, folder: Path, sources: Sources, settings: ReportSettings | None = None,
-                 clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc)):
+                 clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc),
+                 evidence: EvidenceSources | None = None):
         self.folder = Path(folder)
         self.sources = sources
+        self.evidence_sources = evidence
         self.settings = settings or ReportSettings()
         self._clock = clock
         self._lock = threading.Lock()  # one report at a time: each one reads whole stores
@@ -69,6 +73,18 @@ class ReportGenerator:
             raise ReportError(f"unknown language {request.lang!r}; use one of {', '.join(LANGS)}")
         period = parse_period(request.start, request.end, request.tz)
         return self._make(period, request.fmt, request.lang, request.kind, actor, source_ip)
+
+    def evidence(self, *, case_id: int | None = None, alert_id: int | None = None, actor: str,
+                 source_ip: str = "") -> ReportInfo:
+        if self.evidence_sources is None:
+            raise ReportError("evidence export is not wired in this process")
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            subject = f"case-{case_id}" if case_id is not None else f"alert-{alert_id}"
+            name = f"evidence-{subject}-{self._stamp()}.zip"
+            m = export_evidence(self.evidence_sources, self.folder / name, actor=actor, case_id=case_id,
+                                alert_id=alert_id, source_ip=source_ip)
+            return self._info(m)
 
     def list(self) -> list[ReportInfo]:
         out = []
@@ -117,14 +133,21 @@ class ReportGenerator:
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
             prefix = "report" if kind == "adhoc" else kind
-            now = self._clock().astimezone(_dt.timezone.utc)
-            stamp = now.strftime("%Y%m%dT%H%M%SZ") + f"{time.monotonic_ns() % 1000:03d}"
-            name = f"{prefix}-{_days(period)}-{lang}-{stamp}.{fmt}"
+            name = f"{prefix}-{_days(period)}-{lang}-{self._stamp()}.{fmt}"
             manifest = generate_report(self.sources, period, self.folder / name, fmt=fmt, lang=lang, actor=actor,
                                        kind=kind, source_ip=source_ip)
             return self._info(manifest)
 
+    def _stamp(self) -> str:
+        """Generation time to the millisecond-ish (the monotonic clock breaks ties)."""
+        now = self._clock().astimezone(_dt.timezone.utc)
+        return now.strftime("%Y%m%dT%H%M%SZ") + f"{time.monotonic_ns() % 1000:03d}"
+
     def _info(self, m: dict) -> ReportInfo:
+        if m.get("kind") == "evidence":
+            return ReportInfo(name=m["file"], fmt="zip", lang="", kind="evidence", start="", end="", size=m["size"],
+                              sha256=m["sha256"], generated_at=m["generated_at"], generated_by=m["generated_by"],
+                              audit_head=m["audit_head"], figures={"subject": m["subject"], "members": m["members"]})
         return ReportInfo(name=m["file"], fmt=m["format"], lang=m["lang"], kind=m.get("schedule", "adhoc"),
                           start=m["period"]["start"], end=m["period"]["end"], size=m["size"], sha256=m["sha256"],
                           generated_at=m["generated_at"], generated_by=m["generated_by"], audit_head=m["audit_head"],

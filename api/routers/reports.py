@@ -1,5 +1,5 @@
-"""Reports for auditors: make one (audited), list the stored ones, download a report or
-its manifest (downloads are audited too).
+"""Reports for auditors: make one (audited), export a case's or alert's evidence zip
+(audited), list the stored ones, download a file or its manifest (audited too).
 
 Reaches report generation only through :class:`core.reports.ReportService`
 (``AppState.services["reports"]``, wired by ``citysoc/``); 503 when none is wired.
@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AuditDep, require, service
+from api.deps import AuditDep, RowId, require, service
 from api.security import client_ip
 from core.reports import ReportError, ReportInfo, ReportNotFound, ReportRequest, ReportService
 
@@ -28,7 +28,7 @@ ReportsDep = Annotated[ReportService, service("reports")]
 NamePath = Annotated[str, Path(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 _MEDIA = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8", "json": "application/json",
-          "html": "text/html; charset=utf-8"}
+          "html": "text/html; charset=utf-8", "zip": "application/zip"}
 
 
 class ReportCreate(BaseModel):
@@ -76,6 +76,29 @@ async def create_report(me: CanExport, request: Request, body: ReportCreate, rep
         info = await asyncio.to_thread(reports.generate, req, actor=me.actor, source_ip=client_ip(request))
     except ReportError as exc:
         raise HTTPException(400, str(exc)) from exc
+    return _public(info)
+
+
+class EvidenceCreate(BaseModel):
+    """Exactly one of ``case_id`` / ``alert_id``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: RowId | None = None
+    alert_id: RowId | None = None
+
+
+@router.post("/evidence", response_model=ReportPublic, status_code=201,
+             summary="Export a case or an alert with its events, timeline, playbook runs and audit entries as a "
+                     "zip with a hash manifest (audited)")
+async def create_evidence(me: CanExport, request: Request, body: EvidenceCreate, reports: ReportsDep) -> ReportPublic:
+    if (body.case_id is None) == (body.alert_id is None):
+        raise HTTPException(400, "give exactly one of case_id or alert_id")
+    try:
+        info = await asyncio.to_thread(reports.evidence, case_id=body.case_id, alert_id=body.alert_id,
+                                       actor=me.actor, source_ip=client_ip(request))
+    except ReportError as exc:
+        raise HTTPException(404 if "does not exist" in str(exc) else 400, str(exc)) from exc
     return _public(info)
 
 

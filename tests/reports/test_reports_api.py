@@ -91,3 +91,21 @@ def test_bad_requests_are_clear(api) -> None:
     assert r.status_code == 422
     for name in ("..%2F..%2Fsoc.db", "soc.db", "report-x.pdf", "../../etc/passwd"):
         assert client.get(f"/api/v1/reports/{name}", headers=h).status_code == 404, name
+
+
+def test_evidence_export_through_the_api(week, api) -> None:
+    client, keys = api
+    h = auth(keys, "auditor")
+    r = client.post("/api/v1/reports/evidence", json={"case_id": week.case_id}, headers=h)
+    assert r.status_code == 201, r.text
+    info = r.json()
+    assert info["kind"] == "evidence" and info["fmt"] == "zip" and info["figures"]["subject"] == f"case:{week.case_id}"
+    dl = client.get(info["download"], headers=h)
+    assert dl.status_code == 200 and dl.headers["content-type"] == "application/zip"
+    assert hashlib.sha256(dl.content).hexdigest() == info["sha256"]
+    assert info["name"] in {i["name"] for i in client.get("/api/v1/reports", headers=h).json()["items"]}
+    assert client.post("/api/v1/reports/evidence", json={}, headers=h).status_code == 400
+    assert client.post("/api/v1/reports/evidence", json={"case_id": 1, "alert_id": 1}, headers=h).status_code == 400
+    assert client.post("/api/v1/reports/evidence", json={"alert_id": 987654}, headers=h).status_code == 404
+    assert client.post("/api/v1/reports/evidence", json={"case_id": week.case_id},
+                       headers=auth(keys, "analyst")).status_code == 403
