@@ -38,7 +38,8 @@ from typing import Any, Protocol, runtime_checkable
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.events import Event, get_field, to_utc_iso
+from core.alerts import level_number
+from core.events import Event, get_field, parse_timestamp, to_utc_iso
 from core.protocols import Detection
 
 __all__ = [
@@ -653,8 +654,6 @@ RISK_HALF_LIFE_S = 24 * 3600.0
 
 def alert_weight(level: str, criticality: int) -> float:
     """Chance-like weight 0..1 of one open alert: level (1-5) x criticality (1-5) / 25."""
-    from core.alerts import level_number
-
     c = criticality if 1 <= criticality <= 5 else 3
     return level_number(level) * c / 25.0
 
@@ -665,8 +664,6 @@ def asset_risk(alerts: Iterable[Any], criticality: int, now: float) -> int:
     ``alerts`` are :class:`core.alerts.Alert` (duck-typed: ``level``, ``status``,
     ``resolution``, ``updated_at``). A false-positive or benign closure counts nothing.
     """
-    from core.events import parse_timestamp
-
     keep = 1.0
     for al in alerts:
         w = alert_weight(al.level, criticality)
