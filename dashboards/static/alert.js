@@ -78,7 +78,8 @@
       const [hist, res] = await Promise.all([
         api("GET", "/api/v1/events/histogram?" + qs + "&interval=" + interval),
         api("GET", "/api/v1/events/search?" + qs + "&limit=100&sort=asc")]);
-      Charts.columns(document.getElementById("timeline-chart"), hist.map(function (b) { return {key: b.key, n: b.count}; }),
+      Charts.columns(document.getElementById("timeline-chart"),
+                     Charts.fill(hist, new Date(w.from).getTime(), new Date(w.to).getTime(), Charts.stepOf(interval)),
                      [{name: "n", cls: "hist", label: T("search.events")}], {height: 110});
       const ol = clear(document.getElementById("timeline"));
       for (const ev of res.hits) ol.append(el("li", {}, docView(ev)));

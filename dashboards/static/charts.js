@@ -78,7 +78,24 @@
     container.append(svg);
   }
 
+  // Buckets [{key, count}] from the API (empty ones left out) -> one per step from..to.
+  function fill(buckets, fromMs, toMs, stepMs) {
+    if (!(stepMs > 0) || !isFinite(fromMs) || !isFinite(toMs) || (toMs - fromMs) / stepMs > 2000) {
+      return buckets.map(function (b) { return {key: b.key, n: b.count}; });
+    }
+    const byTime = new Map(buckets.map(function (b) { return [new Date(b.key).getTime(), b.count]; }));
+    const out = [];
+    for (let t = Math.floor(fromMs / stepMs) * stepMs; t < toMs; t += stepMs) {
+      out.push({key: new Date(t).toISOString(), n: byTime.get(t) || 0});
+    }
+    return out;
+  }
+  function stepOf(interval) {
+    const m = /^(\d+)([smhdw])$/.exec(interval || "");
+    return m ? parseInt(m[1], 10) * {s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3}[m[2]] : 0;
+  }
+
   function truncate(t, n) { t = String(t); return t.length > n ? t.slice(0, n - 1) + "…" : t; }
 
-  window.Charts = {hbar, columns};
+  window.Charts = {hbar, columns, fill, stepOf};
 })();

@@ -24,6 +24,14 @@
     }
     return {from: r, to: ""};
   }
+  // [startMs, endMs] of the chosen range, null for "all time".
+  function rangeMs(b) {
+    const now = Date.now();
+    const m = /^now-(\d+)([mhd])$/.exec(b.from || "");
+    if (m) return [now - parseInt(m[1], 10) * {m: 60e3, h: 3600e3, d: 86400e3}[m[2]], now];
+    if (b.from) return [new Date(b.from).getTime(), b.to ? new Date(b.to).getTime() : now];
+    return null;
+  }
   function intervalFor(b) {
     const now = Date.now();
     let start = null;
@@ -34,6 +42,23 @@
     if (start === null) return "1d";
     const span = end - start;
     return span <= 3600e3 ? "1m" : span <= 6 * 3600e3 ? "5m" : span <= 2 * 86400e3 ? "1h" : span <= 31 * 86400e3 ? "6h" : "1d";
+  }
+
+  // The histogram; over "all time" the interval narrows until the bars say something
+  // (a day, then an hour, then five minutes) when the events span only a few buckets.
+  async function histogram(base, b) {
+    let interval = intervalFor(b);
+    let buckets = await api("GET", "/api/v1/events/histogram?" + base + "&interval=" + interval);
+    if (!b.from) {
+      for (const finer of ["1h", "5m"]) {
+        if (buckets.length > 3) break;
+        const next = await api("GET", "/api/v1/events/histogram?" + base + "&interval=" + finer);
+        if (next.length > 2000) break;
+        interval = finer;
+        buckets = next;
+      }
+    }
+    return {buckets: buckets, interval: interval};
   }
 
   function readUrl() {
@@ -134,14 +159,18 @@
     const err = document.getElementById("search-error");
     err.hidden = true;
     try {
-      const [res, hist] = await Promise.all([
+      const [res, histo] = await Promise.all([
         api("GET", "/api/v1/events/search?" + base + "&limit=" + PAGE_SIZE + "&offset=" + offset),
-        api("GET", "/api/v1/events/histogram?" + base + "&interval=" + intervalFor(b))]);
+        histogram(base, b)]);
+      const hist = histo.buckets;
       lastHits = res.hits;
       document.getElementById("hits-total").textContent = T("search.hits").replace("{n}", fmtNum(res.total));
       document.getElementById("took").textContent = fmtNum(Math.round(res.took_ms)) + " ms";
-      const iv = intervalFor(b);
-      Charts.columns(document.getElementById("histogram"), hist.map(function (x) { return {key: x.key, n: x.count}; }),
+      const iv = histo.interval;
+      let span = rangeMs(b);
+      if (!span && hist.length) span = [new Date(hist[0].key).getTime(), new Date(hist[hist.length - 1].key).getTime() + Charts.stepOf(iv)];
+      Charts.columns(document.getElementById("histogram"),
+                     span ? Charts.fill(hist, span[0], span[1], Charts.stepOf(iv)) : hist.map(function (x) { return {key: x.key, n: x.count}; }),
                      [{name: "n", cls: "hist", label: T("search.events")}], {height: 120, onClick: function (bk) {
                        // Zoom into the clicked bar: its own interval becomes the time range.
                        const start = new Date(bk.key).getTime();
