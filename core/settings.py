@@ -110,6 +110,8 @@ class DetectionSettings(_Strict):
     """YARA scanning of files named by events (see detections/yara/README.md)."""
     intel: dict[str, Any] = Field(default_factory=dict)
     """Threat-intel feeds matched on every event (see detections/intel/README.md)."""
+    scheduled: dict[str, Any] = Field(default_factory=dict)
+    """Scheduled Sigma query rules: which rules, interval, lookback (see detections/scheduled/README.md)."""
 
 
 class Settings(_Strict):
