@@ -210,3 +210,17 @@ def test_alert_raised_by_serve_arrives_live(console: Console, new_page) -> None:
     assert page.evaluate("() => window.__sameDocument") == "yes"
     shot(page, "alerts-live-from-serve-vi")
     assert not watch.errors and not watch.dialogs
+
+
+def test_viewer_sees_no_triage_controls(console: Console, new_page) -> None:
+    page, watch = new_page("view")
+    page.goto("/alerts")
+    _loaded(page)
+    assert page.is_hidden("#bulk")
+    assert [a.get_attribute("data-nav") for a in page.locator("nav.menu a").all()] == \
+        ["overview", "alerts", "search", "assets", "playbooks", "rules"]
+    page.goto(f"/alerts/{console.alert_ids['warehouse']}")
+    _loaded(page)
+    assert page.is_hidden("#triage") and page.is_hidden("#comment-form") and page.is_hidden("#pb-dry")
+    assert page.is_visible("#a-entities")
+    assert not watch.errors and not watch.dialogs
