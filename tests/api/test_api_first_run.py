@@ -92,11 +92,11 @@ def test_serve_on_an_empty_data_dir(tmp_path):
                 t_sent = time.monotonic()
                 for _ in range(10):
                     udp.sendto(line, ("127.0.0.1", syslog_port))
-            title = "Camera or NVR account locked after failed logins"
+            rule_id = "44d1ee55-f51a-47c3-919a-8f59e609c980"  # camera_account_locked.yml
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 items = c.get("/api/v1/alerts").json()["items"]
-                locked = [a for a in items if a["rule_title"] == title]
+                locked = [a for a in items if a["rule_id"] == rule_id]
                 if locked and locked[0]["count"] == 10:
                     break
                 time.sleep(0.1)
