@@ -95,7 +95,7 @@ def _camera_lines(city: City, start: float, end: float, rnd: random.Random) -> I
                 else:
                     yield Line(t + 40, dahua(t + 40, host, f"[Account] User Login. User: admin, IP: {VMS_IP}, "
                                                            "Client: Web"))
-            t += rnd.uniform(600, 1500)
+            t += rnd.uniform(1200, 2400)
 
 
 def _nvr_lines(city: City, start: float, end: float, rnd: random.Random) -> Iterator[Line]:
