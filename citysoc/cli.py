@@ -18,6 +18,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("intel", "intel"),
     ("detect", "detect"),
     ("rules", "rules"),
+    ("scheduled", "scheduled"),
     ("alerts", "alerts"),
     ("users", "users"),
     ("apikeys", "apikeys"),

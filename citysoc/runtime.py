@@ -102,6 +102,25 @@ async def _asset_checks(settings: Settings, monitor: Any) -> None:
             log.exception("asset health check failed; will retry")
 
 
+def _start_scheduled_rules(settings: Settings, store: Any, alert_sink: Any, services: dict[str, Any]) -> Any:
+    """Scheduled Sigma query rules (``detection.scheduled``), or None when none are configured.
+    Rules that cannot be scheduled are logged with their reason; the runner's state file is
+    ``<data>/scheduled.db`` (``citysoc scheduled status`` reads it)."""
+    cfg = settings.detection.scheduled
+    if not (settings.detection.enabled and cfg.get("enabled", True) and cfg.get("rules")):
+        return None
+    from citysoc.detection import SIGMA_PACK
+    from detections.scheduled import build_scheduled
+
+    paths = ([SIGMA_PACK] if settings.detection.sigma_pack else []) + [Path(p) for p in settings.rules]
+    runner = build_scheduled(cfg, store, alert_sink, settings.data, search_paths=paths)
+    for f in runner.failures:
+        log.error("scheduled rule not scheduled: %s %s: %s", f.path, f.rule_id or "", f.reason)
+    log.info("scheduled rules: %d scheduled (%d not)", len(runner.rules), len(runner.failures))
+    services["scheduled_rules"] = runner
+    return runner
+
+
 async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     store = open_store(settings)
     deadletters = open_deadletters(settings)
@@ -155,6 +174,9 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     tasks.append(asyncio.create_task(_asset_checks(settings, assets.monitor), name="asset-health"))
     if settings.reports.schedules:
         tasks.append(asyncio.create_task(reports.run_forever(), name="scheduled-reports"))
+    scheduled_rules = _start_scheduled_rules(settings, store, alert_sink, services)
+    if scheduled_rules is not None:
+        tasks.append(asyncio.create_task(scheduled_rules.run_forever(), name="scheduled-rules"))
 
     async def _mark_ready() -> None:
         while not server.started:
@@ -189,6 +211,8 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
         assets.store.save_health(assets.tracker.snapshot())
         if playbook_runner is not None:
             await playbook_runner.stop()
+        if scheduled_rules is not None:
+            scheduled_rules.state.close()
         store.close()
         soc.close()
         detection.close()

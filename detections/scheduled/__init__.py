@@ -4,7 +4,16 @@ interval with lookback, deduplicated, with gaps recorded and caught up.
 See ``README.md`` in this folder for the design and its limits."""
 from detections.scheduled.build import build_scheduled, state_path
 from detections.scheduled.convert import Branch, ConversionFailure, ScheduledQuery, convert_file, convert_files
-from detections.scheduled.runner import ENGINE, RunOutcome, ScheduledRule, ScheduledRunner, event_key
+from detections.scheduled.runner import (
+    ENGINE,
+    RunOutcome,
+    ScheduledRule,
+    ScheduledRunner,
+    event_key,
+    list_gaps,
+    list_runs,
+    validate_queries,
+)
 from detections.scheduled.settings import ScheduledSettings, load_scheduled_settings, parse_duration
 from detections.scheduled.state import GapRecord, RunRecord, RunState
 
@@ -21,6 +30,9 @@ __all__ = [
     "ScheduledRule",
     "ScheduledRunner",
     "event_key",
+    "list_gaps",
+    "list_runs",
+    "validate_queries",
     "ScheduledSettings",
     "load_scheduled_settings",
     "parse_duration",

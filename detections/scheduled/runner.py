@@ -26,6 +26,7 @@ The runner is synchronous (``run_due`` is called from ``asyncio.to_thread``);
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as _dt
 import hashlib
 import logging
@@ -41,7 +42,8 @@ from core.protocols import AlertSink, Detection, EventStore
 from detections.scheduled.convert import ConversionFailure, ScheduledQuery
 from detections.scheduled.state import GapRecord, RunRecord, RunState
 
-__all__ = ["ScheduledRule", "RunOutcome", "ScheduledRunner", "event_key", "ENGINE"]
+__all__ = ["ScheduledRule", "RunOutcome", "ScheduledRunner", "event_key", "ENGINE", "validate_queries", "list_runs",
+           "list_gaps"]
 
 ENGINE = "sigma-scheduled"
 log = logging.getLogger("citysoc.scheduled")
@@ -134,22 +136,15 @@ class ScheduledRunner:
         self.page_size = page_size
         self.clock = clock or (lambda: int(time.time() * 1000))
         self.failures: list[ConversionFailure] = []
+        self.stopping = False
+        """Set on shutdown: the pass in progress ends after its current window."""
 
     # -- validation -------------------------------------------------------------------
     def validate(self) -> list[ConversionFailure]:
-        """Ask the store to compile every query over an empty time range; rules whose
-        query it refuses (regular expressions, too many parts) are removed and reported."""
-        probe = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
-        bad: list[ConversionFailure] = []
-        for rid, rule in list(self.rules.items()):
-            for branch in rule.query.branches:
-                try:
-                    self.store.count(branch.query, start=probe, end=probe)
-                except Exception as exc:  # QueryError mostly; any refusal makes the rule unusable
-                    q = rule.query
-                    bad.append(ConversionFailure(q.path, f"the store refuses the query: {exc}", q.id, q.title))
-                    del self.rules[rid]
-                    break
+        """Drop (and report) rules whose query the store refuses; see :func:`validate_queries`."""
+        ok, bad = validate_queries(self.store, [r.query for r in self.rules.values()])
+        keep = {q.id for q in ok}
+        self.rules = {rid: r for rid, r in self.rules.items() if rid in keep}
         self.failures.extend(bad)
         for f in bad:
             log.warning("scheduled rule %s (%s) not scheduled: %s", f.rule_id, f.path, f.reason)
@@ -168,6 +163,8 @@ class ScheduledRunner:
         now = self.clock() if now_ms is None else now_ms
         out: list[RunOutcome] = []
         for rule in list(self.rules.values()):
+            if self.stopping:
+                break
             if self.next_due(rule) <= now:
                 out.extend(self.run_rule(rule, now))
         return out
@@ -205,7 +202,7 @@ class ScheduledRunner:
         budget = self.max_catchup_chunks
         for gap in self.state.open_gaps(rule.id):
             done = gap.covered_until
-            while budget > 0 and done < gap.gap_end:
+            while budget > 0 and done < gap.gap_end and not self.stopping:
                 chunk_end = min(done + rule.interval_ms, gap.gap_end)
                 res = self._window(rule, "catchup", done - rule.lookback_ms, chunk_end, now_ms, gap_id=gap.id)
                 out.append(res)
@@ -278,10 +275,10 @@ class ScheduledRunner:
 
     # -- what the API / CLI shows -----------------------------------------------------
     def list_runs(self, rule_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        return [_run_view(r) for r in self.state.list_runs(rule_id, limit=limit)]
+        return list_runs(self.state, rule_id, limit=limit)
 
     def list_gaps(self, rule_id: str | None = None, *, open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
-        return [_gap_view(g) for g in self.state.list_gaps(rule_id, open_only=open_only, limit=limit)]
+        return list_gaps(self.state, rule_id, open_only=open_only, limit=limit)
 
     # -- asyncio ----------------------------------------------------------------------
     async def run_forever(self, *, max_sleep: float = 30.0) -> None:
@@ -291,11 +288,49 @@ class ScheduledRunner:
         covered ends (which also detect gaps after a restart), so a scheduler's own
         misfire bookkeeping would only duplicate it."""
         while True:
+            pass_ = asyncio.ensure_future(asyncio.to_thread(self.run_due))
             try:
-                await asyncio.to_thread(self.run_due)
+                await asyncio.shield(pass_)
+            except asyncio.CancelledError:
+                # Shutdown: let the thread finish its current query (it stops before the
+                # next window) so the store and state file are not closed under it.
+                self.stopping = True
+                with contextlib.suppress(Exception):
+                    await pass_
+                raise
             except Exception:
                 log.exception("scheduled rules: a pass failed; will retry")
             await asyncio.sleep(min(max_sleep, max(1.0, self.seconds_to_next())))
+
+
+def validate_queries(store: EventStore, queries: list[ScheduledQuery]) -> tuple[list[ScheduledQuery], list[ConversionFailure]]:
+    """Ask the store to compile every branch over an empty time range (cheap: no day is
+    visited). Rules whose query it refuses (regular expressions, too many parts, too
+    long) are returned as failures with the store's reason."""
+    probe = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
+    ok: list[ScheduledQuery] = []
+    bad: list[ConversionFailure] = []
+    for q in queries:
+        for branch in q.branches:
+            try:
+                store.count(branch.query, start=probe, end=probe)
+            except Exception as exc:  # QueryError mostly; any refusal makes the rule unusable
+                bad.append(ConversionFailure(q.path, f"the store refuses the query: {exc}", q.id, q.title))
+                break
+        else:
+            ok.append(q)
+    return ok, bad
+
+
+def list_runs(state: RunState, rule_id: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The run log, newest first, times as ISO UTC (what the CLI and an API show)."""
+    return [_run_view(r) for r in state.list_runs(rule_id, limit=limit)]
+
+
+def list_gaps(state: RunState, rule_id: str | None = None, *, open_only: bool = False,
+              limit: int = 100) -> list[dict[str, Any]]:
+    """Recorded gaps, newest first, with their catch-up progress and length in minutes."""
+    return [_gap_view(g) for g in state.list_gaps(rule_id, open_only=open_only, limit=limit)]
 
 
 def _run_view(r: RunRecord) -> dict[str, Any]:
