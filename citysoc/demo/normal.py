@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from citysoc.demo.city import SOC_IP, VMS_IP, City
 
-__all__ = ["Line", "normal_week", "syslog_ts", "hik", "dahua", "sshd", "pg", "access", "job", "etl"]
+__all__ = ["Line", "normal_week", "syslog_ts", "hik", "dahua", "onvif", "sshd", "pg", "access", "job", "etl"]
 
 
 @dataclass(order=True, slots=True)
@@ -25,7 +25,8 @@ class Line:
     ts: float
     text: str = field(compare=False)
     via: str = field(default="syslog", compare=False)
-    """How a real deployment ships it: ``syslog`` (TCP) or ``file`` (a shipper's ``_bulk``)."""
+    """How a real deployment ships it: ``syslog`` (TCP), ``file`` (a shipper) or ``onvif``
+    (the ONVIF event consumer's HTTP push); ``onvif`` lines are read with the onvif parser."""
     scenario: str | None = field(default=None, compare=False)
     addr: str | None = field(default=None, compare=False)
     """The sender's address as the collector sees it (``log.source.address``): how lines
@@ -64,6 +65,26 @@ def access(ts: float, ip: str, request: str, status: int = 200, size: int = 512,
     return f'{ip} - {user} [{d:%d/%b/%Y:%H:%M:%S} +0700] "{request} HTTP/1.1" {status} {size} "-" "{agent}"'
 
 
+def onvif(ts: float, ip: str, motion: bool) -> str:
+    """An ONVIF motion notification (WS-BaseNotification Notify), on one line as the
+    event consumer forwards it (one document per line over HTTP ingest)."""
+    d = _dt_of(ts)
+    utc = f"{d:%Y-%m-%dT%H:%M:%S}.{d.microsecond // 1000:03d}Z"
+    return ('<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
+            'xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" xmlns:wsa="http://www.w3.org/2005/08/addressing" '
+            'xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:tns1="http://www.onvif.org/ver10/topics">'
+            '<env:Header><wsa:Action>http://docs.oasis-open.org/wsn/bw-2/NotificationConsumer/Notify</wsa:Action>'
+            '</env:Header><env:Body><wsnt:Notify><wsnt:NotificationMessage>'
+            '<wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">'
+            'tns1:RuleEngine/CellMotionDetector/Motion</wsnt:Topic>'
+            f'<wsnt:ProducerReference><wsa:Address>http://{ip}/onvif/event_service</wsa:Address>'
+            f'</wsnt:ProducerReference><wsnt:Message><tt:Message UtcTime="{utc}" PropertyOperation="Changed">'
+            '<tt:Source><tt:SimpleItem Name="VideoSourceConfigurationToken" Value="VideoSourceToken"/>'
+            '<tt:SimpleItem Name="Rule" Value="MyMotionDetectorRule"/></tt:Source>'
+            f'<tt:Data><tt:SimpleItem Name="IsMotion" Value="{"true" if motion else "false"}"/></tt:Data>'
+            '</tt:Message></wsnt:Message></wsnt:NotificationMessage></wsnt:Notify></env:Body></env:Envelope>')
+
+
 def _iso(ts: float) -> str:
     return _dt_of(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -77,11 +98,14 @@ def etl(ts: float, **fields: object) -> str:
 
 
 def _camera_lines(city: City, start: float, end: float, rnd: random.Random) -> Iterator[Line]:
-    for cam in city.cameras:
+    for k, cam in enumerate(city.cameras):
         vendor = cam.tags[0]
         host = cam.hostnames[0]
         t = start + rnd.uniform(0, 900)
         while t < end:
+            if k % 4 == 0:  # ONVIF-profile cameras also notify the event consumer
+                yield Line(t + 1, onvif(t + 1, cam.ips[0], True), via="onvif")
+                yield Line(t + 21, onvif(t + 21, cam.ips[0], False), via="onvif")
             if vendor == "hikvision":
                 yield Line(t, hik(t, host, "Alarm, Minor Type: Motion Detection Started, Channel No.: 1"))
                 yield Line(t + 20, hik(t + 20, host, "Alarm, Minor Type: Motion Detection Stopped, Channel No.: 1"))

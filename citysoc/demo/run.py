@@ -131,8 +131,11 @@ def build_world(out_dir: Path, *, cameras: int = 240, days: float = 7.0, seed: i
     every record the pipeline will read, in time order."""
     from collectors.network.pcapfile import pcap_events
 
+    from core.assets import dump_yaml
+
     out_dir.mkdir(parents=True, exist_ok=True)
     city = build_city(cameras, seed=seed)
+    (out_dir / "inventory.yml").write_text(dump_yaml(city.assets), encoding="utf-8")
     end = end if end is not None else float(int(time.time()) // 60 * 60)
     start = end - days * 86400
     ingest = out_dir / "warehouse-ingest"
@@ -149,7 +152,8 @@ def build_world(out_dir: Path, *, cameras: int = 240, days: float = 7.0, seed: i
             meta["log.source.address"] = ln.addr
         if ln.scenario:
             meta["labels.demo_scenario"] = ln.scenario
-        records.append((ln.ts, RawRecord(ln.text.encode(), source=f"demo-{ln.via}", meta=meta)))
+        records.append((ln.ts, RawRecord(ln.text.encode(), format="onvif" if ln.via == "onvif" else "auto",
+                                         source=f"demo-{ln.via}", meta=meta)))
     pcaps: list[Path] = []
     pdir = out_dir / "pcap"
     p = pdir / "camera-network-normal.pcap"

@@ -24,8 +24,8 @@ __all__ = ["send_world"]
 
 def _channel(world: DemoWorld, ts: float, data: bytes, fmt: str, meta: dict[str, Any],
              host_of: dict[str, str]) -> tuple[str, bytes]:
-    if fmt == "ecs":
-        return "ecs", data
+    if fmt in ("ecs", "onvif"):
+        return fmt, data
     if data.startswith(b"{"):
         return ("jobs_json" if b'"job_id"' in data or b'"scheduler"' in data else "etl_json"), data
     if data.startswith(b"<"):
@@ -40,7 +40,7 @@ def send_world(world: DemoWorld, url: str, api_key: str, syslog: tuple[str, int]
                progress: Callable[[int, int], None] | None = None, batch: int = 2000) -> dict[str, int]:
     """Push inventory and records; returns counts per channel."""
     headers = {"Authorization": f"ApiKey {api_key}"}
-    counts = {"assets": 0, "syslog": 0, "jobs_json": 0, "etl_json": 0, "ecs": 0}
+    counts = {"assets": 0, "syslog": 0, "jobs_json": 0, "etl_json": 0, "ecs": 0, "onvif": 0}
     host_of = {ip: a.hostnames[0] for a in world.city.assets for ip in a.ips if a.hostnames}
     with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=120) as http:
         for a in world.city.assets:

@@ -42,7 +42,7 @@ def test_every_generated_line_parses_and_is_attributed(tmp_path: Path) -> None:
         if get_field(ev, "citysoc.asset.id") is None and get_field(ev, "labels.demo_scenario") is None:
             unattributed.append(get_field(ev, "event.original") or str(ev)[:200])
     assert not unattributed, unattributed[:5]
-    assert {"hikvision.log", "dahua.log", "postgresql.log", "web.access", "scheduler.job", "etl.job", "network.flow", "file_integrity"} <= datasets, datasets
+    assert {"hikvision.log", "dahua.log", "postgresql.log", "web.access", "scheduler.job", "etl.job", "network.flow", "file_integrity", "onvif.event"} <= datasets, datasets
     assert world.records == sorted(world.records, key=lambda r: r[0])
     assert all(world.start <= ts < world.end + 3600 for ts, _r in world.records)
     for p in world.pcaps:
