@@ -145,6 +145,9 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
                                        runs=services.get("playbooks"), rules=lambda: services.get("rules"))
     services["reports"] = reports
     extra_routers = [*extra_routers, reports_router]
+    from api.routers.scheduled import router as scheduled_router
+
+    extra_routers = [*extra_routers, scheduled_router]  # 503 until scheduled rules are configured
     await pipeline.start()
     state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time(),
                      services=services)

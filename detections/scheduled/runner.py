@@ -274,6 +274,20 @@ class ScheduledRunner:
         return RunOutcome(rule.id, run_id, kind, (begin, end), len(hits), len(detections), status, note)
 
     # -- what the API / CLI shows -----------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """The scheduled rules (with covered end and open gaps) and the rules not scheduled."""
+        rules = []
+        for r in self.rules.values():
+            rules.append({
+                "id": r.id, "title": r.query.title, "level": r.query.level, "path": r.query.path,
+                "interval_s": r.interval_ms / 1000, "lookback_s": r.lookback_ms / 1000,
+                "covered_end": _iso(self.state.covered_end(r.id)),
+                "open_gaps": len(self.state.open_gaps(r.id)),
+                "queries": [b.query for b in r.query.branches],
+            })
+        failures = [{"id": f.rule_id, "title": f.title, "path": f.path, "reason": f.reason} for f in self.failures]
+        return {"rules": rules, "not_scheduled": failures}
+
     def list_runs(self, rule_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return list_runs(self.state, rule_id, limit=limit)
 
