@@ -28,10 +28,12 @@ def _case(r: sqlite3.Row, alert_ids: list[int]) -> Case:
                 created_at=r["created_at"], updated_at=r["updated_at"], alert_ids=alert_ids)
 
 
-def _attachment(r: sqlite3.Row) -> Attachment:
+def _attachment(r: sqlite3.Row, folder: Path) -> Attachment:
+    # Stored relative to the attachments folder, so a moved data directory keeps working.
     return Attachment(id=r["id"], case_id=r["case_id"], filename=r["filename"], size=r["size"], sha256=r["sha256"],
-                      content_type=r["content_type"], uploaded_by=r["uploaded_by"], time=r["time"], path=r["path"],
-                      scan_status=r["scan_status"], scan_findings=orjson.loads(r["scan_findings"]))
+                      content_type=r["content_type"], uploaded_by=r["uploaded_by"], time=r["time"],
+                      path=str(folder / r["path"]), scan_status=r["scan_status"],
+                      scan_findings=orjson.loads(r["scan_findings"]))
 
 
 class SQLiteCaseStore:
@@ -172,7 +174,7 @@ class SQLiteCaseStore:
             cur = conn.execute(
                 "INSERT INTO case_attachments(case_id, filename, size, sha256, content_type, uploaded_by, time, path,"
                 " scan_status, scan_findings) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (case_id, filename, len(data), digest, content_type, uploaded_by, now, str(path), "not_scanned", "[]"))
+                (case_id, filename, len(data), digest, content_type, uploaded_by, now, digest, "not_scanned", "[]"))
             aid = int(cur.lastrowid)
             self._timeline(conn, case_id, uploaded_by, "attachment", f"attached {filename} ({len(data)} bytes)",
                            {"attachment_id": aid, "sha256": digest}, now)
@@ -184,14 +186,14 @@ class SQLiteCaseStore:
         self.get_case(case_id)
         rows = self.db.reader().execute("SELECT * FROM case_attachments WHERE case_id = ? ORDER BY id",
                                         (case_id,)).fetchall()
-        return [_attachment(r) for r in rows]
+        return [_attachment(r, self.attachments_dir) for r in rows]
 
     def get_attachment(self, case_id: int, attachment_id: int) -> Attachment:
         row = self.db.reader().execute("SELECT * FROM case_attachments WHERE case_id = ? AND id = ?",
                                        (case_id, attachment_id)).fetchone()
         if row is None:
             raise NotFound(f"attachment {attachment_id} of case {case_id} does not exist")
-        return _attachment(row)
+        return _attachment(row, self.attachments_dir)
 
     def set_scan_result(self, attachment_id: int, status: str, findings: list[dict[str, Any]]) -> None:
         with self.db.write() as conn:
