@@ -205,10 +205,6 @@ class SQLiteAlertStore:
         return [Comment(id=r["id"], alert_id=r["alert_id"], author=r["author"], time=r["time"], text=r["text"])
                 for r in rows]
 
-    def set_case(self, alert_ids: Sequence[int], case_id: int) -> None:
-        with self.db.write() as conn:
-            conn.executemany("UPDATE alerts SET case_id=? WHERE id=?", [(case_id, a) for a in alert_ids])
-
     # -- suppressions -----------------------------------------------------------------
     def add_suppression(self, rule_id: str, field: str, value: str, owner: str, reason: str,
                         expires_at: str) -> Suppression:
