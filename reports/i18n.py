@@ -70,6 +70,19 @@ class Translator:
     def resolution(self, res: str | None) -> str:
         return self.labels.get(f"res_{res}", res or "")
 
+    def center(self, center: str) -> str:
+        """A known center's name in the reader's language; other ids as they are."""
+        return self.labels.get(f"ctr_{center}", center)
+
+    def run_status(self, status: str) -> str:
+        return self.labels.get(f"run_{status}", status)
+
+    def step_status(self, status: str) -> str:
+        return self.labels.get(f"step_{status}", status)
+
+    def trigger(self, trigger: str) -> str:
+        return self.labels.get(f"trg_{trigger}", trigger)
+
     def local(self, ts: str | _dt.datetime) -> _dt.datetime:
         return _parse(ts).astimezone(self.tz)
 

@@ -69,26 +69,24 @@ _GRID = TableStyle([
 
 
 def _widths(b: Block, width: float) -> list[float]:
-    """Column widths from the text they hold: each column gets its natural width (capped
-    at half the page), never less than its longest header word, and the page's spare
-    room is shared in proportion; so short headers such as "Degraded" never break."""
-    n = len(b.headers)
+    """Column widths from the text they hold. Each column wants its natural width (the
+    longest cell or header); when they do not all fit, only the widest are cut to one
+    common cap (water-filling), so short columns ("Status", dates, counts) never break
+    and long text wraps; when they fit, the spare room is shared in proportion."""
     pad = 14.0  # cell padding (6 + 6) and a little air
-    nat, floor = [], []
-    for i in range(n):
+    nat = []
+    for i, head in enumerate(b.headers):
         cells = [str(r[i]) for r in b.rows[:200] if i < len(r)]
         text_w = max((pdfmetrics.stringWidth(c, _FONT, 7.5) for c in cells), default=0.0)
-        head_w = pdfmetrics.stringWidth(b.headers[i], _BOLD, 7.5)
-        word_w = max((pdfmetrics.stringWidth(w, _BOLD, 7.5) for w in b.headers[i].split()), default=0.0)
-        nat.append(min(max(text_w, head_w) + pad, width / 2))
-        cell_word = max((pdfmetrics.stringWidth(w, _FONT, 7.5) for c in cells for w in c.split()), default=0.0)
-        floor.append(min(max(word_w, min(cell_word, 95.0)) + pad, width / n))
+        nat.append(max(text_w, pdfmetrics.stringWidth(head, _BOLD, 7.5)) + pad)
     total = sum(nat)
     if total <= width:
         return [w * width / total for w in nat]
-    spare = width - sum(floor)
-    extra = [w - f for w, f in zip(nat, floor)]
-    return [f + e * spare / (sum(extra) or 1) for f, e in zip(floor, extra)]
+    lo, hi = 0.0, max(nat)
+    for _ in range(40):  # the cap c with sum(min(w, c)) == width
+        c = (lo + hi) / 2
+        lo, hi = (c, hi) if sum(min(w, c) for w in nat) < width else (lo, c)
+    return [min(w, lo) for w in nat]
 
 
 def _table(b: Block, st: dict[str, ParagraphStyle], width: float, none: str) -> Table:

@@ -91,18 +91,19 @@ def build_blocks(d: dict[str, Any], tr: Translator) -> list[Block]:
                         [[tr.resolution(r), tr.number(al["by_resolution"].get(r, 0)),
                           _pct(al["by_resolution"].get(r, 0), closed, tr)] for r in RESOLUTIONS]))
     blocks.append(Block(tr("alerts_by_center"), "table", [tr("center"), tr("count"), tr("share")],
-                        [[c["center"] or tr("no_center"), tr.number(c["count"]), _pct(c["count"], total, tr)]
+                        [[tr.center(c["center"]) if c["center"] else tr("no_center"), tr.number(c["count"]),
+                          _pct(c["count"], total, tr)]
                          for c in al["by_center"]]))
     blocks.append(Block(tr("alerts_by_rule"), "table", [tr("rule_id"), tr("rule"), tr("count")],
                         [[r["rule_id"], r["title"], tr.number(r["count"])] for r in al["by_rule"]]))
-    blocks.append(Block(tr("response_times"), "table", [" ", tr("alerts_measured"), " "], [
+    blocks.append(Block(tr("response_times"), "table", [" ", tr("alerts_measured"), tr("mean")], [
         [tr("mtta"), tr.number(resp["mtta_n"]), tr.duration(resp["mtta_s"])],
         [tr("mttr"), tr.number(resp["mttr_n"]), tr.duration(resp["mttr_s"])],
         [tr("unaudited_closures"), tr.number(resp["unaudited_closures"]), ""],
     ], note=tr("response_note")))
     blocks.append(Block(tr("top_assets"), "table",
                         [tr("asset"), tr("center"), tr("risk"), tr("alerts"), tr("max_level")],
-                        [[a["asset_id"] + (f" ({a['name']})" if a.get("name") else ""), a["center"] or tr("no_center"),
+                        [[a["asset_id"] + (f" ({a['name']})" if a.get("name") else ""), tr.center(a["center"]) if a["center"] else tr("no_center"),
                           str(a["risk"]), tr.number(a["alerts"]), tr.level(a["max_level"])] for a in d["top_assets"]]))
     av = d["availability"]
     if av is None:
@@ -110,9 +111,9 @@ def build_blocks(d: dict[str, Any], tr: Translator) -> list[Block]:
     else:
         blocks.append(Block(tr("availability"), "table",
                             [tr("center"), tr("assets"), *[tr(s) for s in HEALTH_STATUSES], tr("silent_periods")],
-                            [[c["center"], tr.number(c["assets"]), *[tr.number(c[s]) for s in HEALTH_STATUSES],
+                            [[tr.center(c["center"]), tr.number(c["assets"]), *[tr.number(c[s]) for s in HEALTH_STATUSES],
                               tr.number(c["silent_alerts"])] for c in av["centers"]]))
-        silent_rows = [[c["center"], s["asset_id"] + (f" ({s['name']})" if s.get("name") else ""), tr.number(s["alerts"])]
+        silent_rows = [[tr.center(c["center"]), s["asset_id"] + (f" ({s['name']})" if s.get("name") else ""), tr.number(s["alerts"])]
                        for c in av["centers"] for s in c["silent_assets"]]
         if silent_rows:
             blocks.append(Block(tr("silent_assets"), "table", [tr("center"), tr("asset"), tr("alerts")], silent_rows))
@@ -122,8 +123,8 @@ def build_blocks(d: dict[str, Any], tr: Translator) -> list[Block]:
     else:
         rows = []
         for r in runs["runs"][:MAX_ROWS]:
-            acts = ", ".join(f"{s['action']}:{s['status']}" for s in r["steps"])
-            rows.append([f"#{r['id']}", r["playbook"], r["status"], r["trigger"], r["actor"],
+            acts = ", ".join(f"{s['action']} ({tr.step_status(s['status'])})" for s in r["steps"])
+            rows.append([f"#{r['id']}", r["playbook"], tr.run_status(r["status"]), tr.trigger(r["trigger"]), r["actor"],
                          tr.datetime(r["created_at"]), acts or "-"])
         blocks.append(Block(f"{tr('playbook_runs')} ({tr.number(runs['total'])})", "table",
                             [tr("run"), tr("playbook"), tr("status"), tr("trigger"), tr("actor"), tr("started"),

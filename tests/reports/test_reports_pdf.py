@@ -82,7 +82,8 @@ def test_vietnamese_pdf_shows_labels_dates_and_figures(week, pdfs) -> None:
     assert re.search(rf"Nghiêm trọng {week.by_level['critical']} ", text)
     assert re.search(rf"Cao {week.by_level['high']} ", text)
     for center, n in week.by_center.items():
-        assert re.search(rf"{center} {n} ", text), center
+        assert re.search(rf"{tr.center(center)} {n} ", text), center
+    assert "Kho dữ liệu dùng chung" in text  # center names in Vietnamese
     mtta, mttr = expected_mtta_mttr(week)
     assert f"Thời gian tiếp nhận trung bình (MTTA) {tr.duration(mtta)}" in text
     assert tr.duration(mttr) in text
@@ -91,7 +92,7 @@ def test_vietnamese_pdf_shows_labels_dates_and_figures(week, pdfs) -> None:
         assert (week.first_day + _dt.timedelta(days=d)).strftime("%d/%m/%Y") in text
     # Data from the stores, with Vietnamese text intact.
     assert "Tấn công dò mật khẩu camera Quận 1" in text
-    assert "chan-ip-do" in text and "block_ip:succeeded" in text
+    assert "chan-ip-do" in text and "block_ip (đã làm)" in text and "Thành công" in text
     assert "kiemtoan" in text and "rsyslog-kho" in text
     # The CLI has no running rule engine: that section says so instead of inventing figures.
     assert re.search(r"Độ bao phủ ATT&CK của các luật đang bật\s+không có dữ liệu", text)
@@ -105,6 +106,7 @@ def test_english_pdf_has_the_same_figures(week, pdfs) -> None:
     assert re.search(rf"Critical {week.by_level['critical']} ", text)
     assert re.search(r"ATT&CK coverage of enabled rules\s+not available", text)
     assert "Báo cáo" not in text  # no Vietnamese label leaks into the English report
+    assert re.search(rf"Shared data warehouse {week.by_center['warehouse']} ", text)
 
 
 def test_pdf_pages_render_and_fonts_are_embedded(pdfs, tmp_path) -> None:
