@@ -22,9 +22,8 @@ from reports.render_csv import AlertCsvWriter
 from reports.render_html import render_html
 from reports.render_json import render_json
 
-__all__ = ["generate_report", "figures_of", "REPORT_EXT"]
+__all__ = ["generate_report", "figures_of"]
 
-REPORT_EXT = {f: f for f in FORMATS}
 _RENDERERS: dict[str, Callable[[dict[str, Any], Translator, Path], Any]] = {
     "html": render_html,
     "json": lambda d, tr, p: render_json(d, tr.lang, p),
