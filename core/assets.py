@@ -427,27 +427,27 @@ def _roll(h: AssetHealth, hour: int) -> None:
     h.hour_count = 0
 
 
-_hour_cache: dict[str, float] = {}
+_minute_cache: dict[str, float] = {}
 
 
 def event_epoch(ts: Any) -> float | None:
-    """Epoch seconds of an ECS ``@timestamp`` in our canonical form, cheaply (hour prefix cached)."""
-    if not isinstance(ts, str) or len(ts) < 19 or ts[10] != "T" or ts[13] != ":":
+    """Epoch seconds of an ECS ``@timestamp`` in our canonical form, cheaply: the minute
+    prefix is parsed once and cached, only the seconds are read per event."""
+    if not isinstance(ts, str) or len(ts) < 19 or ts[10] != "T":
         return None
-    prefix = ts[:13]
-    base = _hour_cache.get(prefix)
+    base = _minute_cache.get(ts[:16])
     if base is None:
         try:
-            base = _dt.datetime.strptime(prefix, "%Y-%m-%dT%H").replace(tzinfo=_dt.timezone.utc).timestamp()
+            base = _dt.datetime.strptime(ts[:16], "%Y-%m-%dT%H:%M").replace(tzinfo=_dt.timezone.utc).timestamp()
         except ValueError:
             return None
-        if len(_hour_cache) > 10_000:
-            _hour_cache.clear()
-        _hour_cache[prefix] = base
-    try:
-        return base + int(ts[14:16]) * 60 + int(ts[17:19])
-    except ValueError:
+        if len(_minute_cache) > 50_000:
+            _minute_cache.clear()
+        _minute_cache[ts[:16]] = base
+    sec = ts[17:19]
+    if not sec.isdigit():
         return None
+    return base + int(sec)
 
 
 class HealthTracker:
@@ -625,7 +625,8 @@ class UnmanagedAssetDetector:
         if not ((cat == "network" or (isinstance(cat, list) and "network" in cat))
                 or (isinstance(ds, str) and ds.startswith("network"))):
             return []
-        src = get_field(event, "source.ip")
+        so = event.get("source")
+        src = so.get("ip") if isinstance(so, dict) else get_field(event, "source.ip")
         if not isinstance(src, str) or src in self._reported:
             return []
         inside = self._checked.get(src)
