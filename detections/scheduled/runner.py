@@ -185,7 +185,8 @@ class ScheduledRunner:
         else:
             if end - ce > 2 * rule.interval_ms:
                 gap_end = end - rule.interval_ms
-                gid = self.state.add_gap(rule.id, ce, gap_end, now_ms)
+                self.state.add_gap(rule.id, ce, gap_end, now_ms)
+                self.state.set_covered_end(rule.id, gap_end)  # the gap owns [ce, gap_end) from now on
                 log.warning("scheduled rule %s: gap %s .. %s (%d min) recorded; catching up",
                             rule.id, _iso(ce), _iso(gap_end), (gap_end - ce) // 60_000)
                 ce = gap_end

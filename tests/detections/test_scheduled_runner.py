@@ -226,3 +226,23 @@ def test_run_forever_alerts_through_the_recorder_with_the_scheduled_engine(env):
     _total, [alert] = soc.alerts.list(AlertFilter())
     full = soc.alerts.get(alert.id)
     assert full.rule_id == RULE_ID and full.engine == ENGINE
+
+
+def test_a_failed_run_right_after_a_gap_does_not_record_the_gap_twice(env):
+    tmp_path, store, soc, recorder = env
+    clock = Clock(T0)
+    state = RunState(state_path(tmp_path))
+    state.set_covered_end(RULE_ID, ms(T0 - _dt.timedelta(hours=1)))
+    state.close()
+    runner = make_runner(tmp_path, store, recorder, clock)
+    store.close()  # every query of this pass fails
+    outcomes = runner.run_due()
+    assert {o.status for o in outcomes} == {"error"}
+    runner.store = SQLiteEventStore(tmp_path / "events.db")
+    try:
+        clock.now += _dt.timedelta(minutes=1)
+        runner.run_due()
+        [gap] = runner.list_gaps()
+        assert gap["gap_start"] == "2026-11-25T11:00:00Z" and not gap["open"]
+    finally:
+        runner.store.close()
