@@ -121,8 +121,12 @@ class SQLiteEventStore:
         if tokenizer is not None and tokenizer not in TOKENIZERS:
             raise ValueError(f"tokenizer must be one of {sorted(TOKENIZERS)}, not {tokenizer!r}")
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            raise ValueError(
+                "SQLiteEventStore needs a file path: its reader connections cannot share an in-memory "
+                "database with the writer (use a file under a temporary directory for throwaway stores)"
+            )
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._durability = durability
         self._write_lock = threading.Lock()
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
@@ -142,7 +146,7 @@ class SQLiteEventStore:
             # auto_vacuum only takes effect on a new file (before the first table).
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal" and self.path != ":memory:":
+            if mode.lower() != "wal":
                 raise sqlite3.OperationalError(f"{self.path}: cannot switch to WAL mode (got {mode}); is it on a network filesystem?")
         conn.execute(f"PRAGMA synchronous = {'FULL' if self._durability == 'power' else 'NORMAL'}")
         # The writer keeps a day's index pages cached (inserts touch 14 B-trees at random
@@ -579,6 +583,8 @@ def _promoted(value: Any, is_int: bool) -> Any:
         return None
     if isinstance(value, bool):
         return int(value) if is_int else ("true" if value else "false")
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return str(value)  # SQLite integers are 64-bit; the document keeps the number
     if isinstance(value, (int, float)) and not is_int:
         return str(value)
     return value

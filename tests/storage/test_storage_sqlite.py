@@ -164,16 +164,25 @@ def test_hostile_documents_are_item_errors_not_exceptions(store):
         {"@timestamp": "2026-05-01T00:00:00Z", "n": 10**30},
         {"@timestamp": "2026-05-01T00:00:00Z", "deep": deep},
         {"@timestamp": "2026-05-01T00:00:00Z", "destination": {"port": 10**30}},
+        {"@timestamp": "2026-05-01T00:00:00Z", "destination": {"port": 2**64 + 1}},
         {"@timestamp": 10**30},
         {"@timestamp": ["2026-05-01T00:00:00Z"]},
         None,
     ]
     good = {"@timestamp": "2026-05-01T00:00:00Z", 5: "int key", "x": {7: "nested int key"}}
-    report = store.ingest([*bad, good])
-    assert report.stored == 1
+    big_port = {"@timestamp": "2026-05-01T00:00:01Z", "destination": {"port": 2**63 + 5}}  # JSON can, SQLite cannot
+    report = store.ingest([*bad, good, big_port])
+    assert report.stored == 2
+    assert store.count(f"destination.port:{2**63 + 5}") == 1  # compared as a float beyond 64 bits
     assert [e.index for e in report.errors] == list(range(len(bad)))
     assert all(e.status == 400 and e.reason for e in report.errors)
-    assert store.search().hits == [{"@timestamp": "2026-05-01T00:00:00Z", "5": "int key", "x": {"7": "nested int key"}}]
+    assert store.search("_exists_:x").hits == [{"@timestamp": "2026-05-01T00:00:00Z", "5": "int key", "x": {"7": "nested int key"}}]
+    assert store.search("_exists_:destination.port").hits == [big_port]
+
+
+def test_memory_databases_are_refused():
+    with pytest.raises(ValueError, match="file path"):
+        SQLiteEventStore(":memory:")
 
 
 def test_closed_store_refuses_work(tmp_path):
