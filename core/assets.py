@@ -743,10 +743,11 @@ class AssetMonitor:
         now = self.clock()
         if self.tracker.clock == "wall":
             self.tracker.advance(now)
-        snap = self.tracker.snapshot()
+        self.refresh()
+        known = {a.id for a in self.assets}
+        snap = [h for h in self.tracker.snapshot() if h.asset_id in known]  # a deleted asset's counters stay out
         if snap:
             self.store.save_health(snap)
-        self.refresh()
         dets = silent_detections(self.assets, {h.asset_id: h for h in snap}, now, self._silent,
                                  level=self.silent_level)
         if dets and self.alert_sink is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from citysoc.demo.city import VMS_IP, City
-from citysoc.demo.normal import Line, access, dahua, hik, job, pg
+from citysoc.demo.normal import Line, access, dahua, job, pg
 
 __all__ = ["Scenario", "build_scenarios", "WEBSHELL"]
 
