@@ -13,7 +13,7 @@ import yaml
 
 from playwright.sync_api import expect
 
-from conftest import ROOT, Console, shot
+from console_helpers import ROOT, Console, shot
 
 PAGES = ["/", "/alerts", "/search", "/assets", "/playbooks", "/rules", "/reports"]
 

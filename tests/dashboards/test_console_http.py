@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from conftest import Console
+from console_helpers import Console
 
 
 def test_root_serves_shippers_es_info_and_browsers_the_console(console: Console) -> None:

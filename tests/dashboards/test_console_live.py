@@ -25,7 +25,7 @@ import uvicorn
 import yaml
 from playwright.sync_api import expect
 
-from conftest import ROOT, shot
+from console_helpers import ROOT, shot
 
 PASSWORD = "Analyst-pass-123"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import XSS, Console, shot
+from console_helpers import XSS, Console, shot
 
 DASH = Path(__file__).resolve().parents[2] / "dashboards"
 
