@@ -8,6 +8,7 @@ through syslog TCP and the HTTP ingest API.
 """
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -58,19 +59,27 @@ def demo(data: str | None, cameras: int, days: float, seed: int, check: bool, js
 
     \b
     Examples:
-      citysoc demo --check                 # generate, replay, judge every scenario
-      citysoc demo --data ./demo-data      # then: CITYSOC_DATA=./demo-data citysoc serve
+      citysoc demo --check                 # generate, replay, judge (in <data>/demo-check, renewed each time)
+      citysoc demo --data ./demo-data      # then: citysoc serve --config ./demo-data/citysoc-demo.yml
       citysoc demo --server http://127.0.0.1:8000 --api-key csk_...
     """
     from citysoc.demo.run import build_world, demo_settings, replay_world
 
     settings = load(config)
     folder = Path(data) if data else Path(settings.data)
-    if if_empty and _already(folder):
-        if not (folder / "citysoc-demo.yml").exists():
-            demo_settings(folder, folder / "warehouse-ingest")
-        out.print(f"demo: {folder} already holds an inventory; left as it is")
-        return
+    if check and not data and not server:
+        # a check starts from nothing every time, beside (never inside) the real data
+        folder = Path(settings.data) / "demo-check"
+        if folder.exists():
+            shutil.rmtree(folder)
+    if _already(folder) and not server:
+        if if_empty:
+            if not (folder / "citysoc-demo.yml").exists():
+                demo_settings(folder, folder / "warehouse-ingest")
+            out.print(f"demo: {folder} already holds an inventory; left as it is")
+            return
+        raise click.ClickException(f"{folder} already holds an inventory: replaying the demo into it would mix the "
+                                   "two; give an empty --data folder (or --if-empty to keep what is there)")
     if server:
         if not api_key:
             raise click.ClickException("--server needs --api-key (or CITYSOC_API_KEY) with events:ingest and "
@@ -109,7 +118,9 @@ def demo(data: str | None, cameras: int, days: float, seed: int, check: bool, js
 
     verdicts, unexplained = judge(run)
     titles = {h.rule_id: h.title for h in run.hits if h.engine == "sigma"}
-    out.print(verdict_table(verdicts, titles), width=None if out.is_terminal else 150)
+    from rich.console import Console
+
+    (out if out.is_terminal else Console(width=150)).print(verdict_table(verdicts, titles))
     green = sum(v.ok for v in verdicts)
     out.print(f"[{'green' if green == len(verdicts) else 'red'}]{green}/{len(verdicts)} scenarios detected with "
               f"their playbook[/]; detections outside any scenario: "

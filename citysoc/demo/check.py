@@ -74,7 +74,8 @@ def verdict_table(verdicts: list[Verdict], titles: dict[str, str] | None = None)
         t.add_column(col, overflow="fold")
     for v in verdicts:
         expected = [r for r in v.fired if _expected(r, v.expected)]
-        rules = "\n".join(f"{'[green]' if r in expected else '[dim]'}{titles.get(r, r)}[/] [dim]({r})[/]"
+        rules = "\n".join(f"{'[green]' if r in expected else '[dim]'}{titles.get(r, r)}[/]"
+                          + (f" [dim]({r})[/]" if r in titles else "")
                           for r in v.fired) or "[red]none[/] (expected " + ", ".join(v.expected) + ")"
         pbs = ", ".join(f"{n}: {st}" for n, st in v.playbooks)
         if v.expect_playbook is None:
