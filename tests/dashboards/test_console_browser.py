@@ -154,6 +154,8 @@ def test_every_page_in_both_languages(console: Console, new_page) -> None:
         nav = page.text_content("nav.menu")
         assert ("Cảnh báo" in nav) if lang == "vi" else ("Alerts" in nav and "Cảnh báo" not in nav)
     assert not watch.errors and not watch.dialogs
+    # Our own pages live within their policy: nothing was refused (inline style, script, ...).
+    assert not [m for m in watch.console if "Content Security Policy" in m], watch.console
 
 
 def test_reports_generate_download_and_exports_as_auditor(console: Console, new_page, tmp_path) -> None:
@@ -223,4 +225,8 @@ def test_viewer_sees_no_triage_controls(console: Console, new_page) -> None:
     _loaded(page)
     assert page.is_hidden("#triage") and page.is_hidden("#comment-form") and page.is_hidden("#pb-dry")
     assert page.is_visible("#a-entities")
+    page.click("#logout")
+    page.wait_for_url(re.compile(r"/login$"))
+    page.goto("/alerts")
+    assert "/login?next=%2Falerts" in page.url  # the session is gone
     assert not watch.errors and not watch.dialogs
