@@ -31,6 +31,7 @@ def test_sign_in_form_rejects_wrong_password_then_lands_on_bookmark(console: Con
     page.click("button[type=submit]")
     page.wait_for_selector("#login-error:not([hidden])")
     assert page.text_content("#login-error") == "Sai tên đăng nhập hoặc mật khẩu."
+    shot(page, "login-failed-vi")
     page.fill("#password", "Analyst-pass-123")
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/alerts\?level=critical$"))
