@@ -155,7 +155,7 @@ def _plans(logsource: dict[str, Any]) -> list[tuple[str, Any]]:
 def _case_variants(value: Any) -> list[Any] | None:
     """``*telnet*`` -> [``*telnet*``, ``*TELNET*``, ``*Telnet*``]: the spellings devices
     use most, since the store compares keywords case-sensitively and Sigma does not.
-    ``|cased`` values stay as written."""
+    ``|cased`` values are never expanded."""
     from sigma.types import SigmaCasedString, SigmaString
 
     if not isinstance(value, SigmaString) or isinstance(value, SigmaCasedString):
@@ -204,11 +204,13 @@ def _case_transformation() -> Any:
             self.value_types = (SigmaString,)
 
         def apply_detection_item(self, detection_item: SigmaDetectionItem) -> Any:
-            if detection_item.value_linking is ConditionAND and len(detection_item.value) > 1:
+            if detection_item.value_linking is ConditionAND:
                 return None
             return super().apply_detection_item(detection_item)
 
-        def apply_value(self, field: str, val: Any) -> Any:
+        def apply_value(self, field: str | None, val: Any) -> Any:
+            if field is None:  # keywords are free text: the full-text index ignores case already
+                return None
             return _case_variants(val)
 
     return CaseVariants()

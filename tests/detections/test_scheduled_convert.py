@@ -137,3 +137,23 @@ def test_sigmahq_windows_slice_converts_and_runs_on_our_parser():
     assert parsed >= 185, reasons
     known = ("regular expressions are not supported", "query has more than", "query is ", "pySigma: ES Lucene backend")
     assert all(r.startswith(known) for r in reasons), reasons
+
+
+def test_case_variants_leave_all_lists_and_keywords_as_written(tmp_path):
+    rule = tmp_path / "r.yml"
+    rule.write_text(
+        "title: r\nid: 22222222-2222-3333-4444-555555555555\nlogsource: {product: cctv}\n"
+        "detection:\n  a: {f1: one, f2|contains|all: [ab, cd]}\n  kw: [needle]\n"
+        "  condition: a and kw\nlevel: low\n"
+    )
+    [q] = convert_file(rule)
+    text = q.branches[0].condition
+    assert "f1:(one OR ONE OR One)" in text
+    assert "f2:*ab* AND f2:*cd*" in text and "*AB*" not in text
+    assert "NEEDLE" not in text
+    [plain] = convert_file(rule, case_variants=False)
+    assert "ONE" not in plain.branches[0].condition
+    # pySigma's Lucene backend has no case-sensitive match: |cased rules are reported.
+    rule.write_text(rule.read_text().replace("f1: one", "f1|cased: One"))
+    [failed] = convert_file(rule)
+    assert isinstance(failed, ConversionFailure) and "Case-sensitive string matching" in failed.reason
