@@ -1,10 +1,10 @@
 """Send the demo city to a running ``citysoc serve`` through its real ingest paths.
 
 Syslog lines (cameras, recorders, sshd) go over syslog TCP, newline-framed, exactly as
-the devices send them; Postgres and nginx lines go the same way inside an RFC 3164
-envelope naming their host (as rsyslog's imfile forwards a log file); JSON job and ETL
-lines and the decoded pcap / file-integrity events go to ``POST /api/v1/ingest`` (the
-API key needs ``events:ingest``). The inventory is written with ``PUT /api/v1/assets``
+the devices send them; Postgres, nginx and scheduler-job lines go the same way inside an
+RFC 3164 envelope naming their host (as rsyslog's imfile forwards a log file); ETL lines
+(which name their host), ONVIF notifications and the decoded pcap / file-integrity
+events go to ``POST /api/v1/ingest?format=...`` (the API key needs ``events:ingest``). The inventory is written with ``PUT /api/v1/assets``
 (``assets:write``) first, so the server's enricher attributes what follows.
 """
 from __future__ import annotations
@@ -26,13 +26,16 @@ def _channel(world: DemoWorld, ts: float, data: bytes, fmt: str, meta: dict[str,
              host_of: dict[str, str]) -> tuple[str, bytes]:
     if fmt in ("ecs", "onvif"):
         return fmt, data
-    if data.startswith(b"{"):
-        return ("jobs_json" if b'"job_id"' in data or b'"scheduler"' in data else "etl_json"), data
     if data.startswith(b"<"):
         return "syslog", data
-    addr = meta.get("log.source.address", "")
-    host = host_of.get(addr, addr or "unknown")
-    app = "postgres[4101]" if b" UTC [" in data[:40] else "nginx"
+    addr = meta.get("log.source.address")
+    if addr is None:  # a JSON line that names its own host: straight to the HTTP ingest API
+        return ("jobs_json" if b'"job_id"' in data or b'"scheduler"' in data else "etl_json"), data
+    host = host_of.get(addr, addr)
+    if data.startswith(b"{"):
+        app = "slurm"
+    else:
+        app = "postgres[4101]" if b" UTC [" in data[:40] else "nginx"
     return "syslog", f"<134>{syslog_ts(ts)} {host} {app}: ".encode() + data
 
 
