@@ -96,11 +96,35 @@
     } catch (e) { toast(errorText(e), true); }
   }
 
+  // Status, assignee and comment changes as the audit log recorded them (auditors, admins).
+  async function loadHistory() {
+    if (!can("audit:read")) return;
+    const ol = clear(document.getElementById("history"));
+    try {
+      const page = await api("GET", "/api/v1/audit?target=" + encodeURIComponent("alert:" + ID) + "&limit=200");
+      for (const e of page.items.slice().reverse()) {
+        const parts = [];
+        for (const k of ["status", "resolution", "assignee"]) {
+          const b = e.before ? e.before[k] : undefined, a = e.after ? e.after[k] : undefined;
+          if (e.after && b !== a) parts.push(T("alert." + k) + ": " + show(k, b) + " → " + show(k, a));
+        }
+        ol.append(el("li", {}, el("span", {class: "time", text: fmtDate(e.time)}), " ", el("strong", {text: e.actor}), " ",
+          el("code", {text: e.action}), parts.length ? " " + parts.join("; ") : null));
+      }
+      if (!page.items.length) ol.append(el("li", {class: "muted", text: T("alert.no_history")}));
+    } catch (e) { toast(errorText(e), true); }
+  }
+  function show(k, v) {
+    if (v === null || v === undefined || v === "") return "—";
+    return k === "status" ? T("status." + v) : k === "resolution" ? T("resolution." + v) : String(v);
+  }
+
   async function patch(body) {
     try {
       await api("PATCH", "/api/v1/alerts/" + encodeURIComponent(ID), body);
       toast(T("alert.saved"));
       await loadAlert();
+      await loadHistory();
     } catch (e) { toast(errorText(e), true); }
   }
 
@@ -181,6 +205,6 @@
     document.getElementById("pb-dry").addEventListener("click", function () { runPlaybook(true); });
     document.getElementById("pb-run").addEventListener("click", function () { runPlaybook(false); });
     await loadAlert();
-    await Promise.all([loadTimeline(), loadComments(), loadPlaybooks()]);
+    await Promise.all([loadTimeline(), loadComments(), loadPlaybooks(), loadHistory()]);
   });
 })();

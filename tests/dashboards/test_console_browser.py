@@ -180,6 +180,14 @@ def test_reports_generate_download_and_exports_as_auditor(console: Console, new_
     assert lines[0].startswith("id,rule_id,rule_title,level")
     assert len(lines) == 2 and "cam-unknown-device" in lines[1]
     shot(page, "reports-generated-en")
+    # Auditors read an alert's history from the audit log: the analyst's triage is there.
+    with console.login_api("ana") as c:
+        assert c.patch(f"/api/v1/alerts/{console.alert_ids['xss2']}", json={"assignee": "ana"}).status_code == 200
+    page.goto(f"/alerts/{console.alert_ids['xss2']}")
+    _loaded(page)
+    expect(page.locator("#history li").first).to_be_visible()
+    history = page.text_content("#history")
+    assert "alert.update" in history and "ana" in history
     assert not watch.errors and not watch.dialogs
 
 
