@@ -305,23 +305,31 @@ class SQLiteEventStore:
         return ts_ms // DAY_MS, tuple(values), (_text(message), _text(original))
 
     # -- queries -------------------------------------------------------------------------
-    def _fragments(self, node: ast.Node, now: _dt.datetime, masks: dict[int, int]) -> Callable[[int], SqlFragment]:
+    def _fragments(
+        self, node: ast.Node, now: _dt.datetime, masks: dict[int, int], lo: int | None, hi: int | None
+    ) -> Callable[..., SqlFragment]:
         """The compiled query for each day; days whose columns hold no arrays get plain
-        column conditions (compiled once per distinct mask)."""
-        cache: dict[int, SqlFragment] = {}
+        column conditions (compiled once per distinct mask). ``intersect=True`` is the
+        variant for counting and aggregating (see :func:`compile_query`); it is used only
+        on days the time window covers whole, since its id lists ignore the window."""
+        cache: dict[tuple[int, bool], SqlFragment] = {}
 
-        def for_day(day: int) -> SqlFragment:
+        def for_day(day: int, intersect: bool = False) -> SqlFragment:
             mask = masks.get(day, -1)
-            if mask not in cache:
+            whole_day = (lo is None or lo <= day * DAY_MS) and (hi is None or hi >= (day + 1) * DAY_MS)
+            intersect = intersect and whole_day
+            if (mask, intersect) not in cache:
                 cols = None if mask < 0 else frozenset(col.name for k, col in enumerate(_COLUMNS) if mask >> k & 1)
-                cache[mask] = compile_query(node, now=now, tokenizer=self.tokenizer, multi_columns=cols)
-            return cache[mask]
+                cache[mask, intersect] = compile_query(
+                    node, now=now, tokenizer=self.tokenizer, multi_columns=cols, intersect=intersect
+                )
+            return cache[mask, intersect]
 
         return for_day
 
     def _plan(
         self, c: sqlite3.Connection, node: ast.Node, start: _dt.datetime | None, end: _dt.datetime | None, now: _dt.datetime
-    ) -> tuple[list[int], dict[int, int], str, list[Any]]:
+    ) -> tuple[list[int], dict[int, int], str, list[Any], int | None, int | None]:
         """The partitions to visit and the time-bound SQL shared by every query."""
         lo = _ms(start) if start is not None else None
         hi = _ms(end) if end is not None else None  # exclusive
@@ -339,7 +347,7 @@ class SQLiteEventStore:
         dlo = (lo // DAY_MS) if lo is not None else -(10**9)
         dhi = ((hi - 1) // DAY_MS) if hi is not None else 10**9
         masks = dict(c.execute(days_sql, (dlo, dhi)).fetchall())
-        return sorted(masks), masks, (" AND ".join(where) if where else "1"), params
+        return sorted(masks), masks, (" AND ".join(where) if where else "1"), params, lo, hi
 
     def _run(self, query: str, start: _dt.datetime | None, end: _dt.datetime | None, fn: Callable[..., _T]) -> _T:
         """Parse once, then call ``fn(conn, days, time_sql, time_params, frag_for_day)``
@@ -348,8 +356,8 @@ class SQLiteEventStore:
         node = parse_query(query)
         compile_query(node, now=now, tokenizer=self.tokenizer)  # report query errors before touching the file
         with self._reader() as c:
-            days, masks, tsql, tparams = self._plan(c, node, start, end, now)
-            return fn(c, days, tsql, tparams, self._fragments(node, now, masks))
+            days, masks, tsql, tparams, lo, hi = self._plan(c, node, start, end, now)
+            return fn(c, days, tsql, tparams, self._fragments(node, now, masks, lo, hi))
 
     def count(self, query: str = "*", *, start: _dt.datetime | None = None, end: _dt.datetime | None = None) -> int:
         def fn(c, days, tsql, tparams, frag):
@@ -358,9 +366,9 @@ class SQLiteEventStore:
         return self._run(query, start, end, fn)
 
     @staticmethod
-    def _count_day(c: sqlite3.Connection, day: int, tsql: str, tparams: list[Any], frag: Callable[[int], SqlFragment]) -> int:
-        f = frag(day)
-        sql = f"SELECT count(*) FROM {partition_name(day)} WHERE {tsql} AND {f.bind(partition_name(day, 'fts'))}"
+    def _count_day(c: sqlite3.Connection, day: int, tsql: str, tparams: list[Any], frag: Callable[..., SqlFragment]) -> int:
+        f = frag(day, intersect=True)
+        sql = f"SELECT count(*) FROM {partition_name(day)} WHERE {tsql} AND {_bind(f, day)}"
         return _exec(c, sql, [*tparams, *f.params]).fetchone()[0]
 
     def search(
@@ -395,7 +403,7 @@ class SQLiteEventStore:
                 want = limit - len(hits)
                 f = frag(day)
                 sql = (
-                    f"SELECT doc FROM {partition_name(day)} WHERE {tsql} AND {f.bind(partition_name(day, 'fts'))} "
+                    f"SELECT doc FROM {partition_name(day)} WHERE {tsql} AND {_bind(f, day)} "
                     f"ORDER BY ts {sort.upper()}, id {sort.upper()} LIMIT ? OFFSET ?"
                 )
                 rows = _exec(c, sql, [*tparams, *f.params, want, skip]).fetchall()
@@ -426,8 +434,8 @@ class SQLiteEventStore:
             counter: collections.Counter[Any] = collections.Counter()
             for day in days:
                 ev = partition_name(day)
-                f = frag(day)
-                cond = f"{tsql} AND {f.bind(partition_name(day, 'fts'))}"
+                f = frag(day, intersect=True)
+                cond = f"{tsql} AND {_bind(f, day)}"
                 base = [*tparams, *f.params]
                 if col is not None:
                     sql = f"SELECT {col.name}, count(*) FROM {ev} WHERE {cond} AND {col.name} IS NOT NULL AND {col.name} != ? GROUP BY 1"
@@ -474,10 +482,10 @@ class SQLiteEventStore:
         def fn(c, days, tsql, tparams, frag):
             buckets: collections.Counter[int] = collections.Counter()
             for day in days:
-                f = frag(day)
+                f = frag(day, intersect=True)
                 sql = (
                     f"SELECT ts - ((((ts - ?) % ?) + ?) % ?) AS b, count(*) FROM {partition_name(day)} "
-                    f"WHERE {tsql} AND {f.bind(partition_name(day, 'fts'))} GROUP BY b"
+                    f"WHERE {tsql} AND {_bind(f, day)} GROUP BY b"
                 )
                 for b, n in _exec(c, sql, [off, iv, iv, iv, *tparams, *f.params]):
                     buckets[b] += n
@@ -532,6 +540,10 @@ class SQLiteEventStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _bind(frag: SqlFragment, day: int) -> str:
+    return frag.bind(partition_name(day, "fts"), partition_name(day))
 
 
 def _exec(c: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:

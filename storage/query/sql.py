@@ -132,14 +132,19 @@ class SqlFragment:
     params: tuple[Any, ...]
     uses_fts: bool = False
 
-    def bind(self, fts_table: str) -> str:
-        """The condition for one partition, whose full-text table is ``fts_table``.
+    def bind(self, fts_table: str, ev_table: str | None = None) -> str:
+        """The condition for one partition, whose full-text table is ``fts_table`` and
+        whose event table is ``ev_table`` (needed when compiled with ``intersect``).
 
-        ``fts_table`` must be one of the store's own generated identifiers.
+        Both must be the store's own generated identifiers.
         """
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", fts_table):
-            raise ValueError(f"not an identifier: {fts_table!r}")
-        return self.where.replace("{fts}", fts_table)
+        for name in (fts_table, ev_table):
+            if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"not an identifier: {name!r}")
+        if "{ev}" in self.where and ev_table is None:
+            raise ValueError("this fragment reads the event table: pass ev_table")
+        where = self.where.replace("{fts}", fts_table)
+        return where.replace("{ev}", ev_table) if ev_table else where
 
 
 def compile_query(
@@ -149,6 +154,7 @@ def compile_query(
     columns: Mapping[str, Column] = PROMOTED,
     tokenizer: str = "unicode61",
     multi_columns: frozenset[str] | None = None,
+    intersect: bool = False,
 ) -> SqlFragment:
     """Compile ``node`` into a :class:`SqlFragment` over a partition table.
 
@@ -159,8 +165,14 @@ def compile_query(
     fall back to a scan. ``multi_columns`` names the promoted columns that hold
     :data:`MULTI` markers in this partition (None: assume all may); leaving the others
     out lets SQLite walk their ``(column, ts)`` index in time order with no sort.
+    ``intersect`` (for counts and aggregations, with ``multi_columns`` given): several
+    equality conditions on promoted columns under one AND become an ``INTERSECT`` of
+    index-only id lists, instead of one index plus a table lookup per candidate row
+    (SQLite has no index intersection of its own). Not for fetching hits in time order,
+    where walking one ``(column, ts)`` index and stopping at the limit is cheaper.
     """
     c = _Compiler(now or _dt.datetime.now(_dt.timezone.utc), columns, tokenizer, multi_columns)
+    c.intersect = intersect and multi_columns is not None
     where = c.node(node)
     return SqlFragment(where, tuple(c.params), c.uses_fts)
 
@@ -170,6 +182,7 @@ class _Compiler:
         self, now: _dt.datetime, columns: Mapping[str, Column], tokenizer: str, multi_columns: frozenset[str] | None
     ):
         self.multi_columns = multi_columns
+        self.intersect = False
         self.now = now
         self.columns = columns
         self.tokenizer = tokenizer
@@ -366,8 +379,25 @@ class _Compiler:
             rest = [c for c in n.children if self._fts_expr(c) is None]
         else:
             rest = list(n.children)
+        if self.intersect and isinstance(n, ast.And):
+            eq = [c for c in rest if self._plain_equality(c)]
+            if len(eq) >= 2:
+                selects = " INTERSECT ".join(f"SELECT id FROM {{ev}} WHERE {self.node(c)}" for c in eq)
+                parts.append(f"id IN ({selects})")
+                rest = [c for c in rest if not self._plain_equality(c)]
         parts.extend(self.node(c) for c in rest)
         return "(" + op.join(parts) + ")"
+
+    def _plain_equality(self, n: ast.Node) -> bool:
+        """``column = ?`` on a promoted column with no arrays in this partition."""
+        if not isinstance(n, (ast.Term, ast.Phrase)) or n.field is None:
+            return False
+        col = self.columns.get(n.field)
+        if col is None or col.kind == "ts" or self.multi_columns is None or col.name in self.multi_columns:
+            return False
+        if col.kind == "int":
+            return _number(n.value) is not None
+        return not (is_ip_field(n.field) and "/" in n.value)
 
     def fulltext(self, field: str | None, value: str, *, phrase: bool) -> str:
         if not value.strip():

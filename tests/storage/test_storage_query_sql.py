@@ -110,3 +110,18 @@ def test_free_text_terms_share_one_fts_query():
     assert '("tamper") AND ("night mode")' in frag.params
     frag = compile_query(parse_query("a OR message:b*"), now=NOW)
     assert frag.where.count("MATCH") == 1 and '("a") OR (message : "b" *)' in frag.params
+
+
+def test_intersect_for_counts_needs_no_arrays_and_the_event_table():
+    q = parse_query("host.name:cam-01 AND event.outcome:failure AND destination.port:22 AND rtsp")
+    plain = compile_query(q, now=NOW, multi_columns=frozenset(), intersect=False)
+    assert "INTERSECT" not in plain.where
+    inter = compile_query(q, now=NOW, multi_columns=frozenset(), intersect=True)
+    assert inter.where.count("INTERSECT") == 2 and inter.where.count("?") == len(inter.params)
+    with pytest.raises(ValueError, match="ev_table"):
+        inter.bind("fts_1")
+    assert "FROM ev_1 WHERE" in inter.bind("fts_1", "ev_1")
+    # a column holding arrays on that day, or unknown array state, keeps the JSON fallback
+    assert "INTERSECT" not in compile_query(q, now=NOW, multi_columns=None, intersect=True).where
+    some = compile_query(q, now=NOW, multi_columns=frozenset({"host_name"}), intersect=True)
+    assert some.where.count("INTERSECT") == 1 and "json_each" in some.where

@@ -282,6 +282,14 @@ def test_100k_events_exact_counts(tmp_path):
         assert s.count("destination.port:[100 TO 199]") == n // 10
         assert s.count("host.name:cam-00*") == sum(1 for i in range(n) if i % 500 < 100)
         assert s.count("event.outcome:failure AND event.dataset:ds2") == sum(1 for i in range(n) if i % 4 == 0 and i % 10 == 2)
+        base = dt.datetime(2026, 4, 28, tzinfo=UTC)  # a window cutting two days in half
+        w0, w1 = base + dt.timedelta(days=1.5), base + dt.timedelta(days=2.25)
+        assert s.count("event.outcome:failure AND event.dataset:ds2", start=w0, end=w1) == sum(
+            1 for i in range(43_200, 64_800) if i % 4 == 0 and i % 10 == 2
+        )
+        q3 = "event.outcome:failure AND event.dataset:ds4 AND destination.port:4"
+        assert s.terms("host.name", q3) == [("cam-0004", 100)]
+        assert s.count(q3) == sum(1 for i in range(n) if i % 4 == 0 and i % 10 == 4 and i % 1000 == 4) == 100
         assert s.count("echo") == sum(1 for i in range(n) if i % 7 == 4)
         assert s.count("echo OR golf") == sum(1 for i in range(n) if i % 7 in (4, 6))
         assert s.count("NOT event.outcome:failure") == n - n // 4
