@@ -160,7 +160,7 @@ def test_body_limits(stack, client, hdr):
 def test_rules_router_without_an_engine_says_503(tmp_path):
     from fastapi.testclient import TestClient
 
-    from conftest import make_stack  # the api tests' own conftest
+    from api_stack import make_stack  # the api tests' stack
 
     s = make_stack(tmp_path, with_rules=False)
     with TestClient(s.app) as c:

@@ -29,7 +29,7 @@ def test_keys_and_users_from_the_cli_work_on_the_api(tmp_path):
     code, out = _run(tmp_path, "apikeys", "list")
     assert "filebeat" in out and key not in out
 
-    from conftest import make_stack  # the same data dir, as the server would open it
+    from api_stack import make_stack  # the same data dir, as the server would open it
 
     s = make_stack(tmp_path)
     with TestClient(s.app) as c:

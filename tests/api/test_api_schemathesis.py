@@ -10,7 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
-from conftest import LiveServer, make_stack  # the api tests' own conftest
+from api_stack import LiveServer, make_stack  # the api tests' stack
 
 EXAMPLES = int(os.environ.get("CITYSOC_FUZZ_EXAMPLES", "6"))  # 40 ran clean too; raise to dig deeper
 # Mounted but without their services in this stack (they answer 503 after the access
