@@ -435,6 +435,11 @@ def event_epoch(ts: Any) -> float | None:
     prefix is parsed once and cached, only the seconds are read per event."""
     if not isinstance(ts, str) or len(ts) < 19 or ts[10] != "T":
         return None
+    if ts[-1] != "Z":  # an offset or no zone: the slow, exact path
+        try:
+            return parse_timestamp(ts).timestamp()
+        except ValueError:
+            return None
     base = _minute_cache.get(ts[:16])
     if base is None:
         try:

@@ -80,6 +80,16 @@ def test_event_clock_reads_timestamps() -> None:
     assert h.last_seen == _dt.datetime(2026, 11, 25, 8, 15, 30, tzinfo=_dt.timezone.utc).timestamp()
 
 
+def test_event_epoch_reads_offsets_exactly() -> None:
+    from core.assets import event_epoch
+
+    z = event_epoch("2026-11-25T08:15:30.250Z")
+    assert z == _dt.datetime(2026, 11, 25, 8, 15, 30, tzinfo=_dt.timezone.utc).timestamp()
+    assert event_epoch("2026-11-25T15:15:30+07:00") == z
+    assert event_epoch("2026-11-25T08:15:30.123456Z") == z
+    assert event_epoch("yesterday") is None and event_epoch(None) is None
+
+
 def test_silent_once_per_silence_and_rearmed() -> None:
     h = {DB.id: AssetHealth(DB.id, last_seen=1000.0)}
     already: set[str] = set()
