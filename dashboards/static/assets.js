@@ -4,6 +4,7 @@
   const {T, el, clear, fmtNum, fmtDate, api, can, errorText, toast} = CS;
   // The inventory (GET /api/v1/assets) when this server has it; a notice otherwise.
   async function inventory() {
+    if (!can("assets:read")) return;
     const st = document.getElementById("inv-status").value;
     let items;
     try { items = await api("GET", "/api/v1/assets?limit=10000" + (st ? "&status=" + encodeURIComponent(st) : "")); }
