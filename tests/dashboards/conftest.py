@@ -69,8 +69,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             subprocess.run(["ip", "netns", "delete", netns], capture_output=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session (package scope is session for a folder without __init__): Playwright's sync API keeps an event loop running in
+    # the main thread while it is open, and every later test folder's asyncio.run() would
+    # fail with "cannot be called from a running event loop".
     if not Path(CHROMIUM).exists():
         subprocess.run(["bash", str(ROOT / "scripts/system-deps.sh")], check=False)
     if not Path(CHROMIUM).exists():
