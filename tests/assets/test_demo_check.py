@@ -19,6 +19,8 @@ def test_every_scenario_detected_in_time_and_normal_week_is_quiet(tmp_path: Path
     verdicts, unexplained = judge(run)
     missed = [v.id for v in verdicts if not v.detected]
     assert not missed, missed
+    no_response = [(v.id, v.expect_playbook, v.playbooks) for v in verdicts if not v.playbook_ok]
+    assert not no_response, no_response  # every scenario's playbook ran (dry run) to success
     assert not unexplained, unexplained  # the ordinary week raises nothing
     assert run.dead_letters == 0
     by_id = {v.id: v for v in verdicts}
