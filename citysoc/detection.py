@@ -107,8 +107,11 @@ class DetectionRuntime:
             self.intel_manager.close()
 
 
-def build_detection(settings: Settings, *, start_feeds: bool = True) -> DetectionRuntime:
+def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_only: bool = False) -> DetectionRuntime:
     """Every configured engine, ready for ``build_pipeline(detectors=rt.detectors)``.
+
+    ``catalog_only`` builds just the rule engines (Sigma, network) for listing rules and
+    their coverage, e.g. in an offline report: no YARA compile, no intel feed fetch.
 
     Sigma rule files that fail to load are logged with their reason and listed in
     ``rt.failures`` (the rest run); a wrong settings section raises
@@ -156,6 +159,9 @@ def build_detection(settings: Settings, *, start_feeds: bool = True) -> Detectio
         raise DetectionConfigError(f"detection.network: {exc}") from exc
     rt._network_titles = dict(getattr(_suite, "RULES", {}) or {})
     rt.detectors.append(rt.network)
+
+    if catalog_only:
+        return rt
 
     # YARA over files that file events name (only when folders to watch are configured).
     yara_cfg = dict(d.yara)

@@ -67,7 +67,11 @@ def make(start: str, end: str, fmt: str, lang: str, tz: str | None, output: Path
         period = parse_period(start, end, tz or settings.reports.tz)
         soc = open_soc(settings)
         try:
-            gen, _ev = build_reports(settings, soc)
+            from citysoc.detection import build_detection
+
+            # The rules this installation runs (our pack, configured folders, saved toggles),
+            # for the ATT&CK coverage section; built only if the report asks for it.
+            gen, _ev = build_reports(settings, soc, rules=lambda: build_detection(settings, catalog_only=True))
             m = generate_report(gen.sources, period, output, fmt=fmt, lang=lang, actor=_actor())
         finally:
             soc.close()
