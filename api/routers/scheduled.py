@@ -33,6 +33,8 @@ class ScheduledRuleOut(BaseModel):
     lookback_s: float
     covered_end: str | None
     open_gaps: int
+    case_variants: bool
+    """False: the rule runs case-sensitively (its case-variant query was too large)."""
     queries: list[str]
 
 

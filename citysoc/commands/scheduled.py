@@ -83,13 +83,17 @@ def check(dirs: tuple[str, ...], no_case_variants: bool, as_json: bool, config: 
     failures += refused
     if as_json:
         for r in ok:
-            click.echo(orjson.dumps({"id": r.id, "path": r.path, "ok": True,
+            click.echo(orjson.dumps({"id": r.id, "path": r.path, "ok": True, "case_variants": r.case_variants,
                                      "queries": [b.query for b in r.branches]}).decode())
         for f in failures:
             click.echo(orjson.dumps({"id": f.rule_id, "path": f.path, "ok": False, "reason": f.reason}).decode())
     else:
         for f in failures:
             out.print(f"[red]not scheduled[/red] {f.path} {f.rule_id or ''}: {f.reason}", markup=True, highlight=False)
-        out.print(f"{len(ok)} rules can be scheduled, {len(failures)} cannot")
+        plain = [r for r in ok if not r.case_variants and not no_case_variants]
+        for r in plain:
+            out.print(f"[yellow]case-sensitive[/yellow] {r.path} {r.id}: the case-variant query is too large",
+                      markup=True, highlight=False)
+        out.print(f"{len(ok)} rules can be scheduled ({len(plain)} case-sensitive), {len(failures)} cannot")
     if failures:
         raise SystemExit(1)

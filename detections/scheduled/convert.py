@@ -81,6 +81,8 @@ class ScheduledQuery:
     branches: list[Branch]
     tags: list[str] = field(default_factory=list)
     description: str = ""
+    case_variants: bool = True
+    """False: values as written (case-sensitive), e.g. the expanded query was too large."""
 
 
 @dataclass(slots=True)
@@ -272,6 +274,7 @@ def _convert_doc(text: str, doc: dict[str, Any], path: str, case_variants: bool)
         branches=branches,
         tags=[str(t) for t in (meta.tags or [])],
         description=str(meta.description or ""),
+        case_variants=case_variants,
     )
 
 

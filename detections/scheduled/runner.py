@@ -39,7 +39,7 @@ import orjson
 
 from core.events import Event, TimestampError, parse_timestamp
 from core.protocols import AlertSink, Detection, EventStore
-from detections.scheduled.convert import ConversionFailure, ScheduledQuery
+from detections.scheduled.convert import ConversionFailure, ScheduledQuery, convert_file
 from detections.scheduled.state import GapRecord, RunRecord, RunState
 
 __all__ = ["ScheduledRule", "RunOutcome", "ScheduledRunner", "event_key", "ENGINE", "validate_queries", "list_runs",
@@ -284,6 +284,7 @@ class ScheduledRunner:
                 "interval_s": r.interval_ms / 1000, "lookback_s": r.lookback_ms / 1000,
                 "covered_end": _iso(self.state.covered_end(r.id)),
                 "open_gaps": len(self.state.open_gaps(r.id)),
+                "case_variants": r.query.case_variants,
                 "queries": [b.query for b in r.query.branches],
             })
         failures = [{"id": f.rule_id, "title": f.title, "path": f.path, "reason": f.reason} for f in self.failures]
@@ -318,23 +319,41 @@ class ScheduledRunner:
             await asyncio.sleep(min(max_sleep, max(1.0, self.seconds_to_next())))
 
 
+_TOO_LARGE = ("parts;", "characters long")
+
+
 def validate_queries(store: EventStore, queries: list[ScheduledQuery]) -> tuple[list[ScheduledQuery], list[ConversionFailure]]:
     """Ask the store to compile every branch over an empty time range (cheap: no day is
     visited). Rules whose query it refuses (regular expressions, too many parts, too
-    long) are returned as failures with the store's reason."""
-    probe = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
+    long) are returned as failures with the store's reason.
+
+    A rule whose case-variant query is too large for the store is converted again with
+    values as written and kept when that fits (``case_variants`` False, shown by the API
+    and ``citysoc scheduled check``): a case-sensitive query beats none."""
     ok: list[ScheduledQuery] = []
     bad: list[ConversionFailure] = []
     for q in queries:
-        for branch in q.branches:
-            try:
-                store.count(branch.query, start=probe, end=probe)
-            except Exception as exc:  # QueryError mostly; any refusal makes the rule unusable
-                bad.append(ConversionFailure(q.path, f"the store refuses the query: {exc}", q.id, q.title))
-                break
+        reason = _refusal(store, q)
+        if reason and q.case_variants and any(t in reason for t in _TOO_LARGE):
+            plain = next((r for r in convert_file(q.path, case_variants=False)
+                          if isinstance(r, ScheduledQuery) and r.id == q.id), None)
+            if plain is not None and _refusal(store, plain) is None:
+                q, reason = plain, None
+        if reason:
+            bad.append(ConversionFailure(q.path, f"the store refuses the query: {reason}", q.id, q.title))
         else:
             ok.append(q)
     return ok, bad
+
+
+def _refusal(store: EventStore, q: ScheduledQuery) -> str | None:
+    probe = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
+    for branch in q.branches:
+        try:
+            store.count(branch.query, start=probe, end=probe)
+        except Exception as exc:  # QueryError mostly; any refusal makes the rule unusable
+            return str(exc)
+    return None
 
 
 def list_runs(state: RunState, rule_id: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:

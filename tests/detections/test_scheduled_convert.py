@@ -157,3 +157,18 @@ def test_case_variants_leave_all_lists_and_keywords_as_written(tmp_path):
     rule.write_text(rule.read_text().replace("f1: one", "f1|cased: One"))
     [failed] = convert_file(rule)
     assert isinstance(failed, ConversionFailure) and "Case-sensitive string matching" in failed.reason
+
+
+def test_a_rule_too_large_with_case_variants_runs_case_sensitively_instead(tmp_path, store):
+    from detections.scheduled import validate_queries
+
+    values = ", ".join(f"tool{i}.exe" for i in range(80))  # 3 spellings each: over the 200-part limit
+    rule = tmp_path / "many.yml"
+    rule.write_text("title: many\nid: 33333333-2222-3333-4444-555555555555\nlogsource: {product: cctv}\n"
+                    f"detection:\n  sel: {{process.name: [{values}]}}\n  condition: sel\nlevel: low\n")
+    [q] = convert_file(rule)
+    assert q.case_variants
+    ok, bad = validate_queries(store, [q])
+    assert bad == [] and [r.case_variants for r in ok] == [False]
+    store.ingest([{"@timestamp": "2026-11-25T10:00:00Z", "process": {"name": "tool42.exe"}}])
+    assert store.count(ok[0].branches[0].query) == 1
