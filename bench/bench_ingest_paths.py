@@ -1,9 +1,9 @@
 """End-to-end ingest: syslog TCP and `_bulk` (socket to committed store) against the
 store-only rate measured in the same run.
 
-A real `citysoc serve` runs as a subprocess with a fresh data directory (no detection
-rules wired in this benchmark's settings); the benchmark sends from this process and
-polls `/metrics` until the store stage has committed everything.
+A real `citysoc serve` runs as a subprocess with a fresh data directory and the detect
+stage off (`detection.enabled: false`); the benchmark sends from this process and polls
+`/metrics` until the store stage has committed everything.
 """
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ def run(quick: bool) -> dict:
     figures: dict = {"events": n}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        env = dict(os.environ, CITYSOC_DATA=str(data))
+        # Detection off: this measures collection and storage, as issue 3 asks.
+        env = dict(os.environ, CITYSOC_DATA=str(data), CITYSOC_DETECTION__ENABLED="false")
         py = sys.executable
         # Store-only baseline: the same store class, pre-parsed events, batches of 1,000.
         docs = _docs(n)

@@ -92,6 +92,9 @@ def _valid_net(value: str) -> bool:
         return False
 
 
+_NO = object()
+
+
 def _ip_of(value: Any) -> str | None:
     """The IP in ``value`` (``10.0.0.1``, ``10.0.0.1:514``, ``[fe80::1]:514``)."""
     if not isinstance(value, str) or not value:
@@ -115,6 +118,7 @@ class AssetIndex:
         self._by_ip: dict[str, Asset] = {}
         self._by_host: dict[str, Asset] = {}  # full names as listed
         self._by_short: dict[str, Asset] = {}  # first label of each listed name (cam-01.city.local -> cam-01)
+        self._ip_cache: dict[str, Any] = {}  # raw address string -> Asset or _NO (see lookup_ip)
         # version -> prefix length -> network address (int) -> asset
         self._nets: dict[int, dict[int, dict[int, Asset]]] = {4: {}, 6: {}}
         self._prefixes: dict[int, list[int]] = {4: [], 6: []}
@@ -223,8 +227,25 @@ class AssetIndex:
             raise InventoryError(f"{source}: {exc}") from None
 
     # -- lookups ---------------------------------------------------------------------
+    _CACHE_MAX = 65_536
+
     def lookup_ip(self, value: str) -> Asset | None:
-        """The asset owning this address: an exact address first, else the longest network."""
+        """The asset owning this address: an exact address first, else the longest network.
+
+        Answers are cached by the raw string (hits and misses; an index never changes after
+        it is built, a changed inventory builds a new one): parsing an address costs more
+        than everything else here, and a city's devices repeat the same few thousand."""
+        cache = self._ip_cache
+        hit = cache.get(value)
+        if hit is not None:
+            return None if hit is _NO else hit
+        if len(cache) >= self._CACHE_MAX:
+            cache.clear()
+        found = self._lookup_ip(value)
+        cache[value] = _NO if found is None else found
+        return found
+
+    def _lookup_ip(self, value: str) -> Asset | None:
         ip = _ip_of(value)
         if ip is None:
             return None
