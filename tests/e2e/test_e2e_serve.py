@@ -35,9 +35,11 @@ def free_port() -> int:
 class Server:
     """One `citysoc serve` process with its own data directory and ports."""
 
-    def __init__(self, data: Path):
+    def __init__(self, data: Path, config: Path | None = None):
         self.data = data
         self.env = dict(os.environ, CITYSOC_DATA=str(data))
+        if config is not None:
+            self.env["CITYSOC_CONFIG"] = str(config)
         self.http_port = free_port()
         self.syslog_port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -254,5 +256,65 @@ def test_sigkill_mid_stream_loses_no_acknowledged_event(tmp_path):
         assert missing == [], f"acknowledged batches lost or partial after SIGKILL: {missing}"
         total = srv.count(viewer_key, "event.dataset:crash.test")
         assert len(acked) * 200 <= total <= len(attempted) * 200
+    finally:
+        srv.stop()
+
+
+def test_configured_tail_intel_and_yara_reach_alerts_through_serve(tmp_path):
+    """What `citysoc.yml` turns on is really running in `serve`: a tailed file is stored
+    with its path; an event touching an address from a CSV intel feed and a file event
+    naming a webshell in the watched ingest folder both become alerts on the API."""
+    logs = tmp_path / "logs"
+    ingest_dir = tmp_path / "warehouse-ingest"
+    logs.mkdir()
+    ingest_dir.mkdir()
+    feed = tmp_path / "ioc.csv"
+    feed.write_text("type,value,source,confidence\nip,198.51.100.77,cert-vn,90\n")
+    access = logs / "gateway-access.log"
+    access.write_text("")
+    cfg = tmp_path / "citysoc.yml"
+    cfg.write_text(f"""
+tail:
+  - {{name: gateway, paths: ["{logs}/*.log"], format: nginx}}
+detection:
+  intel: {{feeds: [{{name: cert-vn, location: "{feed}"}}]}}
+  yara: {{watch_prefixes: ["{ingest_dir}"]}}
+""")
+    srv = Server(tmp_path / "data", config=cfg)
+    srv.data.mkdir()
+    ingest_key, viewer_key = srv.key("ingest"), srv.key("viewer")
+    srv.start()
+    try:
+        lines = [f'10.20.{i}.9 - - [25/Nov/2026:08:00:{i:02d} +0700] "GET /api/v1/datasets/{i} HTTP/1.1" 200 512 "-" "etl/1.0"'
+                 for i in range(30)]
+        with access.open("a") as fh:
+            fh.write("\n".join(lines) + "\n")
+        q = f'log.file.path:"{access}" AND http.response.status_code:200'
+        assert srv.wait_count(viewer_key, q, 30) == 30
+
+        shell = ingest_dir / "report.php"
+        shell.write_text("<?php if(isset($_POST['c'])) { eval($_POST['c']); } ?>")
+        events = [
+            {"@timestamp": "2026-11-25T01:00:00Z", "message": "connection to known bad host",
+             "source": {"ip": "10.20.3.4"}, "destination": {"ip": "198.51.100.77", "port": 443},
+             "event": {"category": ["network"]}},
+            {"@timestamp": "2026-11-25T01:00:01Z", "message": "file created in ingest folder",
+             "event": {"category": ["file"], "type": ["creation"], "action": "file-created"},
+             "file": {"path": str(shell)}, "host": {"name": "wh-etl-01"}},
+        ]
+        r = httpx.post(f"{srv.url}/api/v1/ingest", content=b"\n".join(orjson.dumps(e) for e in events),
+                       headers={"Authorization": f"ApiKey {ingest_key}"}, timeout=30)
+        assert r.status_code == 200 and r.json()["stored"] == 2, r.text
+        deadline = time.monotonic() + 30
+        rules: set[str] = set()
+        while time.monotonic() < deadline:
+            page = httpx.get(f"{srv.url}/api/v1/alerts", params={"limit": 100},
+                             headers={"Authorization": f"ApiKey {viewer_key}"}, timeout=30).json()
+            rules = {a["rule_id"] for a in page["items"]}
+            if "intel:cert-vn" in rules and any(r.startswith("yara:") for r in rules):
+                break
+            time.sleep(0.3)
+        assert "intel:cert-vn" in rules, rules
+        assert any(r.startswith("yara:") and "webshell" in r for r in rules), rules
     finally:
         srv.stop()
