@@ -87,6 +87,7 @@ def _load(url: str, key: str, rate: float, seconds: float, out: Any) -> None:
     async def main() -> None:
         lat: list[tuple[int, float]] = []
         errors = 0
+        kinds: dict[str, int] = {}  # what the errors were, so a figure never hides a failure
         # A small pool: beyond a few connections httpx itself becomes the bottleneck; a
         # request waiting for a free connection still counts from its scheduled time.
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
@@ -110,8 +111,10 @@ def _load(url: str, key: str, rate: float, seconds: float, out: Any) -> None:
                         r = await c.get(QUERIES[q])
                     if r.status_code != 200:
                         errors += 1
-                except httpx.HTTPError:
+                        kinds[f"http {r.status_code}"] = kinds.get(f"http {r.status_code}", 0) + 1
+                except httpx.HTTPError as exc:
                     errors += 1
+                    kinds[type(exc).__name__] = kinds.get(type(exc).__name__, 0) + 1
                 lat.append((q, time.perf_counter() - t))
 
             for i in range(n):
@@ -150,7 +153,7 @@ def _load(url: str, key: str, rate: float, seconds: float, out: Any) -> None:
             t0 = time.perf_counter()
             await asyncio.gather(*(worker(w) for w in range(8)))
             cap_rps = done / (time.perf_counter() - t0)
-        out.put({"lat": lat, "errors": errors, "elapsed": elapsed, "sent": n, "cpu_s": cpu_s,
+        out.put({"lat": lat, "errors": errors, "error_kinds": kinds, "elapsed": elapsed, "sent": n, "cpu_s": cpu_s,
                  "sequential": seq, "capacity_rps": cap_rps, "capacity_lat": cap_lat,
                  "total_requests": n + len(seq) + done})
 
@@ -304,6 +307,7 @@ def run(quick: bool) -> dict[str, Any]:
                 "achieved_rps": round(res["sent"] / res["elapsed"], 1),
                 "requests": res["sent"],
                 "errors": res["errors"],
+                "error_kinds": res.get("error_kinds", {}),
                 "p50_ms": round(_pct(lat_all, 50) * 1000, 1),
                 "p95_ms": round(_pct(lat_all, 95) * 1000, 1),
                 "p99_ms": round(_pct(lat_all, 99) * 1000, 1),
