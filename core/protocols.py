@@ -22,6 +22,7 @@ __all__ = [
     "ItemError",
     "SearchResult",
     "QueryError",
+    "check_page",
     "EventStore",
     "DeadLetter",
     "DeadLetterStore",
@@ -100,6 +101,14 @@ class QueryError(ValueError):
         self.query = query
         where = f" at position {position}" if position is not None else ""
         super().__init__(f"{message}{where}")
+
+
+def check_page(sort: str, limit: int, offset: int) -> None:
+    """Check ``EventStore.search`` paging arguments the same way in every store."""
+    if sort not in ("asc", "desc"):
+        raise QueryError(f"sort must be 'asc' or 'desc', not {sort!r}")
+    if limit < 0 or offset < 0:
+        raise QueryError("limit and offset must not be negative")
 
 
 @runtime_checkable

@@ -74,7 +74,7 @@ from elasticsearch import (
 )
 
 from core.events import Event, TimestampError, expand_dots, parse_timestamp, to_utc_iso, utc_now_iso
-from core.protocols import IngestReport, ItemError, QueryError, SearchResult
+from core.protocols import IngestReport, ItemError, QueryError, SearchResult, check_page
 from core.settings import StorageSettings
 from storage import es_mappings
 from storage.query.ast import Node
@@ -544,10 +544,7 @@ class ElasticsearchEventStore:
         offset: int = 0,
         sort: str = "desc",
     ) -> SearchResult:
-        if sort not in ("asc", "desc"):
-            raise QueryError(f"sort must be 'asc' or 'desc', not {sort!r}")
-        if limit < 0 or offset < 0:
-            raise QueryError("limit and offset must not be negative")
+        check_page(sort, limit, offset)
         if limit + offset > 10_000:
             raise QueryError(
                 f"offset + limit is {offset + limit}; Elasticsearch pages at most 10,000 events deep: "

@@ -51,7 +51,7 @@ from typing import Any, Literal, TypeVar
 import orjson
 
 from core.events import Event, TimestampError, expand_dots, parse_timestamp, to_utc_iso
-from core.protocols import IngestReport, ItemError, QueryError, SearchResult
+from core.protocols import IngestReport, ItemError, QueryError, SearchResult, check_page
 from storage.query import ast
 from storage.query.parse import parse_query, validate_field
 from storage.query.sql import (
@@ -382,10 +382,7 @@ class SQLiteEventStore:
         sort: str = "desc",
     ) -> SearchResult:
         """Events matching ``query``, newest first (``sort="asc"``: oldest first), paged."""
-        if sort not in ("asc", "desc"):
-            raise QueryError(f"sort must be 'asc' or 'desc', not {sort!r}")
-        if limit < 0 or offset < 0:
-            raise QueryError("limit and offset must not be negative")
+        check_page(sort, limit, offset)
         t0 = time.perf_counter()
 
         def fn(c, days, tsql, tparams, frag):
