@@ -13,43 +13,23 @@ from pathlib import Path
 
 import httpx
 
+from citysoc.testing import free_port, run_cli, wait_for
+
 from core.assets import Asset, dump_yaml
 
 PY = sys.executable
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    res = subprocess.run([PY, "-m", "citysoc.cli", *args], env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    return res.stdout
-
-
-def _wait(fn, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = fn()
-        if got:
-            return got
-        time.sleep(0.2)
-    return fn()
-
-
 def test_serve_attributes_tracks_health_and_alerts_silence(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    http_port, syslog_port = _free_port(), _free_port()
+    http_port, syslog_port = free_port(), free_port()
     env = dict(os.environ, CITYSOC_DATA=str(data), CITYSOC_ASSETS__CHECK_INTERVAL_S="0.5")
     cam = Asset(id="cam-q1-0001", name="Camera Ben Thanh", type="camera", center="operations", criticality=4,
                 ips=["10.20.1.11"], hostnames=["CAM-Q1-0001"], log_interval_s=3)
     (tmp_path / "inv.yml").write_text(dump_yaml([cam]))
-    _cli(env, "assets", "import", str(tmp_path / "inv.yml"))
-    key = re.search(r"(csk_\S+)", _cli(env, "apikeys", "create", "t", "--role", "admin")).group(1)
+    run_cli(env, "assets", "import", str(tmp_path / "inv.yml"))
+    key = re.search(r"(csk_\S+)", run_cli(env, "apikeys", "create", "t", "--role", "admin")).group(1)
     log = tmp_path / "serve.log"
     proc = subprocess.Popen([PY, "-m", "citysoc.cli", "serve", "--port", str(http_port), "--syslog-port",
                              str(syslog_port)], env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
@@ -62,7 +42,7 @@ def test_serve_attributes_tracks_health_and_alerts_silence(tmp_path: Path) -> No
                 return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
             except httpx.TransportError:
                 return False
-        assert _wait(ready, 90), log.read_text()[-3000:]
+        assert wait_for(ready, 90), log.read_text()[-3000:]
 
         def send(line: str) -> None:
             with socket.create_connection(("127.0.0.1", syslog_port), timeout=10) as s:
@@ -74,26 +54,26 @@ def test_serve_attributes_tracks_health_and_alerts_silence(tmp_path: Path) -> No
 
         def count(q: str) -> int:
             return httpx.get(f"{url}/api/v1/events/count", params={"q": q}, headers=h, timeout=10).json()["count"]
-        assert _wait(lambda: count("citysoc.asset.id:cam-q1-0001") == 1)
-        assert _wait(lambda: httpx.get(f"{url}/api/v1/assets/cam-q1-0001", headers=h).json()["status"] == "healthy")
+        assert wait_for(lambda: count("citysoc.asset.id:cam-q1-0001") == 1)
+        assert wait_for(lambda: httpx.get(f"{url}/api/v1/assets/cam-q1-0001", headers=h).json()["status"] == "healthy")
 
         # an asset added over the API attributes the next event at once
         nvr = {"id": "nvr-q1-01", "type": "nvr", "center": "operations", "ips": ["10.20.0.11"],
                "hostnames": ["NVR-Q1-01"], "criticality": 5}
         assert httpx.post(f"{url}/api/v1/assets", json=nvr, headers=h).status_code == 201
         send(f"<14>{ts} NVR-Q1-01 Dahua: [Event] Motion Detect Start. Channel: 3")
-        assert _wait(lambda: count("citysoc.asset.id:nvr-q1-01 AND citysoc.center:operations") == 1)
+        assert wait_for(lambda: count("citysoc.asset.id:nvr-q1-01 AND citysoc.center:operations") == 1)
 
         # the camera stays quiet past its 3 s interval: one asset:silent alert
         def silent_alerts() -> list:
             r = httpx.get(f"{url}/api/v1/alerts", params={"rule_id": "asset:silent"}, headers=h, timeout=10)
             return r.json()["items"]
-        alerts = _wait(silent_alerts, 30)
+        alerts = wait_for(silent_alerts, 30)
         assert [a["entities"]["asset_id"] for a in alerts] == ["cam-q1-0001"]
         summary = {s["center"]: s for s in httpx.get(f"{url}/api/v1/assets/summary", headers=h).json()}
         assert summary["operations"]["by_status"]["silent"] >= 1 and summary["operations"]["open_alerts"] >= 1
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    out = _cli(env, "assets", "list", "--status", "silent")
+    out = run_cli(env, "assets", "list", "--status", "silent")
     assert "1 shown of 2 assets" in out

@@ -8,40 +8,18 @@ import datetime as _dt
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from citysoc.testing import free_port, run_cli, wait_for
 
 from storage.sqlite import SQLiteEventStore
 
 PY = sys.executable
 RULE_ID = "dc6f987d-bbb1-4b10-97fb-cead3bec1e91"  # camera_telnet_enabled (our pack)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    res = subprocess.run([PY, "-m", "citysoc.cli", *args], env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    return res.stdout
-
-
-def _wait(fn, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = fn()
-        if got:
-            return got
-        time.sleep(0.2)
-    return fn()
 
 
 def test_serve_runs_scheduled_rules_into_alerts(tmp_path: Path) -> None:
@@ -58,9 +36,9 @@ def test_serve_runs_scheduled_rules_into_alerts(tmp_path: Path) -> None:
         "detection:\n  scheduled:\n    interval: 2s\n    lookback: 1h\n    ingest_delay: 0s\n"
         f"    rules:\n      - id: {RULE_ID}\n"
     )
-    http_port, syslog_port = _free_port(), _free_port()
+    http_port, syslog_port = free_port(), free_port()
     env = dict(os.environ, CITYSOC_DATA=str(data), CITYSOC_CONFIG=str(cfg))
-    key = re.search(r"(csk_\S+)", _cli(env, "apikeys", "create", "t", "--role", "viewer")).group(1)
+    key = re.search(r"(csk_\S+)", run_cli(env, "apikeys", "create", "t", "--role", "viewer")).group(1)
     log = tmp_path / "serve.log"
     proc = subprocess.Popen([PY, "-m", "citysoc.cli", "serve", "--port", str(http_port), "--syslog-port",
                              str(syslog_port)], env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
@@ -73,19 +51,19 @@ def test_serve_runs_scheduled_rules_into_alerts(tmp_path: Path) -> None:
                 return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
             except httpx.TransportError:
                 return False
-        assert _wait(ready, 90), log.read_text()[-3000:]
+        assert wait_for(ready, 90), log.read_text()[-3000:]
 
         def alerts() -> list[dict]:
             r = httpx.get(f"{url}/api/v1/alerts", params={"rule_id": RULE_ID}, headers=h, timeout=10)
             return r.json()["items"]
-        [alert] = _wait(alerts, 30)
+        [alert] = wait_for(alerts, 30)
         assert alert["engine"] == "sigma-scheduled"
 
         # Runs continue every 2 s; the event is in every window but alerts once.
         def three_runs() -> list[dict] | None:
             runs = httpx.get(f"{url}/api/v1/scheduled-rules/runs", headers=h, timeout=10).json()
             return runs if len(runs) >= 3 else None
-        runs = _wait(three_runs, 30)
+        runs = wait_for(three_runs, 30)
         assert runs and sum(r["alerts"] for r in runs) == 1 and all(r["hits"] == 1 for r in runs)
         assert len(alerts()) == 1
         ov = httpx.get(f"{url}/api/v1/scheduled-rules", headers=h).json()
@@ -96,5 +74,5 @@ def test_serve_runs_scheduled_rules_into_alerts(tmp_path: Path) -> None:
     text = log.read_text()
     # uvicorn re-raises the SIGTERM it handled (exit -15); the shutdown itself must be clean.
     assert "Finished server process" in text and "Traceback" not in text and "ended with" not in text, text[-3000:]
-    status = json.loads(_cli(env, "scheduled", "status", "--json"))
+    status = json.loads(run_cli(env, "scheduled", "status", "--json"))
     assert status["runs"] and {r["status"] for r in status["runs"]} == {"ok"}

@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,89 +17,20 @@ import httpx
 import orjson
 import pytest
 
+from citysoc.testing import ServeProcess, free_port
+
 pytestmark = [pytest.mark.timeout(240)]
-PY = sys.executable
 LOGGER = shutil.which("logger")
 RSYSLOGD = shutil.which("rsyslogd") or ("/usr/sbin/rsyslogd" if os.path.exists("/usr/sbin/rsyslogd") else None)
 OMES = any(Path(p).exists() for p in ("/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so",
                                       "/usr/lib/aarch64-linux-gnu/rsyslog/omelasticsearch.so"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """One `citysoc serve` process with its own data directory and ports."""
-
-    def __init__(self, data: Path, config: Path | None = None):
-        self.data = data
-        self.env = dict(os.environ, CITYSOC_DATA=str(data))
-        if config is not None:
-            self.env["CITYSOC_CONFIG"] = str(config)
-        self.http_port = free_port()
-        self.syslog_port = free_port()
-        self.proc: subprocess.Popen | None = None
-        self.log = data.parent / f"serve-{self.http_port}.log"
-
-    def cli(self, *args: str) -> str:
-        res = subprocess.run([PY, "-m", "citysoc.cli", *args], env=self.env, capture_output=True, text=True, timeout=120)
-        assert res.returncode == 0, res.stderr
-        return res.stdout
-
-    def key(self, role: str) -> str:
-        out = self.cli("apikeys", "create", f"test-{role}-{time.monotonic_ns()}", "--role", role)
-        return re.search(r"(csk_\S+)", out).group(1)
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [PY, "-m", "citysoc.cli", "serve", "--port", str(self.http_port), "--syslog-port", str(self.syslog_port)],
-            env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited {self.proc.returncode}: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("serve did not become ready: " + self.log.read_text()[-3000:])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=60)
-
-    def count(self, key: str, q: str) -> int:
-        r = httpx.get(f"{self.url}/api/v1/events/count", params={"q": q}, headers={"Authorization": f"ApiKey {key}"},
-                      timeout=30)
-        r.raise_for_status()
-        return r.json()["count"]
-
-    def wait_count(self, key: str, q: str, n: int, timeout: float = 60) -> int:
-        deadline = time.monotonic() + timeout
-        got = -1
-        while time.monotonic() < deadline:
-            got = self.count(key, q)
-            if got >= n:
-                return got
-            time.sleep(0.2)
-        return got
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("serve") / "data")
+    srv = ServeProcess(tmp_path_factory.mktemp("serve") / "data")
     srv.data.mkdir(parents=True)
-    keys = {"admin": srv.key("admin"), "ingest": srv.key("ingest"), "viewer": srv.key("viewer")}
+    keys = {"admin": srv.api_key("admin"), "ingest": srv.api_key("ingest"), "viewer": srv.api_key("viewer")}
     srv.start()
     srv.keys = keys
     yield srv
@@ -214,9 +144,9 @@ def test_sigkill_mid_stream_loses_no_acknowledged_event(tmp_path):
     after a restart every batch the sender saw acknowledged is stored. At least once:
     a batch in flight at the kill may be stored without its answer reaching the sender,
     and a shipper would resend it (we count those too: they may appear, never vanish)."""
-    srv = Server(tmp_path / "data")
+    srv = ServeProcess(tmp_path / "data")
     srv.data.mkdir()
-    ingest_key, viewer_key = srv.key("ingest"), srv.key("viewer")
+    ingest_key, viewer_key = srv.api_key("ingest"), srv.api_key("viewer")
     srv.start()
     acked: list[int] = []
     attempted: list[int] = []
@@ -280,9 +210,9 @@ detection:
   intel: {{feeds: [{{name: cert-vn, location: "{feed}"}}]}}
   yara: {{watch_prefixes: ["{ingest_dir}"]}}
 """)
-    srv = Server(tmp_path / "data", config=cfg)
+    srv = ServeProcess(tmp_path / "data", config=cfg)
     srv.data.mkdir()
-    ingest_key, viewer_key = srv.key("ingest"), srv.key("viewer")
+    ingest_key, viewer_key = srv.api_key("ingest"), srv.api_key("viewer")
     srv.start()
     try:
         lines = [f'10.20.{i}.9 - - [25/Nov/2026:08:00:{i:02d} +0700] "GET /api/v1/datasets/{i} HTTP/1.1" 200 512 "-" "etl/1.0"'
