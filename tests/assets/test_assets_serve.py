@@ -3,47 +3,31 @@ camera; an asset added over the API attributes the very next event; a camera tha
 quiet past its interval raises `asset:silent`; health survives in assets.db."""
 from __future__ import annotations
 
-import os
-import re
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from citysoc.testing import free_port, run_cli, wait_for
-
+from citysoc.testing import ServeProcess, run_cli, wait_for
 from core.assets import Asset, dump_yaml
 
-PY = sys.executable
 
 
 def test_serve_attributes_tracks_health_and_alerts_silence(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    http_port, syslog_port = free_port(), free_port()
-    env = dict(os.environ, CITYSOC_DATA=str(data), CITYSOC_ASSETS__CHECK_INTERVAL_S="0.5")
+    srv = ServeProcess(data, env={"CITYSOC_ASSETS__CHECK_INTERVAL_S": "0.5"})
+    env = srv.env
     cam = Asset(id="cam-q1-0001", name="Camera Ben Thanh", type="camera", center="operations", criticality=4,
                 ips=["10.20.1.11"], hostnames=["CAM-Q1-0001"], log_interval_s=3)
     (tmp_path / "inv.yml").write_text(dump_yaml([cam]))
     run_cli(env, "assets", "import", str(tmp_path / "inv.yml"))
-    key = re.search(r"(csk_\S+)", run_cli(env, "apikeys", "create", "t", "--role", "admin")).group(1)
-    log = tmp_path / "serve.log"
-    proc = subprocess.Popen([PY, "-m", "citysoc.cli", "serve", "--port", str(http_port), "--syslog-port",
-                             str(syslog_port)], env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{http_port}"
+    key = srv.api_key("admin")
+    srv.start()
+    proc, url, syslog_port = srv.proc, srv.url, srv.syslog_port
     h = {"Authorization": f"ApiKey {key}"}
     try:
-        def ready() -> bool:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-        assert wait_for(ready, 90), log.read_text()[-3000:]
-
         def send(line: str) -> None:
             with socket.create_connection(("127.0.0.1", syslog_port), timeout=10) as s:
                 s.sendall(line.encode() + b"\n")

@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from citysoc.testing import free_port, run_cli, wait_for
-
+from citysoc.testing import ServeProcess, run_cli, wait_for
 from storage.sqlite import SQLiteEventStore
 
-PY = sys.executable
 RULE_ID = "dc6f987d-bbb1-4b10-97fb-cead3bec1e91"  # camera_telnet_enabled (our pack)
 
 
@@ -36,23 +30,13 @@ def test_serve_runs_scheduled_rules_into_alerts(tmp_path: Path) -> None:
         "detection:\n  scheduled:\n    interval: 2s\n    lookback: 1h\n    ingest_delay: 0s\n"
         f"    rules:\n      - id: {RULE_ID}\n"
     )
-    http_port, syslog_port = free_port(), free_port()
-    env = dict(os.environ, CITYSOC_DATA=str(data), CITYSOC_CONFIG=str(cfg))
-    key = re.search(r"(csk_\S+)", run_cli(env, "apikeys", "create", "t", "--role", "viewer")).group(1)
-    log = tmp_path / "serve.log"
-    proc = subprocess.Popen([PY, "-m", "citysoc.cli", "serve", "--port", str(http_port), "--syslog-port",
-                             str(syslog_port)], env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{http_port}"
+    srv = ServeProcess(data, config=cfg)
+    env = srv.env
+    key = srv.api_key("viewer")
+    srv.start()
+    proc, url, log = srv.proc, srv.url, srv.log
     h = {"Authorization": f"ApiKey {key}"}
     try:
-        def ready() -> bool:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-        assert wait_for(ready, 90), log.read_text()[-3000:]
-
         def alerts() -> list[dict]:
             r = httpx.get(f"{url}/api/v1/alerts", params={"rule_id": RULE_ID}, headers=h, timeout=10)
             return r.json()["items"]
