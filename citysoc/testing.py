@@ -22,13 +22,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
-__all__ = ["free_port", "run_cli", "wait_for", "ServeProcess"]
+__all__ = ["free_port", "run_cli", "wait_for", "ServeProcess", "netns_pair"]
 
 _T = TypeVar("_T")
 
@@ -126,3 +127,32 @@ class ServeProcess:
         """The count of ``q`` once it reaches ``n`` (or the last count at ``timeout``)."""
         got = wait_for(lambda: (c := self.count(key, q)) >= n and c, timeout)
         return got if got else self.count(key, q)
+
+
+@contextmanager
+def netns_pair(prefix: str, addr_a: str, addr_b: str, plen: int = 24) -> Iterator[tuple[str, str, str, str]]:
+    """Two network namespaces joined by a veth pair, torn down afterwards (needs root and
+    ``ip``). Yields ``(ns_a, ns_b, veth_a, veth_b)``; names carry ``prefix`` and this
+    process id, so parallel runs never meet. Tests only: addresses live inside the pair."""
+    tag = f"{os.getpid() % 100000}"
+    ns_a, ns_b = f"{prefix}-a-{tag}", f"{prefix}-b-{tag}"
+    veth_a, veth_b = f"{prefix[:5]}a{tag}", f"{prefix[:5]}b{tag}"
+
+    def run(*args: str) -> None:
+        subprocess.run(args, check=True, capture_output=True, text=True, timeout=20)
+
+    try:
+        run("ip", "netns", "add", ns_a)
+        run("ip", "netns", "add", ns_b)
+        run("ip", "link", "add", veth_a, "type", "veth", "peer", "name", veth_b)
+        run("ip", "link", "set", veth_a, "netns", ns_a)
+        run("ip", "link", "set", veth_b, "netns", ns_b)
+        for ns, dev, addr in ((ns_a, veth_a, addr_a), (ns_b, veth_b, addr_b)):
+            run("ip", "-n", ns, "addr", "add", f"{addr}/{plen}", "dev", dev)
+            run("ip", "-n", ns, "link", "set", dev, "up")
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        yield ns_a, ns_b, veth_a, veth_b
+    finally:
+        for ns in (ns_a, ns_b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+        subprocess.run(["ip", "link", "del", veth_a], capture_output=True, timeout=20)

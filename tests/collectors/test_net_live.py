@@ -22,6 +22,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from citysoc.testing import netns_pair
 from collectors.sources.pcap import CaptureError, LiveCaptureSource
 
 pytestmark = [pytest.mark.network]
@@ -47,24 +48,8 @@ def _run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
 @pytest.fixture
 def netns():
     _require()
-    tag = f"{os.getpid() % 100000}"
-    ns_a, ns_b = f"csnet-a-{tag}", f"csnet-b-{tag}"
-    veth_a, veth_b = f"csva{tag}", f"csvb{tag}"
-    try:
-        _run("ip", "netns", "add", ns_a)
-        _run("ip", "netns", "add", ns_b)
-        _run("ip", "link", "add", veth_a, "type", "veth", "peer", "name", veth_b)
-        _run("ip", "link", "set", veth_a, "netns", ns_a)
-        _run("ip", "link", "set", veth_b, "netns", ns_b)
-        for ns, dev, addr in ((ns_a, veth_a, A_IP), (ns_b, veth_b, B_IP)):
-            _run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
-            _run("ip", "-n", ns, "link", "set", dev, "up")
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
+    with netns_pair("csnet", A_IP, B_IP) as (ns_a, ns_b, veth_a, veth_b):
         yield ns_a, ns_b, veth_a, veth_b
-    finally:
-        for ns in (ns_a, ns_b):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
-        subprocess.run(["ip", "link", "del", veth_a], capture_output=True, timeout=20)
 
 
 class _CaptureInNamespace:

@@ -31,6 +31,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from citysoc.testing import netns_pair
 from collectors.sources.pcap import LiveCaptureSource
 from detections.network import NetworkDetectors
 from detections.sigma import SigmaEngine, load_rules
@@ -133,31 +134,11 @@ def _require() -> None:
         pytest.skip("libpcap0.8 is not installed: BPF filters cannot be compiled")
 
 
-def _run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture
 def netns():
     _require()
-    tag = f"{os.getpid() % 100000}"
-    ns_a, ns_b = f"csnd-a-{tag}", f"csnd-b-{tag}"
-    veth_a, veth_b = f"csnda{tag}", f"csndb{tag}"
-    try:
-        _run("ip", "netns", "add", ns_a)
-        _run("ip", "netns", "add", ns_b)
-        _run("ip", "link", "add", veth_a, "type", "veth", "peer", "name", veth_b)
-        _run("ip", "link", "set", veth_a, "netns", ns_a)
-        _run("ip", "link", "set", veth_b, "netns", ns_b)
-        for ns, dev, addr in ((ns_a, veth_a, ATTACKER), (ns_b, veth_b, VICTIM)):
-            _run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
-            _run("ip", "-n", ns, "link", "set", dev, "up")
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
+    with netns_pair("csnd", ATTACKER, VICTIM) as (ns_a, ns_b, veth_a, veth_b):
         yield ns_a, ns_b, veth_b
-    finally:
-        for ns in (ns_a, ns_b):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
-        subprocess.run(["ip", "link", "del", veth_a], capture_output=True, timeout=20)
 
 
 class _LiveDetection:
