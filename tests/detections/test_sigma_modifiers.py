@@ -4,28 +4,13 @@ from __future__ import annotations
 import base64
 
 import pytest
+from sigma_rule_kit import rule_compiler
 
 
 @pytest.fixture
 def compile_rule(tmp_path):
-    """compile_rule(yaml_text) -> SigmaEngine with that one rule (fails the test if it does not load)."""
-    import textwrap
-
-    from detections.sigma import SigmaEngine, load_rules
-
-    counter = {"n": 0}
-
-    def make(text: str, **engine_kw):
-        counter["n"] += 1
-        p = tmp_path / f"rule{counter['n']}.yml"
-        p.write_text(textwrap.dedent(text), encoding="utf-8")
-        rs = load_rules([p])
-        assert not rs.failures, [f.reason for f in rs.failures]
-        eng = SigmaEngine(rs.rules, **engine_kw)
-        assert not eng.failures, [f.reason for f in eng.failures]
-        return eng
-
-    return make
+    """compile_rule(yaml_text) -> SigmaEngine with that one rule."""
+    return rule_compiler(tmp_path)
 
 RULE = """
 title: t
