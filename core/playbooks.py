@@ -18,6 +18,7 @@ Example::
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -48,13 +49,18 @@ __all__ = [
     "SmtpSettings",
     "WebhookTarget",
     "DatabaseTarget",
+    "CorroborationSettings",
+    "RateLimit",
+    "RateLimitSettings",
+    "RunLimit",
+    "INTERNAL_NETWORKS",
 ]
 
 RUN_STATUSES: tuple[str, ...] = (
-    "queued", "running", "awaiting_approval", "succeeded", "failed", "rejected", "cancelled")
+    "queued", "running", "awaiting_approval", "succeeded", "failed", "rejected", "cancelled", "refused")
 STEP_STATUSES: tuple[str, ...] = (
     "pending", "running", "succeeded", "failed", "skipped", "awaiting_approval", "rejected", "would_run")
-FINAL_RUN_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "rejected", "cancelled"})
+FINAL_RUN_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "rejected", "cancelled", "refused"})
 
 RUN_TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"running", "cancelled", "failed"}),
@@ -65,6 +71,7 @@ RUN_TRANSITIONS: dict[str, frozenset[str]] = {
     "succeeded": frozenset(),
     "rejected": frozenset(),
     "cancelled": frozenset(),
+    "refused": frozenset(),  # an automatic run over its rate limit: stored refused, with the reason
 }
 """Who may follow whom. ``rerun`` never moves an old run: it starts a new one."""
 
@@ -147,6 +154,8 @@ class Run:
     actor: str
     inputs: dict[str, Any] = field(default_factory=dict)
     alert_id: int | None = None
+    rule_id: str | None = None
+    """Rule of the alert that started the run (rate limits per rule count by it)."""
     dry_run: bool = False
     idempotency_key: str | None = None
     reason: str = ""
@@ -185,17 +194,38 @@ class PlaybookInfo:
     steps: list[dict[str, Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class RunLimit:
+    """One rate limit checked when a run is created: at most ``max_runs`` non-refused real runs
+    of ``playbook`` (and, when given, of alerts of ``rule_id``) created since ``since``."""
+
+    playbook: str
+    max_runs: int
+    since: str
+    window_s: float
+    rule_id: str | None = None
+    trigger: str = "alert"
+
+    def reason(self, counted: int) -> str:
+        scope = f"rule {self.rule_id!r} in playbook {self.playbook!r}" if self.rule_id else f"playbook {self.playbook!r}"
+        return (f"rate limit: {counted} automatic run(s) of {scope} in the last {self.window_s:g} s "
+                f"(limit {self.max_runs}); refused so a flood of alerts cannot drive responses")
+
+
 @runtime_checkable
 class RunStore(Protocol):
     """Persistence of runs, steps and approvals. Implementation: ``storage.playbook_runs``.
 
     ``create_run`` returns the existing run instead when a non-dry run with the same
-    ``(playbook, idempotency_key)`` exists (the second element is then False).
+    ``(playbook, idempotency_key)`` exists (the second element is then False). With
+    ``limits``, it counts (in the same transaction) the earlier runs each limit covers and
+    stores the run ``refused`` with the limit's reason when one is full.
+    ``set_status`` enforces :data:`RUN_TRANSITIONS` (raising :class:`RunStateError`).
     ``set_status`` is a compare-and-set: it moves the run only when it is still in
     ``expected`` and returns False otherwise, so two processes cannot both resume it.
     """
 
-    def create_run(self, run: Run) -> tuple[Run, bool]: ...
+    def create_run(self, run: Run, *, limits: Sequence[RunLimit] = ()) -> tuple[Run, bool]: ...
     def get_run(self, run_id: int) -> Run: ...
     def list_runs(self, *, playbook: str | None = None, status: str | None = None, alert_id: int | None = None,
                   limit: int = 50, offset: int = 0) -> tuple[int, list[Run]]: ...
@@ -246,6 +276,19 @@ class NftSettings(_Strict):
     command_prefix: list[str] = Field(default_factory=list)
     """Argument list put before ``nft``, e.g. ``[ip, netns, exec, gw]`` or ``[ssh, gw, --]``."""
     default_ttl_s: int = Field(3600, ge=1, le=30 * 86400)
+    allow_block: list[str] = Field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
+    """Networks ``block_ip`` / ``isolate_host`` may act on. An address inside
+    ``internal_networks`` is acted on only when an entry *inside* those internal ranges
+    covers it (e.g. ``10.20.3.0/24`` for the camera network): ``0.0.0.0/0`` alone never
+    lets a playbook cut off the city's own hosts. ``soc_addresses`` are never acted on."""
+    internal_networks: list[str] = Field(default_factory=lambda: list(INTERNAL_NETWORKS))
+    """The city's internal ranges (default: RFC 1918, CGNAT, IPv6 ULA and link-local)."""
+
+
+INTERNAL_NETWORKS: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                                      "fc00::/7", "fe80::/10")
+"""Default ``playbooks.nft.internal_networks``. Not ``ipaddress.is_private``: that also counts
+the documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) as private."""
 
 
 class SmtpSettings(_Strict):
@@ -276,6 +319,40 @@ class DatabaseTarget(_Strict):
     password=...`` or ``unix_socket=/run/mysqld/mysqld.sock user=...``."""
 
 
+class CorroborationSettings(_Strict):
+    """When an automatic (``approval: {auto: ...}``) destructive step in a run started by an
+    alert may act without a person: its target must be corroborated, else the step waits for
+    approval. Log lines are unauthenticated (a UDP syslog datagram can carry any address),
+    so one alert is never enough by itself."""
+
+    enabled: bool = True
+    min_rules: int = Field(2, ge=1, le=100)
+    """Distinct rules whose alerts name the target (as source address, or user for accounts)
+    within ``window_s``, counting the alert that started the run."""
+    window_s: float = Field(3600.0, gt=0)
+    observed_engines: list[str] = Field(default_factory=lambda: ["network"])
+    """Detection engines that watch the network themselves (our packet capture); one of their
+    alerts corroborates on its own unless its events came from a log sender
+    (``log.source.address``)."""
+    approval_role: str = "responder"
+    """Who approves a step that lacked corroboration."""
+
+
+class RateLimit(_Strict):
+    max_runs: int = Field(ge=1)
+    window_s: float = Field(gt=0)
+
+
+class RateLimitSettings(_Strict):
+    """Automatic runs (started by alerts) allowed per window; over it a run is stored
+    ``refused`` with the reason, audited (``playbook.run.refused``) and counted. Runs started
+    by a person are not limited."""
+
+    per_playbook: RateLimit | None = RateLimit(max_runs=30, window_s=3600)
+    per_rule: RateLimit | None = RateLimit(max_runs=10, window_s=3600)
+    """Runs of one playbook started by alerts of one rule."""
+
+
 class PlaybookSettings(_Strict):
     enabled: bool = True
     folders: list[Path] = Field(default_factory=list)
@@ -285,6 +362,8 @@ class PlaybookSettings(_Strict):
     approval_timeout_s: float = Field(24 * 3600.0, gt=0)
     """A run waiting longer than this for an approval ends ``failed`` (resumable)."""
     nft: NftSettings = NftSettings()
+    corroboration: CorroborationSettings = CorroborationSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     smtp: SmtpSettings = SmtpSettings()
     webhooks: dict[str, WebhookTarget] = Field(default_factory=dict)
     databases: dict[str, DatabaseTarget] = Field(default_factory=dict)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.playbooks import Run, StepState
+from core.playbooks import CorroborationSettings, Run, StepState
+from playbooks.actions.base import Action
 from playbooks.spec import Playbook, Step
 
 __all__ = ["Decision", "after_failure", "step_context", "final_outcome", "DONE_STEP_STATUSES", "resume_index",
-           "placeholder_output"]
+           "placeholder_output", "Evidence", "needs_corroboration", "corroborated"]
 
 DONE_STEP_STATUSES = frozenset({"succeeded", "skipped", "would_run"})
 
@@ -64,3 +65,31 @@ def final_outcome(run_steps: list[StepState]) -> tuple[str, str]:
         names = ", ".join(f"{s.name} ({s.error[:120]})" for s in failed)
         return "succeeded", f"completed; failed steps passed over by on_error: continue: {names}"
     return "succeeded", "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the alert store says about the target of an automatic destructive step."""
+
+    entity: str  # the alert entity looked up, e.g. "source_ip"
+    value: str
+    rules: frozenset[str] = frozenset()
+    """Distinct rules whose alerts named the target within the window."""
+    observed_by: str | None = None
+    """Rule id of a network-observed alert (our own capture, not a log line) naming it."""
+
+
+def needs_corroboration(step: Step, action: Action, run: Run, settings: CorroborationSettings) -> bool:
+    """True when an automatic step would act on a target that came from an alert's content.
+
+    Only runs started by an alert: a person who starts or approves a run has vouched for it.
+    Only destructive actions that declare their ``target``; only steps without a role gate
+    (an ``auto`` approval), since a role gate already waits for a person."""
+    return (settings.enabled and run.trigger == "alert" and not run.dry_run and action.destructive
+            and action.target is not None and not step.needs_approval)
+
+
+def corroborated(evidence: Evidence, settings: CorroborationSettings) -> bool:
+    """Enough evidence to act unattended: one network-observed detection, or alerts of at
+    least ``min_rules`` distinct rules naming the target."""
+    return evidence.observed_by is not None or len(evidence.rules) >= settings.min_rules

@@ -23,17 +23,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from core.alerts import Alert, AlertChange, AlertStore
+from core.alerts import Alert, AlertChange, AlertFilter, AlertStore
 from core.audit import AuditLog
 from core.auth import role_allows
-from core.events import to_utc_iso, utc_now_iso
+from core.events import get_field, to_utc_iso, utc_now_iso
 from core.playbooks import (
     FINAL_RUN_STATUSES, Approval, ApprovalDenied, PlaybookInfo, PlaybookInputError, PlaybookNotFound,
-    PlaybookSettings, Run, RunStateError, RunStore, StepState,
+    PlaybookSettings, Run, RunLimit, RunStateError, RunStore, StepState,
 )
 from playbooks.actions.base import PARAM_TYPES, Action, ActionContext, validate_params
 from playbooks.conductor import (
-    DONE_STEP_STATUSES, after_failure, final_outcome, placeholder_output, resume_index, step_context,
+    DONE_STEP_STATUSES, Evidence, after_failure, corroborated, final_outcome, needs_corroboration, placeholder_output,
+    resume_index, step_context,
 )
 from playbooks.expressions import ExpressionError
 from playbooks.spec import Playbook
@@ -105,6 +106,8 @@ class Runner:
         self.scheduler: Any = None
         self.on_action_start: Callable[[int, str], None] | None = None
         """Hook (benchmarks): called with (run id, step name) right before each real action call."""
+        self.counters: dict[str, int] = {"runs_refused_rate_limit": 0, "steps_held_uncorroborated": 0}
+        """Automatic responses held back by the guards (rate limits, corroboration), this process."""
 
     # --- what the API and CLI call --------------------------------------------------------
 
@@ -153,14 +156,21 @@ class Runner:
             elif alert is not None:
                 key = f"alert:{alert.id}"
         run = Run(id=0, playbook=pb.name, status="queued", trigger=trigger, actor=actor, inputs=resolved,
-                  alert_id=alert.id if alert is not None else None, dry_run=dry_run, idempotency_key=key,
-                  created_at=utc_now_iso(), parent_run_id=parent_run_id,
+                  alert_id=alert.id if alert is not None else None, rule_id=alert.rule_id if alert is not None else None,
+                  dry_run=dry_run, idempotency_key=key, created_at=utc_now_iso(), parent_run_id=parent_run_id,
                   steps=[StepState(index=s.index, name=s.name, action=s.action, destructive=s.destructive,
                                    approval_role=s.approval.role if s.approval else None) for s in pb.steps])
-        run, created = await asyncio.to_thread(self.store.create_run, run)
+        run, created = await asyncio.to_thread(self.store.create_run, run, limits=self._limits(run))
         if not created:
             self._audit(actor, "playbook.run.duplicate", run.id,
                         details={"playbook": pb.name, "idempotency_key": key, "trigger": trigger})
+            return run
+        if run.status == "refused":
+            self.counters["runs_refused_rate_limit"] += 1
+            log.warning("run %s of %s refused: %s", run.id, pb.name, run.reason)
+            self._audit(actor, "playbook.run.refused", run.id,
+                        details={"playbook": pb.name, "alert_id": run.alert_id, "rule_id": run.rule_id,
+                                 "reason": run.reason, "inputs": resolved})
             return run
         self._audit(actor, "playbook.run.start", run.id,
                     details={"playbook": pb.name, "trigger": trigger, "alert_id": run.alert_id, "dry_run": dry_run,
@@ -391,6 +401,41 @@ class Runner:
             raise PlaybookInputError(f"playbook {pb.name}: " + "; ".join(problems))
         return out
 
+    def _limits(self, run: Run) -> list[RunLimit]:
+        """The rate limits an automatic run must fit in (none for runs a person started)."""
+        if run.trigger != "alert" or run.dry_run:
+            return []
+        rl, out = self.settings.rate_limits, []
+        if rl.per_playbook is not None:
+            out.append(RunLimit(run.playbook, rl.per_playbook.max_runs, _iso_in(-rl.per_playbook.window_s),
+                                rl.per_playbook.window_s))
+        if rl.per_rule is not None and run.rule_id:
+            out.append(RunLimit(run.playbook, rl.per_rule.max_runs, _iso_in(-rl.per_rule.window_s),
+                                rl.per_rule.window_s, rule_id=run.rule_id))
+        return out
+
+    def _evidence(self, action: Action, inputs: dict[str, Any], run: Run) -> Evidence:
+        """Ask the alert store who else names this target (in a worker thread). Windows use the
+        server's clock (alerts' ``updated_at``), never event times, which log senders write."""
+        assert action.target is not None
+        inp, entity = action.target
+        value = str(inputs.get(inp) or "")
+        if not value or self.alerts is None:
+            return Evidence(entity, value)
+        cor = self.settings.corroboration
+        since = _iso_in(-cor.window_s)
+        _total, page = self.alerts.list(AlertFilter(**{entity: value}, sort="-last_seen", limit=500,
+                                                    count_up_to=None))
+        recent = [a for a in page if a.updated_at >= since or a.id == run.alert_id]
+        observed = None
+        for a in recent:
+            if a.engine in cor.observed_engines:
+                full = self.alerts.get(a.id)
+                if full.events and not any(get_field(e, "log.source.address") for e in full.events):
+                    observed = a.rule_id
+                    break
+        return Evidence(entity, value, frozenset(a.rule_id for a in recent), observed)
+
     def _semaphore(self) -> asyncio.Semaphore:
         # one per event loop: the CLI and tests drive one runner from successive asyncio.run() calls
         loop = asyncio.get_running_loop()
@@ -466,7 +511,7 @@ class Runner:
                             details={"step": step.name, "action": step.action, "condition": step.if_.source if step.if_ else ""})
                 continue
             # 2. the inputs (an approved step keeps exactly the inputs that were approved)
-            if not (step.needs_approval and st.approved_by):
+            if not st.approved_by:
                 try:
                     st.inputs = validate_params(action, step.with_.render(ctx))
                 except (TemplateError, PlaybookInputError) as exc:
@@ -492,18 +537,35 @@ class Runner:
                             details={"step": step.name, "action": step.action, "dry_run": True, "inputs": st.inputs,
                                      "would": st.would})
                 continue
-            # 4. the approval gate
-            if step.needs_approval and not st.approved_by:
-                st.status, st.approval_role = "awaiting_approval", step.approval.role  # type: ignore[union-attr]
+            # 4. the approval gate: the playbook's role gate, or ours when an automatic step's
+            #    target (from an alert's content) is not corroborated by other evidence
+            gate_role, evidence = (step.approval.role if step.needs_approval else None), None  # type: ignore[union-attr]
+            if gate_role is None and not st.approved_by and needs_corroboration(step, action, run,
+                                                                                self.settings.corroboration):
+                evidence = await asyncio.to_thread(self._evidence, action, st.inputs, run)
+                if not corroborated(evidence, self.settings.corroboration):
+                    gate_role = self.settings.corroboration.approval_role
+                    self.counters["steps_held_uncorroborated"] += 1
+            if gate_role is not None and not st.approved_by:
+                st.status, st.approval_role = "awaiting_approval", gate_role
                 await self._save(run.id, st)
-                ttl = step.approval.timeout_s or self.settings.approval_timeout_s  # type: ignore[union-attr]
-                reason = (f"step {step.name!r} ({step.action}) waits for approval by role "
-                          f"{step.approval.role!r}: citysoc playbooks approve {run.id}")  # type: ignore[union-attr]
+                ttl = (step.approval.timeout_s if step.approval else None) or self.settings.approval_timeout_s
+                if evidence is not None:
+                    reason = (f"step {step.name!r} ({step.action}) waits for approval by role {gate_role!r}: "
+                              f"its target {evidence.value} comes from log content and is not corroborated "
+                              f"({len(evidence.rules)} rule(s) name it, {self.settings.corroboration.min_rules} "
+                              "needed, no network-observed detection)")
+                else:
+                    reason = f"step {step.name!r} ({step.action}) waits for approval by role {gate_role!r}"
                 if await asyncio.to_thread(self.store.set_status, run.id, "running", "awaiting_approval", reason=reason,
                                            current_step=step.name, approval_expires_at=_iso_in(ttl)):
                     self._audit(run.actor, "playbook.step", run.id, after={"status": "awaiting_approval"},
                                 details={"step": step.name, "action": step.action, "inputs": st.inputs,
-                                         "approval_role": st.approval_role})
+                                         "approval_role": st.approval_role,
+                                         **({"corroboration": {"entity": evidence.entity, "value": evidence.value,
+                                                               "rules": sorted(evidence.rules),
+                                                               "needed": self.settings.corroboration.min_rules}}
+                                            if evidence is not None else {})})
                 return
             # 5. act, with retries
             if not await self._act(run, step, st, action, sctx):

@@ -8,14 +8,17 @@ audit writer. Two guarantees the runner leans on:
   the same alert re-triggering a playbook finds the first run instead of acting twice,
   even across processes;
 * **compare-and-set status**: ``set_status(id, expected, new)`` updates only when the
-  run is still in ``expected``, so the CLI and the server cannot both resume one run.
+  run is still in ``expected``, so the CLI and the server cannot both resume one run;
+  and only along :data:`core.playbooks.RUN_TRANSITIONS` (anything else raises);
+* **rate limits**: ``create_run(run, limits=...)`` counts earlier automatic runs in the
+  same write transaction and stores the run ``refused`` (with why) when a limit is full.
 """
 from __future__ import annotations
 
 import pickle
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLook
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
 from core.events import utc_now_iso
-from core.playbooks import Approval, Run, RunNotFound, StepState
+from core.playbooks import Approval, Run, RunLimit, RunNotFound, StepState, check_run_transition
 
 __all__ = ["SQLiteRunStore", "SQLiteJobStore"]
 
@@ -52,6 +55,11 @@ CREATE TABLE IF NOT EXISTS approvals(
   decision TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL, time TEXT NOT NULL, comment TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS approvals_run ON approvals(run_id);
 """
+
+MIGRATIONS = (
+    # (column, DDL): added to files written before the column existed
+    ("rule_id", "ALTER TABLE runs ADD COLUMN rule_id TEXT"),
+)
 
 
 def _dumps(v: Any) -> str:
@@ -79,6 +87,11 @@ class SQLiteRunStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         with self._lock:
             self._conn.executescript(SCHEMA)
+            cols = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}
+            for col, ddl in MIGRATIONS:
+                if col not in cols:
+                    self._conn.execute(ddl)
+            self._conn.execute("CREATE INDEX IF NOT EXISTS runs_limit ON runs(playbook, trigger, created_at)")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -98,7 +111,7 @@ class SQLiteRunStore:
 
     # --- runs ---------------------------------------------------------------------------
 
-    def create_run(self, run: Run) -> tuple[Run, bool]:
+    def create_run(self, run: Run, *, limits: Sequence[RunLimit] = ()) -> tuple[Run, bool]:
         with self._tx() as c:
             if run.idempotency_key is not None and not run.dry_run:
                 row = c.execute("SELECT id FROM runs WHERE playbook=? AND idempotency_key=? AND dry_run=0",
@@ -107,13 +120,25 @@ class SQLiteRunStore:
                     existing = self._get(c, row["id"])
                     existing.duplicate = True
                     return existing, False
+            status, reason, ended = run.status, run.reason, run.ended_at
+            if not run.dry_run:
+                for lim in limits:  # counted inside this write transaction: two processes cannot both pass
+                    counted = c.execute(
+                        "SELECT count(*) FROM runs WHERE playbook=? AND trigger=? AND created_at>=? AND dry_run=0"
+                        " AND status != 'refused'" + (" AND rule_id=?" if lim.rule_id is not None else ""),
+                        (lim.playbook, lim.trigger, lim.since, *((lim.rule_id,) if lim.rule_id is not None else ()))
+                    ).fetchone()[0]
+                    if counted >= lim.max_runs:
+                        status, reason, ended = "refused", lim.reason(counted), utc_now_iso()
+                        break
             cur = c.execute(
                 "INSERT INTO runs(playbook, status, trigger, actor, inputs, alert_id, dry_run, idempotency_key, reason,"
-                " created_at, started_at, ended_at, parent_run_id, current_step, approval_expires_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run.playbook, run.status, run.trigger, run.actor, _dumps(run.inputs), run.alert_id, int(run.dry_run),
-                 run.idempotency_key, run.reason, run.created_at or utc_now_iso(), run.started_at, run.ended_at,
-                 run.parent_run_id, run.current_step, run.approval_expires_at))
+                " created_at, started_at, ended_at, parent_run_id, current_step, approval_expires_at, rule_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run.playbook, status, run.trigger, run.actor, _dumps(run.inputs), run.alert_id, int(run.dry_run),
+                 # a refused run keeps no idempotency key: the same alert may start it once the limit frees up
+                 run.idempotency_key if status != "refused" else None, reason, run.created_at or utc_now_iso(),
+                 run.started_at, ended, run.parent_run_id, run.current_step, run.approval_expires_at, run.rule_id))
             run_id = int(cur.lastrowid or 0)
             for st in run.steps:
                 self._save_step(c, run_id, st)
@@ -127,7 +152,7 @@ class SQLiteRunStore:
                   inputs=orjson.loads(r["inputs"]), alert_id=r["alert_id"], dry_run=bool(r["dry_run"]),
                   idempotency_key=r["idempotency_key"], reason=r["reason"], created_at=r["created_at"],
                   started_at=r["started_at"], ended_at=r["ended_at"], parent_run_id=r["parent_run_id"],
-                  current_step=r["current_step"], approval_expires_at=r["approval_expires_at"])
+                  current_step=r["current_step"], approval_expires_at=r["approval_expires_at"], rule_id=r["rule_id"])
         for s in c.execute("SELECT * FROM steps WHERE run_id=? ORDER BY idx", (run_id,)):
             run.steps.append(StepState(
                 index=s["idx"], name=s["name"], action=s["action"], status=s["status"], inputs=orjson.loads(s["inputs"]),
@@ -169,6 +194,7 @@ class SQLiteRunStore:
                 args.append(val)
         sets.append("approval_expires_at = ?")
         args.append(approval_expires_at)
+        check_run_transition(expected, new)  # RUN_TRANSITIONS is the law, not a comment
         with self._tx() as c:
             cur = c.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ? AND status = ?", [*args, run_id, expected])
             if cur.rowcount == 0:

@@ -309,7 +309,7 @@ def demo_config(out_dir: Path, ingest_dir: Path) -> dict[str, Any]:
         "playbooks": {
             "smtp": {"default_to": ["soc-duty@security.hcmc.example"]},
             "quarantine_roots": [ingest],
-            "nft": {"soc_addresses": ["10.10.0.0/24"]},
+            "nft": {"soc_addresses": ["10.10.0.0/24"], "allow_block": ["0.0.0.0/0", "::/0", "10.20.0.0/16"]},
             "databases": {"warehouse": {"dsn": "host=10.30.0.11 dbname=warehouse user=citysoc"}},
             "webhooks": {"forecasting-center": {"url": "https://forecasting.hcmc.example/soc-hook",
                                                 "secret": "demo-signing-key"}},

@@ -37,10 +37,22 @@ _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9](?:[A-Za-z0-
 
 
 def _ip(v: Any) -> str:
+    """An address exactly as :mod:`ipaddress` prints it: no scope id (``fe80::1%eth0``), no
+    spaces, no leading zeros, lower case. Anything else is refused rather than cleaned, so
+    the value that was shown, approved and audited is the value that reaches nft."""
+    if isinstance(v, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        v = str(v)
+    if not isinstance(v, str) or len(v) > 45:
+        raise ValueError(f"{str(v)[:60]!r} is not an IP address")
+    if "%" in v:
+        raise ValueError(f"{v[:60]!r}: IPv6 scope ids (%...) are refused; give the address alone")
     try:
-        return str(ipaddress.ip_address(str(v).strip()))
+        canonical = str(ipaddress.ip_address(v))
     except ValueError:
-        raise ValueError(f"{v!r} is not an IP address") from None
+        raise ValueError(f"{v[:60]!r} is not an IP address") from None
+    if canonical != v:
+        raise ValueError(f"{v!r} is not written the canonical way; use {canonical!r}")
+    return canonical
 
 
 def _int(v: Any) -> int:
@@ -198,6 +210,10 @@ class Action:
     destructive: ClassVar[bool] = False
     """True for actions that cut someone off or move data; playbooks must gate them with an approval
     unless the playbook says ``approval: none`` for that step with a reason."""
+    target: ClassVar[tuple[str, str] | None] = None
+    """``(input name, alert entity)`` naming whom a destructive action acts on, e.g.
+    ``("ip", "source_ip")``. An automatic step of such an action in a run started by an alert
+    acts only when other alerts corroborate that target (``playbooks.corroboration``)."""
 
     def run(self, ctx: ActionContext, **params: Any) -> dict[str, Any]:
         raise NotImplementedError(f"action {self.name!r} does not implement run()")

@@ -140,6 +140,7 @@ class DisableDbAccount(Action):
     outputs = {"database": "", "account": "", "could_login_before": "false when it was already disabled",
                "sessions_terminated": "open sessions ended"}
     destructive = True
+    target = ("account", "user")
 
     def run(self, ctx: ActionContext, *, database: str, account: str, terminate_sessions: bool = True) -> dict[str, Any]:
         return _set_login(ctx, database, account, False, terminate_sessions)

@@ -4,9 +4,13 @@ The SOC owns one table (``inet citysoc`` by default). Blocked and isolated addre
 are elements of sets declared with ``flags timeout``, so a TTL is the kernel's job: an
 element added with ``timeout 3600s`` disappears by itself and nothing has to remember
 to unblock. Rules are fixed and only reference the sets; acting is adding or deleting
-one element. ``nft`` is always called with an argument list (never a shell), every
-address is parsed with :mod:`ipaddress` and re-printed before it is passed, and the
-table name is checked against a strict pattern by the settings.
+one element. ``nft`` is always called with an argument list (never a shell); elements
+go through ``nft -j`` JSON (the address is a JSON string value, so no content of it is
+ever read as nft syntax), every address is checked by the ``ip`` input type (exactly as
+:mod:`ipaddress` prints it, no scope id) and must lie in ``playbooks.nft.allow_block``;
+the table script holds only validated settings. Table creation runs under a file lock
+(``<data>/nft-<table>.lock``), so concurrent runs, in one process or several, create the
+table once.
 
 Table layout (created when missing, never modified when present)::
 
@@ -20,13 +24,17 @@ Table layout (created when missing, never modified when present)::
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import ipaddress
+import json
 import subprocess
+import threading
 from typing import Any
 
 from playbooks.actions.base import Action, ActionContext, ActionError, Param
 
-__all__ = ["BlockIp", "UnblockIp", "IsolateHost", "ReleaseHost", "nft", "ensure_table", "table_script"]
+__all__ = ["BlockIp", "UnblockIp", "IsolateHost", "ReleaseHost", "nft", "ensure_table", "table_script",
+           "element_command", "check_allowed"]
 
 
 def nft(ctx: ActionContext, args: list[str], *, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -89,10 +97,27 @@ def table_script(ctx: ActionContext) -> str:
 _SETS = ("blocked4", "blocked6", "isolated4", "isolated6", "soc4", "soc6")
 
 
+_THREAD_LOCK = threading.Lock()
+
+
 def ensure_table(ctx: ActionContext) -> bool:
     """Create the SOC table when missing; True when it was created. A table of that name
-    without our sets is someone else's: refuse rather than change it."""
+    without our sets is someone else's: refuse rather than change it.
+
+    Checking and creating happen under an exclusive ``flock`` on ``<data>/nft-<table>.lock``
+    (and a thread lock): two runs that both saw no table would otherwise both load the
+    script, and every drop rule would exist twice."""
     t = ctx.settings.nft.table
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    with _THREAD_LOCK, open(ctx.data_dir / f"nft-{t}.lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            return _ensure_table_locked(ctx, t)
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _ensure_table_locked(ctx: ActionContext, t: str) -> bool:
     if nft(ctx, ["list", "table", "inet", t], check=False).returncode != 0:
         nft(ctx, ["-f", "-"], stdin=table_script(ctx))
         return True
@@ -104,13 +129,31 @@ def ensure_table(ctx: ActionContext) -> bool:
     return False
 
 
-def _refuse_protected(ctx: ActionContext, ip: str, what: str) -> None:
+def _nets(items: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(a, strict=False) for a in items]
+
+
+def check_allowed(ctx: ActionContext, ip: str, what: str) -> None:
+    """Refuse an address a playbook must never cut off: loopback, unspecified, multicast, the
+    SOC's own (``soc_addresses``), anything outside ``allow_block``, and the city's internal
+    ranges unless an ``allow_block`` entry inside them names the address's network."""
     addr = ipaddress.ip_address(ip)
+    nft_s = ctx.settings.nft
     if addr.is_loopback or addr.is_unspecified or addr.is_multicast:
         raise ActionError(f"refusing to {what} {ip}: loopback, unspecified and multicast addresses are never blocked")
-    for a in ctx.settings.nft.soc_addresses:
-        if addr in ipaddress.ip_network(a, strict=False):
-            raise ActionError(f"refusing to {what} {ip}: it is a SOC address (playbooks.nft.soc_addresses)")
+    if any(addr in n for n in _nets(nft_s.soc_addresses)):
+        raise ActionError(f"refusing to {what} {ip}: it is a SOC address (playbooks.nft.soc_addresses)")
+    allowed = [n for n in _nets(nft_s.allow_block) if addr in n]
+    if not allowed:
+        raise ActionError(f"refusing to {what} {ip}: it is outside playbooks.nft.allow_block "
+                          f"({', '.join(nft_s.allow_block) or 'empty'})")
+    internal = [n for n in _nets(nft_s.internal_networks) if addr in n]
+    if internal and not any(a.version == i.version and a.subnet_of(i)  # type: ignore[arg-type]
+                            for a in allowed for i in internal):
+        raise ActionError(f"refusing to {what} {ip}: it is in the city's internal range {internal[0]} "
+                          "(playbooks.nft.internal_networks); list its network in playbooks.nft.allow_block "
+                          "to let playbooks act on it")
+
 
 
 def _expiry(ttl: int | None) -> str | None:
@@ -119,13 +162,26 @@ def _expiry(ttl: int | None) -> str | None:
     return (_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=ttl)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def element_command(verb: str, table: str, set_name: str, ip: str, ttl: int | None = None) -> str:
+    """The ``nft -j -f -`` document adding or deleting one set element. The address is a JSON
+    string value (re-checked here), never text that nft's lexer reads as syntax."""
+    if verb not in ("add", "delete"):
+        raise ValueError(f"unknown element verb {verb!r}")
+    addr = str(ipaddress.ip_address(ip))
+    if addr != ip or "%" in addr:
+        raise ActionError(f"{ip[:60]!r} is not a canonical address without a scope id")
+    elem: Any = {"elem": {"val": addr, "timeout": int(ttl)}} if ttl else addr
+    return json.dumps({"nftables": [{verb: {"element": {"family": "inet", "table": table, "name": set_name,
+                                                        "elem": [elem]}}}]})
+
+
 def _add(ctx: ActionContext, set_name: str, ip: str, ttl: int | None) -> None:
-    elem = [ip, "timeout", f"{ttl}s"] if ttl else [ip]
-    nft(ctx, ["add", "element", "inet", ctx.settings.nft.table, set_name, "{", *elem, "}"])
+    nft(ctx, ["-j", "-f", "-"], stdin=element_command("add", ctx.settings.nft.table, set_name, ip, ttl))
 
 
 def _delete(ctx: ActionContext, set_name: str, ip: str) -> bool:
-    cp = nft(ctx, ["delete", "element", "inet", ctx.settings.nft.table, set_name, "{", ip, "}"], check=False)
+    cp = nft(ctx, ["-j", "-f", "-"], stdin=element_command("delete", ctx.settings.nft.table, set_name, ip),
+             check=False)
     if cp.returncode == 0:
         return True
     if "No such file or directory" in cp.stderr or "does not exist" in cp.stderr:
@@ -142,6 +198,7 @@ class BlockIp(Action):
     outputs = {"ip": "the address as blocked", "set": "nftables set it was added to", "ttl_s": "timeout given",
                "expires_at": "UTC time the block lifts (null when permanent)", "table_created": "the SOC table was new"}
     destructive = True
+    target = ("ip", "source_ip")
 
     def _ttl(self, ctx: ActionContext, ttl: int | None) -> int:
         ttl = ctx.settings.nft.default_ttl_s if ttl is None else ttl
@@ -150,7 +207,7 @@ class BlockIp(Action):
         return ttl
 
     def run(self, ctx: ActionContext, *, ip: str, ttl_s: int | None = None, reason: str = "") -> dict[str, Any]:
-        _refuse_protected(ctx, ip, "block")
+        check_allowed(ctx, ip, "block")
         ttl = self._ttl(ctx, ttl_s)
         created = ensure_table(ctx)
         set_name = "blocked" + _family(ip)
@@ -160,6 +217,7 @@ class BlockIp(Action):
                 "expires_at": _expiry(ttl), "table_created": created}
 
     def describe(self, ctx: ActionContext, *, ip: str, ttl_s: int | None = None, reason: str = "") -> str:
+        check_allowed(ctx, ip, "block")
         ttl = self._ttl(ctx, ttl_s)
         pre = " ".join(ctx.settings.nft.command_prefix)
         return (f"would add {ip} to nftables set inet {ctx.settings.nft.table} blocked{_family(ip)}"
@@ -189,9 +247,10 @@ class IsolateHost(Action):
     outputs = {"ip": "address", "set": "nftables set", "expires_at": "UTC time isolation lifts, or null",
                "soc_addresses": "what the host may still reach"}
     destructive = True
+    target = ("ip", "source_ip")
 
     def run(self, ctx: ActionContext, *, ip: str, ttl_s: int = 0) -> dict[str, Any]:
-        _refuse_protected(ctx, ip, "isolate")
+        check_allowed(ctx, ip, "isolate")
         if ttl_s < 0 or ttl_s > 30 * 86400:
             raise ActionError(f"ttl_s {ttl_s} is out of range (0..2592000)")
         ensure_table(ctx)
@@ -202,6 +261,7 @@ class IsolateHost(Action):
                 "soc_addresses": list(ctx.settings.nft.soc_addresses)}
 
     def describe(self, ctx: ActionContext, *, ip: str, ttl_s: int = 0) -> str:
+        check_allowed(ctx, ip, "isolate")
         soc = ", ".join(ctx.settings.nft.soc_addresses) or "nobody (no playbooks.nft.soc_addresses set)"
         return (f"would add {ip} to nftables set inet {ctx.settings.nft.table} isolated{_family(ip)}"
                 + (f" for {ttl_s} s" if ttl_s else "") + f": it could then reach only {soc}")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from core.alerts import Alert, AlertRecorder
-from core.playbooks import PlaybookSettings
+from core.playbooks import NftSettings, PlaybookSettings
 from core.protocols import Detection
 from playbooks.actions import ACTIONS, ActionContext
 from playbooks.runner import Runner, real_execute
@@ -33,9 +33,19 @@ def record_alert(soc: Any, *, rule_id: str = "citysoc-camera-bruteforce", tags: 
     return changes[-1].alert
 
 
+LAB_ALLOW_BLOCK = ["0.0.0.0/0", "::/0", "10.99.0.0/16"]
+"""The test lab (tests/playbooks/netns_gateway.py) lives in 10.99.0.0/16, an internal range:
+listed here the way a city lists its camera network, so playbooks may act on it."""
+
+
+def lab_settings(*, nft: dict[str, Any] | None = None, **kw: Any) -> PlaybookSettings:
+    """PlaybookSettings whose nft guard lets the playbooks act on the test lab's addresses."""
+    return PlaybookSettings(nft=NftSettings(**{"allow_block": LAB_ALLOW_BLOCK, **(nft or {})}), **kw)
+
+
 def make_runner(soc: Any, tmp_path: Path, *, execute: Any = real_execute, settings: PlaybookSettings | None = None,
                 folders: list[Path] | None = None, rescan: Any = None, playbooks: dict | None = None) -> Runner:
-    ps = settings or PlaybookSettings()
+    ps = settings or lab_settings()
     catalog = load_folders(folders or [LIBRARY], ACTIONS)
     assert not catalog.errors, [str(e) for e in catalog.errors]
     ctx = ActionContext(settings=ps, data_dir=tmp_path / "data", alerts=soc.alerts, cases=soc.cases, rescan=rescan)

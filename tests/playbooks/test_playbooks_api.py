@@ -18,7 +18,7 @@ from citysoc.cli import main as cli
 from citysoc.wiring import build_alerting, build_pipeline, build_playbooks, open_soc
 from core.auth import ROLES
 from core.settings import Settings
-from pbhelpers import record_alert
+from pbhelpers import LAB_ALLOW_BLOCK, record_alert
 from playbooks.rehearsal import Script
 from storage.deadletters import SQLiteDeadLetterStore
 from storage.sqlite import SQLiteEventStore
@@ -26,7 +26,8 @@ from storage.sqlite import SQLiteEventStore
 
 @pytest.fixture
 def api(tmp_path: Path):
-    settings = Settings(data=tmp_path / "data", playbooks={"smtp": {"default_to": ["duty@hcmc.example"]}})
+    settings = Settings(data=tmp_path / "data", playbooks={"smtp": {"default_to": ["duty@hcmc.example"]},
+                                                           "nft": {"allow_block": LAB_ALLOW_BLOCK}})
     soc = open_soc(settings)
     sink, services = build_alerting(soc)
     script = Script({"case": [{"case_id": 1, "title": "t"}] * 5,
@@ -116,6 +117,7 @@ def test_cli_list_validate_run_approve(tmp_path: Path, monkeypatch):
     data = tmp_path / "data"
     monkeypatch.setenv("CITYSOC_DATA", str(data))
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "citysoc.yml").write_text(f"playbooks:\n  nft: {{allow_block: {json.dumps(LAB_ALLOW_BLOCK)}}}\n")
     cli_runner = CliRunner()
     r = cli_runner.invoke(cli, ["playbooks", "list"])
     assert r.exit_code == 0, r.output
@@ -129,7 +131,8 @@ def test_cli_list_validate_run_approve(tmp_path: Path, monkeypatch):
     doc = json.loads(r.output)
     assert doc["status"] == "failed" and "would fail at notify (no recipients" in doc["reason"]
     assert doc["steps"][1]["would"].startswith("would add 10.99.41.7")
-    (tmp_path / "citysoc.yml").write_text("playbooks:\n  smtp: {default_to: [duty@hcmc.example]}\n")
+    (tmp_path / "citysoc.yml").write_text("playbooks:\n  smtp: {default_to: [duty@hcmc.example]}\n"
+                                          f"  nft: {{allow_block: {json.dumps(LAB_ALLOW_BLOCK)}}}\n")
     r = cli_runner.invoke(cli, ["playbooks", "run", "camera-unknown-device", "--alert", str(alert.id), "--dry-run",
                                 "--json"])
     assert r.exit_code == 0, r.output

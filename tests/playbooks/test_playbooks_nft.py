@@ -15,7 +15,7 @@ from core.alerts import AlertRecorder
 from core.playbooks import NftSettings, PlaybookSettings, SmtpSettings
 from core.protocols import Detection
 from netns_gateway import ATTACKER, CLIENT, GW_A, GW_C, Gateway, require_netns
-from pbhelpers import audit_actions, make_runner
+from pbhelpers import LAB_ALLOW_BLOCK, audit_actions, make_runner
 from playbooks.actions import ACTIONS, ActionContext, ActionError
 from smtp_sink import SmtpSink
 
@@ -40,36 +40,46 @@ def smtp():
 
 
 def _settings(g: Gateway, smtp: SmtpSink | None = None, **nft) -> PlaybookSettings:
+    nft.setdefault("allow_block", LAB_ALLOW_BLOCK)
     return PlaybookSettings(nft=NftSettings(command_prefix=g.prefix, soc_addresses=[GW_A], **nft),
                             smtp=SmtpSettings(host="127.0.0.1", port=smtp.port if smtp else 25,
                                               default_to=["soc-duty@hcmc-soc.example"]))
 
 
 def test_alert_runs_camera_bruteforce_for_real(gateway, smtp, soc, tmp_path: Path):
+    """One alert alone (log content) parks the block for approval; a second rule naming the
+    same address corroborates it, and that run blocks for real."""
     assert gateway.connects(gateway.att, GW_A) and gateway.connects(gateway.cli, GW_C)
     runner = make_runner(soc, tmp_path, settings=_settings(gateway, smtp))
+
+    async def settle() -> None:
+        await asyncio.sleep(0.2)
+        await runner.drain()
 
     async def scenario():
         recorder = AlertRecorder(soc.alerts, listeners=[runner.alert_listener(asyncio.get_running_loop())])
         ev = {"@timestamp": "2026-11-25T08:00:00.000Z", "source": {"ip": ATTACKER}, "host": {"name": "cam-q1-017"},
               "citysoc": {"center": "camera-ops", "asset": {"type": "camera"}}}
+        rtsp = Detection(rule_id="rtsp-auth-failures", title="RTSP authentication failures", level="high",
+                         events=[ev], tags=["citysoc.camera.bruteforce"])
+        await asyncio.to_thread(recorder.emit, [rtsp])  # the pipeline calls emit from a worker thread
+        await settle()
+        _n, (held,) = runner.list_runs(playbook="camera-bruteforce")
+        assert held.status == "awaiting_approval" and held.step("block").approval_role == "responder", held.reason
+        assert "not corroborated" in held.reason
+        assert gateway.connects(gateway.att, GW_A), "an uncorroborated alert must not block anyone"
         det = Detection(rule_id="citysoc-camera-bruteforce", title="Camera login brute force", level="high",
                         events=[ev], tags=["citysoc.camera.bruteforce", "attack.t1110"])
-        await asyncio.to_thread(recorder.emit, [det])  # the pipeline calls emit from a worker thread
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            total, runs = runner.list_runs(playbook="camera-bruteforce")
-            if total and runs[0].status not in ("queued", "running"):
-                break
-            await asyncio.sleep(0.05)
-        await runner.drain()
-        await asyncio.to_thread(recorder.emit, [det])  # the same incident again: no second run
-        await asyncio.sleep(0.2)
-        await runner.drain()
+        await asyncio.to_thread(recorder.emit, [det])
+        await settle()
+        await asyncio.to_thread(recorder.emit, [det])  # the same incident again: no further run
+        await settle()
+        return held
 
-    asyncio.run(scenario())
+    held = asyncio.run(scenario())
+    asyncio.run(runner.cancel(held.id, actor="user:lan", comment="the corroborated run blocked it"))
     total, runs = runner.list_runs(playbook="camera-bruteforce")
-    assert total == 1, "a grown alert must not start the playbook again"
+    assert total == 2, "a grown alert must not start the playbook again"
     run = runs[0]
     assert run.status == "succeeded", run.reason
     assert [(s.name, s.status) for s in run.steps] == [("block", "succeeded"), ("notify", "succeeded"),
@@ -130,6 +140,18 @@ def test_refuses_soc_and_loopback_and_foreign_table(gateway, tmp_path: Path):
         ACTIONS["block_ip"].run(ctx, ip=GW_A)
     with pytest.raises(ActionError, match="loopback"):
         ACTIONS["block_ip"].run(ctx, ip="127.0.0.1")
+    # the city's internal ranges are refused unless a network inside them is listed in allow_block
+    default = ActionContext(settings=_settings(gateway, allow_block=["0.0.0.0/0", "::/0"]), data_dir=tmp_path,
+                            timeout=10)
+    with pytest.raises(ActionError, match="internal range 10.0.0.0/8"):
+        ACTIONS["block_ip"].run(default, ip=ATTACKER)
+    with pytest.raises(ActionError, match="internal range"):
+        ACTIONS["isolate_host"].describe(default, ip="192.168.7.9")
+    narrow = ActionContext(settings=_settings(gateway, allow_block=["198.51.100.0/24"]), data_dir=tmp_path,
+                           timeout=10)
+    with pytest.raises(ActionError, match="outside playbooks.nft.allow_block"):
+        ACTIONS["block_ip"].run(narrow, ip="203.0.113.9")
+    assert "table inet citysoc" not in gateway.nft("list", "ruleset"), "refusals must not touch nftables"
     gateway.nft("add", "table", "inet", "someone_else")
     foreign = ActionContext(settings=_settings(gateway, table="someone_else"), data_dir=tmp_path, timeout=10)
     with pytest.raises(ActionError, match="was not made by citysoc"):

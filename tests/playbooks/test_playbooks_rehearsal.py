@@ -13,7 +13,7 @@ import pytest
 
 from core.alerts import AlertChange
 from core.playbooks import ApprovalDenied, PlaybookInputError, PlaybookSettings, Run, RunStateError
-from pbhelpers import audit_actions, make_runner, record_alert
+from pbhelpers import audit_actions, lab_settings, make_runner, record_alert
 from playbooks.actions import ACTIONS, ActionError
 from playbooks.rehearsal import Pause, Script
 from playbooks.spec import load_folders
@@ -112,7 +112,8 @@ def test_approval_blocks_until_given_and_checks_the_role(soc, tmp_path: Path):
         assert parked.status == "awaiting_approval" and parked.current_step == "isolate"
         assert script.sequence() == ["lookup"], "the destructive step must not run before approval"
         assert parked.step("isolate").inputs == {"ip": "10.99.41.9", "ttl_s": 0}
-        assert f"citysoc playbooks approve {parked.id}" in parked.reason
+        assert parked.reason == "step 'isolate' (isolate_host) waits for approval by role 'responder'"
+        assert "citysoc " not in parked.reason, "a console user is never shown a CLI command"
         for role in ("viewer", "analyst", "auditor"):
             with pytest.raises(ApprovalDenied):
                 await runner.approve(parked.id, actor=f"user:{role}", role=role)
@@ -167,7 +168,7 @@ def test_dry_run_touches_nothing(soc, tmp_path: Path):
     alert = record_alert(soc, tags=["citysoc.camera.unknown_device"])
     script = Script({})  # any real call would fail the rehearsal
     runner = make_runner(soc, tmp_path, execute=script,
-                         settings=PlaybookSettings(smtp={"default_to": ["duty@hcmc.example"]}))
+                         settings=lab_settings(smtp={"default_to": ["duty@hcmc.example"]}))
     for name in ("camera-bruteforce", "camera-unknown-device"):
         run = asyncio.run(runner.start(name, alert_id=alert.id, actor="user:an", dry_run=True))
         assert run.status == "succeeded" and run.reason.startswith("dry run: nothing was changed")
@@ -183,6 +184,7 @@ def test_dry_run_touches_nothing(soc, tmp_path: Path):
 
 
 def test_idempotency_and_rerun(soc, tmp_path: Path):
+    record_alert(soc, rule_id="rtsp-auth-failures")  # a second rule names the address: the block is corroborated
     alert = record_alert(soc)
     script = Script({"block": [OK_BLOCK, OK_BLOCK], "notify": [{"message_id": "m", "recipients": []}] * 2,
                      "case": [{"case_id": 1, "title": "t"}] * 2})
@@ -221,7 +223,7 @@ steps:
         return {"asset": None, "intel": [], "sources": []}
 
     runner = make_runner(soc, tmp_path, execute=execute, playbooks=pbs,
-                         settings=PlaybookSettings(max_concurrent_runs=2))
+                         settings=lab_settings(max_concurrent_runs=2))
 
     async def scenario() -> list[Run]:
         return list(await asyncio.gather(*(runner.start("slowish", actor="u", inputs={"n": i}) for i in range(6))))
