@@ -126,7 +126,7 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     deadletters = open_deadletters(settings)
     soc = open_soc(settings)
     ensure_initial_admin(settings, soc)
-    alert_sink, services = build_alerting(soc)
+    alert_sink, services = build_alerting(soc, settings)
     playbook_runner, extra_routers = await _start_playbooks(settings, soc, alert_sink, services)
     detection = build_detection(settings)
     services["rules"] = detection

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.alerts import AlertSettings
 from core.assets import AssetSettings
 from core.playbooks import PlaybookSettings
 from core.reports import ReportSettings
@@ -128,6 +129,8 @@ class Settings(_Strict):
     rules: list[Path] = Field(default_factory=list)
     """Extra Sigma rule folders loaded beside our own pack."""
     detection: DetectionSettings = DetectionSettings()
+    alerts: AlertSettings = AlertSettings()
+    """Alert dedupe window, same-behaviour folding and incident grouping (keys, window)."""
     playbooks: PlaybookSettings = PlaybookSettings()
     """Playbook folders, concurrency, and what actions may reach (gateway, SMTP, webhooks, databases)."""
     assets: AssetSettings = AssetSettings()
