@@ -58,6 +58,16 @@ class SyslogSettings(_Strict):
     """Zone of device clocks that send local time without an offset, e.g. Asia/Ho_Chi_Minh."""
     max_message_size: int = Field(65535, ge=256)
     """Longer messages are cut and flagged ``truncated``."""
+    relp_port: int | None = Field(None, ge=0, le=65535)
+    """RELP listener (rsyslog ``omrelp``): each message acknowledged after it is committed."""
+    max_connections: int = Field(1024, ge=1)
+    """TCP, TLS and RELP connections at once, per listener."""
+    max_connections_per_peer: int = Field(64, ge=1)
+    """Connections at once from one address (a relay or a NAT gateway counts as one)."""
+    idle_timeout: float = Field(600.0, gt=0)
+    """Seconds a connection may stay silent before it is closed."""
+    frame_timeout: float = Field(30.0, gt=0)
+    """Seconds within which a started message must be finished (slow-sender guard)."""
 
 
 class TailSettings(_Strict):
