@@ -160,8 +160,12 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     app = create_app(state, extra_routers=extra_routers)
     mount_console(app)  # the web console at / (browsers); GET / still answers shippers with ES info
     sources = make_sources(settings)
+    from api.bodies import INFLIGHT
+
+    INFLIGHT.limit = settings.server.ingest_inflight_bytes  # one process-wide budget for ingest bodies
     config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level=log_level,
-                            lifespan="off", access_log=False)
+                            lifespan="off", access_log=False, limit_concurrency=settings.server.limit_concurrency,
+                            timeout_keep_alive=settings.server.timeout_keep_alive)
     server = uvicorn.Server(config)
     failures: list[BaseException] = []
 

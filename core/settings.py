@@ -86,6 +86,12 @@ class TailSettings(_Strict):
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    ingest_inflight_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024)
+    """Ingest bytes (``_bulk``, ``/api/v1/ingest``) held at once across requests; past it: 429."""
+    limit_concurrency: int = Field(1000, ge=1)
+    """Connections and requests served at once; more are answered 503 (uvicorn)."""
+    timeout_keep_alive: float = Field(5.0, gt=0)
+    """Seconds an idle keep-alive connection stays open."""
 
 
 class PipelineSettings(_Strict):
