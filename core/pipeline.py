@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from core.events import Event, utc_now_iso
+from core.events import Event, stamp, utc_now_iso
 from core.metrics import StageCounters
 from core.protocols import (
     AlertSink,
@@ -260,9 +260,10 @@ class Pipeline:
 
     def _parse_batch(self, batch: _Batch) -> None:
         letters: list[DeadLetter] = []
+        now_ms = int(time.time() * 1000)
         for i, rec in enumerate(batch.records):
             try:
-                ev = self._parse(rec)
+                ev = stamp(self._parse(rec), now_ms=now_ms)
                 for enrich in self.enrichers:
                     enrich(ev)
             except Exception as exc:  # ParseError or a parser bug: both lose nothing

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.events import TimestampError, parse_timestamp
+from core.events import event_seconds
 from core.protocols import Detection
 
 __all__ = ["CorrelationSpec", "CorrelationState", "CORRELATION_TYPES"]
@@ -70,13 +70,9 @@ class CorrelationSpec:
 
 
 def _ts(event: dict[str, Any]) -> float:
-    raw = event.get("@timestamp")
-    if raw is None:
-        return _dt.datetime.now(_dt.timezone.utc).timestamp()
-    try:
-        return parse_timestamp(raw).timestamp()
-    except TimestampError:
-        return _dt.datetime.now(_dt.timezone.utc).timestamp()
+    """The event's epoch seconds as the edge carries it; the wall clock if it has none."""
+    t = event_seconds(event)
+    return _dt.datetime.now(_dt.timezone.utc).timestamp() if t is None else t
 
 
 class CorrelationState:
