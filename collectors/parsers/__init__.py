@@ -45,6 +45,8 @@ from .json_generic import JSON, NDJSON
 from .mysql_audit import MARIADB_LINE as _MARIADB_LINE
 from .mysql_audit import PARSER as MYSQL_AUDIT
 from .netfilter import PARSER as NETFILTER
+from .suricata import PARSER as SURICATA
+from .zeek import PARSER as ZEEK
 from .fortigate import PARSER as FORTIGATE
 from .cisco_asa import PARSER as CISCO_ASA
 from .onvif import PARSER as ONVIF
@@ -62,12 +64,12 @@ __all__ = ["PARSERS", "parse_record", "sniff", "ParseError"]
 PARSERS: dict[str, Parser] = {
     p.name: p  # type: ignore[misc]
     for p in (SYSLOG, RFC5424, RFC3164, JSON, NDJSON, HIKVISION, DAHUA, ONVIF, SSHD, SUDO, PAM, ACCOUNTS, AUDITD, POSTGRES,
-              MYSQL_AUDIT, NGINX, APACHE, ACCESS, ETL_JSON, JOBS_JSON, GENERIC, NETFILTER, FORTIGATE, CISCO_ASA)
+              MYSQL_AUDIT, NGINX, APACHE, ACCESS, ETL_JSON, JOBS_JSON, GENERIC, NETFILTER, SURICATA, ZEEK, FORTIGATE, CISCO_ASA)
 }
 """Format id (as used in ``RawRecord.format`` and source config) -> parser."""
 
 _LINE_APPS = (CISCO_ASA, FORTIGATE, NETFILTER)
-_JSON_ORDER = (MYSQL_AUDIT, ETL_JSON, JOBS_JSON)
+_JSON_ORDER = (MYSQL_AUDIT, ETL_JSON, JOBS_JSON, SURICATA, ZEEK)
 _XML_STARTS = ("<?xml", "<s:Envelope", "<soap:Envelope", "<SOAP-ENV:Envelope", "<env:Envelope", "<wsnt:Notify",
                "<Envelope")
 
