@@ -45,6 +45,9 @@ from .json_generic import JSON, NDJSON
 from .mysql_audit import MARIADB_LINE as _MARIADB_LINE
 from .mysql_audit import PARSER as MYSQL_AUDIT
 from .netfilter import PARSER as NETFILTER
+from .leef import PARSER as LEEF
+from .panos import PARSER as PANOS
+from .cef import PARSER as CEF
 from .suricata import PARSER as SURICATA
 from .zeek import PARSER as ZEEK
 from .fortigate import PARSER as FORTIGATE
@@ -64,11 +67,11 @@ __all__ = ["PARSERS", "parse_record", "sniff", "ParseError"]
 PARSERS: dict[str, Parser] = {
     p.name: p  # type: ignore[misc]
     for p in (SYSLOG, RFC5424, RFC3164, JSON, NDJSON, HIKVISION, DAHUA, ONVIF, SSHD, SUDO, PAM, ACCOUNTS, AUDITD, POSTGRES,
-              MYSQL_AUDIT, NGINX, APACHE, ACCESS, ETL_JSON, JOBS_JSON, GENERIC, NETFILTER, SURICATA, ZEEK, FORTIGATE, CISCO_ASA)
+              MYSQL_AUDIT, NGINX, APACHE, ACCESS, ETL_JSON, JOBS_JSON, GENERIC, NETFILTER, LEEF, PANOS, CEF, SURICATA, ZEEK, FORTIGATE, CISCO_ASA)
 }
 """Format id (as used in ``RawRecord.format`` and source config) -> parser."""
 
-_LINE_APPS = (CISCO_ASA, FORTIGATE, NETFILTER)
+_LINE_APPS = (LEEF, PANOS, CEF, CISCO_ASA, FORTIGATE, NETFILTER)
 _JSON_ORDER = (MYSQL_AUDIT, ETL_JSON, JOBS_JSON, SURICATA, ZEEK)
 _XML_STARTS = ("<?xml", "<s:Envelope", "<soap:Envelope", "<SOAP-ENV:Envelope", "<env:Envelope", "<wsnt:Notify",
                "<Envelope")

@@ -27,6 +27,9 @@ from .hikvision import PARSER as HIKVISION
 from .jobs_json import PARSER as JOBS
 from .mysql_audit import PARSER as MYSQL
 from .netfilter import PARSER as NETFILTER
+from .leef import PARSER as LEEF
+from .panos import PARSER as PANOS
+from .cef import PARSER as CEF
 from .suricata import PARSER as SURICATA
 from .zeek import PARSER as ZEEK
 from .fortigate import PARSER as FORTIGATE
@@ -39,7 +42,7 @@ from .web import APACHE, NGINX
 
 __all__ = ["SyslogParser", "SYSLOG", "RFC5424", "RFC3164", "APPS", "dispatch"]
 
-APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, ACCOUNTS, AUDITD, HIKVISION, DAHUA, POSTGRES, NGINX, APACHE, NETFILTER, FORTIGATE, CISCO_ASA)
+APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, ACCOUNTS, AUDITD, HIKVISION, DAHUA, POSTGRES, NGINX, APACHE, NETFILTER, LEEF, PANOS, CEF, FORTIGATE, CISCO_ASA)
 """App parsers in sniffing order (cheap, specific checks first)."""
 
 JSON_BODIES: tuple[JsonFamilyParser, ...] = (MYSQL, ETL, JOBS, SURICATA, ZEEK)
