@@ -11,6 +11,7 @@ parse it, since losing it would help no one.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 
 from core.events import Event
 from core.protocols import ParseError, RawRecord
@@ -47,6 +48,7 @@ APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, ACCOUNTS, AUDITD, HIKVISION, DAH
 
 JSON_BODIES: tuple[JsonFamilyParser, ...] = (MYSQL, ETL, JOBS, SURICATA, ZEEK)
 
+_OLD_PAM_RE = re.compile(r"([a-z0-9_.-]+)\((pam_[a-z0-9_]+)\)$")
 _BY_PROGRAM: dict[str, AppParser] = {p: app for app in APPS for p in app.programs}
 
 
@@ -60,6 +62,12 @@ def dispatch(ev: Event, message: str, program: str | None, record: RawRecord, no
         app.claim(ev, record)
     if message.startswith("pam_") and PAM.apply(ev, message, program, record, now):
         return True
+    old_pam = _OLD_PAM_RE.match(prog)
+    if old_pam:
+        # Older Linux logs name the PAM module in the tag: "sshd(pam_unix)[12]: authentication failure; ...".
+        kind = "session" if message.startswith("session ") else "auth"
+        if PAM.apply(ev, f"{old_pam.group(2)}({old_pam.group(1)}:{kind}): {message}", program, record, now):
+            return True
     if prog.startswith(("mysql-server_auditing", "server_audit")) and MYSQL.apply_mariadb(ev, message, record, now):
         return True
     for candidate in APPS:
