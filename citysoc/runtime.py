@@ -37,15 +37,21 @@ def make_sources(settings: Settings) -> list[Source]:
         from collectors.sources.syslog import SyslogTCPSource, SyslogUDPSource
 
         common = dict(format=sy.format, timezone=sy.timezone, max_message_size=sy.max_message_size)
+        stream = dict(max_connections=sy.max_connections, max_connections_per_peer=sy.max_connections_per_peer,
+                      idle_timeout=sy.idle_timeout, frame_timeout=sy.frame_timeout)
         if sy.udp:
             sources.append(SyslogUDPSource(host=sy.host, port=sy.port, **common))
         if sy.tcp:
-            sources.append(SyslogTCPSource(host=sy.host, port=sy.port, **common))
+            sources.append(SyslogTCPSource(host=sy.host, port=sy.port, **common, **stream))
+        if sy.relp_port is not None:
+            from collectors.sources.relp import RelpSource
+
+            sources.append(RelpSource(host=sy.host, port=sy.relp_port, **common, **stream))
         if sy.tls_port is not None:
             if not (sy.tls_cert and sy.tls_key):
                 raise ValueError("syslog.tls_port needs syslog.tls_cert and syslog.tls_key")
             sources.append(SyslogTCPSource(host=sy.host, port=sy.tls_port, tls_cert=sy.tls_cert, tls_key=sy.tls_key,
-                                           **common))
+                                           **common, **stream))
     if settings.tail:
         from collectors.sources.tail import FileTailSource
 
@@ -154,8 +160,12 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     app = create_app(state, extra_routers=extra_routers)
     mount_console(app)  # the web console at / (browsers); GET / still answers shippers with ES info
     sources = make_sources(settings)
+    from api.bodies import INFLIGHT
+
+    INFLIGHT.limit = settings.server.ingest_inflight_bytes  # one process-wide budget for ingest bodies
     config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level=log_level,
-                            lifespan="off", access_log=False)
+                            lifespan="off", access_log=False, limit_concurrency=settings.server.limit_concurrency,
+                            timeout_keep_alive=settings.server.timeout_keep_alive)
     server = uvicorn.Server(config)
     failures: list[BaseException] = []
 

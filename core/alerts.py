@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.events import Event, TimestampError, get_field, parse_timestamp, to_utc_iso, utc_now_iso
+from core.events import Event, event_ms, get_field, ms_to_iso, utc_now_iso
 from core.protocols import Detection
 
 __all__ = [
@@ -193,10 +193,10 @@ def dedupe_key(rule_id: str, entities: Entities, group_key: str | None = None) -
 
 
 def _event_time(ev: Event) -> str:
-    try:
-        return to_utc_iso(parse_timestamp(get_field(ev, "@timestamp")))
-    except TimestampError:
+    ms = event_ms(ev)  # the epoch the edge carries (core.events invariant 3)
+    if ms is None:
         return utc_now_iso()
+    return ms_to_iso(ms)
 
 
 def events_query(entities: Entities) -> str:

@@ -48,6 +48,10 @@ __all__ = [
     "SmtpSettings",
     "WebhookTarget",
     "DatabaseTarget",
+    "CorroborationSettings",
+    "RateLimit",
+    "RateLimitSettings",
+    "INTERNAL_NETWORKS",
 ]
 
 RUN_STATUSES: tuple[str, ...] = (
@@ -246,6 +250,49 @@ class NftSettings(_Strict):
     command_prefix: list[str] = Field(default_factory=list)
     """Argument list put before ``nft``, e.g. ``[ip, netns, exec, gw]`` or ``[ssh, gw, --]``."""
     default_ttl_s: int = Field(3600, ge=1, le=30 * 86400)
+    allow_block: list[str] = Field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
+    """Networks ``block_ip`` may act on. An address inside ``internal_networks`` is blocked
+    only when an entry that lies *inside* the internal ranges covers it (e.g.
+    ``10.20.3.0/24``): ``0.0.0.0/0`` alone never lets a playbook cut off the city's own
+    hosts. ``soc_addresses``, loopback, multicast and unspecified are never blocked."""
+    internal_networks: list[str] = Field(default_factory=lambda: list(INTERNAL_NETWORKS))
+    """The city's internal ranges (default: RFC 1918, CGNAT, IPv6 ULA and link-local)."""
+
+
+INTERNAL_NETWORKS: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+                                      "fc00::/7", "fe80::/10")
+"""Default ``playbooks.nft.internal_networks``. Not ``ipaddress.is_private``, which also
+counts the documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24)."""
+
+
+class CorroborationSettings(_Strict):
+    """When an automatic destructive step (``approval: {auto: ...}``) of a run started by an
+    alert may act without a person. Log lines are unauthenticated (one spoofed UDP syslog
+    datagram can name any address), so one alert never suffices by itself: the step's
+    target must be named by alerts of ``min_rules`` distinct rules within ``window_s``, or
+    the alert must come from an engine that observes the network itself
+    (``observed_engines``, our packet capture). Otherwise the step waits for approval."""
+
+    enabled: bool = True
+    min_rules: int = Field(2, ge=1, le=100)
+    window_s: float = Field(3600.0, gt=0)
+    observed_engines: list[str] = Field(default_factory=lambda: ["network"])
+    approval_role: str = "responder"
+
+
+class RateLimit(_Strict):
+    max_runs: int = Field(ge=1)
+    window_s: float = Field(gt=0)
+
+
+class RateLimitSettings(_Strict):
+    """Runs started by alerts allowed per window (per ``serve`` process); past it the run is
+    not started, the refusal audited (``playbook.run.refused``) and counted. People are not
+    limited."""
+
+    per_playbook: RateLimit | None = RateLimit(max_runs=30, window_s=3600)
+    per_rule: RateLimit | None = RateLimit(max_runs=10, window_s=3600)
+    """Runs of one playbook started by alerts of one rule."""
 
 
 class SmtpSettings(_Strict):
@@ -285,6 +332,8 @@ class PlaybookSettings(_Strict):
     approval_timeout_s: float = Field(24 * 3600.0, gt=0)
     """A run waiting longer than this for an approval ends ``failed`` (resumable)."""
     nft: NftSettings = NftSettings()
+    corroboration: CorroborationSettings = CorroborationSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     smtp: SmtpSettings = SmtpSettings()
     webhooks: dict[str, WebhookTarget] = Field(default_factory=dict)
     databases: dict[str, DatabaseTarget] = Field(default_factory=dict)

@@ -59,6 +59,16 @@ class SyslogSettings(_Strict):
     """Zone of device clocks that send local time without an offset, e.g. Asia/Ho_Chi_Minh."""
     max_message_size: int = Field(65535, ge=256)
     """Longer messages are cut and flagged ``truncated``."""
+    relp_port: int | None = Field(None, ge=0, le=65535)
+    """RELP listener (rsyslog ``omrelp``): each message acknowledged after it is committed."""
+    max_connections: int = Field(1024, ge=1)
+    """TCP, TLS and RELP connections at once, per listener."""
+    max_connections_per_peer: int = Field(64, ge=1)
+    """Connections at once from one address (a relay or a NAT gateway counts as one)."""
+    idle_timeout: float = Field(600.0, gt=0)
+    """Seconds a connection may stay silent before it is closed."""
+    frame_timeout: float = Field(30.0, gt=0)
+    """Seconds within which a started message must be finished (slow-sender guard)."""
 
 
 class TailSettings(_Strict):
@@ -77,6 +87,12 @@ class TailSettings(_Strict):
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    ingest_inflight_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024)
+    """Ingest bytes (``_bulk``, ``/api/v1/ingest``) held at once across requests; past it: 429."""
+    limit_concurrency: int = Field(1000, ge=1)
+    """Connections and requests served at once; more are answered 503 (uvicorn)."""
+    timeout_keep_alive: float = Field(5.0, gt=0)
+    """Seconds an idle keep-alive connection stays open."""
 
 
 class PipelineSettings(_Strict):
@@ -85,6 +101,9 @@ class PipelineSettings(_Strict):
     batch_size: int = Field(1_000, ge=1)
     flush_ms: int = Field(200, ge=1)
     """The longest an event waits for its batch to fill before it is stored anyway."""
+    workers: int | None = Field(None, ge=0)
+    """Parse worker processes (``core.workers``). None (the default): one per core this
+    process may use; 0: parse in a thread of the server process (no extra processes)."""
 
 
 class ConsoleSettings(_Strict):

@@ -20,6 +20,7 @@ import asyncio
 import datetime as _dt
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from core.playbooks import (
     PlaybookSettings, Run, RunStateError, RunStore, StepState,
 )
 from playbooks.actions.base import PARAM_TYPES, Action, ActionContext, validate_params
+from playbooks.corroboration import corroboration
 from playbooks.conductor import (
     DONE_STEP_STATUSES, after_failure, final_outcome, placeholder_output, resume_index, step_context,
 )
@@ -103,6 +105,9 @@ class Runner:
         self.jobstore: Any = None
         """APScheduler job store for scheduled playbooks (wiring sets the persistent one)."""
         self.scheduler: Any = None
+        self._recent: dict[tuple[str, str | None], deque[float]] = {}
+        self.refused = 0
+        """Alert-started runs refused by the rate limits (``playbooks.rate_limits``)."""
         self.on_action_start: Callable[[int, str], None] | None = None
         """Hook (benchmarks): called with (run id, step name) right before each real action call."""
 
@@ -245,6 +250,13 @@ class Runner:
             if not ch.created:
                 continue
             for pb in self.matching(ch.alert):
+                limited = self._over_rate_limit(pb.name, ch.alert.rule_id)
+                if limited:
+                    self.refused += 1
+                    log.warning("playbook %s not started for alert %s: %s", pb.name, ch.alert.id, limited)
+                    self._audit("system:playbooks", "playbook.run.refused", 0,
+                                details={"playbook": pb.name, "alert_id": ch.alert.id, "reason": limited})
+                    continue
                 try:
                     runs.append(await self.start(pb.name, actor="system:playbooks", alert=ch.alert, trigger="alert",
                                                  wait=False))
@@ -253,6 +265,33 @@ class Runner:
                     self._audit("system:playbooks", "playbook.run.refused", 0,
                                 details={"playbook": pb.name, "alert_id": ch.alert.id, "reason": str(exc)})
         return runs
+
+    def _over_rate_limit(self, playbook: str, rule_id: str) -> str | None:
+        """Why an alert-started run of ``playbook`` must not start now (None: it may).
+
+        Sliding windows per playbook and per (playbook, rule), in this process: a flood of
+        alerts (spoofed or real) cannot turn into a flood of responses.
+        """
+        now = time.monotonic()
+        rl = self.settings.rate_limits
+        checks = []
+        if rl.per_playbook is not None:
+            checks.append(((playbook, None), rl.per_playbook, f"playbook {playbook!r}"))
+        if rl.per_rule is not None:
+            checks.append(((playbook, rule_id), rl.per_rule, f"rule {rule_id!r} in playbook {playbook!r}"))
+        for key, lim, what in checks:
+            q = self._recent.setdefault(key, deque())
+            while q and q[0] < now - lim.window_s:
+                q.popleft()
+            if len(q) >= lim.max_runs:
+                return (f"rate limit: {len(q)} automatic runs of {what} in the last {lim.window_s:g} s "
+                        f"(limit {lim.max_runs}); refused so a flood of alerts cannot drive responses")
+        for key, _lim, _what in checks:
+            self._recent[key].append(now)
+        if len(self._recent) > 10_000:  # bounded: forget the quietest keys
+            for k in [k for k, q in self._recent.items() if not q][:5_000]:
+                del self._recent[k]
+        return None
 
     def alert_listener(self, loop: asyncio.AbstractEventLoop) -> Callable[[list[AlertChange]], None]:
         """An ``AlertRecorder`` listener: called in the pipeline's thread, hands off to ``loop``."""
@@ -492,18 +531,25 @@ class Runner:
                             details={"step": step.name, "action": step.action, "dry_run": True, "inputs": st.inputs,
                                      "would": st.would})
                 continue
-            # 4. the approval gate
-            if step.needs_approval and not st.approved_by:
-                st.status, st.approval_role = "awaiting_approval", step.approval.role  # type: ignore[union-attr]
+            # 4. the approval gate: asked by the playbook, or because an automatic destructive
+            #    step's target comes from unauthenticated log content only (corroboration)
+            uncorroborated = None
+            if (step.destructive and not step.needs_approval and not st.approved_by and run.trigger == "alert"):
+                uncorroborated = await asyncio.to_thread(corroboration, alert_doc, st.inputs, self.alerts,
+                                                         self.settings.corroboration)
+            if (step.needs_approval or uncorroborated) and not st.approved_by:
+                role = step.approval.role if step.needs_approval else self.settings.corroboration.approval_role  # type: ignore[union-attr]
+                st.status, st.approval_role = "awaiting_approval", role
                 await self._save(run.id, st)
-                ttl = step.approval.timeout_s or self.settings.approval_timeout_s  # type: ignore[union-attr]
-                reason = (f"step {step.name!r} ({step.action}) waits for approval by role "
-                          f"{step.approval.role!r}: citysoc playbooks approve {run.id}")  # type: ignore[union-attr]
+                ttl = (step.approval.timeout_s if step.approval else None) or self.settings.approval_timeout_s
+                reason = (f"step {step.name!r} ({step.action}) waits for approval by role {role!r}"
+                          + (f": {uncorroborated}" if uncorroborated else ""))
                 if await asyncio.to_thread(self.store.set_status, run.id, "running", "awaiting_approval", reason=reason,
                                            current_step=step.name, approval_expires_at=_iso_in(ttl)):
                     self._audit(run.actor, "playbook.step", run.id, after={"status": "awaiting_approval"},
                                 details={"step": step.name, "action": step.action, "inputs": st.inputs,
-                                         "approval_role": st.approval_role})
+                                         "approval_role": st.approval_role,
+                                         "uncorroborated": uncorroborated or None})
                 return
             # 5. act, with retries
             if not await self._act(run, step, st, action, sctx):

@@ -37,10 +37,23 @@ _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9](?:[A-Za-z0-
 
 
 def _ip(v: Any) -> str:
+    """An address exactly as :mod:`ipaddress` prints it: no scope id, no spaces, no text.
+
+    The value may come from log content and ends up on nft's command line, so anything
+    that does not print back identically (``fe80::1%x } ; flush ruleset``, ``010.1.1.1``,
+    surrounding spaces) is refused instead of being cleaned up.
+    """
+    text = str(v)
+    if "%" in text:
+        raise ValueError(f"{text[:80]!r}: scoped IPv6 addresses (with %zone) are not accepted")
     try:
-        return str(ipaddress.ip_address(str(v).strip()))
+        addr = ipaddress.ip_address(text)
     except ValueError:
-        raise ValueError(f"{v!r} is not an IP address") from None
+        raise ValueError(f"{text[:80]!r} is not an IP address") from None
+    printed = str(addr)
+    if printed != text and printed != text.lower():
+        raise ValueError(f"{text[:80]!r} is not written as an IP address is (expected {printed!r})")
+    return printed
 
 
 def _int(v: Any) -> int:

@@ -20,13 +20,18 @@ Table layout (created when missing, never modified when present)::
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import ipaddress
+import os
 import subprocess
+import tempfile
+import threading
 from typing import Any
 
 from playbooks.actions.base import Action, ActionContext, ActionError, Param
 
-__all__ = ["BlockIp", "UnblockIp", "IsolateHost", "ReleaseHost", "nft", "ensure_table", "table_script"]
+__all__ = ["BlockIp", "UnblockIp", "IsolateHost", "ReleaseHost", "nft", "ensure_table", "table_script",
+           "block_allowed"]
 
 
 def nft(ctx: ActionContext, args: list[str], *, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -89,9 +94,31 @@ def table_script(ctx: ActionContext) -> str:
 _SETS = ("blocked4", "blocked6", "isolated4", "isolated6", "soc4", "soc6")
 
 
+_table_lock = threading.Lock()
+
+
+def _lock_path(ctx: ActionContext) -> str:
+    where = "-".join(ctx.settings.nft.command_prefix) or "host"
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in where)[:80]
+    return os.path.join(tempfile.gettempdir(), f"citysoc-nft-{safe}-{ctx.settings.nft.table}.lock")
+
+
 def ensure_table(ctx: ActionContext) -> bool:
     """Create the SOC table when missing; True when it was created. A table of that name
-    without our sets is someone else's: refuse rather than change it."""
+    without our sets is someone else's: refuse rather than change it.
+
+    Check-then-create runs under a thread lock and an exclusive file lock (per nft target
+    and table), so concurrent runs, in this process or another, create the table once:
+    without it two runs both saw "missing" and every rule was added twice."""
+    with _table_lock, open(_lock_path(ctx), "a") as lockf:
+        fcntl.flock(lockf, fcntl.LOCK_EX)
+        try:
+            return _ensure_table_locked(ctx)
+        finally:
+            fcntl.flock(lockf, fcntl.LOCK_UN)
+
+
+def _ensure_table_locked(ctx: ActionContext) -> bool:
     t = ctx.settings.nft.table
     if nft(ctx, ["list", "table", "inet", t], check=False).returncode != 0:
         nft(ctx, ["-f", "-"], stdin=table_script(ctx))
@@ -106,11 +133,34 @@ def ensure_table(ctx: ActionContext) -> bool:
 
 def _refuse_protected(ctx: ActionContext, ip: str, what: str) -> None:
     addr = ipaddress.ip_address(ip)
-    if addr.is_loopback or addr.is_unspecified or addr.is_multicast:
-        raise ActionError(f"refusing to {what} {ip}: loopback, unspecified and multicast addresses are never blocked")
+    if addr.is_loopback or addr.is_unspecified or addr.is_multicast or (addr.is_link_local and what == "block"):
+        raise ActionError(f"refusing to {what} {ip}: loopback, link-local, unspecified and multicast addresses are "
+                          "never blocked")
     for a in ctx.settings.nft.soc_addresses:
         if addr in ipaddress.ip_network(a, strict=False):
             raise ActionError(f"refusing to {what} {ip}: it is a SOC address (playbooks.nft.soc_addresses)")
+
+
+def block_allowed(nft_settings: Any, ip: str) -> str | None:
+    """None when ``block_ip`` may act on ``ip``; else the reason it may not.
+
+    Public addresses need an ``allow_block`` entry that covers them (default: all). An
+    address inside ``internal_networks`` needs an entry that covers it *and* lies inside the
+    internal ranges: the catch-all default never reaches the city's own hosts.
+    """
+    addr = ipaddress.ip_address(ip)
+    internal = [ipaddress.ip_network(n, strict=False) for n in nft_settings.internal_networks]
+    allow = [ipaddress.ip_network(n, strict=False) for n in nft_settings.allow_block]
+    inside = [n for n in internal if n.version == addr.version and addr in n]
+    covering = [a for a in allow if a.version == addr.version and addr in a]
+    if inside:
+        if not any(a.subnet_of(n) for a in covering for n in inside):  # type: ignore[arg-type]
+            return (f"{ip} is inside the internal range {inside[0]}; list its network in playbooks.nft.allow_block "
+                    "to let playbooks block it")
+        return None
+    if not covering:
+        return f"{ip} is not in playbooks.nft.allow_block"
+    return None
 
 
 def _expiry(ttl: int | None) -> str | None:
@@ -151,6 +201,9 @@ class BlockIp(Action):
 
     def run(self, ctx: ActionContext, *, ip: str, ttl_s: int | None = None, reason: str = "") -> dict[str, Any]:
         _refuse_protected(ctx, ip, "block")
+        why = block_allowed(ctx.settings.nft, ip)
+        if why:
+            raise ActionError(f"refusing to block: {why}")
         ttl = self._ttl(ctx, ttl_s)
         created = ensure_table(ctx)
         set_name = "blocked" + _family(ip)

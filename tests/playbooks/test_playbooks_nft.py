@@ -40,6 +40,8 @@ def smtp():
 
 
 def _settings(g: Gateway, smtp: SmtpSink | None = None, **nft) -> PlaybookSettings:
+    # the test network is internal (10/8): playbooks may block in it only because it is listed
+    nft.setdefault("allow_block", ["0.0.0.0/0", "::/0", "10.99.0.0/16"])
     return PlaybookSettings(nft=NftSettings(command_prefix=g.prefix, soc_addresses=[GW_A], **nft),
                             smtp=SmtpSettings(host="127.0.0.1", port=smtp.port if smtp else 25,
                                               default_to=["soc-duty@hcmc-soc.example"]))
@@ -55,6 +57,10 @@ def test_alert_runs_camera_bruteforce_for_real(gateway, smtp, soc, tmp_path: Pat
               "citysoc": {"center": "camera-ops", "asset": {"type": "camera"}}}
         det = Detection(rule_id="citysoc-camera-bruteforce", title="Camera login brute force", level="high",
                         events=[ev], tags=["citysoc.camera.bruteforce", "attack.t1110"])
+        # a second rule already named the attacker: the automatic block is corroborated
+        seen = Detection(rule_id="citysoc-rtsp-auth-failures", title="RTSP authentication failures", level="medium",
+                         events=[ev], tags=["citysoc.camera.rtsp"])
+        await asyncio.to_thread(recorder.emit, [seen])
         await asyncio.to_thread(recorder.emit, [det])  # the pipeline calls emit from a worker thread
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
