@@ -16,6 +16,7 @@ import uvicorn
 
 from api.app import create_app
 from api.deps import AppState
+from core.timezones import effective_zone
 from citysoc.wiring import build_alerting, build_pipeline, ensure_initial_admin, open_deadletters, open_soc, open_store
 from citysoc.wiring import build_playbooks, intel_lookup_for
 from citysoc.detection import build_detection
@@ -36,7 +37,7 @@ def make_sources(settings: Settings) -> list[Source]:
     if sy.enabled:
         from collectors.sources.syslog import SyslogTCPSource, SyslogUDPSource
 
-        common = dict(format=sy.format, timezone=sy.timezone, max_message_size=sy.max_message_size)
+        common = dict(format=sy.format, timezone=effective_zone(sy.timezone, settings.site.timezone), max_message_size=sy.max_message_size)
         stream = dict(max_connections=sy.max_connections, max_connections_per_peer=sy.max_connections_per_peer,
                       idle_timeout=sy.idle_timeout, frame_timeout=sy.frame_timeout)
         if sy.udp:
@@ -59,7 +60,7 @@ def make_sources(settings: Settings) -> list[Source]:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         for t in settings.tail:
             sources.append(FileTailSource(t.paths, checkpoint=ckpt_dir / f"tail-{t.name}.json", format=t.format,
-                                          dataset=t.dataset, name=f"tail-{t.name}", timezone=t.timezone,
+                                          dataset=t.dataset, name=f"tail-{t.name}", timezone=effective_zone(t.timezone, settings.site.timezone),
                                           start_at=t.start_at))
     return sources
 

@@ -19,6 +19,7 @@ from core.alerts import AlertSettings
 from core.assets import AssetSettings
 from core.playbooks import PlaybookSettings
 from core.reports import ReportSettings
+from core.timezones import DEFAULT_SITE_ZONE, ZoneName
 
 __all__ = ["Settings", "StorageSettings", "SyslogSettings", "TailSettings", "ServerSettings", "PipelineSettings", "ConsoleSettings", "load_settings", "SettingsError"]
 
@@ -55,8 +56,8 @@ class SyslogSettings(_Strict):
     tls_key: str | None = None
     format: str = "auto"
     """Parser id for received messages (auto sniffs RFC 5424/3164 and the app inside)."""
-    timezone: str | None = None
-    """Zone of device clocks that send local time without an offset, e.g. Asia/Ho_Chi_Minh."""
+    timezone: ZoneName | None = None
+    """Zone of device clocks that send local time without an offset, e.g. Asia/Ho_Chi_Minh (default: site.timezone)."""
     max_message_size: int = Field(65535, ge=256)
     """Longer messages are cut and flagged ``truncated``."""
     relp_port: int | None = Field(None, ge=0, le=65535)
@@ -80,7 +81,8 @@ class TailSettings(_Strict):
     """Globs, e.g. /var/log/nginx/access.log* ; rotation and truncation are followed."""
     format: str = "auto"
     dataset: str | None = None
-    timezone: str | None = None
+    timezone: ZoneName | None = None
+    """Zone of zone-less timestamps in these files (default: site.timezone)."""
     start_at: Literal["beginning", "end"] = "beginning"
 
 
@@ -134,7 +136,14 @@ class DetectionSettings(_Strict):
     """Scheduled Sigma query rules: which rules, interval, lookback (see detections/scheduled/README.md)."""
 
 
+class SiteSettings(_Strict):
+    timezone: ZoneName = DEFAULT_SITE_ZONE
+    """Site-wide zone for zone-less timestamps of sources that set none (IANA name, checked at start-up)."""
+
+
 class Settings(_Strict):
+    site: SiteSettings = SiteSettings()
+    """The site: its time zone."""
     data: Path = Path("./data")
     """Data directory: the SQLite store, dead letters, checkpoints, reports."""
     server: ServerSettings = ServerSettings()

@@ -21,7 +21,7 @@ FLOORS = {  # measured 2026-12-02 with bench/parity.py; below the aim, not yet c
     "haproxy.log": 0.0,  # no HAProxy parser yet: every value is a miss
     "nginx.access": 0.74,
     "postgresql.log": 0.36,
-    "system.auth": 0.60,
+    "system.auth": 0.63,  # 0.60 before the sshd honeypot lines
     "system.syslog": 0.28,
 }
 
