@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from api.deps import AppState, StateDep
 from api.limits import BodyLimitMiddleware
-from api.routers import alerts, audit, auth, cases, deadletters, events, ingest, rules, suppressions, users
+from api.routers import alerts, audit, auth, cases, deadletters, events, incidents, ingest, rules, suppressions, users
 from api.security import AUTHENTICATED, Require, annotate_permissions
 from core.alerts import NotFound, TransitionError
 from core.auth import AuthError, Principal
@@ -72,7 +72,8 @@ def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) ->
     app.add_middleware(BodyLimitMiddleware)
 
     v1 = APIRouter(prefix=API_PREFIX)
-    for r in [auth.router, events.router, ingest.router, deadletters.router, alerts.router, suppressions.router,
+    for r in [auth.router, events.router, ingest.router, deadletters.router, alerts.router, incidents.router,
+              suppressions.router,
               cases.router, rules.router, audit.router, users.users_router, users.keys_router,
               *(extra_routers or [])]:
         annotate_permissions(r.routes)

@@ -22,7 +22,7 @@ from core.protocols import AttachmentScanner, DeadLetterStore, EventStore, RuleC
 from core.settings import Settings
 
 __all__ = ["AppState", "get_state", "StateDep", "StoreDep", "PipelineDep", "DeadLettersDep", "service",
-           "AlertsDep", "CasesDep", "UsersDep", "AuditDep", "RulesDep", "BroadcasterDep", "ScannerDep", "require",
+           "AlertsDep", "CasesDep", "IncidentsDep", "UsersDep", "AuditDep", "RulesDep", "BroadcasterDep", "ScannerDep", "require",
            "Caller", "IdPath", "RowId", "MAX_ID"]
 
 
@@ -101,6 +101,8 @@ async def _optional_scanner(state: StateDep) -> AttachmentScanner | None:
 
 AlertsDep = Annotated[AlertStore, service("alerts")]
 CasesDep = Annotated[CaseStore, service("cases")]
+IncidentsDep = Annotated[Any, service("incidents")]
+"""``storage.socdb.SQLiteIncidentStore`` (the :class:`core.alerts.IncidentStore` protocol)."""
 UsersDep = Annotated[UserStore, service("users")]
 AuditDep = Annotated[AuditLog, service("audit")]
 RulesDep = Annotated[RuleCatalog, service("rules")]

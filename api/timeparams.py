@@ -17,7 +17,10 @@ def parse_since(value: str) -> _dt.timedelta:
     m = _REL.match(value.strip())
     if not m:
         raise ValueError(f"cannot read duration {value!r}: use forms like 15m, 24h, 7d")
-    return _dt.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        return _dt.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+    except OverflowError:
+        raise ValueError(f"duration {value[:80]!r} is too long: at most 999999999 days") from None
 
 
 def parse_time_bound(value: str | None, *, now: _dt.datetime | None = None) -> _dt.datetime | None:
@@ -29,7 +32,10 @@ def parse_time_bound(value: str | None, *, now: _dt.datetime | None = None) -> _
     if v == "now":
         return now
     if v.startswith("now-"):
-        return now - parse_since(v)
+        try:
+            return now - parse_since(v)
+        except OverflowError:  # a valid duration that reaches before year 1
+            raise ValueError(f"time {value[:80]!r} is too far back: the earliest is year 1") from None
     try:
         return parse_timestamp(v)
     except TimestampError as exc:

@@ -16,6 +16,7 @@ import uvicorn
 
 from api.app import create_app
 from api.deps import AppState
+from core.timezones import effective_zone
 from citysoc.wiring import build_alerting, build_pipeline, ensure_initial_admin, open_deadletters, open_soc, open_store
 from citysoc.wiring import build_playbooks, intel_lookup_for
 from citysoc.detection import build_detection
@@ -36,16 +37,22 @@ def make_sources(settings: Settings) -> list[Source]:
     if sy.enabled:
         from collectors.sources.syslog import SyslogTCPSource, SyslogUDPSource
 
-        common = dict(format=sy.format, timezone=sy.timezone, max_message_size=sy.max_message_size)
+        common = dict(format=sy.format, timezone=effective_zone(sy.timezone, settings.site.timezone), max_message_size=sy.max_message_size)
+        stream = dict(max_connections=sy.max_connections, max_connections_per_peer=sy.max_connections_per_peer,
+                      idle_timeout=sy.idle_timeout, frame_timeout=sy.frame_timeout)
         if sy.udp:
             sources.append(SyslogUDPSource(host=sy.host, port=sy.port, **common))
         if sy.tcp:
-            sources.append(SyslogTCPSource(host=sy.host, port=sy.port, **common))
+            sources.append(SyslogTCPSource(host=sy.host, port=sy.port, **common, **stream))
+        if sy.relp_port is not None:
+            from collectors.sources.relp import RelpSource
+
+            sources.append(RelpSource(host=sy.host, port=sy.relp_port, **common, **stream))
         if sy.tls_port is not None:
             if not (sy.tls_cert and sy.tls_key):
                 raise ValueError("syslog.tls_port needs syslog.tls_cert and syslog.tls_key")
             sources.append(SyslogTCPSource(host=sy.host, port=sy.tls_port, tls_cert=sy.tls_cert, tls_key=sy.tls_key,
-                                           **common))
+                                           **common, **stream))
     if settings.tail:
         from collectors.sources.tail import FileTailSource
 
@@ -53,7 +60,7 @@ def make_sources(settings: Settings) -> list[Source]:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         for t in settings.tail:
             sources.append(FileTailSource(t.paths, checkpoint=ckpt_dir / f"tail-{t.name}.json", format=t.format,
-                                          dataset=t.dataset, name=f"tail-{t.name}", timezone=t.timezone,
+                                          dataset=t.dataset, name=f"tail-{t.name}", timezone=effective_zone(t.timezone, settings.site.timezone),
                                           start_at=t.start_at))
     return sources
 
@@ -126,7 +133,7 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     deadletters = open_deadletters(settings)
     soc = open_soc(settings)
     ensure_initial_admin(settings, soc)
-    alert_sink, services = build_alerting(soc)
+    alert_sink, services = build_alerting(soc, settings)
     playbook_runner, extra_routers = await _start_playbooks(settings, soc, alert_sink, services)
     detection = build_detection(settings)
     services["rules"] = detection
@@ -154,8 +161,12 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     app = create_app(state, extra_routers=extra_routers)
     mount_console(app)  # the web console at / (browsers); GET / still answers shippers with ES info
     sources = make_sources(settings)
+    from api.bodies import INFLIGHT
+
+    INFLIGHT.limit = settings.server.ingest_inflight_bytes  # one process-wide budget for ingest bodies
     config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level=log_level,
-                            lifespan="off", access_log=False)
+                            lifespan="off", access_log=False, limit_concurrency=settings.server.limit_concurrency,
+                            timeout_keep_alive=settings.server.timeout_keep_alive)
     server = uvicorn.Server(config)
     failures: list[BaseException] = []
 

@@ -93,7 +93,13 @@ def build_pipeline(
     alert_sink: Any = None,
 ) -> Pipeline:
     p = settings.pipeline
+    from core.workers import ParseWorkers, default_workers
+
+    n = default_workers() if p.workers is None else p.workers
+    # The factory is pickled into each worker, which builds the parser registry there.
+    workers = ParseWorkers(make_parse, n) if n > 0 else None
     return Pipeline(
+        workers=workers,
         store=store,
         deadletters=deadletters,
         parse=make_parse(),
@@ -140,17 +146,20 @@ def ensure_initial_admin(settings: Settings, soc: Any, echo: Any = None) -> str 
     return password
 
 
-def build_alerting(soc: Any) -> tuple[Any, dict[str, Any]]:
-    """The pipeline's alert sink and the API services around alerts, cases and users."""
+def build_alerting(soc: Any, settings: Settings | None = None) -> tuple[Any, dict[str, Any]]:
+    """The pipeline's alert sink and the API services around alerts, incidents, cases and
+    users. ``settings.alerts`` sets the dedupe window, folding and incident grouping."""
     from api.stream import AlertBroadcaster
-    from core.alerts import AlertRecorder
+    from core.alerts import AlertRecorder, AlertSettings, GroupingPolicy
     from core.auth import LoginThrottle
 
     broadcaster = AlertBroadcaster()
-    recorder = AlertRecorder(soc.alerts, listeners=[broadcaster.publish])
+    cfg = settings.alerts if settings is not None else AlertSettings()
+    recorder = AlertRecorder(soc.alerts, listeners=[broadcaster.publish], window_s=cfg.dedupe_window_s,
+                             policy=GroupingPolicy(cfg))
     from detections.yara.attachments import YaraAttachmentScanner
 
-    services = {"users": soc.users, "alerts": soc.alerts, "cases": soc.cases, "audit": soc.audit,
+    services = {"users": soc.users, "alerts": soc.alerts, "cases": soc.cases, "incidents": soc.incidents, "audit": soc.audit,
                 "alert_stream": broadcaster, "alert_recorder": recorder, "login_throttle": LoginThrottle(),
                 "attachment_scanner": YaraAttachmentScanner()}  # case uploads are YARA-scanned
     return recorder, services

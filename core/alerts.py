@@ -12,6 +12,10 @@ Pure logic kept here so every store and the API agree on it:
 * :func:`dedupe_key`: the rule id plus the detection's ``group_key`` or, without one,
   the entity tuple (host, user, source ip, destination ip, asset).
 * :data:`TRANSITIONS` / :func:`check_transition`: the status workflow.
+* :class:`GroupingPolicy`: same-behaviour folding (the network brute-force detector and
+  the Sigma brute-force correlations grow one alert listing both rules) and the
+  incident key (attacker entity + center): alerts from one attacker against one center
+  within ``alerts.incidents.window_s`` (event time) are one :class:`Incident`.
 """
 from __future__ import annotations
 
@@ -24,7 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from core.events import Event, TimestampError, get_field, parse_timestamp, to_utc_iso, utc_now_iso
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.events import Event, event_ms, get_field, ms_to_iso, utc_now_iso
 from core.protocols import Detection
 
 __all__ = [
@@ -56,6 +62,18 @@ __all__ = [
     "check_transition",
     "DEFAULT_CRITICALITY",
     "MAX_SAMPLE_EVENTS",
+    "MAX_LIST",
+    "AlertSettings",
+    "IncidentSettings",
+    "DEFAULT_BEHAVIOURS",
+    "GroupingPolicy",
+    "Incident",
+    "IncidentFilter",
+    "IncidentStore",
+    "incident_title",
+    "targets_of",
+    "ports_of",
+    "merge_list",
 ]
 
 log = logging.getLogger("citysoc.alerts")
@@ -67,6 +85,8 @@ CASE_STATUSES: tuple[str, ...] = ("open", "in_progress", "closed")
 DEFAULT_CRITICALITY = 3
 MAX_SAMPLE_EVENTS = 20
 """Events kept inside an alert; the rest are found with its ``events_query``."""
+MAX_LIST = 200
+"""Targets, ports and rules kept on one alert or incident (the counts stay exact)."""
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "new": frozenset({"acknowledged", "in_progress", "closed"}),
@@ -173,10 +193,10 @@ def dedupe_key(rule_id: str, entities: Entities, group_key: str | None = None) -
 
 
 def _event_time(ev: Event) -> str:
-    try:
-        return to_utc_iso(parse_timestamp(get_field(ev, "@timestamp")))
-    except TimestampError:
+    ms = event_ms(ev)  # the epoch the edge carries (core.events invariant 3)
+    if ms is None:
         return utc_now_iso()
+    return ms_to_iso(ms)
 
 
 def events_query(entities: Entities) -> str:
@@ -213,6 +233,14 @@ class Alert:
     events: list[Event] = field(default_factory=list)
     events_query: str = "*"
     case_id: int | None = None
+    rules: list[str] = field(default_factory=list)
+    """Every rule folded into this alert (detectors that see the same behaviour, see
+    :data:`DEFAULT_BEHAVIOURS`); ``rule_id`` is the first of them."""
+    targets: list[str] = field(default_factory=list)
+    """What was attacked: destination addresses or host names (up to :data:`MAX_LIST`)."""
+    ports: list[Any] = field(default_factory=list)
+    """Destination ports involved (numbers; ``icmp`` for port-less probes)."""
+    incident_id: int | None = None
 
     def to_dict(self, *, with_events: bool = True) -> dict[str, Any]:
         d = asdict(self)
@@ -224,6 +252,11 @@ class Alert:
     def from_detection(det: Detection, now: str) -> Alert:
         """A new (unsaved, ``id=0``) alert for one detection."""
         ent = entities_of(det.events)
+        override = det.extra.get("entities") if isinstance(det.extra, dict) else None
+        if isinstance(override, dict):  # the detector knows better whom the alert is about
+            for k, v in override.items():
+                if k in ENTITY_FIELDS or k == "criticality":
+                    setattr(ent, k, v)
         times = sorted(_event_time(e) for e in det.events) or [now]
         return Alert(
             id=0, rule_id=det.rule_id[:200], rule_title=(det.title or det.rule_id)[:500],
@@ -233,6 +266,7 @@ class Alert:
             assignee=None, first_seen=times[0], last_seen=times[-1], count=max(1, len(det.events)),
             dedupe_key=dedupe_key(det.rule_id, ent, det.group_key), created_at=now, updated_at=now,
             events=list(det.events[:MAX_SAMPLE_EVENTS]), events_query=events_query(ent),
+            rules=[det.rule_id[:200]], targets=targets_of(det, ent), ports=ports_of(det),
         )
 
 
@@ -256,6 +290,7 @@ class AlertFilter:
     asset_id: str | None = None
     center: str | None = None
     case_id: int | None = None
+    incident_id: int | None = None
     min_risk: int | None = None
     since: str | None = None  # on last_seen, ISO UTC
     until: str | None = None
@@ -351,6 +386,229 @@ class Attachment:
     scan_findings: list[dict[str, Any]] = field(default_factory=list)
 
 
+# -- folding and incidents -------------------------------------------------------------------
+DEFAULT_BEHAVIOURS: dict[str, list[str]] = {
+    "brute_force": [
+        "net:brute_force",                          # network detector: failed logins / short connections
+        "66476bbc-62e7-4b08-a2f3-26e9cf5abfb2",     # Sigma: SSH brute force (correlation)
+        "9f8ae69a-72c0-4121-8e56-832435a8728f",     # Sigma: camera/NVR brute force (correlation)
+        "70669add-fdda-4b88-a68e-4d3058da7bb8",     # Sigma: RTSP credential guessing (correlation)
+        "82e5f390-3a81-4193-82dc-58a8abe96c65",     # Sigma: warehouse database password guessing (correlation)
+    ],
+}
+"""Rules that see the same behaviour: their alerts from one attacker within the dedupe
+window fold into one alert that lists every rule (``Alert.rules``)."""
+
+
+class IncidentSettings(BaseModel):
+    """How alerts fold into incidents (``alerts.incidents`` in ``citysoc.yml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    """Group alerts into incidents at all (off: every alert is its own queue item)."""
+    window_s: float = Field(3600.0, gt=0)
+    """An alert joins an open incident whose last alert (event time) is at most this old."""
+    attacker_fields: list[str] = Field(default_factory=lambda: ["source_ip", "user"])
+    """Alert entities that name the attacker, first present wins. An alert with none of
+    them (a silent asset, a YARA hit) groups by its rule instead."""
+    by_center: bool = True
+    """Keep attacks on different centers apart (one incident per attacker and center)."""
+
+
+class AlertSettings(BaseModel):
+    """Alert deduplication, same-behaviour folding and incident grouping (``alerts``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    dedupe_window_s: float = Field(900.0, gt=0)
+    """The same rule on the same entities within this long (wall time) grows one alert."""
+    behaviours: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_BEHAVIOURS.items()})
+    """Behaviour name -> rule ids that see it; ``{}`` turns folding off."""
+    incidents: IncidentSettings = IncidentSettings()
+
+
+def merge_list(into: list[Any], more: Sequence[Any], limit: int = MAX_LIST) -> list[Any]:
+    """``into`` plus the items of ``more`` it lacks, in order, at most ``limit`` long."""
+    seen = set(map(str, into))
+    out = list(into)
+    for v in more:
+        if len(out) >= limit:
+            break
+        if str(v) not in seen:
+            seen.add(str(v))
+            out.append(v)
+    return out
+
+
+def targets_of(det: Detection, ent: Entities) -> list[str]:
+    """What the detection says was attacked: the detector's own list (``hosts``,
+    ``targets``), its ``destination.ip``, else the alert's destination or host."""
+    ex = det.extra if isinstance(det.extra, dict) else {}
+    out: list[str] = []
+    for key in ("hosts", "targets"):
+        v = ex.get(key)
+        if isinstance(v, list):
+            out = merge_list(out, [str(x)[:256] for x in v if x is not None])
+    d = ex.get("destination.ip")
+    if d:
+        out = merge_list(out, [str(d)[:256]])
+    if not out:
+        out = [v for v in (ent.destination_ip or ent.host,) if v]
+    return out
+
+
+def ports_of(det: Detection) -> list[Any]:
+    """Destination ports the detection names (``ports``, ``destination.port``), else the
+    ports of its events."""
+    ex = det.extra if isinstance(det.extra, dict) else {}
+    out: list[Any] = []
+    v = ex.get("ports")
+    if isinstance(v, list):
+        out = merge_list(out, [p for p in v if isinstance(p, (int, str))])
+    p = ex.get("destination.port")
+    if isinstance(p, (int, str)) and not isinstance(p, bool):
+        out = merge_list(out, [p])
+    if not out:
+        for ev in det.events[:MAX_SAMPLE_EVENTS]:
+            p = get_field(ev, "destination.port")
+            if isinstance(p, int) and not isinstance(p, bool):
+                out = merge_list(out, [p])
+    return out
+
+
+class GroupingPolicy:
+    """The pure decisions behind folding and incidents, from :class:`AlertSettings`.
+
+    Example::
+
+        pol = GroupingPolicy(AlertSettings())
+        pol.fold(alert)                  # same-behaviour rules share one dedupe key
+        pol.incident_key(alert)          # ("source_ip", "10.20.5.11", "operations")
+    """
+
+    def __init__(self, settings: AlertSettings | None = None):
+        self.settings = settings or AlertSettings()
+        self.behaviour: dict[str, str] = {}
+        for name, rules in self.settings.behaviours.items():
+            for r in rules:
+                self.behaviour.setdefault(r, name)
+        inc = self.settings.incidents
+        bad = [f for f in inc.attacker_fields if f not in ENTITY_FIELDS]
+        if bad:
+            raise ValueError(f"alerts.incidents.attacker_fields: unknown entity {bad[0]!r}; "
+                             f"use some of {', '.join(ENTITY_FIELDS)}")
+        self.incidents = inc
+
+    def fold(self, alert: Alert) -> None:
+        """Give an alert of a same-behaviour rule the behaviour's dedupe key (behaviour +
+        attacker), so the network detector and the Sigma correlation grow one alert."""
+        name = self.behaviour.get(alert.rule_id)
+        who = alert.entities.source_ip or alert.entities.user
+        if name is None or not who:
+            return
+        basis = ["b", name, who]
+        alert.dedupe_key = hashlib.sha256("\x1f".join(basis).encode("utf-8")).hexdigest()[:32]
+
+    def incident_key(self, alert: Alert) -> tuple[str, str, str] | None:
+        """(attacker kind, attacker, center), or ``None`` when incidents are off."""
+        if not self.incidents.enabled:
+            return None
+        center = (alert.entities.center or "") if self.incidents.by_center else ""
+        for name in self.incidents.attacker_fields:
+            val = getattr(alert.entities, name)
+            if val:
+                return name, str(val), center
+        return "rule", alert.rule_id, center
+
+
+def incident_title(attacker_kind: str, attacker: str, rule_titles: Sequence[str], targets: Sequence[str],
+                   target_count: int, ports: Sequence[Any], port_count: int) -> str:
+    """One line that says who did what to whom: ``10.20.5.11: Port scan, Brute force against
+    31 targets (10.20.0.5, 10.20.0.6, ... ; 40 ports)``. The console builds its own
+    (translated) line from the same fields; this one is for the CLI, reports and e-mail."""
+    what = ", ".join(rule_titles[:2]) + (f" (+{len(rule_titles) - 2} more)" if len(rule_titles) > 2 else "")
+    if attacker_kind == "rule":
+        head = what
+    else:
+        head = f"{attacker}: {what}"
+    if target_count == 1 and targets:
+        on = f" against {targets[0]}"
+    elif target_count > 1:
+        shown = ", ".join(targets[:3]) + (", ..." if target_count > 3 else "")
+        on = f" against {target_count} targets ({shown})"
+    else:
+        on = ""
+    if port_count:
+        on += f"; port {ports[0]}" if port_count == 1 else f"; {port_count} ports"
+    return (head + on)[:500]
+
+
+@dataclass(slots=True)
+class Incident:
+    """Alerts from one attacker against one center within a window: the queue's unit.
+
+    ``attacker_kind`` is the entity that named the attacker (``source_ip``, ``user``) or
+    ``rule`` when the alerts had none (then ``attacker`` is the rule id)."""
+
+    id: int
+    attacker_kind: str
+    attacker: str
+    center: str | None
+    title: str
+    level: str
+    risk_score: int
+    status: str
+    resolution: str | None
+    assignee: str | None
+    first_seen: str
+    last_seen: str
+    alert_count: int
+    detection_count: int
+    rules: list[str]
+    rule_titles: list[str]
+    targets: list[str]
+    target_count: int
+    ports: list[Any]
+    port_count: int
+    assets: list[str]
+    tags: list[str]
+    created_at: str
+    updated_at: str
+    case_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class IncidentFilter:
+    status: list[str] | None = None
+    level: list[str] | None = None
+    rule_id: str | None = None
+    assignee: str | None = None
+    asset_id: str | None = None
+    center: str | None = None
+    attacker: str | None = None
+    min_risk: int | None = None
+    since: str | None = None
+    until: str | None = None
+    sort: str = "-last_seen"
+    limit: int = 50
+    offset: int = 0
+    count_up_to: int | None = 10_000
+
+
+@runtime_checkable
+class IncidentStore(Protocol):
+    """Incidents (written by :meth:`AlertStore.record`); reads and triage. ``storage.socdb``."""
+
+    def list_incidents(self, flt: IncidentFilter) -> tuple[int, list[Incident]]: ...
+    def get_incident(self, incident_id: int) -> Incident: ...
+    def incident_alert_ids(self, incident_id: int) -> list[int]: ...
+    def update_incident(self, incident_id: int, *, status: str | None = None, resolution: str | None = None,
+                        assignee: str | None = None, clear_assignee: bool = False) -> tuple[Incident, Incident]: ...
+    def facets(self) -> dict[str, list[str]]: ...
+
+
 @runtime_checkable
 class AlertStore(Protocol):
     """Alerts, their comments and suppressions. Implementation: ``storage.socdb``.
@@ -359,7 +617,8 @@ class AlertStore(Protocol):
     thread while the API reads through ``asyncio.to_thread``.
     """
 
-    def record(self, alerts: Sequence[Alert], *, window_s: float) -> list[AlertChange]: ...
+    def record(self, alerts: Sequence[Alert], *, window_s: float,
+               policy: GroupingPolicy | None = None) -> list[AlertChange]: ...
     def get(self, alert_id: int) -> Alert: ...
     def list(self, flt: AlertFilter) -> tuple[int, list[Alert]]: ...
     def update(self, alert_id: int, *, status: str | None = None, resolution: str | None = None,
@@ -408,9 +667,10 @@ class AlertRecorder:
 
     def __init__(self, store: AlertStore, *, window_s: float = 900.0,
                  listeners: Sequence[AlertListener] = (), suppression_ttl_s: float = 5.0,
-                 clock: Callable[[], str] = utc_now_iso):
+                 clock: Callable[[], str] = utc_now_iso, policy: GroupingPolicy | None = None):
         self.store = store
         self.window_s = window_s
+        self.policy = policy if policy is not None else GroupingPolicy()
         self.listeners: list[AlertListener] = list(listeners)
         self._clock = clock
         self._ttl = suppression_ttl_s
@@ -439,6 +699,7 @@ class AlertRecorder:
             hits: dict[int, int] = {}
             for det in detections:
                 alert = Alert.from_detection(det, now)
+                self.policy.fold(alert)
                 rule = next((s for s in supp if s.matches(alert.rule_id, alert.entities, now)), None)
                 if rule is not None:
                     hits[rule.id] = hits.get(rule.id, 0) + 1
@@ -449,7 +710,7 @@ class AlertRecorder:
                 self.suppressed += n
             if not pending:
                 return
-            changes = self.store.record(pending, window_s=self.window_s)
+            changes = self.store.record(pending, window_s=self.window_s, policy=self.policy)
         for ch in changes:
             if ch.created:
                 self.created += 1

@@ -39,7 +39,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.alerts import level_number
-from core.events import Event, get_field, parse_timestamp, to_utc_iso
+from core.events import Event, TimestampError, event_ms, get_field, iso_ms, parse_timestamp, to_utc_iso
 from core.protocols import Detection
 
 __all__ = [
@@ -427,32 +427,16 @@ def _roll(h: AssetHealth, hour: int) -> None:
     h.hour_count = 0
 
 
-_minute_cache: dict[str, float] = {}
-
-
 def event_epoch(ts: Any) -> float | None:
-    """Epoch seconds of an ECS ``@timestamp`` in our canonical form, cheaply: the minute
-    prefix is parsed once and cached, only the seconds are read per event."""
+    """Whole epoch seconds of an ECS ``@timestamp`` text (None if it is not one). Events
+    that came through the pipeline carry their epoch already: use
+    :func:`core.events.event_ms` for those."""
     if not isinstance(ts, str) or len(ts) < 19 or ts[10] != "T":
         return None
-    if ts[-1] != "Z":  # an offset or no zone: the slow, exact path
-        try:
-            return parse_timestamp(ts).timestamp()
-        except ValueError:
-            return None
-    base = _minute_cache.get(ts[:16])
-    if base is None:
-        try:
-            base = _dt.datetime.strptime(ts[:16], "%Y-%m-%dT%H:%M").replace(tzinfo=_dt.timezone.utc).timestamp()
-        except ValueError:
-            return None
-        if len(_minute_cache) > 50_000:
-            _minute_cache.clear()
-        _minute_cache[ts[:16]] = base
-    sec = ts[17:19]
-    if not sec.isdigit():
+    try:
+        return float(iso_ms(ts) // 1000)
+    except (TimestampError, ValueError, OverflowError):
         return None
-    return base + int(sec)
 
 
 class HealthTracker:
@@ -485,7 +469,11 @@ class HealthTracker:
         aid = a.get("id") if isinstance(a, dict) else None
         if aid is None:
             return []
-        t = event_epoch(event.get("@timestamp")) if self.clock == "event" else self._now()
+        if self.clock == "event":
+            ms = event_ms(event)
+            t = None if ms is None else float(ms // 1000)
+        else:
+            t = self._now()
         if t is None:
             t = self._now()
         self.observe(aid, t)

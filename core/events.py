@@ -6,6 +6,25 @@ pipelines map to and what shippers send. Sources often hand us dotted keys
 (``{"host.name": "cam-01"}``); :func:`expand_dots` turns those into the nested form once,
 at the edge, so every later stage can rely on one layout.
 
+The event path's invariants (what every stage may rely on, and so must not re-derive):
+
+1. **Decoded once.** A record's bytes are decoded to text once, by the parser that reads
+   them (``collectors.parsers``); no later stage sees the bytes again.
+2. **Nested once, at the edge.** The parse stage hands on only nested events (dotted keys
+   expanded by the parser or by ``format=ecs`` validation). Stores and detectors read
+   them with plain ``dict.get`` and never call :func:`expand_dots` on a
+   :class:`StampedEvent`.
+3. **Time carried twice.** ``@timestamp`` stays ISO 8601 text (what the store keeps, what
+   Sigma and Elasticsearch read) and its epoch in milliseconds rides beside it as the
+   attribute :data:`TS_MS` (``event.ts_ms``) of a :class:`StampedEvent`, computed once by
+   :func:`stamp` at the end of parsing. Consumers (store, asset health, network
+   detectors, correlations, alerts) ask :func:`event_ms` / :func:`event_seconds`, which
+   read the attribute and parse only for an event that did not come through the edge
+   (tests, direct store callers). No consumer keeps its own timestamp cache.
+4. **Batches between stages.** Stages take lists of events; a worker process returns a
+   batch as one orjson document plus the list of epochs, so crossing a process boundary
+   costs one ``loads`` per batch, not a re-parse.
+
 Example::
 
     >>> ev = new_event("sshd[12]: Failed password", dataset="linux.auth")
@@ -32,6 +51,13 @@ __all__ = [
     "to_utc_iso",
     "parse_timestamp",
     "TimestampError",
+    "StampedEvent",
+    "TS_MS",
+    "stamp",
+    "event_ms",
+    "event_seconds",
+    "iso_ms",
+    "ms_to_iso",
 ]
 
 Event = dict[str, Any]
@@ -211,3 +237,86 @@ def new_event(
     elif module:
         ev["event"]["module"] = module
     return ev
+
+
+TS_MS = "ts_ms"
+"""The name of the one attribute that carries ``@timestamp`` as epoch milliseconds."""
+
+
+class StampedEvent(dict):  # type: ignore[type-arg]
+    """An event that has passed the edge: nested, with ``@timestamp`` set and its epoch
+    milliseconds in :attr:`ts_ms`. It *is* a ``dict`` (orjson, Sigma and the API see a
+    plain mapping); the attribute does not serialize, so a batch that crosses a process
+    boundary carries the epochs beside the documents (see :func:`stamp`)."""
+
+    __slots__ = ("ts_ms",)
+    ts_ms: int
+
+
+def iso_ms(value: Any) -> int:
+    """Epoch ms of a timestamp value; the canonical ISO form skips the general parser.
+
+    Raises :class:`TimestampError` for a value :func:`parse_timestamp` rejects."""
+    if value.__class__ is str and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        try:
+            ts = _dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if ts.tzinfo is None:
+                ts = ts.replace(tzinfo=_dt.timezone.utc)
+            return _to_ms(ts)
+    return _to_ms(parse_timestamp(value))
+
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_ONE_MS = _dt.timedelta(milliseconds=1)
+
+
+def _to_ms(ts: _dt.datetime) -> int:
+    """Integer milliseconds (no float rounding), as the store's ``epoch_ms``."""
+    return (ts - _EPOCH) // _ONE_MS
+
+
+def stamp(event: Mapping[str, Any], ts_ms: int | None = None, now_ms: int | None = None) -> StampedEvent:
+    """The edge's last step: the event as a :class:`StampedEvent` with its epoch.
+
+    ``ts_ms`` is given when it is already known (a batch back from a worker process).
+    An event without ``@timestamp`` gets the ingest time; one whose ``@timestamp`` cannot
+    be understood raises :class:`TimestampError` (the caller dead-letters it)."""
+    ev = event if event.__class__ is StampedEvent else StampedEvent(event)
+    if ts_ms is None:
+        raw = ev.get("@timestamp")
+        if raw is None or raw == "":
+            ts_ms = now_ms if now_ms is not None else int(_dt.datetime.now(_dt.timezone.utc).timestamp() * 1000)
+            ev["@timestamp"] = to_utc_iso(_dt.datetime.fromtimestamp(ts_ms / 1000, _dt.timezone.utc))
+        else:
+            ts_ms = iso_ms(raw)
+    ev.ts_ms = ts_ms  # type: ignore[union-attr]
+    return ev  # type: ignore[return-value]
+
+
+def event_ms(event: Mapping[str, Any]) -> int | None:
+    """Epoch ms of an event's ``@timestamp``: the carried attribute, else parsed (None if
+    absent or not a timestamp)."""
+    ms = getattr(event, "ts_ms", None)
+    if ms is not None:
+        return ms
+    raw = event.get("@timestamp")
+    if raw is None or raw == "":
+        return None
+    try:
+        return iso_ms(raw)
+    except (TimestampError, ValueError, OverflowError):
+        return None
+
+
+def event_seconds(event: Mapping[str, Any]) -> float | None:
+    """:func:`event_ms` in seconds (the unit the detectors' windows use)."""
+    ms = event_ms(event)
+    return None if ms is None else ms / 1000.0
+
+
+def ms_to_iso(ms: int) -> str:
+    """Epoch ms back to the canonical ECS text (exact: integer arithmetic, no float)."""
+    return to_utc_iso(_EPOCH + _dt.timedelta(milliseconds=ms))

@@ -35,6 +35,7 @@ __all__ = [
     "RuleCatalog",
     "ScanFinding",
     "AttachmentScanner",
+    "IncompleteScan",
 ]
 
 
@@ -268,6 +269,19 @@ class ScanFinding:
     namespace: str = ""
     tags: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+class IncompleteScan(Exception):
+    """A scan that could not see everything (a member skipped, too deep, over budget).
+
+    Carries what it did find; the attachment is then ``flagged`` (findings) or
+    ``incomplete`` (none), never ``clean``.
+    """
+
+    def __init__(self, reasons: list[str], findings: list[ScanFinding]):
+        super().__init__("; ".join(reasons[:5]) or "scan incomplete")
+        self.reasons = reasons
+        self.findings = findings
 
 
 @runtime_checkable

@@ -15,9 +15,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.alerts import AlertSettings
 from core.assets import AssetSettings
 from core.playbooks import PlaybookSettings
 from core.reports import ReportSettings
+from core.timezones import DEFAULT_SITE_ZONE, ZoneName
 
 __all__ = ["Settings", "StorageSettings", "SyslogSettings", "TailSettings", "ServerSettings", "PipelineSettings", "ConsoleSettings", "load_settings", "SettingsError"]
 
@@ -54,10 +56,20 @@ class SyslogSettings(_Strict):
     tls_key: str | None = None
     format: str = "auto"
     """Parser id for received messages (auto sniffs RFC 5424/3164 and the app inside)."""
-    timezone: str | None = None
-    """Zone of device clocks that send local time without an offset, e.g. Asia/Ho_Chi_Minh."""
+    timezone: ZoneName | None = None
+    """Zone of device clocks that send local time without an offset, e.g. Asia/Ho_Chi_Minh (default: site.timezone)."""
     max_message_size: int = Field(65535, ge=256)
     """Longer messages are cut and flagged ``truncated``."""
+    relp_port: int | None = Field(None, ge=0, le=65535)
+    """RELP listener (rsyslog ``omrelp``): each message acknowledged after it is committed."""
+    max_connections: int = Field(1024, ge=1)
+    """TCP, TLS and RELP connections at once, per listener."""
+    max_connections_per_peer: int = Field(64, ge=1)
+    """Connections at once from one address (a relay or a NAT gateway counts as one)."""
+    idle_timeout: float = Field(600.0, gt=0)
+    """Seconds a connection may stay silent before it is closed."""
+    frame_timeout: float = Field(30.0, gt=0)
+    """Seconds within which a started message must be finished (slow-sender guard)."""
 
 
 class TailSettings(_Strict):
@@ -69,13 +81,20 @@ class TailSettings(_Strict):
     """Globs, e.g. /var/log/nginx/access.log* ; rotation and truncation are followed."""
     format: str = "auto"
     dataset: str | None = None
-    timezone: str | None = None
+    timezone: ZoneName | None = None
+    """Zone of zone-less timestamps in these files (default: site.timezone)."""
     start_at: Literal["beginning", "end"] = "beginning"
 
 
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    ingest_inflight_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024)
+    """Ingest bytes (``_bulk``, ``/api/v1/ingest``) held at once across requests; past it: 429."""
+    limit_concurrency: int = Field(1000, ge=1)
+    """Connections and requests served at once; more are answered 503 (uvicorn)."""
+    timeout_keep_alive: float = Field(5.0, gt=0)
+    """Seconds an idle keep-alive connection stays open."""
 
 
 class PipelineSettings(_Strict):
@@ -84,6 +103,9 @@ class PipelineSettings(_Strict):
     batch_size: int = Field(1_000, ge=1)
     flush_ms: int = Field(200, ge=1)
     """The longest an event waits for its batch to fill before it is stored anyway."""
+    workers: int | None = Field(None, ge=0)
+    """Parse worker processes (``core.workers``). None (the default): one per core this
+    process may use; 0: parse in a thread of the server process (no extra processes)."""
 
 
 class ConsoleSettings(_Strict):
@@ -114,7 +136,14 @@ class DetectionSettings(_Strict):
     """Scheduled Sigma query rules: which rules, interval, lookback (see detections/scheduled/README.md)."""
 
 
+class SiteSettings(_Strict):
+    timezone: ZoneName = DEFAULT_SITE_ZONE
+    """Site-wide zone for zone-less timestamps of sources that set none (IANA name, checked at start-up)."""
+
+
 class Settings(_Strict):
+    site: SiteSettings = SiteSettings()
+    """The site: its time zone."""
     data: Path = Path("./data")
     """Data directory: the SQLite store, dead letters, checkpoints, reports."""
     server: ServerSettings = ServerSettings()
@@ -128,6 +157,8 @@ class Settings(_Strict):
     rules: list[Path] = Field(default_factory=list)
     """Extra Sigma rule folders loaded beside our own pack."""
     detection: DetectionSettings = DetectionSettings()
+    alerts: AlertSettings = AlertSettings()
+    """Alert dedupe window, same-behaviour folding and incident grouping (keys, window)."""
     playbooks: PlaybookSettings = PlaybookSettings()
     """Playbook folders, concurrency, and what actions may reach (gateway, SMTP, webhooks, databases)."""
     assets: AssetSettings = AssetSettings()

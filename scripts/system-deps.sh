@@ -2,7 +2,7 @@
 # Installs the Debian packages that tests and benchmarks drive for real (rsyslog, nftables, libpcap, ...).
 # Idempotent and quiet: it does nothing when every package is already present.
 set -euo pipefail
-PKGS=(libpcap0.8 rsyslog rsyslog-elasticsearch tcpreplay openssl curl nmap hydra iproute2 nftables postgresql mariadb-server chromium fonts-noto-core poppler-utils fonts-dejavu-core)
+PKGS=(libpcap0.8 rsyslog rsyslog-elasticsearch rsyslog-relp tcpreplay openssl curl nmap hydra iproute2 nftables postgresql mariadb-server chromium fonts-noto-core poppler-utils fonts-dejavu-core)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

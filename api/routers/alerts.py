@@ -69,6 +69,13 @@ class AlertOut(BaseModel):
     events_query: str
     """Lucene query for /api/v1/events/search that finds the events behind the alert."""
     case_id: int | None
+    rules: list[str] = []
+    """Every rule folded into this alert (same behaviour, same attacker); ``rule_id`` first."""
+    targets: list[str] = []
+    """What was attacked (destination addresses or hosts)."""
+    ports: list[int | str] = []
+    incident_id: int | None = None
+    """The incident this alert is part of (``/api/v1/incidents/{id}``)."""
 
 
 class AlertDetail(AlertOut):
@@ -100,6 +107,7 @@ class AlertQuery(BaseModel):
     asset_id: str | None = Field(None, max_length=256)
     center: str | None = Field(None, max_length=256)
     case_id: int | None = Field(None, ge=1, le=MAX_ID)
+    incident_id: int | None = Field(None, ge=1, le=MAX_ID)
     min_risk: int | None = Field(None, ge=0, le=100)
     start: str | None = Field(None, alias="from", max_length=64, description="last_seen >= this (ISO, epoch, now-24h)")
     end: str | None = Field(None, alias="to", max_length=64, description="last_seen < this")
@@ -162,7 +170,8 @@ def public(a: Alert) -> dict[str, Any]:
                          "asset_id": e.asset_id, "center": e.center, "criticality": e.criticality},
             "risk_score": a.risk_score, "status": a.status, "resolution": a.resolution, "assignee": a.assignee,
             "first_seen": a.first_seen, "last_seen": a.last_seen, "count": a.count, "created_at": a.created_at,
-            "updated_at": a.updated_at, "events_query": a.events_query, "case_id": a.case_id}
+            "updated_at": a.updated_at, "events_query": a.events_query, "case_id": a.case_id,
+            "rules": a.rules, "targets": a.targets, "ports": a.ports, "incident_id": a.incident_id}
 
 
 def _view(a: Alert) -> dict[str, Any]:
@@ -199,6 +208,7 @@ async def list_alerts(_me: CanRead, alerts: AlertsDep, q: Annotated[AlertQuery, 
     flt = _filter(q.status, q.level, q.rule_id, q.assignee, q.host, q.user, q.source_ip, q.asset_id, q.center,
                   q.case_id, q.min_risk, q.start, q.end, q.sort, q.limit, q.offset)
     flt.count_up_to = None if q.exact_total else COUNT_UP_TO
+    flt.incident_id = q.incident_id
     limit, offset = q.limit, q.offset
 
     def page() -> bytes:
@@ -276,7 +286,8 @@ async def export_alerts(
                          "filter": {"status": status, "level": level, "rule_id": rule_id, "from": start, "to": end}})
     if format == "ndjson":
         body = b"".join(orjson.dumps(a.to_dict(with_events=False)) + b"\n" for a in items)
-        return Response(body, media_type="application/x-ndjson")
+        return Response(body, media_type="application/x-ndjson",
+                        headers={"Content-Disposition": 'attachment; filename="citysoc-alerts.ndjson"'})
     buf = io.StringIO()
     cols = ["id", "rule_id", "rule_title", "level", "risk_score", "status", "resolution", "assignee", "host", "user",
             "source_ip", "destination_ip", "asset_id", "center", "first_seen", "last_seen", "count", "case_id"]

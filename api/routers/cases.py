@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auditing import audit
 from api.deps import AuditDep, CasesDep, IdPath, RowId, ScannerDep, require
 from core.alerts import Case
+from core.protocols import IncompleteScan
 
 __all__ = ["router", "MAX_ATTACHMENT_BYTES"]
 
@@ -196,6 +197,10 @@ async def upload_attachment(me: CanWrite, request: Request, case_id: IdPath, cas
             findings = [{"rule": f.rule, "namespace": f.namespace, "tags": list(f.tags), "meta": dict(f.meta)}
                         for f in found]
             status = "flagged" if findings else "clean"
+        except IncompleteScan as exc:  # part of the file was not seen: never "clean"
+            findings = [{"rule": f.rule, "namespace": f.namespace, "tags": list(f.tags), "meta": dict(f.meta)}
+                        for f in exc.findings] + [{"incomplete": r[:300]} for r in exc.reasons[:20]]
+            status = "flagged" if exc.findings else "incomplete"
         except Exception as exc:  # a scanner failure must not lose the upload
             log.warning("attachment scan failed for %s: %s", att.sha256, exc)
             findings, status = [{"error": f"{type(exc).__name__}: {exc}"[:500]}], "error"

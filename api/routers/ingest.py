@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from api.bodies import INFLIGHT, BodyLease, TooManyItems, iter_lines, read_body, split_array
 from api.deps import PipelineDep
 from api.security import Require
 from core.protocols import RawRecord
@@ -43,28 +44,8 @@ MAX_BODY_BYTES = 100 * 1024 * 1024  # Elasticsearch's default http.max_content_l
 MAX_ITEMS = 100_000
 
 
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"body of {declared} bytes exceeds the {MAX_BODY_BYTES} byte limit; send smaller batches")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise HTTPException(413, f"body exceeds the {MAX_BODY_BYTES} byte limit; send smaller batches")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if request.headers.get("content-encoding", "").lower() == "gzip":
-        import gzip
-
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError) as exc:
-            raise HTTPException(400, f"body is not valid gzip: {exc}") from exc
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, "decompressed body exceeds the limit; send smaller batches")
-    return body
+async def _read_body(request: Request, lease: BodyLease) -> bytes:
+    return await read_body(request, MAX_BODY_BYTES, lease)
 
 
 class IngestItemError(BaseModel):
@@ -78,20 +59,27 @@ class IngestOut(BaseModel):
     errors: list[IngestItemError]
 
 
-def split_ingest_body(body: bytes) -> list[bytes]:
+def split_ingest_body(body: bytes, max_items: int = MAX_ITEMS) -> list[bytes]:
     """A JSON array -> one record per element; otherwise NDJSON -> one record per non-blank line.
 
-    Array elements are re-serialized (each becomes its own record); NDJSON lines are kept
-    byte for byte so a bad line reaches the dead-letter store exactly as sent.
+    Both keep each item's bytes as sent (a bad item reaches the dead-letter store exactly
+    as sent) and stop counting at ``max_items`` (413), so an attacker's item count never
+    decides our memory.
     """
     stripped = body.lstrip()
     if stripped.startswith(b"["):
         try:
-            items = orjson.loads(stripped)
-        except orjson.JSONDecodeError as exc:
+            return split_array(stripped, max_items)
+        except TooManyItems as exc:
+            raise HTTPException(413, str(exc)) from exc
+        except ValueError as exc:
             raise HTTPException(400, f"body starts with '[' but is not a valid JSON array: {exc}") from exc
-        return [orjson.dumps(x) for x in items]
-    return [line for line in body.split(b"\n") if line.strip()]
+    lines: list[bytes] = []
+    for line in iter_lines(body):
+        lines.append(line)
+        if len(lines) > max_items:
+            raise HTTPException(413, f"more than {max_items} items exceed the per request limit; send smaller batches")
+    return lines
 
 
 @router.post("/ingest", response_model=IngestOut)
@@ -102,14 +90,18 @@ async def ingest(
     format: str = Query("auto", max_length=32, pattern=r"^[A-Za-z0-9_]+$"),
 ) -> IngestOut:
     """Store NDJSON lines or a JSON array of events; answers after they are committed."""
-    body = await _read_body(request)
-    lines = split_ingest_body(body)
-    if len(lines) > MAX_ITEMS:
-        raise HTTPException(413, f"{len(lines)} items exceed the {MAX_ITEMS} per request limit")
-    peer = request.client.host if request.client else "unknown"
-    fmt = "ndjson" if format == "auto" else format
-    records = [RawRecord(data=line, format=fmt, source=f"http:{peer}", dataset=dataset) for line in lines]
-    res = await pipeline.submit(records, wait=True)
+    lease = BodyLease(INFLIGHT)
+    try:
+        body = await _read_body(request, lease)
+        lines = split_ingest_body(body)
+        del body
+        peer = request.client.host if request.client else "unknown"
+        fmt = "ndjson" if format == "auto" else format
+        records = [RawRecord(data=line, format=fmt, source=f"http:{peer}", dataset=dataset) for line in lines]
+        del lines
+        res = await pipeline.submit(records, wait=True)
+    finally:
+        lease.release()
     return IngestOut(
         received=len(records),
         stored=res.stored,
@@ -125,22 +117,26 @@ class BulkError(ValueError):
 _ACTIONS = ("index", "create", "update", "delete")
 
 
-def parse_bulk_body(body: bytes, default_index: str | None) -> list[tuple[str, dict[str, Any], bytes | None]]:
+def parse_bulk_body(body: bytes, default_index: str | None,
+                    max_items: int = MAX_ITEMS) -> list[tuple[str, dict[str, Any], bytes | None]]:
     """Split a ``_bulk`` body into (action, metadata, source line) triples.
+
+    Lines are taken one at a time and counting stops past ``max_items``
+    (:class:`api.bodies.TooManyItems`): a body of a million tiny items is refused after
+    reading ``max_items`` of them, not after building all of them.
 
     Like Elasticsearch, a malformed action line rejects the whole request (the sender's
     framing is broken, nothing after it can be trusted); a malformed *document* is a
     per-item failure.
     """
-    lines = body.split(b"\n")
     out: list[tuple[str, dict[str, Any], bytes | None]] = []
+    lines = iter_lines(body)
     i = 0
-    n = len(lines)
-    while i < n:
-        line = lines[i].strip()
+    for raw in lines:
+        line = raw.strip()
         i += 1
-        if not line:
-            continue
+        if len(out) >= max_items:
+            raise TooManyItems(f"more than {max_items} items in one request; send smaller batches")
         try:
             action_doc = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
@@ -157,12 +153,11 @@ def parse_bulk_body(body: bytes, default_index: str | None) -> list[tuple[str, d
         if action == "delete":
             out.append((action, meta, None))
             continue
-        while i < n and not lines[i].strip():
-            i += 1
-        if i >= n:
+        doc = next(lines, None)
+        if doc is None:
             raise BulkError(f"Validation Failed: 1: no requests added; action line [{i}] has no document line after it")
-        out.append((action, meta, lines[i].strip()))
         i += 1
+        out.append((action, meta, doc.strip()))
     return out
 
 
@@ -177,10 +172,20 @@ def _dataset_from_index(index: str | None) -> str | None:
 
 
 async def _bulk(request: Request, pipeline: PipelineDep, index: str | None) -> ORJSONResponse:
+    lease = BodyLease(INFLIGHT)
+    try:
+        return await _bulk_held(request, pipeline, index, lease)
+    finally:
+        lease.release()
+
+
+async def _bulk_held(request: Request, pipeline: PipelineDep, index: str | None, lease: BodyLease) -> ORJSONResponse:
     t0 = time.perf_counter()
-    body = await _read_body(request)
+    body = await _read_body(request, lease)
     try:
         items = parse_bulk_body(body, index)
+    except TooManyItems as exc:
+        raise HTTPException(413, str(exc)) from exc
     except BulkError as exc:
         return ORJSONResponse(
             status_code=400,
@@ -190,8 +195,7 @@ async def _bulk(request: Request, pipeline: PipelineDep, index: str | None) -> O
                 "status": 400,
             },
         )
-    if len(items) > MAX_ITEMS:
-        raise HTTPException(413, f"{len(items)} items exceed the {MAX_ITEMS} per request limit")
+    del body
     peer = request.client.host if request.client else "unknown"
     records: list[RawRecord] = []
     positions: list[int] = []  # record k belongs to item positions[k]

@@ -43,6 +43,8 @@ def search(query: str, since: str | None, start: str | None, end: str | None, li
             s = _dt.datetime.now(_dt.timezone.utc) - parse_since(since)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+    if s is not None and e is not None and s > e:
+        raise click.BadParameter(f"--from ({start}) is later than --to ({end}): nothing can match; swap them")
     store = open_store(settings)
     try:
         if count_only:

@@ -203,7 +203,7 @@ async def replay_world(world: DemoWorld, settings: Any, progress: Callable[[int,
 
     data = Path(settings.data)
     soc = open_soc(settings)
-    recorder, _services = build_alerting(soc)
+    recorder, _services = build_alerting(soc, settings)
     sink = RecordingSink(recorder, {s.silent_host: s.id for s in world.scenarios if s.silent_host})
     asset_store = SQLiteAssetStore(data / "assets.db")
     asset_store.put_many(world.city.assets)

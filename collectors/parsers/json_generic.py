@@ -19,7 +19,7 @@ from ._common import set_timestamp
 from ._json import JsonFamilyParser
 from ._pick import pick, pick_str
 
-__all__ = ["JsonParser", "JSON", "NDJSON", "looks_ecs"]
+__all__ = ["JsonParser", "JSON", "NDJSON", "looks_ecs", "shipped_format"]
 
 _ECS_ROOTS = frozenset({"event", "host", "source", "destination", "user", "process", "file", "url", "http",
                         "network", "observer", "log", "agent", "ecs", "service", "cloud", "container", "rule",
@@ -60,6 +60,8 @@ class JsonParser(JsonFamilyParser):
     def apply_doc(self, ev: Event, doc: dict[str, Any], record: Any, now: _dt.datetime) -> None:
         if looks_ecs(doc):
             doc = expand_dots(doc)
+            if self._parse_shipped(ev, doc, record, now):
+                return
             ts = doc.pop("@timestamp", None)
             keep = {k: ev["event"][k] for k in ("ingested", "original")}
             record_dataset = getattr(record, "dataset", None)
@@ -92,6 +94,86 @@ class JsonParser(JsonFamilyParser):
                 set_field(ev, "source.ip", str(ipaddress.ip_address(ip)))
             except ValueError:
                 pass
+
+
+    def _parse_shipped(self, ev: Event, doc: dict[str, Any], record: Any, now: _dt.datetime) -> bool:
+        """A shipper's document (Filebeat, Elastic Agent, Fluent Bit, Vector, Logstash) carrying the raw
+        ``message`` of a source we read: parse the message with that source's parser (the same one the
+        syslog path uses) and merge the shipper's fields over it. The shipper's ``event.dataset`` wins
+        over the record's (an index name); the log's own timestamp wins over the shipper's read time."""
+        message = doc.get("message")
+        event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
+        if not isinstance(message, str) or not message or event.get("original"):
+            return False
+        fmt = shipped_format(doc)
+        if fmt is None:
+            return False
+        from . import PARSERS  # the registry imports this module
+
+        from core.protocols import ParseError, RawRecord
+        try:
+            parsed = PARSERS[fmt].parse(RawRecord(message.encode(), format=fmt, source=getattr(record, "source", ""),
+                                                  meta=getattr(record, "meta", None) or {}), now=now)
+        except ParseError:
+            return False
+        shipper = {k: v for k, v in doc.items() if k not in ("message", "@timestamp")}
+        parsed_ts = parsed["@timestamp"] if parsed["@timestamp"] != parsed["event"]["ingested"] else None
+        ev.clear()
+        ev.update(parsed)
+        _merge(ev, shipper)
+        ev["event"]["original"] = message
+        ev["event"]["ingested"] = parsed["event"]["ingested"]
+        ev["event"].setdefault("kind", "event")
+        dataset = _shipped_dataset(doc)
+        if dataset:
+            ev["event"]["dataset"] = dataset
+        if parsed_ts is None:
+            set_timestamp(ev, doc.get("@timestamp"), now)
+        return True
+
+
+_DATASET_FORMATS = {
+    "system.auth": "syslog", "system.syslog": "syslog", "nginx.access": "nginx", "nginx.error": "nginx",
+    "apache.access": "apache", "apache.error": "apache", "auditd.log": "auditd", "postgresql.log": "postgres",
+    "cisco_asa.log": "cisco_asa", "fortinet_fortigate.log": "fortigate", "panw.panos": "panos",
+    "iptables.log": "netfilter", "cef.log": "cef", "suricata.eve": "suricata", "zeek.connection": "zeek",
+    "zeek.dns": "zeek", "zeek.http": "zeek", "zeek.ssh": "zeek", "zeek.ssl": "zeek", "zeek.files": "zeek",
+    "zeek.notice": "zeek", "zeek.weird": "zeek",
+}
+"""Elastic dataset names (``event.dataset``, ``data_stream.dataset``, ``<module>.<fileset>``) -> our format id."""
+_PATH_FORMATS = (
+    ("/var/log/auth.log", "syslog"), ("/var/log/secure", "syslog"), ("/var/log/syslog", "syslog"),
+    ("/var/log/messages", "syslog"), ("/var/log/nginx/", "nginx"), ("/var/log/apache2/", "apache"),
+    ("/var/log/httpd/", "apache"), ("/var/log/audit/", "auditd"), ("/var/log/postgresql/", "postgres"),
+)
+"""Recognisable ``log.file.path`` prefixes -> our format id, for shippers that name no dataset."""
+
+
+def _shipped_dataset(doc: dict[str, Any]) -> str | None:
+    event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
+    ds = doc.get("data_stream") if isinstance(doc.get("data_stream"), dict) else {}
+    fileset = doc.get("fileset") if isinstance(doc.get("fileset"), dict) else {}
+    for value in (event.get("dataset"), ds.get("dataset")):
+        if isinstance(value, str) and value:
+            return value
+    if isinstance(event.get("module"), str) and isinstance(fileset.get("name"), str):
+        return f"{event['module']}.{fileset['name']}"
+    return None
+
+
+def shipped_format(doc: dict[str, Any]) -> str | None:
+    """Our format id for a shipper's document, from its dataset or its ``log.file.path``; None if unknown."""
+    dataset = _shipped_dataset(doc)
+    if dataset in _DATASET_FORMATS:
+        return _DATASET_FORMATS[dataset]
+    log = doc.get("log") if isinstance(doc.get("log"), dict) else {}
+    file = log.get("file") if isinstance(log.get("file"), dict) else {}
+    path = file.get("path")
+    if isinstance(path, str):
+        for prefix, fmt in _PATH_FORMATS:
+            if path.startswith(prefix):
+                return fmt
+    return None
 
 
 JSON = JsonParser("json")

@@ -7,6 +7,7 @@ lines logged by sshd are handed to :mod:`.pam`.
 from __future__ import annotations
 
 import datetime as _dt
+import ipaddress
 import re
 
 from core.events import Event, set_field
@@ -25,20 +26,35 @@ _LOGIN_RE = re.compile(
 _INVALID_RE = re.compile(r"Invalid user (?P<user>.*?) from " + _ADDR)
 _DISC_RE = re.compile(
     r"Disconnected from (?:(?P<who>user|invalid user|authenticating user) (?P<user>.*?) )?" + _ADDR + r"(?P<preauth> \[preauth\])?")
-_RECV_DISC_RE = re.compile(r"Received disconnect from " + _ADDR + r":(?P<code>\d+): (?P<reason>.*?)(?P<preauth> \[preauth\])?$")
+# Older OpenSSH (and honeypot logs) write the address without "port N": the port is optional there.
+_ADDR_OPT = r"(?P<ip>[0-9A-Fa-f.:]+?)(?: port (?P<port>\d+))?"
+_RECV_DISC_RE = re.compile(
+    r"Received disconnect from " + _ADDR_OPT + r": ?(?P<code>\d+): (?P<reason>.*?)(?P<preauth> \[preauth\])?$")
 _CLOSED_RE = re.compile(
-    r"Connection (?:closed|reset) by (?:(?P<who>user|invalid user|authenticating user) (?P<user>.*?) )?" + _ADDR
-    + r"(?P<preauth> \[preauth\])?")
+    r"Connection (?:closed|reset) by (?:(?P<who>user|invalid user|authenticating user) (?P<user>.*?) )?" + _ADDR_OPT
+    + r"(?P<preauth> \[preauth\])?$")
 _MAXAUTH_RE = re.compile(
     r"(?:error: )?maximum authentication attempts exceeded for (?P<invalid>invalid user )?(?P<user>.*?) from " + _ADDR)
-_NOIDENT_RE = re.compile(r"Did not receive identification string from " + _ADDR)
+_NOIDENT_RE = re.compile(r"Did not receive identification string from " + _ADDR_OPT + r"$")
+_REVMAP_RE = re.compile(
+    r"reverse mapping checking getaddrinfo for (?P<host>\S+) \[(?P<ip>[0-9A-Fa-f.:]+)\] failed(?: - POSSIBLE BREAK-IN ATTEMPT!)?")
 _BANNER_RE = re.compile(r"banner exchange: Connection from " + _ADDR + r": (?P<reason>.*)$")
 _CONN_RE = re.compile(r"Connection from " + _ADDR + r" on (?P<dip>[0-9A-Fa-f.:]+) port (?P<dport>\d+)")
 
 
 def _source(ev: Event, m: re.Match[str]) -> None:
-    set_field(ev, "source.ip", m.group("ip"))
-    set_field(ev, "source.port", int(m.group("port")))
+    """``source.ip`` (only a real address; else ``source.address``) and ``source.port`` when logged."""
+    ip = m.group("ip")
+    try:
+        ipaddress.ip_address(ip)
+        set_field(ev, "source.ip", ip)
+    except ValueError:
+        set_field(ev, "source.address", ip)
+        return
+    set_field(ev, "source.address", ip)
+    port = m.groupdict().get("port")
+    if port:
+        set_field(ev, "source.port", int(port))
 
 
 class SshdParser(AppParser):
@@ -104,6 +120,12 @@ class SshdParser(AppParser):
             categorize(ev, "network", ["connection", "protocol"], "ssh-bad-protocol")
             set_outcome(ev, False)
             _source(ev, m)
+            return True
+        m = _REVMAP_RE.match(message)
+        if m:
+            categorize(ev, "network", "info", "ssh-reverse-mapping-failed")
+            _source(ev, m)
+            set_field(ev, "source.domain", m.group("host"))
             return True
         m = _CONN_RE.match(message)
         if m:

@@ -11,6 +11,7 @@ parse it, since losing it would help no one.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 
 from core.events import Event
 from core.protocols import ParseError, RawRecord
@@ -26,6 +27,14 @@ from .etl_json import PARSER as ETL
 from .hikvision import PARSER as HIKVISION
 from .jobs_json import PARSER as JOBS
 from .mysql_audit import PARSER as MYSQL
+from .netfilter import PARSER as NETFILTER
+from .leef import PARSER as LEEF
+from .panos import PARSER as PANOS
+from .cef import PARSER as CEF
+from .suricata import PARSER as SURICATA
+from .zeek import PARSER as ZEEK
+from .fortigate import PARSER as FORTIGATE
+from .cisco_asa import PARSER as CISCO_ASA
 from .pam import PARSER as PAM
 from .postgres import PARSER as POSTGRES
 from .sshd import PARSER as SSHD
@@ -34,11 +43,12 @@ from .web import APACHE, NGINX
 
 __all__ = ["SyslogParser", "SYSLOG", "RFC5424", "RFC3164", "APPS", "dispatch"]
 
-APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, ACCOUNTS, AUDITD, HIKVISION, DAHUA, POSTGRES, NGINX, APACHE)
+APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, ACCOUNTS, AUDITD, HIKVISION, DAHUA, POSTGRES, NGINX, APACHE, NETFILTER, LEEF, PANOS, CEF, FORTIGATE, CISCO_ASA)
 """App parsers in sniffing order (cheap, specific checks first)."""
 
-JSON_BODIES: tuple[JsonFamilyParser, ...] = (MYSQL, ETL, JOBS)
+JSON_BODIES: tuple[JsonFamilyParser, ...] = (MYSQL, ETL, JOBS, SURICATA, ZEEK)
 
+_OLD_PAM_RE = re.compile(r"([a-z0-9_.-]+)\((pam_[a-z0-9_]+)\)$")
 _BY_PROGRAM: dict[str, AppParser] = {p: app for app in APPS for p in app.programs}
 
 
@@ -52,6 +62,12 @@ def dispatch(ev: Event, message: str, program: str | None, record: RawRecord, no
         app.claim(ev, record)
     if message.startswith("pam_") and PAM.apply(ev, message, program, record, now):
         return True
+    old_pam = _OLD_PAM_RE.match(prog)
+    if old_pam:
+        # Older Linux logs name the PAM module in the tag: "sshd(pam_unix)[12]: authentication failure; ...".
+        kind = "session" if message.startswith("session ") else "auth"
+        if PAM.apply(ev, f"{old_pam.group(2)}({old_pam.group(1)}:{kind}): {message}", program, record, now):
+            return True
     if prog.startswith(("mysql-server_auditing", "server_audit")) and MYSQL.apply_mariadb(ev, message, record, now):
         return True
     for candidate in APPS:

@@ -13,9 +13,13 @@ reads again. While the pipeline is full nothing is read: asyncio's buffer fills,
 kernel's receive buffer fills, the TCP window closes and the sender (rsyslog, a camera)
 blocks or queues on its side. Nothing is dropped.
 
-**Limits.** At most ``max_connections`` senders at once (more are closed at accept
-and counted in ``refused``); a connection silent for ``idle_timeout`` seconds is closed
-(``idle_closed``), its unfinished message emitted. TLS handshake failures happen before
+**Limits.** At most ``max_connections`` senders at once and ``max_connections_per_peer``
+from one address (more are closed at accept and counted in ``refused`` and in ``dropped``:
+their lines were never read, so the count is of connections, not lines); a connection
+silent for ``idle_timeout`` seconds is closed (``idle_closed``), its unfinished message
+emitted. A message that has been started must be finished within ``frame_timeout``
+seconds (``slow_closed``): the clock is not reset by each byte, so a sender trickling one
+byte at a time cannot hold a slot for ever. TLS handshake failures happen before
 a connection reaches us: asyncio logs them, they are not in ``errors``.
 
 **UDP** cannot push back. Datagrams go through a bounded queue; when it is full the
@@ -36,6 +40,7 @@ import logging
 import os
 import socket
 import ssl
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +49,7 @@ from core.protocols import Emit, RawRecord
 
 from . import SourceCounters
 
-__all__ = ["SyslogUDPSource", "SyslogTCPSource", "SyslogFramer", "udp_kernel_drops"]
+__all__ = ["SyslogUDPSource", "SyslogTCPSource", "SyslogFramer", "PeerSlots", "udp_kernel_drops"]
 
 log = logging.getLogger("citysoc.collectors.syslog")
 
@@ -65,6 +70,11 @@ class SyslogFramer:
         self._buf = bytearray()
         self._skip_octets = 0  # rest of an oversized octet-counted frame to discard
         self._skip_line = False  # rest of an oversized line to discard (until \n)
+
+    @property
+    def pending(self) -> bool:
+        """True while a message has been started and not finished (or is being skipped)."""
+        return bool(self._buf) or bool(self._skip_octets) or self._skip_line
 
     def feed(self, data: bytes) -> list[tuple[bytes, bool]]:
         buf = self._buf
@@ -157,6 +167,37 @@ def udp_kernel_drops(inode: int) -> int | None:
     return None
 
 
+class PeerSlots:
+    """Connection slots: at most ``total`` at once and ``per_peer`` from one address.
+
+    Memory is bounded by ``total`` (one counter per connected address), whatever the
+    number of addresses that try.
+    """
+
+    def __init__(self, total: int, per_peer: int) -> None:
+        if total < 1 or per_peer < 1:
+            raise ValueError("connection limits must be at least 1")
+        self.total, self.per_peer = total, per_peer
+        self.used = 0
+        self._by_peer: dict[str, int] = {}
+
+    def acquire(self, peer: str) -> bool:
+        held = self._by_peer.get(peer, 0)
+        if self.used >= self.total or held >= self.per_peer:
+            return False
+        self._by_peer[peer] = held + 1
+        self.used += 1
+        return True
+
+    def release(self, peer: str) -> None:
+        held = self._by_peer.get(peer, 0)
+        if held <= 1:
+            self._by_peer.pop(peer, None)
+        else:
+            self._by_peer[peer] = held - 1
+        self.used = max(0, self.used - 1)
+
+
 @dataclass
 class _UdpCounters(SourceCounters):
     queue_drops: int = 0
@@ -171,6 +212,7 @@ class _TcpCounters(SourceCounters):
     connections_total: int = 0
     refused: int = 0
     idle_closed: int = 0
+    slow_closed: int = 0
 
 
 def _meta(peer: Any, transport: str, timezone: str | None) -> dict[str, Any]:
@@ -294,7 +336,9 @@ class SyslogTCPSource:
         read_size: int = 64 * 1024,
         timezone: str | None = None,
         max_connections: int = 1024,
+        max_connections_per_peer: int = 64,
         idle_timeout: float | None = 600.0,
+        frame_timeout: float = 30.0,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both tls_cert and tls_key (PEM files)")
@@ -305,7 +349,9 @@ class SyslogTCPSource:
         self.max_message_size = max_message_size
         self.read_size = read_size
         self.max_connections = max_connections
+        self.slots = PeerSlots(max_connections, max_connections_per_peer)
         self.idle_timeout = idle_timeout
+        self.frame_timeout = frame_timeout
         self.ready = asyncio.Event()
         self._c = _TcpCounters()
         SyslogFramer(max_message_size)  # validate early
@@ -350,34 +396,54 @@ class SyslogTCPSource:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, emit: Emit,
                           *, tls: bool) -> None:
         c = self._c
-        if c.connections >= self.max_connections:
-            # Refuse rather than let a flood of idle sockets starve the real senders.
+        peer = writer.get_extra_info("peername")
+        peer_host = str(peer[0]) if isinstance(peer, tuple) else "?"
+        if not self.slots.acquire(peer_host):
+            # Refuse rather than let a flood of idle sockets starve the real senders; the
+            # refused sender's lines were never read: counted as dropped connections.
             c.refused += 1
+            c.dropped += 1
             writer.close()
             return
         c.connections += 1
         c.connections_total += 1
-        meta = _meta(writer.get_extra_info("peername"), "tcp", self.timezone)
+        meta = _meta(peer, "tcp", self.timezone)
         if tls:
             meta["tls.established"] = True
         framer = SyslogFramer(self.max_message_size)
+        frame_started: float | None = None
         try:
             while True:
+                timeout = self.idle_timeout
+                if framer.pending and frame_started is not None:
+                    left = self.frame_timeout - (time.monotonic() - frame_started)
+                    timeout = left if timeout is None else min(timeout, left)
                 try:
-                    chunk = await asyncio.wait_for(reader.read(self.read_size), self.idle_timeout)
+                    if timeout is not None and timeout <= 0:
+                        raise asyncio.TimeoutError
+                    chunk = await asyncio.wait_for(reader.read(self.read_size), timeout)
                 except asyncio.TimeoutError:
-                    c.idle_closed += 1
+                    if framer.pending and frame_started is not None and \
+                            time.monotonic() - frame_started >= self.frame_timeout:
+                        c.slow_closed += 1
+                    else:
+                        c.idle_closed += 1
                     await self._emit(framer.finish(), meta, emit)
                     break
                 if not chunk:
                     await self._emit(framer.finish(), meta, emit)
                     break
-                await self._emit(framer.feed(chunk), meta, emit)
+                was_pending = framer.pending
+                frames = framer.feed(chunk)
+                if framer.pending and (not was_pending or frames):
+                    frame_started = time.monotonic()
+                await self._emit(frames, meta, emit)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
             c.errors += 1
             log.info("%s: connection from %s ended: %s", self.name, meta.get("log.source.address"), exc)
         finally:
             c.connections -= 1
+            self.slots.release(peer_host)
             writer.close()
             try:
                 await writer.wait_closed()

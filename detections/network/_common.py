@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
-from core.events import TimestampError, expand_dots, parse_timestamp
+from core.events import TimestampError, event_seconds, expand_dots, parse_timestamp
 
 __all__ = ["field", "nested", "EMPTY", "event_time", "categories", "BoundedMap", "MISSING"]
 
@@ -75,29 +75,18 @@ def _parse(value: Any) -> float | None:
     return None
 
 
-_last_time: tuple[Any, bool, float] = (None, False, 0.0)
-
-
 def event_time(event: Mapping[str, Any], *, start: bool = False) -> float:
     """Epoch seconds of the event: its own time, so a replayed capture is judged as it
     happened. ``start=True`` prefers ``event.start`` (when a flow began), else
-    ``@timestamp``; the wall clock only when the event carries no usable time.
-
-    The answer for the last event asked about is remembered (several detectors ask in a
-    row); the event itself is kept as the key, so identity cannot be confused by id reuse.
-    """
-    global _last_time
-    last = _last_time  # one tuple, swapped whole: safe to read from several threads
-    if last[0] is event and last[1] == start:
-        return last[2]
+    ``@timestamp`` (the epoch the edge carries, :func:`core.events.event_seconds`); the
+    wall clock only when the event carries no usable time."""
     t = None
     if start:
         t = _parse(field(event, "event", "start"))
     if t is None:
-        t = _parse(event.get("@timestamp"))
+        t = event_seconds(event)
     if t is None:
         t = time.time()
-    _last_time = (event, start, t)
     return t
 
 

@@ -129,7 +129,7 @@ class BruteForceDetector:
                 else f"{count} short connections to port {port}")
         return [Detection(
             rule_id=self.rule_id,
-            title=f"Brute force from {src}: {what}",
+            title=f"Brute force from {src} against {_targets(targets)}: {what}",
             level=th.level,
             events=[event],
             tags=["attack.credential-access", "attack.t1110", "attack.t1110.001"],
@@ -142,3 +142,10 @@ class BruteForceDetector:
                    "destination.port": port, "users": users, "targets": targets, "window_s": th.window_s,
                    "zone": self.zones.zone_of(event, "source")},
         )]
+
+
+def _targets(targets: list[str]) -> str:
+    """The attacked host for a title: one name, or how many."""
+    if not targets:
+        return "unknown target"
+    return targets[0] if len(targets) == 1 else f"{len(targets)} hosts ({targets[0]}, ...)"

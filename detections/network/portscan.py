@@ -121,7 +121,8 @@ class PortScanDetector:
         group = f"source.ip={src}|kind={kind}" + (f"|destination.ip={dst}" if dst else "")
         return Detection(
             rule_id=self.rule_id,
-            title=f"Port scan ({kind}) from {src}",
+            title=(f"Port scan of {dst} from {src}: {len(ports)} ports" if kind == "vertical"
+                   else f"Port scan of {len(hosts)} hosts from {src}"),
             level=level,
             events=[event],
             tags=["attack.discovery", "attack.t1046"],

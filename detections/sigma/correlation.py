@@ -4,30 +4,43 @@ A correlation rule watches the matches of the rules it references, keyed by its
 ``group-by`` fields, within a sliding ``timespan``. Time is the events' own
 ``@timestamp`` (so an offline hunt over old files correlates as the events happened).
 
-State is bounded twice: each correlation keeps at most ``max_groups`` group keys (the
-least recently touched group is evicted first), and each group keeps only what its
-condition can need (timestamps inside the window; at most ``max_values`` distinct
+State is bounded twice: each correlation keeps at most ``max_groups`` group keys, and
+each group keeps only what its condition can need (timestamps inside the window; at most ``max_values`` distinct
 values). When a correlation fires, its group's state is cleared so one burst gives one
 detection, not one per further event.
 
 Conditions ``gt``/``gte``/``eq`` are natural in a stream; ``lt``/``lte``/``neq`` are
 checked, like the others, when a referenced rule matches (an absence of events cannot
 be seen without a timer: that is the scheduled engine's job).
+
+**An attacker cannot flush the state.** Group keys come from log content (a spoofed
+source address per line costs nothing), so a plain LRU would let 10,000 forged sources
+push a real brute force out of the window before it fires. When a correlation is full,
+the victim is chosen among the ``_EVICT_SAMPLE`` least recently touched groups as the one
+*furthest from firing* (fewest events, values or chain steps; the oldest of equals), so
+groups close to their threshold stay. Every eviction is counted (``evicted``) and, at most
+once per ``timespan`` of event time, the correlation raises an ``overflow`` detection
+(level medium, ``extra.overflow``): the analyst learns that the state was under pressure
+instead of silently missing an attack.
 """
 from __future__ import annotations
 
 import datetime as _dt
 from collections import OrderedDict, deque
+from itertools import islice
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.events import TimestampError, parse_timestamp
+from core.events import event_seconds
 from core.protocols import Detection
 
 __all__ = ["CorrelationSpec", "CorrelationState", "CORRELATION_TYPES"]
 
 CORRELATION_TYPES = ("event_count", "value_count", "temporal", "temporal_ordered")
+
+_EVICT_SAMPLE = 64
+"""How many of the least recently touched groups are weighed when one must go."""
 
 _OPS: dict[str, Callable[[int, int], bool]] = {
     "gt": lambda a, b: a > b,
@@ -57,13 +70,9 @@ class CorrelationSpec:
 
 
 def _ts(event: dict[str, Any]) -> float:
-    raw = event.get("@timestamp")
-    if raw is None:
-        return _dt.datetime.now(_dt.timezone.utc).timestamp()
-    try:
-        return parse_timestamp(raw).timestamp()
-    except TimestampError:
-        return _dt.datetime.now(_dt.timezone.utc).timestamp()
+    """The event's epoch seconds as the edge carries it; the wall clock if it has none."""
+    t = event_seconds(event)
+    return _dt.datetime.now(_dt.timezone.utc).timestamp() if t is None else t
 
 
 class CorrelationState:
@@ -93,6 +102,9 @@ class CorrelationState:
         self.description = description
         self.groups: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self.evicted = 0
+        self._overflow_reported_at: float | None = None
+        self._evicted_since_report = 0
+        self._pending_overflow: Detection | None = None
         self._op = _OPS[spec.op]
         self.order = {ref: i for i, ref in enumerate(spec.rules)}
 
@@ -107,17 +119,53 @@ class CorrelationState:
             out.append(v)
         return tuple(out)
 
-    def _state(self, key: tuple[Any, ...], factory: Callable[[], Any]) -> Any:
+    def _state(self, key: tuple[Any, ...], factory: Callable[[], Any], now: float | None = None) -> Any:
         st = self.groups.get(key)
         if st is None:
+            if len(self.groups) >= self.max_groups:
+                self._evict_one(now)
             st = factory()
             self.groups[key] = st
-            if len(self.groups) > self.max_groups:
-                self.groups.popitem(last=False)
-                self.evicted += 1
         else:
             self.groups.move_to_end(key)
         return st
+
+    @staticmethod
+    def _progress(st: Any) -> int:
+        """How close a group is to firing: events, distinct values or completed steps held."""
+        if isinstance(st, dict) and st and all(isinstance(k, int) for k in st):
+            return max(st) + 1  # temporal_ordered chain: furthest completed step
+        return len(st)
+
+    def _evict_one(self, now: float | None) -> None:
+        sample = list(islice(self.groups.items(), _EVICT_SAMPLE))
+        victim = min(sample, key=lambda kv: self._progress(kv[1]))[0]  # min keeps the oldest of equals
+        del self.groups[victim]
+        self.evicted += 1
+        self._evicted_since_report += 1
+        t = now if now is not None else _dt.datetime.now(_dt.timezone.utc).timestamp()
+        if self._overflow_reported_at is None or t - self._overflow_reported_at >= self.spec.timespan:
+            self._overflow_reported_at = t
+            self._pending_overflow = Detection(
+                rule_id=self.rule_id,
+                title=f"Correlation state full: {self.title}",
+                level="medium",
+                events=[],
+                tags=list(self.tags),
+                engine="sigma-correlation",
+                description=(f"More than {self.max_groups} groups were open at once; {self._evicted_since_report} "
+                             "groups furthest from firing were dropped. Many distinct sources in a short time "
+                             "(a flood or spoofed addresses) can hide a real attack: look at the sources."),
+                group_key="overflow",
+                extra={"correlation": self.spec.type, "overflow": True, "evicted": self._evicted_since_report,
+                       "evicted_total": self.evicted, "max_groups": self.max_groups},
+            )
+            self._evicted_since_report = 0
+
+    def take_overflow(self) -> Detection | None:
+        """The overflow detection raised since the last call, if any (at most one per timespan)."""
+        det, self._pending_overflow = self._pending_overflow, None
+        return det
 
     def feed(self, ref: str, event: dict[str, Any], value_of: Callable[[str], Any]) -> Detection | None:
         """One event matched the referenced rule ``ref``; return a detection if it completes."""
@@ -126,7 +174,7 @@ class CorrelationState:
         now = _ts(event)
         horizon = now - spec.timespan
         if spec.type == "event_count":
-            st: deque[tuple[float, dict[str, Any]]] = self._state(key, deque)
+            st: deque[tuple[float, dict[str, Any]]] = self._state(key, deque, now)
             st.append((now, event))
             while st and st[0][0] < horizon:
                 st.popleft()
@@ -140,7 +188,7 @@ class CorrelationState:
                 return self._detection(key, events, {"count": n})
             return None
         if spec.type == "value_count":
-            vals: OrderedDict[Any, tuple[float, dict[str, Any]]] = self._state(key, OrderedDict)
+            vals: OrderedDict[Any, tuple[float, dict[str, Any]]] = self._state(key, OrderedDict, now)
             field_name = spec.value_field or ""
             alias = spec.aliases.get(field_name)
             v = value_of(alias.get(ref, field_name) if alias else field_name)
@@ -160,7 +208,7 @@ class CorrelationState:
                 return self._detection(key, events, {"distinct": n, "field": field_name})
             return None
         if spec.type == "temporal":
-            seen: dict[str, tuple[float, dict[str, Any]]] = self._state(key, dict)
+            seen: dict[str, tuple[float, dict[str, Any]]] = self._state(key, dict, now)
             seen[ref] = (now, event)
             for r in [r for r, (t, _) in seen.items() if t < horizon]:
                 del seen[r]
@@ -171,7 +219,7 @@ class CorrelationState:
             return None
         if spec.type == "temporal_ordered":
             # chain[i] = (start time, events) of the latest chain that completed steps 0..i
-            chain: dict[int, tuple[float, list[dict[str, Any]]]] = self._state(key, dict)
+            chain: dict[int, tuple[float, list[dict[str, Any]]]] = self._state(key, dict, now)
             idx = self.order.get(ref)
             if idx is None:
                 return None

@@ -216,6 +216,9 @@ class SigmaEngine:
                     if det is not None:
                         self.hits[state.rule_id] += 1
                         out.append(det)
+                    over = state.take_overflow()
+                    if over is not None:
+                        out.append(over)
         return out
 
     def matches(self, event: Event) -> list[str]:

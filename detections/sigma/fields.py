@@ -21,7 +21,12 @@ __all__ = [
     "GENERIC_FIELDS",
     "CATEGORY_FIELDS",
     "resolve_field",
+    "ZEEK_SERVICES",
+    "FIELDS_VERSION",
 ]
+
+FIELDS_VERSION = 2
+"""Bumped whenever a table here changes meaning: compiled-plan caches are salted with it."""
 
 # Sigma's names for the <System> part of a Windows event -> our ECS paths.
 WINDOWS_SYSTEM_FIELDS: dict[str, str] = {
@@ -104,11 +109,27 @@ GENERIC_FIELDS: dict[str, str] = {
 # kept as the place to put e.g. a proxy log's own meaning of a name).
 CATEGORY_FIELDS: dict[str, dict[str, str]] = {
     "proxy": {"cs-host": "url.domain", "c-uri": "url.original"},
+    # SigmaHQ rules/network/firewall: the verdict word (accept, forward...) is our event.action.
+    "firewall": {"action": "event.action"},
 }
 
+# SigmaHQ rules/network/zeek name Zeek's own columns (``query``, ``qtype_name``, ``Z``,
+# ``uri``...). The zeek parser keeps every column of log <kind> under ``zeek.<kind>.*``
+# (conn as ``zeek.connection``), and the connection tuple in ECS.
+ZEEK_SERVICES: dict[str, str] = {"conn": "connection"}
+_ZEEK_TUPLE = {"id.orig_h": "source.ip", "id.orig_p": "source.port", "id.resp_h": "destination.ip",
+               "id.resp_p": "destination.port", "uid": "zeek.session_id", "proto": "network.transport",
+               "ts": "@timestamp"}
 
-def resolve_field(name: str, *, windows: bool, category: str | None = None) -> str:
+
+def resolve_field(name: str, *, windows: bool, category: str | None = None, product: str | None = None,
+                  service: str | None = None) -> str:
     """The view key for Sigma field ``name`` in a rule of the given log source kind."""
+    if product == "zeek" and not windows:
+        if name in _ZEEK_TUPLE:
+            return _ZEEK_TUPLE[name]
+        kind = ZEEK_SERVICES.get(service or "", service or "")
+        return f"zeek.{kind}.{name}" if kind else name
     if windows:
         system = WINDOWS_SYSTEM_FIELDS.get(name)
         if system:

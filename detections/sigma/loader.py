@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from detections.sigma.correlation import CORRELATION_TYPES, CorrelationSpec
-from detections.sigma.fields import resolve_field
+from detections.sigma.fields import FIELDS_VERSION, resolve_field
 from detections.sigma.logsources import route_for
 from detections.sigma.plan import PLAN_VERSION, PlanError, build_plan
 
@@ -129,7 +129,8 @@ class RuleSet:
 @functools.lru_cache(maxsize=4096)
 def _resolve_cached(product: str | None, category: str | None, service: str | None, name: str) -> str:
     route, _ = route_for(product, category, service)
-    return resolve_field(name, windows=route.windows is True, category=category)
+    return resolve_field(name, windows=route.windows is True, category=category,
+                         product=(product or "").lower() or None, service=(service or "").lower() or None)
 
 
 def is_test_file(path: Path) -> bool:
@@ -183,7 +184,8 @@ def _spec_from_rule(rule: Any, path: str, placeholders: Mapping[str, Sequence[st
     windows = route.windows is True
 
     def resolve(name: str) -> str:
-        return resolve_field(name, windows=windows, category=(category or None))
+        return resolve_field(name, windows=windows, category=(category or None), product=(product or "").lower() or None,
+                             service=(service or "").lower() or None)
 
     plan = build_plan(rule, resolve, placeholders)
     return RuleSpec(product=product, category=category, service=service, plan=plan, warnings=warnings, **meta)
@@ -389,7 +391,7 @@ def load_rules(
     files = rule_files(paths)
     cdir = Path(cache_dir) if cache_dir is not None else None
     cache = _read_cache(cdir)
-    salt = repr(sorted((k, tuple(v)) for k, v in (placeholders or {}).items())).encode()
+    salt = repr(sorted((k, tuple(v)) for k, v in (placeholders or {}).items())).encode() + b"fields-v%d" % FIELDS_VERSION
     out = RuleSet(files=len(files))
     fresh: dict[str, tuple[str, list[RuleSpec], list[RuleFailure]]] = {}
     entries: list[tuple[Path, str, str]] = []

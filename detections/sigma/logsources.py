@@ -23,6 +23,7 @@ __all__ = [
     "Route",
     "route_for",
     "event_route_key",
+    "PRODUCT_MODULES",
 ]
 
 _SYSMON = "microsoft-windows-sysmon/operational"
@@ -146,6 +147,10 @@ CATEGORY_ECS: dict[str, frozenset[str]] = {
 
 _OS_PRODUCTS = frozenset({"windows", "linux", "macos"})
 
+PRODUCT_MODULES: dict[str, str] = {"zeek": "zeek", "suricata": "suricata", "fortigate": "fortinet_fortigate"}
+"""Sigma ``logsource.product`` of a sensor/appliance -> the ``event.module`` our parser writes:
+a ``product: zeek`` rule sees only Zeek events (its ``not selection`` must not match a camera log)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -158,6 +163,8 @@ class Route:
     pairs: tuple[tuple[str, frozenset[str]], ...] | None = None
     os: str | None = None
     ecs_categories: frozenset[str] | None = None
+    module: str | None = None
+    """Only events whose ``event.module`` is this (sensor products, :data:`PRODUCT_MODULES`)."""
 
     def accepts(self, key: tuple[Any, ...]) -> bool:
         if key[0] == "win":
@@ -171,7 +178,9 @@ class Route:
             return True
         if self.windows is True:
             return False
-        _, os_type, cats = key
+        _, os_type, cats = key[:3]
+        if self.module is not None and (len(key) < 4 or key[3] != self.module):
+            return False
         if self.os and os_type and os_type != self.os:
             return False
         if self.ecs_categories is not None and cats and not (self.ecs_categories & cats):
@@ -211,11 +220,12 @@ def route_for(product: str | None, category: str | None, service: str | None) ->
             return Route(None), warnings
         windows_too = category in CATEGORY_EVENTS
         return Route(None if windows_too else False, ecs_categories=CATEGORY_ECS.get(category or "")), warnings
-    return Route(False, os=product if product in _OS_PRODUCTS else None, ecs_categories=CATEGORY_ECS.get(category or "")), warnings
+    return Route(False, os=product if product in _OS_PRODUCTS else None, ecs_categories=CATEGORY_ECS.get(category or ""),
+                 module=PRODUCT_MODULES.get(product)), warnings
 
 
 def event_route_key(event: Mapping[str, Any]) -> tuple[Any, ...]:
-    """``("win", channel, event_id)`` for Windows events, else ``("ecs", os, categories)``."""
+    """``("win", channel, event_id)`` for Windows events, else ``("ecs", os, categories, module)``."""
     winlog = event.get("winlog")
     # Any Windows event (ETW-derived records have an empty channel) is routed as Windows.
     if isinstance(winlog, Mapping) and ("channel" in winlog or "event_id" in winlog or "provider_name" in winlog):
@@ -237,4 +247,5 @@ def event_route_key(event: Mapping[str, Any]) -> tuple[Any, ...]:
             cats = frozenset({c})
         elif isinstance(c, (list, tuple)):
             cats = frozenset(str(x) for x in c)
-    return ("ecs", str(os_type).lower() if os_type else None, cats)
+    module = ev.get("module") if isinstance(ev, Mapping) else None
+    return ("ecs", str(os_type).lower() if os_type else None, cats, module if isinstance(module, str) else None)

@@ -3,7 +3,11 @@
 Zip, tar (plain or gzip/bzip2/xz compressed) and single-file gzip/bzip2/xz streams are
 opened from memory and their members read in chunks, counting every decompressed byte
 against a shared :class:`Budget`: a zip bomb is stopped when the budget runs out, not
-when memory does. Member names that would escape an extraction folder (``../``,
+when memory does, and a bomb that is slow rather than big (a 146-byte ``.tar.bz2``) is
+stopped by the budget's wall-clock ``deadline``. Compressed tars are decompressed by our
+own bounded reader (:class:`_Charged` over ``bz2``/``gzip``/``lzma`` file objects that
+decompress in bounded steps), never by ``tarfile``'s stream mode, which copies its whole
+buffer on every 10 KB read and so takes minutes on a bz2 bomb. Member names that would escape an extraction folder (``../``,
 absolute paths) are flagged; their content is still scanned (we never extract).
 """
 from __future__ import annotations
@@ -13,6 +17,7 @@ import gzip
 import io
 import lzma
 import tarfile
+import time
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -31,6 +36,15 @@ class Budget:
     bytes_left: int
     members_left: int
     exhausted: str | None = None
+    deadline: float = float("inf")
+    """``time.monotonic()`` after which nothing more is decompressed or scanned."""
+
+    def over_time(self) -> bool:
+        if time.monotonic() > self.deadline:
+            if not self.exhausted:
+                self.exhausted = "scan deadline reached: stopped decompressing"
+            return True
+        return False
 
 
 @dataclass(slots=True)
@@ -66,17 +80,59 @@ def unsafe_name(name: str) -> bool:
     return ".." in n.split("/")
 
 
-def _read_bounded(f: BinaryIO, max_size: int, budget: Budget) -> tuple[bytes | None, str | None]:
+class _Charged(io.RawIOBase):
+    """A read-only stream that charges every byte read to a :class:`Budget` and its deadline.
+
+    ``tarfile`` reads a compressed tar through it in stream mode ``r|`` (no compression of
+    its own), so the decompressed tar is counted once, here; its members are not charged
+    again.
+    """
+
+    def __init__(self, f: BinaryIO, budget: Budget):
+        self._f, self._budget = f, budget
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        b = self._budget
+        if b.over_time() or b.bytes_left <= 0:
+            if not b.exhausted:
+                b.exhausted = "extraction limit reached: stopped decompressing"
+            raise _Stop(b.exhausted)
+        want = _CHUNK if size is None or size < 0 else size
+        chunk = self._f.read(min(want, b.bytes_left))
+        b.bytes_left -= len(chunk)
+        return chunk
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+class _Stop(Exception):
+    """The budget ran out while tarfile was reading: stop walking members."""
+
+
+def _read_bounded(f: BinaryIO, max_size: int, budget: Budget, *,
+                  charge: bool = True) -> tuple[bytes | None, str | None]:
     """Read all of ``f`` unless it exceeds ``max_size`` or the budget: then (None, reason)."""
     parts: list[bytes] = []
     total = 0
     while True:
-        want = min(_CHUNK, max_size + 1 - total, budget.bytes_left + 1)
-        chunk = f.read(want)
+        if budget.over_time():
+            return None, budget.exhausted
+        want = min(_CHUNK, max_size + 1 - total, (budget.bytes_left + 1) if charge else _CHUNK)
+        try:
+            chunk = f.read(want)
+        except _Stop:
+            return None, budget.exhausted
         if not chunk:
             return b"".join(parts), None
         total += len(chunk)
-        budget.bytes_left -= len(chunk)
+        if charge:
+            budget.bytes_left -= len(chunk)
         if budget.bytes_left < 0:
             budget.exhausted = "extraction limit reached: stopped decompressing"
             return None, budget.exhausted
@@ -86,7 +142,7 @@ def _read_bounded(f: BinaryIO, max_size: int, budget: Budget) -> tuple[bytes | N
 
 
 def _take_member(budget: Budget) -> bool:
-    if budget.exhausted:
+    if budget.exhausted or budget.over_time():
         return False
     if budget.members_left <= 0:
         budget.exhausted = "member limit reached: remaining members not scanned"
@@ -137,24 +193,28 @@ def _zip_members(data: bytes, max_size: int, budget: Budget) -> Iterator[Member]
                 return
 
 
-def _tar_members(fileobj: BinaryIO, max_size: int, budget: Budget) -> Iterator[Member]:
-    with tarfile.open(fileobj=fileobj, mode="r|*") as tf:
-        for info in tf:
-            if not info.isfile():
-                continue
-            if not _take_member(budget):
-                return
-            m = Member(info.name, None, info.size)
-            if info.size > max_size:
-                m.skipped = f"member larger than max size ({info.size} > {max_size} bytes): not scanned"
-            else:
-                f = tf.extractfile(info)
-                if f is None:
+def _tar_members(fileobj: BinaryIO, max_size: int, budget: Budget, *, charged: bool = False) -> Iterator[Member]:
+    """Members of an uncompressed tar stream; ``charged``: the stream already pays the budget."""
+    try:
+        with tarfile.open(fileobj=fileobj, mode="r|") as tf:
+            for info in tf:
+                if not info.isfile():
                     continue
-                m.data, m.skipped = _read_bounded(f, max_size, budget)
-            yield m
-            if budget.exhausted:
-                return
+                if not _take_member(budget):
+                    return
+                m = Member(info.name, None, info.size)
+                if info.size > max_size:
+                    m.skipped = f"member larger than max size ({info.size} > {max_size} bytes): not scanned"
+                else:
+                    f = tf.extractfile(info)
+                    if f is None:
+                        continue
+                    m.data, m.skipped = _read_bounded(f, max_size, budget, charge=not charged)
+                yield m
+                if budget.exhausted:
+                    return
+    except _Stop:
+        return
 
 
 def _decompressor(kind: str, fileobj: BinaryIO) -> BinaryIO:
@@ -170,7 +230,9 @@ def _compressed_members(data: bytes, kind: str, container_name: str, max_size: i
     with _decompressor(kind, io.BytesIO(data)) as f:
         head = f.read(512)
     if len(head) >= 262 and head[257:262] == b"ustar":
-        yield from _tar_members(io.BytesIO(data), max_size, budget)
+        with _decompressor(kind, io.BytesIO(data)) as f:
+            yield from _tar_members(io.BufferedReader(_Charged(f, budget), 64 * 1024), max_size, budget,
+                                    charged=True)
         return
     if not _take_member(budget):
         return

@@ -4,7 +4,10 @@
   (``scan_file(path) -> list[ScanFinding]``) for the case store's API: findings from the
   file and its archive members; a file the limits made us skip (too large, timeout)
   raises :class:`AttachmentScanError` with the reason, so the attachment's scan shows
-  ``error`` instead of a silent "clean".
+  ``error`` instead of a silent "clean"; a scan that could not see every member (skipped,
+  too deep, encrypted, over the byte/member budget or the deadline) raises
+  ``core.protocols.IncompleteScan`` with what it found, so the attachment is ``flagged``
+  or ``incomplete``, never ``clean``.
 * :func:`scan_bytes` ``(data, name) -> list[Detection]`` for uploads held in memory.
 
 Both default to our own pack with default limits, compiled on first use; wiring that
@@ -15,7 +18,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from core.protocols import Detection, ScanFinding
+from core.protocols import Detection, IncompleteScan, ScanFinding
 from detections.yara.compile import compile_rules
 from detections.yara.scanner import YaraScanner
 
@@ -62,4 +65,6 @@ class YaraAttachmentScanner:
                 if r is not top:
                     meta["matched_in"] = r.path
                 findings.append(ScanFinding(rule=m.rule, namespace=m.namespace, tags=list(m.tags), meta=meta))
+        if top.incomplete:
+            raise IncompleteScan(top.incomplete, findings)
         return findings

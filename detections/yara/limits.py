@@ -25,6 +25,8 @@ class ScanLimits:
     """Total bytes decompressed from one top-level file across all its members (zip bombs)."""
     max_members: int = 10_000
     """Members looked at in one top-level file across all nesting levels."""
+    deadline: float = 60.0
+    """Wall-clock seconds for one top-level file: decompression and every yara match in it."""
     max_strings: int = 32
     """Matched string identifiers reported per rule."""
     max_instances: int = 8
@@ -34,7 +36,7 @@ class ScanLimits:
 
     def __post_init__(self) -> None:
         for name in ("max_file_size", "timeout", "max_extracted", "max_members", "max_strings",
-                     "max_instances", "snippet_bytes"):
+                     "max_instances", "snippet_bytes", "deadline"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"scan limit {name} must be positive, got {getattr(self, name)}")
         if self.max_depth < 0:

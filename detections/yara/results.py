@@ -55,6 +55,8 @@ class ScanResult:
     skipped: str | None = None
     notes: list[str] = field(default_factory=list)
     depth: int = 0
+    incomplete: list[str] = field(default_factory=list)
+    """On a top-level result: why the scan did not see everything (empty: complete)."""
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -66,6 +68,8 @@ class ScanResult:
         }
         if self.notes:
             d["notes"] = self.notes
+        if self.incomplete:
+            d["incomplete"] = self.incomplete
         return d
 
 

@@ -9,6 +9,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import time
 import os
 import stat
 import lzma
@@ -60,6 +61,23 @@ def _extension(name: str) -> str:
     return "." + base.rsplit(".", 1)[1].lower() if "." in base.strip(".") else ""
 
 
+_INCOMPLETE_NOTES = ("not scanned", "damaged", "limit reached", "deadline")
+
+
+def _incomplete_reasons(top: ScanResult, children: list[ScanResult]) -> list[str]:
+    """Why a scan did not see everything: a member skipped, too deep, encrypted, over budget.
+
+    A scan with any reason is ``incomplete``, never ``clean``: a webshell four zips deep
+    was not looked at, so nothing can be said of it.
+    """
+    reasons: list[str] = []
+    for r in (top, *children):
+        if r.skipped:
+            reasons.append(f"{r.path}: {r.skipped}")
+        reasons.extend(f"{r.path}: {n}" for n in r.notes if any(k in n for k in _INCOMPLETE_NOTES))
+    return reasons[:50]
+
+
 class YaraScanner:
     """Scans with compiled rules under :class:`ScanLimits`.
 
@@ -72,20 +90,29 @@ class YaraScanner:
         self.limits = limits or ScanLimits()
 
     # -- one object ---------------------------------------------------------------------
-    def _match(self, data: bytes, path: str, name: str, result: ScanResult, on_disk: bool = False) -> None:
+    def _match(self, data: bytes, path: str, name: str, result: ScanResult, on_disk: bool = False,
+               budget: Budget | None = None) -> None:
         """``path`` is what we show (``a.zip!x.php``); ``name`` is the object's own name."""
         lim = self.limits
+        timeout = lim.timeout
+        if budget is not None:
+            left = budget.deadline - time.monotonic()
+            if left <= 0:
+                budget.over_time()
+                result.skipped = f"scan deadline of {lim.deadline}s reached: not matched"
+                return
+            timeout = max(1, min(timeout, int(left) + 1))
         externals = {"filename": name.replace("\\", "/").rsplit("/", 1)[-1], "filepath": name,
                      "extension": _extension(name)}
         try:
             if on_disk:
                 # yara maps the file itself, as a plain yara-python loop does; the bytes we
                 # read serve the sha256 and archive sniffing.
-                matches = self.rules.match(path, timeout=lim.timeout, externals=externals)
+                matches = self.rules.match(path, timeout=timeout, externals=externals)
             else:
-                matches = self.rules.match(data=data, timeout=lim.timeout, externals=externals)
+                matches = self.rules.match(data=data, timeout=timeout, externals=externals)
         except yara.TimeoutError:
-            result.skipped = f"timeout: yara gave up after {lim.timeout}s (matches unknown)"
+            result.skipped = f"timeout: yara gave up after {timeout}s (matches unknown)"
             return
         except yara.Error as exc:
             result.skipped = f"yara error: {exc}"
@@ -96,7 +123,7 @@ class YaraScanner:
     def _scan_data(self, data: bytes, path: str, name: str, depth: int, budget: Budget,
                    on_disk: bool = False) -> Iterator[ScanResult]:
         result = ScanResult(path, hashlib.sha256(data).hexdigest(), len(data), depth=depth)
-        self._match(data, path, name, result, on_disk)
+        self._match(data, path, name, result, on_disk, budget)
         kind = archive_kind(data[:512])
         children: list[ScanResult] = []
         if kind is not None:
@@ -121,12 +148,16 @@ class YaraScanner:
                     result.notes.append(f"damaged {kind} archive: {exc}; members after this point not scanned")
                 if budget.exhausted and depth == 0:
                     result.notes.append(
-                        f"{budget.exhausted} (max {self.limits.max_extracted} bytes, {self.limits.max_members} members)")
+                        f"{budget.exhausted} (max {self.limits.max_extracted} bytes, {self.limits.max_members} members,"
+                        f" {self.limits.deadline}s)")
+        if depth == 0:
+            result.incomplete = _incomplete_reasons(result, children)
         yield result
         yield from children
 
     def _budget(self) -> Budget:
-        return Budget(self.limits.max_extracted, self.limits.max_members)
+        return Budget(self.limits.max_extracted, self.limits.max_members,
+                      deadline=time.monotonic() + self.limits.deadline)
 
     def scan_data(self, data: bytes, name: str) -> list[ScanResult]:
         """Scan bytes (an upload, an attachment); the first result is ``data`` itself."""
@@ -174,6 +205,8 @@ class YaraScanner:
             return list(self._scan_data(data, spath, spath, 0, self._budget(), on_disk=True))
         result = ScanResult(spath, h.hexdigest(), size)
         self._match(b"", spath, spath, result, on_disk=True)
+        if result.skipped:
+            result.incomplete = [result.skipped]
         return [result]
 
     # -- many ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ go through ``nft -j`` JSON (the address is a JSON string value, so no content of
 ever read as nft syntax), every address is checked by the ``ip`` input type (exactly as
 :mod:`ipaddress` prints it, no scope id) and must lie in ``playbooks.nft.allow_block``;
 the table script holds only validated settings. Table creation runs under a file lock
-(``<data>/nft-<table>.lock``), so concurrent runs, in one process or several, create the
+(``$TMPDIR/citysoc-nft-<target>-<table>.lock``), so concurrent runs, in one process or several, create the
 table once.
 
 Table layout (created when missing, never modified when present)::
@@ -27,7 +27,9 @@ import datetime as _dt
 import fcntl
 import ipaddress
 import json
+import os
 import subprocess
+import tempfile
 import threading
 from typing import Any
 
@@ -100,16 +102,23 @@ _SETS = ("blocked4", "blocked6", "isolated4", "isolated6", "soc4", "soc6")
 _THREAD_LOCK = threading.Lock()
 
 
+def _lock_path(ctx: ActionContext) -> str:
+    """One lock file per nft target (command prefix) and table, in the temp folder: every
+    process acting on that gateway shares it, whatever its data directory."""
+    where = "-".join(ctx.settings.nft.command_prefix) or "host"
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in where)[:80]
+    return os.path.join(tempfile.gettempdir(), f"citysoc-nft-{safe}-{ctx.settings.nft.table}.lock")
+
+
 def ensure_table(ctx: ActionContext) -> bool:
     """Create the SOC table when missing; True when it was created. A table of that name
     without our sets is someone else's: refuse rather than change it.
 
-    Checking and creating happen under an exclusive ``flock`` on ``<data>/nft-<table>.lock``
+    Checking and creating happen under an exclusive ``flock`` on a lock file per nft target
     (and a thread lock): two runs that both saw no table would otherwise both load the
     script, and every drop rule would exist twice."""
     t = ctx.settings.nft.table
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
-    with _THREAD_LOCK, open(ctx.data_dir / f"nft-{t}.lock", "a") as lock_file:
+    with _THREAD_LOCK, open(_lock_path(ctx), "a") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)
         try:
             return _ensure_table_locked(ctx, t)
@@ -139,8 +148,9 @@ def check_allowed(ctx: ActionContext, ip: str, what: str) -> None:
     ranges unless an ``allow_block`` entry inside them names the address's network."""
     addr = ipaddress.ip_address(ip)
     nft_s = ctx.settings.nft
-    if addr.is_loopback or addr.is_unspecified or addr.is_multicast:
-        raise ActionError(f"refusing to {what} {ip}: loopback, unspecified and multicast addresses are never blocked")
+    if addr.is_loopback or addr.is_unspecified or addr.is_multicast or addr.is_link_local:
+        raise ActionError(f"refusing to {what} {ip}: loopback, link-local, unspecified and multicast addresses are "
+                          "never blocked")
     if any(addr in n for n in _nets(nft_s.soc_addresses)):
         raise ActionError(f"refusing to {what} {ip}: it is a SOC address (playbooks.nft.soc_addresses)")
     allowed = [n for n in _nets(nft_s.allow_block) if addr in n]

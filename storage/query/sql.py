@@ -551,12 +551,18 @@ def resolve_datemath(text: str, now: _dt.datetime, *, round_up: bool = False) ->
     anchor = m.group("anchor")
     ts = now if anchor == "now" else parse_timestamp(anchor[:-2])
     ts = ts.astimezone(_dt.timezone.utc) if ts.tzinfo else ts.replace(tzinfo=_dt.timezone.utc)
-    for sign, num, unit in _OP_RE.findall(m.group("ops") or ""):
-        ts = _shift(ts, int(num) * (1 if sign == "+" else -1), unit)
-    unit = m.group("round")
-    if unit:
-        floor = _floor(ts, unit)
-        ts = _shift(floor, 1, unit) - _dt.timedelta(milliseconds=1) if round_up else floor
+    try:
+        for sign, num, unit in _OP_RE.findall(m.group("ops") or ""):
+            if len(num) > 9:
+                raise OverflowError
+            ts = _shift(ts, int(num) * (1 if sign == "+" else -1), unit)
+        unit = m.group("round")
+        if unit:
+            floor = _floor(ts, unit)
+            ts = _shift(floor, 1, unit) - _dt.timedelta(milliseconds=1) if round_up else floor
+    except (OverflowError, ValueError):
+        # ``now-9999999999d``: past year 1 or 9999; the answer is a clear 400, not a 500
+        raise TimestampError(f"date math {text[:80]!r} leaves the years 1-9999") from None
     return ts
 
 

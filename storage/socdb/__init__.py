@@ -17,10 +17,11 @@ from storage.socdb._db import SocDatabase
 from storage.socdb.alerts import SORTS, SQLiteAlertStore
 from storage.socdb.audit import SQLiteAuditLog
 from storage.socdb.cases import SQLiteCaseStore
+from storage.socdb.incidents import INCIDENT_SORTS, SQLiteIncidentStore
 from storage.socdb.users import SQLiteUserStore
 
 __all__ = ["SocDB", "open_socdb", "SocDatabase", "SQLiteAlertStore", "SQLiteCaseStore", "SQLiteUserStore",
-           "SQLiteAuditLog", "SORTS"]
+           "SQLiteAuditLog", "SQLiteIncidentStore", "SORTS", "INCIDENT_SORTS"]
 
 
 @dataclass
@@ -30,6 +31,7 @@ class SocDB:
     cases: SQLiteCaseStore
     users: SQLiteUserStore
     audit: SQLiteAuditLog
+    incidents: SQLiteIncidentStore
 
     def close(self) -> None:
         self.db.close()
@@ -40,4 +42,4 @@ def open_socdb(data_dir: str | Path) -> SocDB:
     d = Path(data_dir)
     db = SocDatabase(d / "soc.db")
     return SocDB(db=db, alerts=SQLiteAlertStore(db), cases=SQLiteCaseStore(db, d / "attachments"),
-                 users=SQLiteUserStore(db), audit=SQLiteAuditLog(db))
+                 users=SQLiteUserStore(db), audit=SQLiteAuditLog(db), incidents=SQLiteIncidentStore(db))

@@ -31,7 +31,9 @@ CREATE TABLE IF NOT EXISTS alerts(
   first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, count INTEGER NOT NULL,
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
   touched_at TEXT NOT NULL,  -- wall time of the last detection: the dedupe window runs on it
-  events TEXT NOT NULL, events_query TEXT NOT NULL, case_id INTEGER
+  events TEXT NOT NULL, events_query TEXT NOT NULL, case_id INTEGER,
+  rules TEXT NOT NULL DEFAULT '[]', targets TEXT NOT NULL DEFAULT '[]', ports TEXT NOT NULL DEFAULT '[]',
+  incident_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS alerts_dedupe ON alerts(dedupe_key, touched_at) WHERE status != 'closed';
 CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts(last_seen);
@@ -43,6 +45,23 @@ CREATE INDEX IF NOT EXISTS alerts_level_risk ON alerts(level, risk_score, last_s
 CREATE INDEX IF NOT EXISTS alerts_assignee ON alerts(assignee, last_seen);
 CREATE INDEX IF NOT EXISTS alerts_host ON alerts(host, last_seen);
 CREATE INDEX IF NOT EXISTS alerts_case ON alerts(case_id);
+
+CREATE TABLE IF NOT EXISTS incidents(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL,
+  attacker_kind TEXT NOT NULL, attacker TEXT NOT NULL, center TEXT,
+  title TEXT NOT NULL, level TEXT NOT NULL, level_num INTEGER NOT NULL, risk_score INTEGER NOT NULL,
+  status TEXT NOT NULL, resolution TEXT, assignee TEXT,
+  first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,  -- event time of its alerts: the window runs on it
+  alert_count INTEGER NOT NULL, detection_count INTEGER NOT NULL,
+  rules TEXT NOT NULL, rule_titles TEXT NOT NULL, targets TEXT NOT NULL, target_count INTEGER NOT NULL,
+  ports TEXT NOT NULL, port_count INTEGER NOT NULL, assets TEXT NOT NULL, tags TEXT NOT NULL,
+  created_at TEXT NOT NULL, updated_at TEXT NOT NULL, case_id INTEGER);
+CREATE INDEX IF NOT EXISTS incidents_key ON incidents(key, last_seen) WHERE status != 'closed';
+CREATE INDEX IF NOT EXISTS incidents_last_seen ON incidents(last_seen);
+CREATE INDEX IF NOT EXISTS incidents_status ON incidents(status, last_seen);
+CREATE INDEX IF NOT EXISTS incidents_risk ON incidents(risk_score, last_seen);
+CREATE TABLE IF NOT EXISTS case_incidents(case_id INTEGER NOT NULL, incident_id INTEGER NOT NULL,
+  PRIMARY KEY(case_id, incident_id));
 
 CREATE TABLE IF NOT EXISTS alert_comments(
   id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL REFERENCES alerts(id),
@@ -114,9 +133,20 @@ class SocDatabase:
         self.writer.execute("PRAGMA journal_mode=WAL")
         with self.lock:
             self.writer.executescript(SCHEMA)
+            self._migrate()
             self.writer.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                                 (str(SCHEMA_VERSION),))
             self.writer.commit()
+
+    def _migrate(self) -> None:
+        """Columns added after a soc.db was first made (folding and incidents): added in
+        place, empty, so an existing installation keeps its alerts."""
+        have = {r[1] for r in self.writer.execute("PRAGMA table_info(alerts)")}
+        for col, decl in (("rules", "TEXT NOT NULL DEFAULT '[]'"), ("targets", "TEXT NOT NULL DEFAULT '[]'"),
+                          ("ports", "TEXT NOT NULL DEFAULT '[]'"), ("incident_id", "INTEGER")):
+            if col not in have:
+                self.writer.execute(f"ALTER TABLE alerts ADD COLUMN {col} {decl}")
+        self.writer.execute("CREATE INDEX IF NOT EXISTS alerts_incident ON alerts(incident_id)")
 
     def _connect(self) -> sqlite3.Connection:
         try:

@@ -15,12 +15,15 @@ from core.alerts import (
     AlertFilter,
     Comment,
     Entities,
+    GroupingPolicy,
     NotFound,
     Suppression,
     level_number,
+    merge_list,
 )
 from core.events import parse_timestamp, to_utc_iso, utc_now_iso
 from storage.socdb._db import SocDatabase
+from storage.socdb.incidents import attach
 
 __all__ = ["SQLiteAlertStore", "SORTS"]
 
@@ -37,7 +40,8 @@ SORTS: dict[str, str] = {
 
 _LIST_COLS = ("id, dedupe_key, rule_id, rule_title, level, tags, engine, description, host, user_name, "
               "source_ip, destination_ip, asset_id, center, criticality, risk_score, status, resolution, "
-              "assignee, first_seen, last_seen, count, created_at, updated_at, events_query, case_id")
+              "assignee, first_seen, last_seen, count, created_at, updated_at, events_query, case_id, rules, targets, "
+              "ports, incident_id")
 
 
 def _row_to_alert(r: sqlite3.Row, with_events: bool) -> Alert:
@@ -52,6 +56,8 @@ def _row_to_alert(r: sqlite3.Row, with_events: bool) -> Alert:
         created_at=r["created_at"], updated_at=r["updated_at"],
         events=orjson.loads(r["events"]) if with_events else [],
         events_query=r["events_query"], case_id=r["case_id"],
+        rules=orjson.loads(r["rules"]) or [r["rule_id"]], targets=orjson.loads(r["targets"]),
+        ports=orjson.loads(r["ports"]), incident_id=r["incident_id"],
     )
 
 
@@ -72,7 +78,11 @@ class SQLiteAlertStore:
         self.db = db
 
     # -- pipeline side ----------------------------------------------------------------
-    def record(self, alerts: Sequence[Alert], *, window_s: float) -> list[AlertChange]:
+    def record(self, alerts: Sequence[Alert], *, window_s: float,
+               policy: GroupingPolicy | None = None) -> list[AlertChange]:
+        """Write detections' alerts: grow the open alert with the same dedupe key seen
+        within ``window_s`` (wall time) or add a new one; then, with a ``policy``, put each
+        into its incident in the same transaction."""
         changes: dict[int, AlertChange] = {}
         order: list[int] = []
         with self.db.write() as conn:
@@ -87,14 +97,19 @@ class SQLiteAlertStore:
                         "INSERT INTO alerts(dedupe_key, rule_id, rule_title, level, level_num, tags, engine, description,"
                         " host, user_name, source_ip, destination_ip, asset_id, center, criticality, risk_score, status,"
                         " resolution, assignee, first_seen, last_seen, count, created_at, updated_at, touched_at, events,"
-                        " events_query, case_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " events_query, case_id, rules, targets, ports)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (a.dedupe_key, a.rule_id, a.rule_title, a.level, level_number(a.level), orjson.dumps(a.tags).decode(),
                          a.engine, a.description, a.entities.host, a.entities.user, a.entities.source_ip,
                          a.entities.destination_ip, a.entities.asset_id, a.entities.center, a.entities.criticality,
                          a.risk_score, a.status, a.resolution, a.assignee, a.first_seen, a.last_seen, a.count,
-                         now, now, now, orjson.dumps(a.events[:MAX_SAMPLE_EVENTS]).decode(), a.events_query, None))
+                         now, now, now, orjson.dumps(a.events[:MAX_SAMPLE_EVENTS]).decode(), a.events_query, None,
+                         orjson.dumps(a.rules or [a.rule_id]).decode(), orjson.dumps(a.targets).decode(),
+                         orjson.dumps(a.ports).decode()))
                     a.id = int(cur.lastrowid)
                     a.created_at = a.updated_at = now
+                    if policy is not None:
+                        attach(conn, a, created=True, added_count=a.count, policy=policy)
                     changes[a.id] = AlertChange(alert=a, created=True)
                     order.append(a.id)
                     continue
@@ -108,12 +123,23 @@ class SQLiteAlertStore:
                     cur_alert.events.extend(a.events[:room])
                 # A higher-criticality asset seen later raises the score, never lowers it.
                 cur_alert.risk_score = max(cur_alert.risk_score, a.risk_score)
+                # a same-behaviour rule folded in: list it, and what it saw
+                cur_alert.rules = merge_list(cur_alert.rules, a.rules or [a.rule_id])
+                cur_alert.tags = merge_list(cur_alert.tags, a.tags, 50)
+                cur_alert.targets = merge_list(cur_alert.targets, a.targets)
+                cur_alert.ports = merge_list(cur_alert.ports, a.ports)
+                cur_alert.level = max(cur_alert.level, a.level, key=level_number)
                 conn.execute(
                     "UPDATE alerts SET count=?, first_seen=?, last_seen=?, updated_at=?, touched_at=?, events=?,"
-                    " risk_score=? WHERE id=?",
+                    " risk_score=?, rules=?, tags=?, targets=?, ports=?, level=?, level_num=? WHERE id=?",
                     (cur_alert.count, cur_alert.first_seen, cur_alert.last_seen, now, now,
                      orjson.dumps(cur_alert.events).decode() if room > 0 else row["events"],
-                     cur_alert.risk_score, cur_alert.id))
+                     cur_alert.risk_score, orjson.dumps(cur_alert.rules).decode(),
+                     orjson.dumps(cur_alert.tags).decode(), orjson.dumps(cur_alert.targets).decode(),
+                     orjson.dumps(cur_alert.ports).decode(), cur_alert.level, level_number(cur_alert.level),
+                     cur_alert.id))
+                if policy is not None:
+                    attach(conn, cur_alert, created=False, added_count=a.count, policy=policy)
                 prior = changes.get(cur_alert.id)
                 changes[cur_alert.id] = AlertChange(alert=cur_alert, created=prior.created if prior else False)
                 if prior is None:
@@ -137,7 +163,14 @@ class SQLiteAlertStore:
         if flt.level:
             where.append(f"level IN ({','.join('?' * len(flt.level))})")
             params.extend(flt.level)
-        for col, val in (("rule_id", flt.rule_id), ("assignee", flt.assignee), ("host", flt.host),
+        if flt.rule_id is not None:  # the alert's own rule or one folded into it
+            where.append("(rule_id = ? OR (rules != '[]' AND EXISTS (SELECT 1 FROM json_each(alerts.rules)"
+                         " WHERE value = ?)))")
+            params.extend([flt.rule_id, flt.rule_id])
+        if flt.incident_id is not None:
+            where.append("incident_id = ?")
+            params.append(flt.incident_id)
+        for col, val in (("assignee", flt.assignee), ("host", flt.host),
                          ("user_name", flt.user), ("source_ip", flt.source_ip), ("asset_id", flt.asset_id),
                          ("center", flt.center), ("case_id", flt.case_id)):
             if val is not None:

@@ -203,3 +203,24 @@ def test_served_stack_scans_attachments_with_the_yara_pack(stack, client, hdr):
     assert any("webshell" in f["rule"] for f in r.json()["scan_findings"])
     r = client.post(f"{V1}/cases/{c['id']}/attachments", headers=hdr("analyst"), files={"file": ("n.txt", b"notes")})
     assert r.json()["scan_status"] == "clean"
+
+
+def test_attachment_the_scanner_could_not_see_whole_is_incomplete_not_clean(stack, client, hdr):
+    """A webshell four zips deep (over the default max depth of 3) was never looked at."""
+    import io
+    import zipfile
+
+    def z(name: str, data: bytes) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(name, data)
+        return buf.getvalue()
+
+    inner = z("shell.php", b"<?php eval($_POST['cmd']); ?>")
+    for i in range(4):
+        inner = z(f"layer{i}.zip", inner)
+    c = client.post(f"{V1}/cases", headers=hdr("analyst"), json={"title": "nested"}).json()
+    r = client.post(f"{V1}/cases/{c['id']}/attachments", headers=hdr("analyst"), files={"file": ("e.zip", inner)})
+    assert r.status_code == 201, r.text
+    assert r.json()["scan_status"] == "incomplete"
+    assert any("max depth" in f.get("incomplete", "") for f in r.json()["scan_findings"])

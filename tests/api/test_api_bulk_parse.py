@@ -48,3 +48,38 @@ def test_dataset_from_data_stream_names():
 def test_split_ingest_body_ndjson_keeps_bytes_and_array_splits():
     assert split_ingest_body(b'{"a":1}\n\n{bad\n') == [b'{"a":1}', b"{bad"]
     assert split_ingest_body(b' [{"a":1},{"b":2}]') == [b'{"a":1}', b'{"b":2}']
+
+
+def test_split_array_keeps_element_bytes_skips_strings_and_counts_before_building():
+    from api.bodies import TooManyItems, split_array
+
+    assert split_array(b'[{"a":"x,]}"} , [1,2],"s\\"," ]', 10) == [b'{"a":"x,]}"}', b"[1,2]", b'"s\\","']
+    assert split_array(b"[]", 10) == []
+    with pytest.raises(TooManyItems):
+        split_array(b"[" + b",".join([b"0"] * 11) + b"]", 10)
+    for bad in (b"[1,,2]", b"[1,2", b"[1,2]x", b"[1,]", b"[1}", b"[" + b"[" * 70 + b"]" * 70 + b"]"):
+        with pytest.raises(ValueError):
+            split_array(bad, 10)
+
+
+def test_inflight_budget_refuses_past_its_limit_and_releases():
+    from fastapi import HTTPException
+
+    from api.bodies import BodyLease, InflightBudget
+
+    budget = InflightBudget(100)
+    a, b = BodyLease(budget), BodyLease(budget)
+    a.take(80)
+    with pytest.raises(HTTPException) as exc:
+        b.take(30)
+    assert exc.value.status_code == 429 and exc.value.headers["Retry-After"] == "1"
+    a.release()
+    b.take(30)
+    assert budget.used == 30
+
+
+def test_bulk_item_limit_stops_counting_early():
+    from api.bodies import TooManyItems
+
+    with pytest.raises(TooManyItems):
+        parse_bulk_body(b'{"index":{}}\n{}\n' * 11, None, max_items=10)

@@ -201,3 +201,22 @@ def test_sigma_unsupported_correlation_type_is_reported(tmp_path) -> None:
     )
     rs = load_rules([p])
     assert any("value_sum" in f.reason for f in rs.failures)
+
+
+def test_spoofed_sources_cannot_flush_a_brute_force_out_of_the_state(tmp_path) -> None:
+    """Issue 18: 10,000 forged source addresses (one UDP line each) evicted the real
+    attacker's group from an LRU before it fired. Eviction now drops the groups furthest
+    from firing, and the overflow itself is raised once, counted."""
+    eng = engine(tmp_path, EVENT_COUNT, max_groups=1000)
+    out = []
+    out += eng.process(login("failure", "203.0.113.7", 0))
+    out += eng.process(login("failure", "203.0.113.7", 1))
+    for i in range(10_000):
+        out += eng.process(login("failure", f"10.{i // 65536}.{(i // 256) % 256}.{i % 256}", 2 + (i % 50)))
+    out += eng.process(login("failure", "203.0.113.7", 55))
+    fired = [d for d in out if d.engine == "sigma-correlation" and not d.extra.get("overflow")]
+    assert [d.extra["group"] for d in fired] == [{"source.ip": "203.0.113.7"}]
+    overflow = [d for d in out if d.extra.get("overflow")]
+    assert len(overflow) == 1 and overflow[0].level == "medium" and overflow[0].group_key == "overflow"
+    (_, state), = eng.correlations
+    assert len(state.groups) <= 1000 and state.evicted >= 9_000

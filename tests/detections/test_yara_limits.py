@@ -188,3 +188,72 @@ def test_externals_use_the_objects_own_name_even_with_bangs(tmp_path: Path):
     assert [m.rule for m in sc.scan_file(f)[0].matches] == ["php_by_ext"]
     res = sc.scan_data(_zip({"dir/x!y.php": b"hi"}), "up!load.zip")
     assert res[1].path == "up!load.zip!dir/x!y.php" and [m.rule for m in res[1].matches] == ["php_by_ext"]
+
+
+# -- issue 18: bombs that are slow rather than big, and scans that saw only part ----------
+
+def _bz2_tar_bomb(member_size: int) -> bytes:
+    """A .tar.bz2 of a few hundred bytes: one member of ``member_size`` zero bytes."""
+    import bz2
+
+    c = bz2.BZ2Compressor(9)
+    info = tarfile.TarInfo("firmware.bin")
+    info.size = member_size
+    out = [c.compress(info.tobuf(format=tarfile.USTAR_FORMAT))]
+    zeros = b"\x00" * (8 * 1024 * 1024)
+    for _ in range(member_size // len(zeros)):
+        out.append(c.compress(zeros))
+    out.append(c.flush())
+    return b"".join(out)
+
+
+def test_tiny_bz2_tar_bomb_is_bounded_by_the_budget_and_marked_incomplete(rules):
+    """tarfile's own bz2 stream copied its buffer on every 10 KB read: 100 s for 146 bytes.
+    Our bounded reader charges the decompressed bytes to the budget and stops there."""
+    bomb = _bz2_tar_bomb(128 * 1024 * 1024)
+    assert len(bomb) < 1024
+    limits = ScanLimits(max_file_size=1024 * 1024, max_extracted=16 * 1024 * 1024)
+    results = YaraScanner(rules, limits).scan_data(bomb, "update.tar.bz2")
+    top = results[0]
+    assert top.incomplete, "a member was not scanned: the scan must say incomplete"
+    assert any("firmware.bin" in r for r in top.incomplete)
+
+
+def test_deadline_stops_a_scan_and_marks_it_incomplete(rules):
+    bomb = _bz2_tar_bomb(64 * 1024 * 1024)
+    limits = ScanLimits(max_file_size=128 * 1024 * 1024, max_extracted=1024 * 1024 * 1024, deadline=0.001)
+    top = YaraScanner(rules, limits).scan_data(bomb, "slow.tar.bz2")[0]
+    assert any("deadline" in r for r in top.incomplete), top.incomplete
+
+
+def test_webshell_four_zips_deep_is_incomplete_not_clean(rules, tmp_path: Path):
+    from core.protocols import IncompleteScan
+    from detections.yara import YaraAttachmentScanner
+
+    inner = _zip({"shell.php": SHELL})
+    for i in range(4):
+        inner = _zip({f"layer{i}.zip": inner})
+    path = tmp_path / "evidence.zip"
+    path.write_bytes(inner)
+    scanner = YaraScanner(rules, ScanLimits(max_depth=3))
+    top = scanner.scan_file(path)[0]
+    assert top.incomplete and any("max depth" in r for r in top.incomplete)
+    with pytest.raises(IncompleteScan) as exc:
+        YaraAttachmentScanner(scanner).scan_file(str(path))
+    assert exc.value.findings == [] and exc.value.reasons
+
+
+def test_encrypted_member_makes_the_scan_incomplete(rules):
+    data = bytearray(_zip({"secret.php": SHELL}))
+    # set the "encrypted" flag bit in the local header and the central directory entry
+    for sig in (b"PK\x03\x04", b"PK\x01\x02"):
+        i = data.find(sig)
+        off = i + (6 if sig == b"PK\x03\x04" else 8)
+        data[off] |= 0x01
+    top = YaraScanner(rules).scan_data(bytes(data), "locked.zip")[0]
+    assert any("encrypted" in r for r in top.incomplete), top.incomplete
+
+
+def test_complete_scan_has_no_incomplete_reasons(rules):
+    top = YaraScanner(rules).scan_data(_zip({"a.txt": b"hello", "b.php": SHELL}), "ok.zip")[0]
+    assert top.incomplete == []

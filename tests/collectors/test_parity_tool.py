@@ -1,0 +1,69 @@
+"""The parity tool (``bench/parity.py``) over ``shared/corpora/ecs-parity``: scores per stream.
+
+Issue 13's aim is >= 0.95 on every stream. A stream at or above it must stay there
+(:data:`AIM`); the parsers-core streams still below it are pinned at the figure measured
+when the tool landed (:data:`FLOORS`), so a change that loses fields fails here, and each
+floor is raised to the aim as its parser is completed. Skipped when the corpus is absent.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import parity
+
+AIM = 0.95
+FLOORS = {  # measured 2026-12-02 with bench/parity.py; below the aim, not yet completed
+    "apache.access": 0.58,
+    "apache.error": 0.76,
+    "auditd.log": 0.48,
+    "haproxy.log": 0.0,  # no HAProxy parser yet: every value is a miss
+    "nginx.access": 0.74,
+    "postgresql.log": 0.36,
+    "system.auth": 0.63,  # 0.60 before the sshd honeypot lines
+    "system.syslog": 0.28,
+}
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, parity.StreamResult]:
+    base = parity.corpus_dir()
+    if base is None:
+        pytest.skip("shared/corpora/ecs-parity not found beside the repo or at /work/shared")
+    return {r.stream: r for r in parity.measure(list(parity.OWNED_STREAMS), base)}
+
+
+@pytest.mark.parametrize("stream", parity.OWNED_STREAMS)
+def test_owned_stream_parity(stream: str, results: dict[str, parity.StreamResult]) -> None:
+    r = results[stream]
+    assert r.compared > 0, f"{stream}: nothing compared"
+    floor = FLOORS.get(stream, AIM)
+    print(f"{stream}: {r.agree}/{r.compared} = {r.score:.3f} (required {floor})")
+    assert r.score >= floor, f"{stream}: parity {r.score:.3f} < {floor}; misses: {dict(list(r.misses.items())[:6])}"
+
+
+def test_streams_at_the_aim_are_not_given_a_floor(results: dict[str, parity.StreamResult]) -> None:
+    """A floor below the aim for a stream that already reaches it would let it slide back."""
+    for stream, floor in FLOORS.items():
+        assert results[stream].score < AIM, f"{stream} reaches {AIM}: delete its floor ({floor})"
+
+
+def test_every_exception_names_a_known_stream_a_field_and_a_reason() -> None:
+    for x in parity.load_exceptions():
+        assert (x["stream"] in parity.STREAMS or x["stream"] == "*") and x["field"] and len(x["reason"]) > 40, x
+
+
+def test_cli_writes_the_table_and_json(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    if parity.corpus_dir() is None:
+        pytest.skip("shared/corpora/ecs-parity absent")
+    out = tmp_path / "parity.json"
+    assert parity.main(["nginx.error", "--json", str(out)]) == 0
+    assert "nginx.error" in capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["streams"][0]["stream"] == "nginx.error" and doc["streams"][0]["compared"] > 0
+
+
+def test_multiline_and_zone_from_configs() -> None:
+    assert parity._zone_name("GMT+2") == "Etc/GMT-2" and parity._zone_name("+0000") == "UTC"
+    assert parity._zone_name("GMT-0200") == "Etc/GMT+2"
