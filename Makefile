@@ -26,6 +26,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	bash scripts/system-deps.sh
+	$(BIN)/python -m pip install -q -e '.[dev,fuzz]'
 	$(BIN)/python -m bench.run
 
 clean:

@@ -7,6 +7,7 @@ Each format is also run through ``format=auto`` to show the cost of sniffing.
 """
 from __future__ import annotations
 
+import csv
 import json
 import random
 import re
@@ -98,9 +99,82 @@ def _lines(n: int) -> dict[str, tuple[str, list[bytes], Callable[[bytes], object
                            "host": "etl-03", "client_ip": _ip(r), "depth": i}).encode()
     out["json"] = ("ndjson", [generic_json(i) for i in range(n)], json.loads)
 
+    out.update(_appliance_lines(n, r))
     if ONVIF.exists():
         doc = ONVIF.read_bytes()
         out["onvif"] = ("onvif", [doc] * max(1, n // 10), ET.fromstring)
+    return out
+
+
+_KV_RE = re.compile(rb'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+_ASA_RE = re.compile(rb"%ASA-(\d)-(\d{6}): (.*)")
+_NF_RE = re.compile(rb"SRC=(\S+) DST=(\S+) .*?PROTO=(\S+)(?: SPT=(\d+) DPT=(\d+))?")
+_CEF_RE = re.compile(rb"CEF:(\d+)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|(.*)")
+
+
+def _appliance_lines(n: int, r: random.Random) -> dict[str, tuple[str, list[bytes], Callable[[bytes], object]]]:
+    """Firewall/IDS formats (parsers-appliance), each beside one bare regex or ``json.loads``."""
+    out: dict[str, tuple[str, list[bytes], Callable[[bytes], object]]] = {}
+
+    def forti(i: int) -> bytes:
+        return (f'<189>date=2026-11-25 time=17:00:{i % 60:02d} devname="FG-Q1" devid="FGT60F0000000001" tz="+0700" '
+                f'logid="0000000013" type="traffic" subtype="forward" level="notice" vd="root" srcip={_ip(r)} '
+                f'srcport={r.randint(1024, 65535)} srcintf="lan" dstip=192.0.2.{i % 250 + 1} dstport=443 dstintf="wan1" '
+                f'proto=6 action="{r.choice(["accept", "close", "deny"])}" policyid=3 service="HTTPS" duration=12 '
+                f'sentbyte={i} rcvdbyte={i * 3} sentpkt=10 rcvdpkt=30').encode()
+    out["fortigate"] = ("fortigate", [forti(i) for i in range(n)], lambda b: _KV_RE.findall(b))
+
+    def asa(i: int) -> bytes:
+        return (f"<166>Nov 25 2026 10:00:{i % 60:02d} asa-q1 : %ASA-6-302013: Built inbound TCP connection {i} for "
+                f"outside:203.0.113.{i % 250}/{r.randint(1024, 65535)} (203.0.113.{i % 250}/1) to inside:{_ip(r)}/443 "
+                f"(198.51.100.5/443)").encode()
+    out["cisco_asa"] = ("cisco_asa", [asa(i) for i in range(n)], lambda b: _ASA_RE.search(b))
+
+    def nf(i: int) -> bytes:
+        return (f"<4>Nov 25 10:00:{i % 60:02d} gw-q1 kernel: [WAN_LOCAL-default-D]IN=eth0 OUT= "
+                f"MAC=00:1b:21:3a:4f:10:00:0c:29:aa:bb:cc:08:00 SRC=203.0.113.{i % 250} DST={_ip(r)} LEN=60 TOS=0x00 "
+                f"PREC=0x00 TTL=51 ID={i} DF PROTO=TCP SPT={r.randint(1024, 65535)} DPT=22 WINDOW=64240 RES=0x00 SYN "
+                f"URGP=0").encode()
+    out["netfilter"] = ("netfilter", [nf(i) for i in range(n)], lambda b: _NF_RE.search(b))
+
+    def cef(i: int) -> bytes:
+        return (f"CEF:0|Example|WAF|2.1|1001|SQL injection blocked|9|src=203.0.113.{i % 250} spt={1024 + i % 60000} "
+                f"dst={_ip(r)} dpt=443 proto=TCP act=blocked request=https://portal.example.vn/search?q\\={i} "
+                f"requestMethod=GET suser=guest msg=Detected SQL injection").encode()
+    out["cef"] = ("cef", [cef(i) for i in range(n)], lambda b: _CEF_RE.match(b))
+
+    def leef(i: int) -> bytes:
+        return (f"LEEF:1.0|Example|Firewall|4.2|deny-in|src=203.0.113.{i % 250}\tdst={_ip(r)}\tsrcPort="
+                f"{1024 + i % 60000}\tdstPort=3389\tproto=TCP\taction=deny\tpolicy=OUTSIDE_IN\tsev=7").encode()
+    out["leef"] = ("leef", [leef(i) for i in range(n)], lambda b: b.split(b"|", 5)[5].split(b"\t"))
+
+    def pan(i: int) -> bytes:
+        return (f"<14>Nov 25 10:00:01 PA-Q1 1,2026/11/25 10:00:01,012801000001,TRAFFIC,end,2561,2026/11/25 10:00:01,"
+                f"{_ip(r)},192.0.2.80,198.51.100.2,192.0.2.80,allow-web,,,ssl,vsys1,trust,untrust,ethernet1/2,"
+                f"ethernet1/1,fwd,2026/11/25 10:00:01,{i},1,50000,443,61000,443,0x400064,tcp,allow,35200,1200,34000,40,"
+                f"2026/11/25 09:59:49,12,computer-and-internet-info,0,{i},0x0,10.0.0.0-10.255.255.255,Viet Nam,0,10,30,"
+                f"tcp-fin,0,0,0,0,,PA-Q1,from-policy").encode()
+    out["panos"] = ("panos", [pan(i) for i in range(n)], lambda b: next(csv.reader([b.decode()])))
+
+    def eve(i: int) -> bytes:
+        return json.dumps({"timestamp": "2026-11-25T17:00:01.123456+0700", "flow_id": i, "in_iface": "eth1",
+                           "event_type": "alert", "src_ip": f"203.0.113.{i % 250}", "src_port": 40000 + i % 20000,
+                           "dest_ip": _ip(r), "dest_port": 80, "proto": "TCP", "app_proto": "http",
+                           "alert": {"action": "allowed", "gid": 1, "signature_id": 2034647, "rev": 2,
+                                     "signature": "ET EXPLOIT Apache log4j RCE Attempt", "category": "Attempted "
+                                     "Administrator Privilege Gain", "severity": 1},
+                           "http": {"hostname": "portal.example.vn", "url": f"/?q={i}", "http_method": "GET",
+                                    "status": 200}}).encode()
+    out["suricata"] = ("suricata", [eve(i) for i in range(n)], json.loads)
+
+    def zeek(i: int) -> bytes:
+        return json.dumps({"ts": 1795600801.5 + i, "uid": f"CQ{i:012d}", "id.orig_h": _ip(r), "id.orig_p": 50000,
+                           "id.resp_h": "192.0.2.80", "id.resp_p": 443, "proto": "tcp", "service": "ssl",
+                           "duration": 1.25, "orig_bytes": 500, "resp_bytes": 4000, "conn_state": "SF",
+                           "local_orig": True, "local_resp": False, "missed_bytes": 0, "history": "ShADadFf",
+                           "orig_pkts": 10, "orig_ip_bytes": 1020, "resp_pkts": 12, "resp_ip_bytes": 4640,
+                           "tunnel_parents": []}).encode()
+    out["zeek_conn_json"] = ("zeek", [zeek(i) for i in range(n)], json.loads)
     return out
 
 

@@ -160,6 +160,11 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
     rt._network_titles = dict(getattr(_suite, "RULES", {}) or {})
     rt.detectors.append(rt.network)
 
+    # Sensor alerts (Suricata, Zeek notices, FortiGate IPS, PAN-OS threats) as citysoc alerts.
+    from detections.external import ExternalAlerts
+
+    rt.detectors.append(ExternalAlerts())
+
     if catalog_only:
         return rt
 

@@ -118,7 +118,13 @@ def build_pipeline(
     alert_sink: Any = None,
 ) -> Pipeline:
     p = settings.pipeline
+    from core.workers import ParseWorkers, default_workers
+
+    n = default_workers() if p.workers is None else p.workers
+    # The factory is pickled into each worker, which builds the parser registry there.
+    workers = ParseWorkers(make_parse, n) if n > 0 else None
     return Pipeline(
+        workers=workers,
         store=store,
         deadletters=deadletters,
         parse=make_parse(),

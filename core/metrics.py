@@ -28,10 +28,14 @@ class StageCounters:
     queue_depth: int = 0
     queue_capacity: int = 0
     oldest_enqueued: float | None = None
+    cpu_seconds: float = 0.0
+    """CPU time the component's work took, in every process that did it (parse workers too)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, *, received: int = 0, emitted: int = 0, errors: int = 0, dropped: int = 0) -> None:
+    def add(self, *, received: int = 0, emitted: int = 0, errors: int = 0, dropped: int = 0,
+            cpu_seconds: float = 0.0) -> None:
         with self._lock:
+            self.cpu_seconds += cpu_seconds
             self.received += received
             self.emitted += emitted
             self.errors += errors
@@ -76,6 +80,7 @@ def render_prometheus(counters: Iterable[StageCounters], extra: dict[str, float]
         ("queue_depth", "gauge", "Items waiting in the component's input queue"),
         ("queue_capacity", "gauge", "Capacity of the component's input queue"),
         ("lag_seconds", "gauge", "Age of the oldest waiting item"),
+        ("cpu_seconds", "counter", "CPU time the component's work took (all processes)"),
     ]
     for metric, mtype, help_text in spec:
         name = f"citysoc_component_{metric}" + ("_total" if mtype == "counter" else "")
@@ -83,6 +88,8 @@ def render_prometheus(counters: Iterable[StageCounters], extra: dict[str, float]
         lines.append(f"# TYPE {name} {mtype}")
         for c in rows:
             value = c.lag_seconds if metric == "lag_seconds" else getattr(c, metric)
+            if metric == "cpu_seconds":
+                value = round(value, 6)
             lines.append(f'{name}{{component="{_label(c.name)}",kind="{_label(c.kind)}"}} {value}')
     for key, value in (extra or {}).items():
         lines.append(f"# TYPE citysoc_{key} gauge")

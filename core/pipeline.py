@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from core.events import Event, stamp, utc_now_iso
 from core.metrics import StageCounters
+from core.workers import ParseWorkers, ParsedChunk
 from core.protocols import (
     AlertSink,
     DeadLetter,
@@ -162,6 +163,7 @@ class Pipeline:
         queue_size: int = 10_000,
         batch_size: int = 1_000,
         flush_ms: int = 200,
+        workers: ParseWorkers | None = None,
     ):
         self.store = store
         self.deadletters = deadletters
@@ -170,6 +172,8 @@ class Pipeline:
         self.detectors = list(detectors)
         self.alert_sink = alert_sink
         self.batch_size = batch_size
+        self.workers = workers
+        """Parse worker processes (``pipeline.workers``); None parses in a thread of this process."""
         self.flush_s = flush_ms / 1000.0
         self.counters = {
             "parse": StageCounters("parse"),
@@ -194,8 +198,11 @@ class Pipeline:
         self._detect_q = EventQueue(self._queue_size, self.counters["detect"])
         self._idle = asyncio.Event()
         self._idle.set()
+        if self.workers is not None:
+            await asyncio.to_thread(self.workers.start)
         self._tasks = [
-            asyncio.create_task(self._run_parse(), name="citysoc-parse"),
+            asyncio.create_task(self._run_parse() if self.workers is None else self._run_parse_workers(),
+                                name="citysoc-parse"),
             asyncio.create_task(self._run_store(), name="citysoc-store"),
             asyncio.create_task(self._run_detect(), name="citysoc-detect"),
         ]
@@ -214,6 +221,8 @@ class Pipeline:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.workers is not None:
+            await asyncio.to_thread(self.workers.stop)
         self._started = False
 
     # -- entry point -----------------------------------------------------------------
@@ -258,7 +267,69 @@ class Pipeline:
                     continue
                 await self._store_q.put(batch)
 
+    async def _run_parse_workers(self) -> None:
+        """Batches go to the worker processes concurrently (a big one split across all of
+        them) and reach the store in the order they were submitted."""
+        assert self.workers is not None
+        inflight: asyncio.Queue[tuple[_Batch, asyncio.Task[list[ParsedChunk]]]] = asyncio.Queue(
+            maxsize=2 * self.workers.workers)
+        forward = asyncio.create_task(self._forward_parsed(inflight), name="citysoc-parse-forward")
+        try:
+            while True:
+                batches = await self._parse_q.get_many(self.batch_size, 0)
+                for batch in batches:
+                    await inflight.put((batch, asyncio.create_task(self._parse_remote(batch))))
+        finally:
+            forward.cancel()
+
+    async def _parse_remote(self, batch: _Batch) -> list[ParsedChunk]:
+        assert self.workers is not None
+        n = len(batch.records)
+        step = max(250, -(-n // self.workers.workers))
+        return list(await asyncio.gather(*(self.workers.parse(batch.records[i:i + step]) for i in range(0, n, step))))
+
+    async def _forward_parsed(self, inflight: asyncio.Queue[tuple[_Batch, asyncio.Task[list[ParsedChunk]]]]) -> None:
+        while True:
+            batch, task = await inflight.get()
+            try:
+                chunks = await task
+                await asyncio.to_thread(self._take_parsed, batch, chunks)
+            except Exception as exc:  # workers died MAX_ATTEMPTS times, or a bug: lose nothing
+                log.exception("parse stage failed on a batch")
+                self._fail_batch(batch, "parse", exc)
+                continue
+            await self._store_q.put(batch)
+
+    def _take_parsed(self, batch: _Batch, chunks: list[ParsedChunk]) -> None:
+        """Back in this process: load each chunk once, enrich, record per-item errors."""
+        cpu0 = time.thread_time()
+        letters: list[DeadLetter] = []
+        offset = 0
+        for chunk in chunks:
+            for i, reason in chunk.errors:
+                letters.append(_letter("parse", reason, batch.records[offset + i]))
+                batch.errors.append(ItemError(offset + i, reason, 400))
+            events = chunk.events()
+            for ev, i in zip(events, chunk.origin):
+                try:
+                    for enrich in self.enrichers:
+                        enrich(ev)
+                except Exception as exc:
+                    reason = f"{type(exc).__name__}: {exc}"
+                    letters.append(_letter("parse", reason, batch.records[offset + i]))
+                    batch.errors.append(ItemError(offset + i, reason, 400))
+                    continue
+                batch.events.append(ev)
+                batch.origin.append(offset + i)
+            offset += len(chunk.origin) + len(chunk.errors)
+        batch.errors.sort(key=lambda e: e.index)
+        cpu = time.thread_time() - cpu0 + sum(c.cpu_seconds for c in chunks)
+        self.counters["parse"].add(emitted=len(batch.events), errors=len(letters), cpu_seconds=cpu)
+        if letters:
+            self.deadletters.put(letters)
+
     def _parse_batch(self, batch: _Batch) -> None:
+        cpu0 = time.thread_time()
         letters: list[DeadLetter] = []
         now_ms = int(time.time() * 1000)
         for i, rec in enumerate(batch.records):
@@ -273,7 +344,8 @@ class Pipeline:
                 continue
             batch.events.append(ev)
             batch.origin.append(i)
-        self.counters["parse"].add(emitted=len(batch.events), errors=len(letters))
+        self.counters["parse"].add(emitted=len(batch.events), errors=len(letters),
+                                   cpu_seconds=time.thread_time() - cpu0)
         if letters:
             self.deadletters.put(letters)
 
@@ -317,6 +389,7 @@ class Pipeline:
         c.add(received=len(events))
         if not events:
             return
+        cpu0 = time.thread_time()
         report = self.store.ingest(events)
         failed_idx = {e.index for e in report.errors}
         letters: list[DeadLetter] = []
@@ -333,7 +406,7 @@ class Pipeline:
                 b.events = [ev for j, ev in enumerate(b.events) if j not in bad]
         if letters:
             self.deadletters.put(letters)
-        c.add(emitted=len(events) - len(failed_idx), errors=len(failed_idx))
+        c.add(emitted=len(events) - len(failed_idx), errors=len(failed_idx), cpu_seconds=time.thread_time() - cpu0)
 
     async def _run_detect(self) -> None:
         while True:
@@ -349,6 +422,7 @@ class Pipeline:
 
     def _detect_batches(self, batches: list[_Batch]) -> None:
         c = self.counters["detect"]
+        cpu0 = time.thread_time()
         found: list[Detection] = []
         errors = 0
         n = 0
@@ -361,10 +435,10 @@ class Pipeline:
                     except Exception:
                         errors += 1
                         log.warning("detector %s failed: %s", det.name, traceback.format_exc(limit=3))
-        c.add(received=n, emitted=len(found), errors=errors)
         self.detections_total += len(found)
         if found and self.alert_sink is not None:
             self.alert_sink.emit(found)
+        c.add(received=n, emitted=len(found), errors=errors, cpu_seconds=time.thread_time() - cpu0)
 
     # -- failure -------------------------------------------------------------------
     def _fail_batch(self, batch: _Batch, stage: str, exc: BaseException, parsed: bool = False) -> None:

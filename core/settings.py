@@ -109,6 +109,9 @@ class PipelineSettings(_Strict):
     batch_size: int = Field(1_000, ge=1)
     flush_ms: int = Field(200, ge=1)
     """The longest an event waits for its batch to fill before it is stored anyway."""
+    workers: int | None = Field(None, ge=0)
+    """Parse worker processes (``core.workers``). None (the default): one per core this
+    process may use; 0: parse in a thread of the server process (no extra processes)."""
 
 
 class DeadLetterSettings(_Strict):

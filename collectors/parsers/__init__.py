@@ -44,6 +44,14 @@ from .jobs_json import PARSER as JOBS_JSON
 from .json_generic import JSON, NDJSON
 from .mysql_audit import MARIADB_LINE as _MARIADB_LINE
 from .mysql_audit import PARSER as MYSQL_AUDIT
+from .netfilter import PARSER as NETFILTER
+from .leef import PARSER as LEEF
+from .panos import PARSER as PANOS
+from .cef import PARSER as CEF
+from .suricata import PARSER as SURICATA
+from .zeek import PARSER as ZEEK
+from .fortigate import PARSER as FORTIGATE
+from .cisco_asa import PARSER as CISCO_ASA
 from .onvif import PARSER as ONVIF
 from .pam import PARSER as PAM
 from .postgres import _NATIVE_RE as _PG_LINE
@@ -59,11 +67,12 @@ __all__ = ["PARSERS", "parse_record", "sniff", "ParseError"]
 PARSERS: dict[str, Parser] = {
     p.name: p  # type: ignore[misc]
     for p in (SYSLOG, RFC5424, RFC3164, JSON, NDJSON, HIKVISION, DAHUA, ONVIF, SSHD, SUDO, PAM, ACCOUNTS, AUDITD, POSTGRES,
-              MYSQL_AUDIT, NGINX, APACHE, ACCESS, ETL_JSON, JOBS_JSON, GENERIC)
+              MYSQL_AUDIT, NGINX, APACHE, ACCESS, ETL_JSON, JOBS_JSON, GENERIC, NETFILTER, LEEF, PANOS, CEF, SURICATA, ZEEK, FORTIGATE, CISCO_ASA)
 }
 """Format id (as used in ``RawRecord.format`` and source config) -> parser."""
 
-_JSON_ORDER = (MYSQL_AUDIT, ETL_JSON, JOBS_JSON)
+_LINE_APPS = (LEEF, PANOS, CEF, CISCO_ASA, FORTIGATE, NETFILTER)
+_JSON_ORDER = (MYSQL_AUDIT, ETL_JSON, JOBS_JSON, SURICATA, ZEEK)
 _XML_STARTS = ("<?xml", "<s:Envelope", "<soap:Envelope", "<SOAP-ENV:Envelope", "<env:Envelope", "<wsnt:Notify",
                "<Envelope")
 
@@ -95,6 +104,9 @@ def sniff(record: RawRecord, now: _dt.datetime) -> Event:
         return NGINX.parse(record, now=now)
     if _APACHE_ERR_RE.match(line):
         return APACHE.parse(record, now=now)
+    for app in _LINE_APPS:
+        if app.sniff_line(line):
+            return app.parse(record, now=now)
     if split_header(line, now, _dt.timezone.utc) is not None:
         return SYSLOG.parse(record, now=now)
     return GENERIC.parse(record, now=now)

@@ -26,6 +26,14 @@ from .etl_json import PARSER as ETL
 from .hikvision import PARSER as HIKVISION
 from .jobs_json import PARSER as JOBS
 from .mysql_audit import PARSER as MYSQL
+from .netfilter import PARSER as NETFILTER
+from .leef import PARSER as LEEF
+from .panos import PARSER as PANOS
+from .cef import PARSER as CEF
+from .suricata import PARSER as SURICATA
+from .zeek import PARSER as ZEEK
+from .fortigate import PARSER as FORTIGATE
+from .cisco_asa import PARSER as CISCO_ASA
 from .pam import PARSER as PAM
 from .postgres import PARSER as POSTGRES
 from .sshd import PARSER as SSHD
@@ -34,10 +42,10 @@ from .web import APACHE, NGINX
 
 __all__ = ["SyslogParser", "SYSLOG", "RFC5424", "RFC3164", "APPS", "dispatch"]
 
-APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, ACCOUNTS, AUDITD, HIKVISION, DAHUA, POSTGRES, NGINX, APACHE)
+APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, ACCOUNTS, AUDITD, HIKVISION, DAHUA, POSTGRES, NGINX, APACHE, NETFILTER, LEEF, PANOS, CEF, FORTIGATE, CISCO_ASA)
 """App parsers in sniffing order (cheap, specific checks first)."""
 
-JSON_BODIES: tuple[JsonFamilyParser, ...] = (MYSQL, ETL, JOBS)
+JSON_BODIES: tuple[JsonFamilyParser, ...] = (MYSQL, ETL, JOBS, SURICATA, ZEEK)
 
 _BY_PROGRAM: dict[str, AppParser] = {p: app for app in APPS for p in app.programs}
 

@@ -104,7 +104,7 @@ def parse_query(text: str) -> ast.Node:
         pos = _error_position(exc, text)
         what = "unexpected end of query (unbalanced parenthesis, bracket or quote?)" if pos >= len(text) else f"unexpected {text[pos:pos + 10]!r}"
         raise QueryError(f"syntax error: {what}", pos, text) from None
-    except (ParseError, RecursionError, ValueError) as exc:  # luqum raises a few others for odd input
+    except (ParseError, RecursionError, ValueError, ArithmeticError) as exc:  # luqum raises a few others (decimal.InvalidOperation for "x^.")
         raise QueryError(f"cannot parse query: {exc}", 0, text) from None
     _check_size(tree, text)
     return _Converter(text).convert(tree, None)

@@ -570,15 +570,17 @@ def resolve_datemath(text: str, now: _dt.datetime, *, round_up: bool = False) ->
     ts = ts.astimezone(_dt.timezone.utc) if ts.tzinfo else ts.replace(tzinfo=_dt.timezone.utc)
     try:
         for sign, num, unit in _OP_RE.findall(m.group("ops") or ""):
+            if len(num) > 9:
+                raise OverflowError
             ts = _shift(ts, int(num) * (1 if sign == "+" else -1), unit)
         unit = m.group("round")
         if unit:
             floor = _floor(ts, unit)
             ts = _shift(floor, 1, unit) - _dt.timedelta(milliseconds=1) if round_up else floor
     except (OverflowError, ValueError) as exc:
-        # timedelta/datetime past their range, or a year calendar refuses: one error type
-        # for callers (QueryError 400 in the stores, never a 500).
-        raise DateRangeError(f"date math {text!r} leaves the representable range (years 1-9999)") from exc
+        # ``now-9999999999d``: past year 1 or 9999; one error type for callers (QueryError
+        # 400 in the stores, skipped by partition pruning), never a 500.
+        raise DateRangeError(f"date math {text[:80]!r} leaves the representable range (years 1-9999)") from exc
     return ts
 
 

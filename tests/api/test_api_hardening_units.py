@@ -170,7 +170,7 @@ def test_time_bound_overflow_is_a_value_error():
 
     with pytest.raises(ValueError, match="too long"):
         parse_since("99999999999999w")
-    with pytest.raises(ValueError, match="before year 1|too long"):
+    with pytest.raises(ValueError, match="too far back|too long"):
         parse_time_bound("now-999999999d", now=_dt.datetime(2026, 12, 2, tzinfo=_dt.timezone.utc))
 
 

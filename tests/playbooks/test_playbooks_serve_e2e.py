@@ -42,7 +42,9 @@ def test_syslog_line_to_blocked_attacker_through_citysoc_serve(tmp_path: Path):
             "data": str(tmp_path / "data"),
             "server": {"host": "127.0.0.1", "port": api_port},
             "syslog": {"host": "127.0.0.1", "port": syslog_port, "tcp": False},
-            "playbooks": {"nft": {"command_prefix": gw.prefix, "soc_addresses": [GW_A]},
+            # the test network is internal (10/8): blocks land there only because it is listed
+            "playbooks": {"nft": {"command_prefix": gw.prefix, "soc_addresses": [GW_A],
+                                  "allow_block": ["0.0.0.0/0", "::/0", "10.99.0.0/16"]},
                           "smtp": {"host": "127.0.0.1", "port": smtp.port, "default_to": ["duty@hcmc-soc.example"]}},
         }))
         env = {**os.environ, "CITYSOC_CONFIG": str(cfg)}
@@ -78,6 +80,18 @@ def test_syslog_line_to_blocked_attacker_through_citysoc_serve(tmp_path: Path):
             time.sleep(0.2)
         assert run is not None, ("no camera-bruteforce run finished within 30 s of the syslog line:\n"
                                  + (tmp_path / "serve.log").read_text()[-2000:])
+        # one unauthenticated log line names the address: the automatic block waits for a person
+        assert run["status"] == "awaiting_approval" and run["current_step"] == "block", run["reason"]
+        assert "log content" in run["reason"]
+        assert gw.connects(gw.att, GW_A), "blocked before anyone approved"
+        r = api.post(f"/api/v1/playbook-runs/{run['id']}/approve", json={"comment": "checked with the NVR owner"})
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            run = api.get(f"/api/v1/playbook-runs/{run['id']}").json()
+            if run["status"] not in ("queued", "running", "awaiting_approval"):
+                break
+            time.sleep(0.2)
         assert run["status"] == "succeeded", run["reason"]
         assert run["trigger"] == "alert" and run["inputs"]["source_ip"] == ATTACKER
         alert = api.get(f"/api/v1/alerts/{run['alert_id']}").json()
@@ -96,7 +110,8 @@ def test_syslog_line_to_blocked_attacker_through_citysoc_serve(tmp_path: Path):
                           params={"target": f"playbook_run:{run['id']}", "limit": 50},
                           headers={"Authorization": f"ApiKey {_auditor_key(cli, env, tmp_path)}"}, timeout=10).json()
         steps = [e["details"]["step"] for e in audit["items"] if e["action"] == "playbook.step"]
-        assert sorted(steps) == ["block", "case", "notify"]
+        assert sorted(set(steps)) == ["block", "case", "notify"]
+        assert any(e["action"] == "playbook.approve" or "approv" in e["action"] for e in audit["items"])
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGINT)

@@ -1,0 +1,181 @@
+"""Parse workers: the parse stage in separate processes, so parsing uses every core.
+
+Why processes: every stage used to be a thread under one GIL, so one core did all the
+work while the other idled (issue 14's profile). A worker process gets a batch of raw
+records (bytes + format + transport meta, pickled) and hands back the parsed batch as
+**one orjson document plus the list of epochs** (``core.events`` invariant 4); the main
+process loads it once and stamps each event with the epoch the worker computed, so
+nothing is parsed twice.
+
+The parse function is built *inside* each worker by a picklable factory (a top-level
+function or ``functools.partial`` of one, e.g. ``citysoc.wiring.worker_parse``), so
+``core`` never imports the parsers. Workers start with the ``forkserver`` method (no
+copy of the server's threads, sockets or SQLite handles; ``spawn`` where it is missing).
+
+Failure: a worker that dies mid-batch (SIGKILL, OOM) breaks the pool; :class:`ParseWorkers`
+starts a new pool and the batch is parsed again, so it is redone, not lost. Nothing was
+stored for it yet (the store runs after parsing, in the main process), so redoing it
+cannot duplicate an event or an alert. A batch that kills workers
+:data:`MAX_ATTEMPTS` times in a row is failed (dead-lettered by the pipeline with the
+reason) rather than retried forever.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from core.events import Event, StampedEvent, stamp
+from core.protocols import RawRecord
+
+__all__ = ["ParseWorkers", "ParsedChunk", "parse_chunk", "MAX_ATTEMPTS", "default_workers"]
+
+log = logging.getLogger("citysoc.workers")
+
+MAX_ATTEMPTS = 3
+"""How often one batch may take a worker down before it is failed instead of retried."""
+
+ParseFactory = Callable[[], Callable[[RawRecord], Event]]
+RecordTuple = tuple[bytes, str, str, "str | None", dict[str, Any]]
+
+_parse: Callable[[RawRecord], Event] | None = None
+
+
+def default_workers() -> int:
+    """The number of cores this process may use (the ``pipeline.workers`` default)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class ParsedChunk:
+    """A parsed batch as it crosses back: events (one orjson array), their epochs, which
+    record each came from, and per-record errors ``(index, reason)``."""
+
+    events_json: bytes
+    ts_ms: list[int]
+    origin: list[int]
+    errors: list[tuple[int, str]]
+    pid: int
+    cpu_seconds: float = 0.0
+    """CPU the worker spent on this chunk (parse + encode)."""
+
+    def events(self) -> list[StampedEvent]:
+        docs = orjson.loads(self.events_json)
+        return [stamp(d, ts) for d, ts in zip(docs, self.ts_ms)]
+
+
+def _init(factory: ParseFactory) -> None:
+    global _parse
+    _parse = factory()
+
+
+def parse_chunk(records: Sequence[RecordTuple]) -> ParsedChunk:
+    """Runs in a worker: parse and stamp each record; failures are reported by index."""
+    assert _parse is not None, "worker not initialised"
+    cpu0 = time.process_time()
+    now_ms = int(time.time() * 1000)
+    events: list[Event] = []
+    ts: list[int] = []
+    origin: list[int] = []
+    errors: list[tuple[int, str]] = []
+    for i, (data, fmt, source, dataset, meta) in enumerate(records):
+        try:
+            ev = stamp(_parse(RawRecord(data, format=fmt, source=source, dataset=dataset, meta=meta)), now_ms=now_ms)
+        except Exception as exc:  # ParseError or a parser bug: reported, never lost
+            errors.append((i, f"{type(exc).__name__}: {exc}"))
+            continue
+        events.append(ev)
+        ts.append(ev.ts_ms)
+        origin.append(i)
+    try:
+        blob = orjson.dumps(events, option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):  # one event the store could not keep either
+        keep: list[int] = []
+        for k, ev in enumerate(events):
+            try:
+                orjson.dumps(ev, option=orjson.OPT_NON_STR_KEYS)
+                keep.append(k)
+            except (TypeError, orjson.JSONEncodeError) as exc:
+                errors.append((origin[k], f"JSONEncodeError: {exc}"))
+        events = [events[k] for k in keep]
+        ts = [ts[k] for k in keep]
+        origin = [origin[k] for k in keep]
+        errors.sort()
+        blob = orjson.dumps(events, option=orjson.OPT_NON_STR_KEYS)
+    return ParsedChunk(blob, ts, origin, errors, os.getpid(), time.process_time() - cpu0)
+
+
+class ParseWorkers:
+    """A pool of parse worker processes behind one async call, :meth:`parse`.
+
+    ``workers`` processes are started by :meth:`start`; a dead worker is replaced by a
+    new pool (see the module docs). ``pids()`` lists the live workers (tests kill one).
+    """
+
+    def __init__(self, factory: ParseFactory, workers: int, *, method: str | None = None) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.factory = factory
+        self.workers = workers
+        methods = multiprocessing.get_all_start_methods()
+        self._ctx = multiprocessing.get_context(method or ("forkserver" if "forkserver" in methods else "spawn"))
+        self._pool: ProcessPoolExecutor | None = None
+        self.restarts = 0
+        self.redone = 0
+
+    def start(self) -> None:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=_init,
+                                             initargs=(self.factory,))
+            # Start every worker now (not on first use), so the first batch does not pay
+            # for imports and pids() is complete.
+            for f in [self._pool.submit(_warm) for _ in range(self.workers * 2)]:
+                f.result()
+
+    def pids(self) -> list[int]:
+        pool = self._pool
+        procs = getattr(pool, "_processes", None) or {}
+        return [p.pid for p in procs.values() if p.is_alive()]
+
+    def stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    async def parse(self, records: Sequence[RawRecord]) -> ParsedChunk:
+        """Parse ``records`` in a worker; redone in a new pool if the worker dies."""
+        tuples = [(r.data, r.format, r.source, r.dataset, r.meta) for r in records]
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            pool = self._pool
+            if pool is None:
+                await asyncio.to_thread(self.start)
+                pool = self._pool
+            assert pool is not None
+            try:
+                return await loop.run_in_executor(pool, parse_chunk, tuples)
+            except BrokenProcessPool:
+                log.warning("a parse worker died (attempt %d of %d for a batch of %d); restarting the pool",
+                            attempt, MAX_ATTEMPTS, len(tuples))
+                self.redone += 1
+                if self._pool is pool:  # one restart for all batches the dead pool held
+                    self._pool = None
+                    self.restarts += 1
+                    await asyncio.to_thread(pool.shutdown, wait=False, cancel_futures=True)
+        raise RuntimeError(f"parse workers died {MAX_ATTEMPTS} times on this batch")
+
+
+def _warm() -> int:
+    return os.getpid()

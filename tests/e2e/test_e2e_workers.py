@@ -1,0 +1,99 @@
+"""`citysoc serve` with two parse worker processes: SIGKILL one of them while `_bulk`
+batches stream in. The server carries on, every batch is acknowledged, and every
+acknowledged batch is stored exactly once (the killed worker's batch was parsed again)."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from citysoc.testing import ServeProcess
+
+pytestmark = [pytest.mark.timeout(240)]
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _parse_workers(serve_pid: int) -> list[int]:
+    """The forkserver's children: with the forkserver method the workers are forked by it."""
+    found = []
+    for child in _children(serve_pid):
+        try:
+            cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"forkserver" in cmd:
+            found += _children(child)
+    return found
+
+
+def test_sigkill_of_a_parse_worker_loses_nothing_and_duplicates_nothing(tmp_path):
+    cfg = tmp_path / "citysoc.yml"
+    cfg.write_text("pipeline: {workers: 2}\n")
+    srv = ServeProcess(tmp_path / "data", config=cfg)
+    srv.data.mkdir()
+    ingest_key, viewer_key = srv.api_key("ingest"), srv.api_key("viewer")
+    srv.start()
+    acked: list[int] = []
+    failed: list[str] = []
+    stop = threading.Event()
+
+    def sender() -> None:
+        client = httpx.Client(timeout=60)
+        batch = 0
+        while not stop.is_set() and batch < 400:
+            body = b"".join(b'{"create":{"_index":"logs-wkill.test-default"}}\n'
+                            + orjson.dumps({"message": f"wkill b{batch} n{i}", "labels": {"batch": batch}}) + b"\n"
+                            for i in range(200))
+            r = client.post(f"{srv.url}/_bulk", content=body, headers={"Authorization": f"ApiKey {ingest_key}"})
+            if r.status_code == 200 and not r.json()["errors"]:
+                acked.append(batch)
+            else:
+                failed.append(f"{r.status_code}: {r.text[:200]}")
+            batch += 1
+
+    try:
+        assert srv.proc is not None
+        deadline = time.monotonic() + 60
+        workers = _parse_workers(srv.proc.pid)
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = _parse_workers(srv.proc.pid)
+        assert len(workers) == 2, f"expected 2 parse workers, found {workers}"
+        t = threading.Thread(target=sender)
+        t.start()
+        while len(acked) < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(workers[0], signal.SIGKILL)
+        n_at_kill = len(acked)
+        while len(acked) < n_at_kill + 20 and t.is_alive() and time.monotonic() < deadline + 60:
+            time.sleep(0.05)
+        stop.set()
+        t.join(timeout=120)
+        assert srv.proc.poll() is None, "serve died with its worker: " + srv.log_tail()
+        assert failed == [], failed[:3]
+        assert len(acked) >= n_at_kill + 20, "ingest did not carry on after the worker was killed"
+        # Workers are back to full strength, and none of them is the one killed.
+        now = _parse_workers(srv.proc.pid)
+        assert len(now) == 2 and workers[0] not in now
+        total = srv.count(viewer_key, "event.dataset:wkill.test")
+        assert total == len(acked) * 200  # nothing lost, nothing stored twice
+        for b in (acked[0], n_at_kill - 1, n_at_kill, acked[-1]):
+            assert srv.count(viewer_key, f"labels.batch:{b} AND event.dataset:wkill.test") == 200
+    finally:
+        stop.set()
+        srv.stop()
