@@ -131,7 +131,7 @@ def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) ->
 
     @app.exception_handler(AuthError)
     async def _auth_error(_req: Request, exc: AuthError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409 if "already exists" in str(exc) else 400)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)  # by type: AccountExists 409, ...
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:

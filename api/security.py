@@ -33,7 +33,7 @@ from fastapi import Security
 from core.auth import PERMISSIONS, Principal, parse_api_key, secrets_equal
 
 __all__ = ["Require", "SESSION_COOKIE", "CSRF_COOKIE", "CSRF_HEADER", "authenticate", "annotate_permissions",
-           "client_ip", "AUTHENTICATED"]
+           "client_ip", "AUTHENTICATED", "require", "safe_next"]
 
 SESSION_COOKIE = "citysoc_session"
 CSRF_COOKIE = "citysoc_csrf"
@@ -53,7 +53,42 @@ _cookie_scheme = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name
 
 
 def client_ip(request: Request) -> str:
+    """The caller's address as uvicorn saw it. ``X-Forwarded-For`` is honoured only when
+    the peer is listed in ``server.trusted_proxies`` (uvicorn's ``forwarded_allow_ips``,
+    set by ``citysoc/runtime.py``); by default no proxy is trusted, so a client cannot
+    fake its address for the login throttle or the audit log."""
     return request.client.host if request.client else ""
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """``target`` when it is a path on this site, else ``default``: where to go after
+    signing in (or switching language) without becoming an open redirect.
+
+    Refused: absolute URLs, ``//host`` and ``/\\host`` (protocol-relative), backslashes
+    (browsers read them as ``/``), and any control character or whitespace, raw or
+    percent-encoded (browsers strip tab and newline, so ``/%09/evil.example`` would become
+    ``//evil.example``).
+    """
+    from urllib.parse import unquote, urlsplit
+
+    if not target or len(target) > 2048:
+        return default
+    decoded = target
+    for _ in range(3):  # undo double encoding too: every layer must be clean
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded) or "\\" in decoded:
+            return default
+        if not decoded.startswith("/") or decoded.startswith("//"):
+            return default
+        nxt = unquote(decoded)
+        if nxt == decoded:
+            break
+        decoded = nxt
+    else:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
 
 
 def _unauthorized(message: str) -> HTTPException:
@@ -120,6 +155,19 @@ async def authenticate(request: Request, permission: str) -> Principal | None:
     return None
 
 
+async def require(request: Request, permission: str) -> Principal:
+    """The caller, who must be signed in (401) and hold ``permission`` (403). For routes
+    that decide at run time what they need (the console's negotiating ``GET /``)."""
+    p = await authenticate(request, permission)
+    if p is None:
+        raise _unauthorized("sign in: send Authorization: ApiKey <key> (or Bearer <key>), "
+                            "or the console session cookie")
+    request.state.principal = p
+    if permission != AUTHENTICATED and not p.can(permission):
+        raise HTTPException(403, f"role {p.role!r} lacks permission {permission!r} for this request")
+    return p
+
+
 class Require:
     """Dependency: the caller must be signed in and hold ``permission``.
 
@@ -136,14 +184,7 @@ class Require:
 
     async def __call__(self, request: Request, _authorization: str | None = Security(_header_scheme),
                        _session: str | None = Security(_cookie_scheme)) -> Principal:
-        p = await authenticate(request, self.permission)
-        if p is None:
-            raise _unauthorized("sign in: send Authorization: ApiKey <key> (or Bearer <key>), "
-                                "or the console session cookie")
-        request.state.principal = p
-        if self.permission != AUTHENTICATED and not p.can(self.permission):
-            raise HTTPException(403, f"role {p.role!r} lacks permission {self.permission!r} for this request")
-        return p
+        return await require(request, self.permission)
 
     def __repr__(self) -> str:
         return f"Require({self.permission!r})"

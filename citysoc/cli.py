@@ -52,6 +52,11 @@ def main() -> None:
     Data lives in $CITYSOC_DATA (default ./data); settings come from citysoc.yml
     and CITYSOC_* environment variables.
     """
+    import os
+
+    # Everything citysoc writes (databases, their WAL files, reports, caches, keys) is
+    # the SOC's own: no group or world access, whatever the caller's umask.
+    os.umask(0o077)
 
 
 

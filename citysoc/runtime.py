@@ -25,7 +25,7 @@ from citysoc.wiring import build_assets
 from core.protocols import Source
 from core.settings import Settings
 
-__all__ = ["run_server", "make_sources"]
+__all__ = ["run_server", "make_sources", "uvicorn_options"]
 
 log = logging.getLogger("citysoc.serve")
 
@@ -128,6 +128,19 @@ def _start_scheduled_rules(settings: Settings, store: Any, alert_sink: Any, serv
     return runner
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The HTTP server's limits from ``server:`` settings: concurrency, keep-alive, a
+    deadline and a size cap for request headers, and which proxies' ``X-Forwarded-For``
+    is believed (none unless listed; uvicorn's own default trusts loopback)."""
+    from api.header_timeout import header_timeout_protocol
+
+    srv = settings.server
+    return dict(host=srv.host, port=srv.port, limit_concurrency=srv.limit_concurrency,
+                timeout_keep_alive=srv.timeout_keep_alive, http=header_timeout_protocol(srv.header_timeout),
+                h11_max_incomplete_event_size=srv.max_header_bytes,
+                proxy_headers=bool(srv.trusted_proxies), forwarded_allow_ips=list(srv.trusted_proxies) or None)
+
+
 async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     store = open_store(settings)
     deadletters = open_deadletters(settings)
@@ -164,9 +177,7 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     from api.bodies import INFLIGHT
 
     INFLIGHT.limit = settings.server.ingest_inflight_bytes  # one process-wide budget for ingest bodies
-    config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port, log_level=log_level,
-                            lifespan="off", access_log=False, limit_concurrency=settings.server.limit_concurrency,
-                            timeout_keep_alive=settings.server.timeout_keep_alive)
+    config = uvicorn.Config(app, **uvicorn_options(settings), log_level=log_level, lifespan="off", access_log=False)
     server = uvicorn.Server(config)
     failures: list[BaseException] = []
 

@@ -21,9 +21,32 @@ __all__ = ["open_store", "open_deadletters", "make_parse", "build_pipeline", "da
 
 
 def data_dir(settings: Settings) -> Path:
+    """The data directory, created ``0700``; files in it are tightened to ``0600``.
+
+    It holds password hashes, API key hashes, sessions and pickled scheduler jobs, so
+    nobody but the SOC's own account may read it. A directory an older version left
+    world-readable is tightened here too (only when this process owns it)."""
     d = Path(settings.data)
-    d.mkdir(parents=True, exist_ok=True)
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _tighten(d)
     return d
+
+
+def _tighten(d: Path) -> None:
+    import os
+    import stat
+
+    try:
+        st = d.stat()
+        if st.st_uid != os.geteuid():
+            return  # not ours to change (a shared mount): leave it to its owner
+        if st.st_mode & 0o077:
+            os.chmod(d, 0o700)
+        for entry in os.scandir(d):
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mode & 0o077:
+                os.chmod(entry.path, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode) & 0o700)
+    except OSError:
+        pass  # best effort: the stores still open and say so if they cannot
 
 
 def open_store(settings: Settings) -> EventStore:
@@ -40,7 +63,9 @@ def open_store(settings: Settings) -> EventStore:
 def open_deadletters(settings: Settings) -> DeadLetterStore:
     from storage.deadletters import SQLiteDeadLetterStore
 
-    return SQLiteDeadLetterStore(data_dir(settings) / "deadletters.db")
+    dl = settings.deadletters
+    return SQLiteDeadLetterStore(data_dir(settings) / "deadletters.db", max_entry_bytes=dl.max_entry_bytes,
+                                 max_total_bytes=dl.max_total_bytes, retention_days=dl.retention_days)
 
 
 def _parse_ecs(record: RawRecord) -> Event:
@@ -116,23 +141,56 @@ def open_soc(settings: Settings) -> Any:
     """Alerts, cases, users and the audit log: ``<data>/soc.db`` (``storage.socdb``)."""
     from storage.socdb import open_socdb
 
-    return open_socdb(data_dir(settings))
+    soc = open_socdb(data_dir(settings))
+    soc.users.password_changed.append(lambda user: _forget_initial_password(settings, user))
+    return soc
+
+
+def initial_password_path(settings: Settings) -> Path:
+    return Path(settings.data) / "initial-admin-password"
+
+
+def _forget_initial_password(settings: Settings, user: Any) -> None:
+    """The generated password is a secret on disk until it is changed: then it is useless
+    and is removed (it would otherwise sit in backups of the data folder forever)."""
+    if user.name == "admin":
+        initial_password_path(settings).unlink(missing_ok=True)
+
+
+def _drop_stale_initial_password(settings: Settings, soc: Any) -> None:
+    """The file left by an older version, or by a password changed while no hook ran:
+    removed once it no longer opens the admin account."""
+    from core.auth import verify_password
+
+    path = initial_password_path(settings)
+    if not path.exists():
+        return
+    admin = soc.users.get_user("admin")
+    try:
+        kept = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return
+    if admin is None or not verify_password(admin.password_hash, kept):
+        path.unlink(missing_ok=True)
 
 
 def ensure_initial_admin(settings: Settings, soc: Any, echo: Any = None) -> str | None:
     """First start with no users: create ``admin`` with a random password, print it once
-    to the terminal and keep it in ``<data>/initial-admin-password`` (mode 0600), so
-    ``make run`` works with zero setup. Returns the password, or None when users exist."""
+    to the terminal (stderr, never through logging, never again on later starts) and keep
+    it in ``<data>/initial-admin-password`` (mode 0600), so ``make run`` works with zero
+    setup. The file is removed as soon as the admin's password is changed (CLI or API),
+    and at start when it no longer matches. Returns the password, or None when users exist."""
     import os
     import sys
 
     from core.auth import generate_password
 
     if soc.users.count_users():
+        _drop_stale_initial_password(settings, soc)
         return None
     password = generate_password()
     soc.users.create_user("admin", "admin", password)
-    path = data_dir(settings) / "initial-admin-password"
+    path = data_dir(settings) / initial_password_path(settings).name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(password + "\n")

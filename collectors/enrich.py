@@ -46,6 +46,7 @@ from typing import Any
 
 import yaml
 
+from core.spreadsheet import unsafe_cell
 from core.events import Event, get_field, set_field
 
 __all__ = ["Asset", "AssetIndex", "InventoryError", "CRITICALITIES", "PRECEDENCE"]
@@ -171,7 +172,8 @@ class AssetIndex:
         except OSError as exc:
             raise InventoryError(f"cannot read inventory {p}: {exc.strerror}") from exc
         if p.suffix.lower() == ".csv":
-            rows = list(csv.DictReader(text.splitlines()))
+            rows = [{k: unsafe_cell(v) if isinstance(v, str) else v for k, v in r.items()}
+                    for r in csv.DictReader(text.splitlines())]  # undo core.assets.dump_csv's formula guard
             return cls.from_records(rows, source=str(p), first_row=2)
         try:
             doc = yaml.safe_load(text)

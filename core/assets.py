@@ -38,6 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.spreadsheet import safe_cell, unsafe_cell
 from core.alerts import level_number
 from core.events import Event, TimestampError, event_ms, get_field, iso_ms, parse_timestamp, to_utc_iso
 from core.protocols import Detection
@@ -362,7 +363,9 @@ def assets_from_records(rows: Iterable[Any], *, source: str = "<inventory>", csv
 def load_inventory_text(text: str, *, fmt: str, source: str = "<inventory>") -> list[Asset]:
     """Parse an inventory file's text (``fmt``: ``yaml`` or ``csv``)."""
     if fmt == "csv":
-        return assets_from_records(csv.DictReader(io.StringIO(text)), source=source, csv_rows=True)
+        rows = ({k: unsafe_cell(v) if isinstance(v, str) else v for k, v in r.items()}
+                for r in csv.DictReader(io.StringIO(text)))  # undo dump_csv's formula guard
+        return assets_from_records(rows, source=source, csv_rows=True)
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -389,17 +392,21 @@ def dump_csv(assets: Iterable[Asset]) -> str:
     w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     w.writeheader()
     for a in assets:
-        w.writerow({"id": a.id, "name": a.name, "type": a.type, "center": a.center,
-                    "criticality": CRIT_WORDS[a.criticality], "criticality_level": a.criticality,
-                    "subsystem": a.subsystem or "", "zone": a.zone or "", "ips": ";".join(a.ips),
-                    "hostnames": ";".join(a.hostnames), "owner": a.owner or "", "ward": a.location.ward or "",
-                    "district": a.location.district or "",
-                    "lat": "" if a.location.lat is None else repr(a.location.lat),
-                    "lon": "" if a.location.lon is None else repr(a.location.lon),
-                    "log_sources": ";".join(a.log_sources),
-                    "log_interval_s": "" if a.log_interval_s is None else a.log_interval_s,
-                    "description": a.description or "", "tags": ";".join(a.tags)})
+        w.writerow({k: safe_cell(v) for k, v in _csv_fields(a).items()})  # names from log content: no formulas
     return buf.getvalue()
+
+
+def _csv_fields(a: Asset) -> dict[str, Any]:
+    return {"id": a.id, "name": a.name, "type": a.type, "center": a.center,
+            "criticality": CRIT_WORDS[a.criticality], "criticality_level": a.criticality,
+            "subsystem": a.subsystem or "", "zone": a.zone or "", "ips": ";".join(a.ips),
+            "hostnames": ";".join(a.hostnames), "owner": a.owner or "", "ward": a.location.ward or "",
+            "district": a.location.district or "",
+            "lat": "" if a.location.lat is None else repr(a.location.lat),
+            "lon": "" if a.location.lon is None else repr(a.location.lon),
+            "log_sources": ";".join(a.log_sources),
+            "log_interval_s": "" if a.log_interval_s is None else a.log_interval_s,
+            "description": a.description or "", "tags": ";".join(a.tags)}
 
 
 # -- health --------------------------------------------------------------------------------

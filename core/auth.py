@@ -36,7 +36,7 @@ import re
 import secrets
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -52,8 +52,11 @@ __all__ = [
     "Session",
     "UserStore",
     "AuthError",
+    "AccountExists",
+    "AccountNotFound",
     "hash_password",
     "verify_password",
+    "verify_dummy",
     "generate_password",
     "new_api_key",
     "parse_api_key",
@@ -111,7 +114,25 @@ def role_allows(role: str, permission: str) -> bool:
 
 
 class AuthError(ValueError):
-    """A credential or account request that cannot be honoured; the message says why."""
+    """A credential or account request that cannot be honoured; the message says why.
+
+    ``status`` is the HTTP answer the API gives for it, chosen by the error's type
+    (never by reading the message): 400 for an unusable request, and the subclasses below.
+    """
+
+    status: int = 400
+
+
+class AccountExists(AuthError):
+    """A user or key with that name already exists (409)."""
+
+    status = 409
+
+
+class AccountNotFound(AuthError):
+    """No user or key by that name or id (404)."""
+
+    status = 404
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$")
@@ -220,6 +241,18 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return False
 
 
+_DUMMY_HASH: str | None = None
+
+
+def verify_dummy(password: str) -> None:
+    """Spend what :func:`verify_password` spends, for an account that cannot sign in
+    (unknown or disabled), so the answer's timing does not tell which it was."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _ph().hash(secrets.token_urlsafe(20))
+    verify_password(_DUMMY_HASH, password)
+
+
 def generate_password() -> str:
     """A random password to print once (about 120 bits)."""
     return secrets.token_urlsafe(20)
@@ -308,46 +341,80 @@ class UserStore(Protocol):
 
 # ----------------------------------------------------------------------- login throttle
 class LoginThrottle:
-    """Counts failed logins per (user, client address) in a sliding window.
+    """Counts failed logins per (user, client address) and per account, in a sliding window.
 
-    After ``max_failures`` failures within ``window_s`` the pair is refused until the
-    oldest failure ages out; a success clears it. Keyed by both so an attacker cannot
-    lock a user out from elsewhere, and one address cannot try a user forever.
+    After ``max_failures`` failures of one (user, address) pair within ``window_s`` that
+    pair is refused until the oldest failure ages out; after ``account_max_failures``
+    failures of one account from anywhere (a spray over many addresses, or addresses
+    spoofed through a proxy) the account is refused too. A success clears the pair.
+
+    Memory is bounded whatever names an attacker sprays: at most ``max_keys`` pairs and
+    ``max_keys`` accounts are tracked, least recently failed evicted first (an evicted
+    key has its failures forgotten, which costs an attacker the work of filling the table
+    with ``max_keys`` other names first).
     """
 
-    def __init__(self, max_failures: int = 5, window_s: float = 300.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, max_failures: int = 5, window_s: float = 300.0, clock: Callable[[], float] = time.monotonic,
+                 *, account_max_failures: int = 20, max_keys: int = 10_000):
         self.max_failures = max_failures
+        self.account_max_failures = account_max_failures
         self.window_s = window_s
+        self.max_keys = max_keys
         self._clock = clock
-        self._fails: dict[tuple[str, str], deque[float]] = {}
+        self._fails: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+        self._accounts: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _prune(self, key: tuple[str, str], now: float) -> deque[float]:
-        q = self._fails.setdefault(key, deque())
+    def _window(self, table: OrderedDict, key: object, now: float) -> deque[float] | None:
+        q = table.get(key)
+        if q is None:
+            return None
         while q and q[0] <= now - self.window_s:
             q.popleft()
+        if not q:
+            del table[key]
+            return None
         return q
+
+    def _wait(self, q: deque[float] | None, limit: int, now: float) -> float:
+        if q is None or len(q) < limit:
+            return 0.0
+        return max(0.0, q[-limit] + self.window_s - now)
 
     def retry_after(self, user: str, ip: str) -> float:
         """Seconds until a try is allowed again (0 when allowed now)."""
         now = self._clock()
+        name = user.lower()
         with self._lock:
-            q = self._prune((user.lower(), ip), now)
-            if len(q) < self.max_failures:
-                return 0.0
-            return max(0.0, q[-self.max_failures] + self.window_s - now)
+            pair = self._wait(self._window(self._fails, (name, ip), now), self.max_failures, now)
+            acct = self._wait(self._window(self._accounts, name, now), self.account_max_failures, now)
+            return max(pair, acct)
+
+    def _record(self, table: OrderedDict, key: object, now: float, keep: int) -> None:
+        q = table.get(key)
+        if q is None:
+            q = table[key] = deque(maxlen=keep)
+        else:
+            table.move_to_end(key)
+        q.append(now)
+        while len(table) > self.max_keys:
+            table.popitem(last=False)
 
     def failure(self, user: str, ip: str) -> None:
         now = self._clock()
+        name = user.lower()
         with self._lock:
-            self._prune((user.lower(), ip), now).append(now)
-            if len(self._fails) > 100_000:  # bounded memory under a spray of names
-                for k in [k for k, v in self._fails.items() if not v][:50_000]:
-                    del self._fails[k]
+            self._record(self._fails, (name, ip), now, self.max_failures)
+            self._record(self._accounts, name, now, self.account_max_failures)
 
     def success(self, user: str, ip: str) -> None:
         with self._lock:
             self._fails.pop((user.lower(), ip), None)
+
+    def tracked(self) -> int:
+        """Keys held (pairs + accounts): what the memory bound is about."""
+        with self._lock:
+            return len(self._fails) + len(self._accounts)
 
 
 def permissions_of(role: str) -> Sequence[str]:

@@ -21,7 +21,7 @@ from core.playbooks import PlaybookSettings
 from core.reports import ReportSettings
 from core.timezones import DEFAULT_SITE_ZONE, ZoneName
 
-__all__ = ["Settings", "StorageSettings", "SyslogSettings", "TailSettings", "ServerSettings", "PipelineSettings", "ConsoleSettings", "load_settings", "SettingsError"]
+__all__ = ["Settings", "StorageSettings", "SyslogSettings", "TailSettings", "ServerSettings", "PipelineSettings", "ConsoleSettings", "DeadLetterSettings", "load_settings", "SettingsError"]
 
 
 class _Strict(BaseModel):
@@ -95,6 +95,15 @@ class ServerSettings(_Strict):
     """Connections and requests served at once; more are answered 503 (uvicorn)."""
     timeout_keep_alive: float = Field(5.0, gt=0)
     """Seconds an idle keep-alive connection stays open."""
+    header_timeout: float = Field(10.0, gt=0)
+    """Seconds a client has to send a request's line and headers (from connecting, or from
+    the previous response); a client that trickles them is disconnected."""
+    max_header_bytes: int = Field(64 * 1024, ge=4096)
+    """Request line + headers larger than this are refused with 400 (uvicorn/h11)."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses (or CIDR networks) of reverse proxies whose ``X-Forwarded-For`` is believed.
+    Default none: the client address is the TCP peer, so nobody can fake theirs for the
+    login throttle or the audit log."""
 
 
 class PipelineSettings(_Strict):
@@ -106,6 +115,18 @@ class PipelineSettings(_Strict):
     workers: int | None = Field(None, ge=0)
     """Parse worker processes (``core.workers``). None (the default): one per core this
     process may use; 0: parse in a thread of the server process (no extra processes)."""
+
+
+class DeadLetterSettings(_Strict):
+    """How much of what failed a stage is kept (``<data>/deadletters.db``): bounded, since
+    its content is whatever a sender chose to send."""
+
+    max_entry_bytes: int = Field(256 * 1024, ge=1024)
+    """Raw input kept per entry; longer input is cut (its length is kept in ``meta.raw_bytes``)."""
+    max_total_bytes: int = Field(1024 * 1024 * 1024, ge=1024 * 1024)
+    """All entries together; past it the oldest are removed."""
+    retention_days: float = Field(14.0, gt=0)
+    """Entries older than this are removed."""
 
 
 class ConsoleSettings(_Strict):
@@ -165,6 +186,8 @@ class Settings(_Strict):
     """Asset health checks, silent-asset alerts and the camera networks watched for unmanaged devices."""
     console: ConsoleSettings = ConsoleSettings()
     """Web console: default language."""
+    deadletters: DeadLetterSettings = DeadLetterSettings()
+    """Caps and retention of the dead-letter store."""
     reports: ReportSettings = ReportSettings()
     """Scheduled reports (daily/weekly/monthly), their formats and languages; kept in ``<data>/reports/``."""
 

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.routers.ingest import es_info
-from api.security import AUTHENTICATED, authenticate
+from api.security import AUTHENTICATED, authenticate, require, safe_next
 from core.auth import Principal, permissions_of
 from dashboards.i18n import LANG_COOKIE, LANGUAGES, Translator, pick_language
 
@@ -99,13 +99,19 @@ async def _page(request: Request, page: str, template: str, **extra: Any) -> Res
 @router.get("/")
 async def root(request: Request) -> Response:
     if not _wants_html(request):
+        # Shippers' version probe: an ingest key, like every Elasticsearch-compatible
+        # route (Filebeat, Logstash and omelasticsearch send their credentials on it).
+        await require(request, "events:ingest")
         return await es_info()
     return await _page(request, "overview", "overview.html")
 
 
 @router.get("/login")
 async def login_page(request: Request) -> Response:
-    return _render(request, "login.html", "login", None)
+    # The page's script goes to page_data.next after signing in: checked here, once, so
+    # ``?next=/%09/evil.example`` or ``//evil`` cannot send a fresh session elsewhere.
+    nxt = safe_next(request.query_params.get("next"))
+    return _render(request, "login.html", "login", None, page_data={"next": "/" if nxt.startswith("/login") else nxt})
 
 
 @router.get("/lang/{code}")
@@ -113,7 +119,7 @@ async def switch_language(code: str, request: Request, next: str = "/") -> Respo
     """Sets the language cookie (a preference, not a secret) and goes back."""
     if code not in LANGUAGES:
         raise HTTPException(404, f"no language {code!r}; choose {', '.join(LANGUAGES)}")
-    target = next if next.startswith("/") and not next.startswith("//") and "\\" not in next else "/"
+    target = safe_next(next)
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", httponly=True, path="/")
     return resp

@@ -16,6 +16,7 @@ from api.auditing import audit
 from api.deps import MAX_ID, AlertsDep, AuditDep, BroadcasterDep, IdPath, RowId, require
 from api.stream import sse_frame
 from api.timeparams import parse_time_bound
+from core.spreadsheet import safe_row
 from core.alerts import Alert, AlertFilter, NotFound, TransitionError, check_transition
 from core.events import to_utc_iso
 
@@ -295,9 +296,9 @@ async def export_alerts(
     w.writerow(cols)
     for a in items:
         e = a.entities
-        w.writerow([a.id, a.rule_id, a.rule_title, a.level, a.risk_score, a.status, a.resolution or "",
+        w.writerow(safe_row([a.id, a.rule_id, a.rule_title, a.level, a.risk_score, a.status, a.resolution or "",
                     a.assignee or "", e.host or "", e.user or "", e.source_ip or "", e.destination_ip or "",
-                    e.asset_id or "", e.center or "", a.first_seen, a.last_seen, a.count, a.case_id or ""])
+                    e.asset_id or "", e.center or "", a.first_seen, a.last_seen, a.count, a.case_id or ""]))
     return Response(buf.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="citysoc-alerts.csv"'})
 

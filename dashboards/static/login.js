@@ -4,8 +4,11 @@ document.addEventListener("DOMContentLoaded", function () {
   const form = document.getElementById("login-form");
   const err = document.getElementById("login-error");
   function nextPath() {
-    const n = new URLSearchParams(location.search).get("next") || "/";
-    return (n.startsWith("/") && !n.startsWith("//") && n.indexOf("\\") < 0 && !n.startsWith("/login")) ? n : "/";
+    // Checked by the server (api.security.safe_next); and once more here: same origin only.
+    const data = JSON.parse(document.getElementById("page-data").textContent || "{}");
+    const n = typeof data.next === "string" ? data.next : "/";
+    const u = new URL(n, location.origin);
+    return (u.origin === location.origin && n.startsWith("/") && !n.startsWith("//")) ? u.pathname + u.search + u.hash : "/";
   }
   form.addEventListener("submit", async function (ev) {
     ev.preventDefault();

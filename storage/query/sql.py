@@ -60,6 +60,7 @@ __all__ = [
     "compile_query",
     "json_path",
     "resolve_datemath",
+    "DateRangeError",
     "lucene_wildcard_to_glob",
     "register_functions",
     "is_ip_field",
@@ -332,7 +333,7 @@ class _Compiler:
             if numeric:
                 conv.append(_number(bound))
             elif _is_datemath(bound):
-                conv.append(to_utc_iso(resolve_datemath(bound, self.now, round_up=up)))
+                conv.append(to_utc_iso(self._datemath(bound, n.field, round_up=up)))
             else:
                 conv.append(bound)
             ops.append(f"{{x}} {op} ?")
@@ -343,7 +344,7 @@ class _Compiler:
             return self._column_pred(col, path, f"({cond})", conv)
         if col is not None:  # a TEXT column: compare as text, skipping multi-value markers
             text_bounds = [b for b in (n.low, n.high) if b is not None]
-            text_args = [to_utc_iso(resolve_datemath(b, self.now)) if _is_datemath(b) else b for b in text_bounds]
+            text_args = [to_utc_iso(self._datemath(b, n.field)) if _is_datemath(b) else b for b in text_bounds]
             return self._column_pred(col, path, f"({cond} AND {{x}} != ?)", [*text_args, MULTI])
         guard = "typeof({x}) IN ('integer', 'real')" if numeric else "typeof({x}) = 'text'"
         return self._json_pred(path, f"({guard} AND {cond})", conv)
@@ -420,9 +421,19 @@ class _Compiler:
         return "(" + " OR ".join(parts) + ")"
 
     # -- time ---------------------------------------------------------------------------
+    def _datemath(self, value: str, field: str, round_up: bool = False) -> _dt.datetime:
+        try:
+            return resolve_datemath(value, self.now, round_up=round_up)
+        except DateRangeError as exc:
+            raise QueryError(f"{field}: {value!r} is outside the dates citysoc can represent (years 1-9999); "
+                             "use a smaller offset, e.g. now-30d") from exc
+
     def _epoch_ms(self, value: str, field: str, round_up: bool = False) -> int:
         try:
             ts = resolve_datemath(value, self.now, round_up=round_up)
+        except (DateRangeError, OverflowError) as exc:  # now-9999999999d: before year 1 (or after 9999)
+            raise QueryError(f"{field}: {value!r} is outside the dates citysoc can represent (years 1-9999); "
+                             "use a smaller offset, e.g. now-30d") from exc
         except (TimestampError, ValueError) as exc:
             raise QueryError(
                 f"{field}: {value!r} is not a date: use ISO 8601 (2024-05-01T10:00:00Z), epoch millis or now-1h"
@@ -533,6 +544,12 @@ _DATEMATH_RE = re.compile(r"^(?P<anchor>now|.+?\|\|)(?P<ops>(?:[+-]\d+[yMwdhHms]
 _OP_RE = re.compile(r"([+-])(\d+)([yMwdhHms])")
 
 
+class DateRangeError(ValueError):
+    """Date math that leaves the years 1-9999 (``now-9999999999d``). A ``ValueError``, so
+    callers that skip unusable bounds keep skipping; the compiler turns it into a
+    :class:`QueryError` (400)."""
+
+
 def _is_datemath(text: str) -> bool:
     return text.startswith("now") or "||" in text
 
@@ -560,9 +577,10 @@ def resolve_datemath(text: str, now: _dt.datetime, *, round_up: bool = False) ->
         if unit:
             floor = _floor(ts, unit)
             ts = _shift(floor, 1, unit) - _dt.timedelta(milliseconds=1) if round_up else floor
-    except (OverflowError, ValueError):
-        # ``now-9999999999d``: past year 1 or 9999; the answer is a clear 400, not a 500
-        raise TimestampError(f"date math {text[:80]!r} leaves the years 1-9999") from None
+    except (OverflowError, ValueError) as exc:
+        # ``now-9999999999d``: past year 1 or 9999; one error type for callers (QueryError
+        # 400 in the stores, skipped by partition pruning), never a 500.
+        raise DateRangeError(f"date math {text[:80]!r} leaves the representable range (years 1-9999)") from exc
     return ts
 
 

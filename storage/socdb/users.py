@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 
 from core.auth import (
+    AccountExists,
+    AccountNotFound,
     ApiKey,
-    AuthError,
     Session,
     User,
-    generate_password,
     hash_password,
     hash_secret,
     new_api_key,
@@ -21,6 +22,7 @@ from core.auth import (
     secrets_equal,
     validate_name,
     validate_role,
+    verify_dummy,
     verify_password,
 )
 from core.events import utc_now_iso
@@ -45,8 +47,10 @@ class SQLiteUserStore:
     def __init__(self, db: SocDatabase):
         self.db = db
         self._key_touch: dict[str, float] = {}
-        self._dummy_hash: str | None = None
         self._key_cache: dict[str, tuple[str, ApiKey, float]] = {}
+        self.password_changed: list[Callable[[User], None]] = []
+        """Called with the user after a password change is committed (``citysoc/wiring.py``
+        removes the initial admin password file then)."""
 
     # -- users ------------------------------------------------------------------------
     def create_user(self, name: str, role: str, password: str) -> User:
@@ -59,7 +63,7 @@ class SQLiteUserStore:
                 cur = conn.execute("INSERT INTO users(name, role, password_hash, created_at) VALUES (?,?,?,?)",
                                    (name, role, pw_hash, now))
         except sqlite3.IntegrityError as exc:
-            raise AuthError(f"user {name!r} already exists; pick another name or change that user") from exc
+            raise AccountExists(f"user {name!r} already exists; pick another name or change that user") from exc
         return User(id=int(cur.lastrowid), name=name, role=role, created_at=now, password_hash=pw_hash)
 
     def get_user(self, name: str) -> User | None:
@@ -84,7 +88,7 @@ class SQLiteUserStore:
         with self.db.write() as conn:
             row = conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
             if row is None:
-                raise AuthError(f"user {name!r} does not exist; see `citysoc users list`")
+                raise AccountNotFound(f"user {name!r} does not exist; see `citysoc users list`")
             before = _user(row)
             after = _user(row)
             if role is not None:
@@ -98,17 +102,19 @@ class SQLiteUserStore:
             if after.disabled or pw_hash is not None or after.role != before.role:
                 # A changed account starts over: its open console sessions end.
                 conn.execute("DELETE FROM sessions WHERE user_id = ?", (after.id,))
+        if pw_hash is not None:
+            for listener in self.password_changed:
+                listener(after)
         return before, after
 
     def authenticate(self, name: str, password: str) -> User | None:
         user = self.get_user(name)
-        if user is None:
-            # Spend the same time as a real check so response time does not reveal names.
-            if self._dummy_hash is None:
-                self._dummy_hash = hash_password(generate_password())
-            verify_password(self._dummy_hash, password)
+        if user is None or user.disabled:
+            # Spend the same time as a real check (one Argon2 verify) so the answer's
+            # timing tells neither that the name is unknown nor that it is disabled.
+            verify_dummy(password)
             return None
-        if user.disabled or not verify_password(user.password_hash, password):
+        if not verify_password(user.password_hash, password):
             return None
         with self.db.write() as conn:
             conn.execute("UPDATE users SET last_login = ? WHERE id = ?", (utc_now_iso(), user.id))
@@ -133,7 +139,7 @@ class SQLiteUserStore:
         with self.db.write() as conn:
             row = conn.execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
             if row is None:
-                raise AuthError(f"API key {key_id!r} does not exist; see `citysoc apikeys list`")
+                raise AccountNotFound(f"API key {key_id!r} does not exist; see `citysoc apikeys list`")
             conn.execute("UPDATE api_keys SET revoked = 1 WHERE id = ?", (key_id,))
         self._key_cache.pop(key_id, None)
         k = _key(row)

@@ -8,11 +8,14 @@ from console_helpers import Console
 
 
 def test_root_serves_shippers_es_info_and_browsers_the_console(console: Console) -> None:
-    r = httpx.get(console.url + "/", headers={"Accept": "application/json"})
+    key = {"Authorization": f"ApiKey {console.ingest_key}"}
+    r = httpx.get(console.url + "/", headers={"Accept": "application/json", **key})
     assert r.status_code == 200 and r.json()["version"]["number"].startswith("8.")
     assert r.headers["x-elastic-product"] == "Elasticsearch"
-    r = httpx.get(console.url + "/")  # httpx sends Accept: */*, like curl and the shippers
+    r = httpx.get(console.url + "/", headers=key)  # httpx sends Accept: */*, like curl and the shippers
     assert r.json()["tagline"] == "You Know, for Search"
+    # Anonymous shippers' probes get 401 (issue 18: GET / answered anyone).
+    assert httpx.get(console.url + "/", headers={"Accept": "application/json"}).status_code == 401
     r = httpx.get(console.url + "/", headers={"Accept": "text/html,application/xhtml+xml"})
     assert r.status_code == 303 and r.headers["location"] == "/login?next=%2F"
 
