@@ -25,6 +25,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -132,17 +133,20 @@ class ParseWorkers:
         methods = multiprocessing.get_all_start_methods()
         self._ctx = multiprocessing.get_context(method or ("forkserver" if "forkserver" in methods else "spawn"))
         self._pool: ProcessPoolExecutor | None = None
+        self._start_lock = threading.Lock()  # chunks of one batch may ask for a new pool at once
         self.restarts = 0
         self.redone = 0
 
     def start(self) -> None:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=_init,
-                                             initargs=(self.factory,))
+        with self._start_lock:
+            if self._pool is not None:
+                return
+            pool = ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=_init, initargs=(self.factory,))
             # Start every worker now (not on first use), so the first batch does not pay
             # for imports and pids() is complete.
-            for f in [self._pool.submit(_warm) for _ in range(self.workers * 2)]:
+            for f in [pool.submit(_warm) for _ in range(self.workers * 2)]:
                 f.result()
+            self._pool = pool
 
     def pids(self) -> list[int]:
         pool = self._pool
