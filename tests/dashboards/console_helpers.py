@@ -137,7 +137,10 @@ def _seed_alerts(data: Path) -> dict[str, int]:
 def _settings_file(data: Path, netns: str | None) -> Path:
     prefix = f'["ip", "netns", "exec", "{netns}"]' if netns else '["/nonexistent-nft-wrapper"]'
     p = data / "citysoc.yml"
-    p.write_text(f"playbooks:\n  nft:\n    table: csconsoletest\n    command_prefix: {prefix}\n", encoding="utf-8")
+    # the camera network of the seeded alerts (10.30.0.0/16) is listed so playbooks may isolate
+    # its devices: the city's internal ranges are refused unless listed (issue 18)
+    p.write_text(f"playbooks:\n  nft:\n    table: csconsoletest\n    command_prefix: {prefix}\n"
+                 '    allow_block: ["0.0.0.0/0", "::/0", "10.30.0.0/16"]\n', encoding="utf-8")
     return p
 
 
