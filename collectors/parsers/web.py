@@ -9,30 +9,52 @@ gateway appends after the user agent (request time, upstream, forwarded-for) is 
 from __future__ import annotations
 
 import datetime as _dt
+import ipaddress
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from core.events import Event, set_field
 from core.protocols import RawRecord
 
 from ._app import AppParser
 from ._common import add_tag, categorize, record_zone, set_outcome, set_timestamp, to_int
+from ._netfields import parse_ip, set_endpoint
 
 __all__ = ["NginxParser", "ApacheParser", "AccessParser", "NGINX", "APACHE", "ACCESS", "parse_access"]
 
 _Q = r'"((?:[^"\\]|\\.)*)"'
+_ADDR = r'"?[^\s",\[\-][^\s",]*'
 _ACCESS_RE = re.compile(
-    r"(?P<ip>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]{10,40})\] " + _Q.replace("(", "(?P<request>", 1)
-    + r" (?P<status>\d{3}|-) (?P<bytes>\d+|-)(?: " + _Q.replace("(", "(?P<referrer>", 1) + " "
-    + _Q.replace("(", "(?P<agent>", 1) + r")?(?P<extra>.*)$", re.S)
+    # optional virtual host (%v / $host, with :port), then one address or a forwarded list ($remote_addr or
+    # $proxy_add_x_forwarded_for), ident, user, [time], "request", status, bytes, optional response time, referrer,
+    # user agent, and whatever the site appends.
+    r'(?:(?P<vhost>[0-9A-Fa-f]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f.]+|[^\s,:"\[]+)(?::(?P<vport>\d{1,5}))? )?'
+    r'(?P<addrs>' + _ADDR + r'(?:"?,?\s+' + _ADDR + r')*"?)'
+    r" (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]{10,40})\] " + _Q.replace("(", "(?P<request>", 1)
+    + r" (?P<status>\d{3}|-) (?P<bytes>\d+|-)(?: (?P<rt>\d+(?:\.\d+)?))?"
+    + r"(?: " + _Q.replace("(", "(?P<referrer>", 1) + r")?(?: " + _Q.replace("(", "(?P<agent>", 1)
+    + r")?(?P<extra>.*)$", re.S)
+_SSL_RE = re.compile(  # mod_ssl's ssl_request_log: %t %h %{SSL_PROTOCOL}x %{SSL_CIPHER}x "%r" %b
+    r"\[(?P<time>[^\]]{10,40})\] (?P<addrs>\S+) (?P<proto>(?:TLS|SSL|DTLS)v[\d.]+|-) (?P<cipher>\S+) "
+    + _Q.replace("(", "(?P<request>", 1) + r" (?P<bytes>\d+|-)(?P<extra>.*)$", re.S)
 _REQUEST_RE = re.compile(r"([A-Z][A-Z_-]{0,19}) (\S+)(?: HTTP/(\d(?:\.\d)?))?$")
+_XFF_RE = re.compile(r'X-Forwarded-For="([^"]*)"')
+_LIST_SPLIT_RE = re.compile(r'[",\s]+')
 _NGINX_ERR_RE = re.compile(
     r"(?P<time>\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[(?P<level>\w+)\] (?P<pid>\d+)#(?P<tid>\d+): (?:\*(?P<cid>\d+) )?(?P<msg>.*)$", re.S)
 _APACHE_ERR_RE = re.compile(
-    r"\[(?P<time>[A-Z][a-z]{2} [A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4})\] \[(?:(?P<mod>[\w-]+):)?(?P<level>\w+)\]"
-    r"(?: \[pid (?P<pid>\d+)(?::tid \d+)?\])?(?: \[client (?P<client>[^\]]+)\])? (?P<msg>.*)$", re.S)
+    r"\[(?P<time>[A-Z][a-z]{2} [A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}"
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [+-]\d{4})\] \[(?:(?P<mod>[\w-]*):)?(?P<level>[a-z]+\d?)\]"
+    r"(?: \[pid (?P<pid>\d+)(?::tid (?P<tid>\d+))?\])?(?: \[client (?P<client>[^\]]+)\])? (?P<msg>.*)$", re.S)
+_APACHE_BARE_RE = re.compile(r"AH\d{5}: ")
+"""A start-up message Apache writes to stderr before its error log is open (no time, no level)."""
+_FILE_MISSING_RE = re.compile(r"File does not exist: ([^,\s]+)(?:, referer: (\S+))?")
 _CLIENT_RE = re.compile(r"client: ([0-9A-Fa-f.:]+)")
 _REQ_IN_ERR_RE = re.compile(r'request: "([^"]*)"')
+_ERROR_LEVELS = frozenset({"emerg", "alert", "crit", "error", "warn"})
+"""Levels that make an error-log line ``event.type: error`` (Elastic's choice, kept for parity)."""
+_PRIVATE4 = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("172.16.0.0/12"),
+             ipaddress.ip_network("192.168.0.0/16"))
 
 
 _CLF_TIME_RE = re.compile(r"(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$")
@@ -63,6 +85,7 @@ def _unescape(s: str) -> str:
 
 
 def _set_url(ev: Event, target: str) -> None:
+    """``url.*`` from a request target: ``path`` and ``query`` percent-decoded (as searched), ``original`` as sent."""
     set_field(ev, "url.original", target)
     try:
         parts = urlsplit(target)
@@ -72,26 +95,44 @@ def _set_url(ev: Event, target: str) -> None:
         set_field(ev, "url.scheme", parts.scheme)
         set_field(ev, "url.domain", parts.hostname or parts.netloc)
     if parts.path:
-        set_field(ev, "url.path", parts.path)
+        path = unquote(parts.path) if "%" in parts.path else parts.path
+        set_field(ev, "url.path", path)
+        last = path.rpartition("/")[2]
+        if "." in last:
+            ext = last.rpartition(".")[2]
+            if ext and len(ext) <= 16:
+                set_field(ev, "url.extension", ext.lower())
     if parts.query:
-        set_field(ev, "url.query", parts.query)
+        set_field(ev, "url.query", unquote(parts.query) if "%" in parts.query else parts.query)
 
 
-def parse_access(ev: Event, line: str, record: RawRecord, now: _dt.datetime) -> bool:
-    """Fill ``ev`` from a common/combined access line; False when ``line`` is not one."""
-    m = _ACCESS_RE.match(line)
-    if not m:
+def _is_private(addr: str) -> bool:
+    """Loopback or RFC 1918 (the proxies' side of a forwarded chain)."""
+    ip = parse_ip(addr)
+    if ip is None:
         return False
-    categorize(ev, "web", "access", "http-request")
-    ip = m.group("ip")
-    set_field(ev, "source.address", ip)
-    if re.match(r"^[0-9A-Fa-f.:]+$", ip) and any(c.isdigit() for c in ip):
-        set_field(ev, "source.ip", ip)
-    if m.group("user") != "-":
-        set_field(ev, "user.name", m.group("user"))
-    ts = _clf_time(m.group("time"))
-    set_timestamp(ev, ts if ts is not None else m.group("time"), now, original=m.group("time"))
-    request = _unescape(m.group("request"))
+    if ip.version == 4:
+        return ip.is_loopback or any(ip in net for net in _PRIVATE4)
+    return ip.is_loopback or ip.is_private
+
+
+def _first_public(addrs: list[str]) -> str:
+    """The first address of a forwarded chain that is not a proxy's (private/loopback), else the first."""
+    for a in addrs:
+        if not _is_private(a):
+            return a
+    return addrs[0]
+
+
+def _split_hostport(addr: str) -> tuple[str, str | None]:
+    """``host:port`` (IPv4 or name; an IPv6 literal keeps its colons) -> ``(host, port)``."""
+    host, sep, port = addr.rpartition(":")
+    if sep and host and ":" not in host and port.isdigit():
+        return host, port
+    return addr, None
+
+
+def _set_request(ev: Event, request: str) -> None:
     rm = _REQUEST_RE.match(request)
     if rm:
         set_field(ev, "http.request.method", rm.group(1))
@@ -101,6 +142,57 @@ def parse_access(ev: Event, line: str, record: RawRecord, now: _dt.datetime) -> 
     elif request and request != "-":
         set_field(ev, "url.original", request)
         add_tag(ev, "http_malformed_request")
+
+
+def _set_source(ev: Event, addrs_text: str) -> None:
+    """``source.*`` from the client field: one address (``host[:port]``) or a forwarded chain.
+
+    A chain (nginx's ``$proxy_add_x_forwarded_for`` written in place of ``$remote_addr``) is
+    kept whole in ``citysoc.http.forwarded_for``; the source is its first public address (the
+    client behind the proxies), as Elastic's nginx pipeline picks it."""
+    addrs = [a for a in _LIST_SPLIT_RE.split(addrs_text) if a]
+    if not addrs:
+        return
+    if len(addrs) > 1:
+        set_field(ev, "citysoc.http.forwarded_for", addrs)
+        set_endpoint(ev, "source", _first_public(addrs), address=True)
+        return
+    if addrs[0].startswith("unix:"):  # a request over a unix socket: an address, but neither ip nor domain
+        set_field(ev, "source.address", addrs[0])
+        return
+    host, port = _split_hostport(addrs[0])
+    set_endpoint(ev, "source", host, port, address=True)
+
+
+def _set_forwarded(ev: Event, extra: str) -> None:
+    """A trailing ``X-Forwarded-For="a, b"`` (Apache ``%{X-Forwarded-For}i``): ``network.forwarded_ip`` is the
+    first hop, ``client.ip`` the first public one (the real client behind the proxies), else the first."""
+    m = _XFF_RE.search(extra)
+    if not m:
+        return
+    addrs = [a for a in _LIST_SPLIT_RE.split(m.group(1)) if parse_ip(a) is not None]
+    if addrs:
+        set_field(ev, "network.forwarded_ip", addrs[0])
+        set_field(ev, "client.ip", _first_public(addrs))
+
+
+def parse_access(ev: Event, line: str, record: RawRecord, now: _dt.datetime) -> bool:
+    """Fill ``ev`` from a common/combined access line (or mod_ssl's request log); False when it is not one."""
+    m = _ACCESS_RE.match(line)
+    if not m:
+        return _parse_ssl_request(ev, line, now)
+    categorize(ev, "web", "access", "http-request")
+    vhost = m.group("vhost")
+    if vhost:
+        set_endpoint(ev, "destination", vhost, m.group("vport"))
+    _set_source(ev, m.group("addrs"))
+    if m.group("user") != "-":
+        set_field(ev, "user.name", m.group("user"))
+    ts = _clf_time(m.group("time"))
+    set_timestamp(ev, ts if ts is not None else m.group("time"), now, original=m.group("time"))
+    _set_request(ev, _unescape(m.group("request")))
+    if vhost and "url" in ev and "domain" not in ev["url"] and parse_ip(vhost) is None:
+        set_field(ev, "url.domain", vhost)
     status = to_int(m.group("status"))
     if status is not None:
         set_field(ev, "http.response.status_code", status)
@@ -108,10 +200,40 @@ def parse_access(ev: Event, line: str, record: RawRecord, now: _dt.datetime) -> 
     size = to_int(m.group("bytes"))
     if size is not None:
         set_field(ev, "http.response.body.bytes", size)
+    if m.group("rt"):
+        set_field(ev, "citysoc.http.response_time", m.group("rt"))
     if m.group("referrer") not in (None, "-", ""):
         set_field(ev, "http.request.referrer", _unescape(m.group("referrer")))
     if m.group("agent") not in (None, "-", ""):
         set_field(ev, "user_agent.original", _unescape(m.group("agent")))
+    extra = m.group("extra").strip()
+    if extra:
+        set_field(ev, "citysoc.http.extra", extra)
+        if "X-Forwarded-For=" in extra:
+            _set_forwarded(ev, extra)
+    ev["message"] = line
+    return True
+
+
+def _parse_ssl_request(ev: Event, line: str, now: _dt.datetime) -> bool:
+    m = _SSL_RE.match(line)
+    if not m:
+        return False
+    categorize(ev, "web", "access", "http-request")
+    set_endpoint(ev, "source", m.group("addrs"), address=True)
+    ts = _clf_time(m.group("time"))
+    set_timestamp(ev, ts if ts is not None else m.group("time"), now, original=m.group("time"))
+    proto = m.group("proto").lower()
+    if proto != "-":
+        name, _, version = proto.partition("v")
+        set_field(ev, "tls.version_protocol", name)
+        set_field(ev, "tls.version", version if "." in version else version + ".0")
+    if m.group("cipher") != "-":
+        set_field(ev, "tls.cipher", m.group("cipher"))
+    _set_request(ev, _unescape(m.group("request")))
+    size = to_int(m.group("bytes"))
+    if size is not None:
+        set_field(ev, "http.response.body.bytes", size)
     extra = m.group("extra").strip()
     if extra:
         set_field(ev, "citysoc.http.extra", extra)
@@ -122,6 +244,13 @@ def parse_access(ev: Event, line: str, record: RawRecord, now: _dt.datetime) -> 
 class _WebParser(AppParser):
     access_dataset: str
     error_dataset: str
+
+    def parse(self, record: RawRecord, *, now: _dt.datetime | None = None) -> Event:
+        """As every app parser; a line that is neither an access nor an error line is kept, tagged ``<name>_unparsed``."""
+        ev = super().parse(record, now=now)
+        if "category" not in ev["event"]:
+            add_tag(ev, f"{self.name}_unparsed")
+        return ev
 
     def sniff(self, message: str) -> bool:
         return '] "' in message[:120] and _ACCESS_RE.match(message) is not None
@@ -147,37 +276,60 @@ class _WebParser(AppParser):
         else:
             m = _APACHE_ERR_RE.match(message)
             if not m:
-                return False
+                return self._apache_bare(ev, message, record)
             self.claim(ev, record, "apache.error")
             ev["event"]["module"] = "apache"
             raw = m.group("time")
-            fmt = "%a %b %d %H:%M:%S.%f %Y" if "." in raw else "%a %b %d %H:%M:%S %Y"
+            if raw[0].isdigit():
+                fmt = "%Y-%m-%d %H:%M:%S.%f %z" if "." in raw else "%Y-%m-%d %H:%M:%S %z"
+            else:
+                fmt = "%a %b %d %H:%M:%S.%f %Y" if "." in raw else "%a %b %d %H:%M:%S %Y"
             try:
-                ts = _dt.datetime.strptime(raw, fmt).replace(tzinfo=record_zone(record))
-                set_timestamp(ev, ts, now, original=raw)
+                ts = _dt.datetime.strptime(raw, fmt)
+                set_timestamp(ev, ts if ts.tzinfo else ts.replace(tzinfo=record_zone(record)), now, original=raw)
             except ValueError:
                 set_timestamp(ev, raw, now)
             if m.group("pid"):
                 set_field(ev, "process.pid", int(m.group("pid")))
+            if m.group("tid"):
+                set_field(ev, "process.thread.id", int(m.group("tid")))
             if m.group("client"):
-                host, _, port = m.group("client").rpartition(":")
-                set_field(ev, "source.ip", host or m.group("client"))
-                if port.isdigit() and host:
-                    set_field(ev, "source.port", int(port))
+                host, port = _split_hostport(m.group("client"))
+                set_endpoint(ev, "source", host, port, address=True)
         level = m.group("level").lower()
         set_field(ev, "log.level", level)
         msg = m.group("msg")
         ev["message"] = msg
-        categorize(ev, "web", ["error"] if level in ("error", "crit", "alert", "emerg") else ["info"], "http-server-log")
+        categorize(ev, "web", ["error"] if level.rstrip("0123456789") in _ERROR_LEVELS else ["info"],
+                   "http-server-log")
         cm = _CLIENT_RE.search(msg)
         if cm:
-            set_field(ev, "source.ip", cm.group(1))
+            set_endpoint(ev, "source", cm.group(1), address=True)
         rq = _REQ_IN_ERR_RE.search(msg)
         if rq:
             rm = _REQUEST_RE.match(rq.group(1))
             if rm:
                 set_field(ev, "http.request.method", rm.group(1))
                 _set_url(ev, rm.group(2))
+        if _APACHE_BARE_RE.match(msg):
+            set_field(ev, "event.code", msg[:7])
+        fm = _FILE_MISSING_RE.search(msg)
+        if fm:
+            set_field(ev, "file.path", fm.group(1))
+            if fm.group(2):
+                set_field(ev, "http.request.referrer", fm.group(2))
+        return True
+
+    def _apache_bare(self, ev: Event, message: str, record: RawRecord) -> bool:
+        """``AH00558: apache2: Could not reliably determine ...``: Apache's stderr before its log is open."""
+        if not _APACHE_BARE_RE.match(message):
+            return False
+        self.claim(ev, record, "apache.error")
+        ev["event"]["module"] = "apache"
+        ev["message"] = message
+        ev["event"]["category"] = ["web"]
+        ev["event"]["action"] = "http-server-log"
+        set_field(ev, "event.code", message[:7])
         return True
 
 
