@@ -1,8 +1,19 @@
 """PostgreSQL server log lines, including pgaudit's ``AUDIT: SESSION,...`` records.
 
-Reads the stderr/file layout with the common ``log_line_prefix`` forms
-(``%m [%p] %q%u@%d `` as Debian ships it, or ``user=%u,db=%d,app=%a,client=%h ``) and
-the syslog layout (``postgres[pid]: [3-1] ...``).
+Reads every layout PostgreSQL writes:
+
+* stderr/file with the common ``log_line_prefix`` forms: ``%m [%p] %q%u@%d `` as Debian
+  ships it, ``%m [%p-%l] ``, ``user=%u,db=%d,app=%a,client=%h ``, with or without the
+  SQLSTATE that ``log_error_verbosity = verbose`` puts after the level;
+* Amazon RDS/Aurora's fixed prefix ``%t:%r:%u@%d:[%p]:``;
+* ``csvlog`` (``log_destination = csvlog``): the 23-26 CSV columns, multi-line quoted
+  values included (the ``postgresql.log.sql_state_code`` column makes failures exact);
+* the syslog layout (``postgres[pid]: [3-1] ...``).
+
+``log.level`` is the severity as PostgreSQL writes it (``LOG``, ``ERROR``, ``FATAL``),
+which is what ECS asks for (the original level) and what Elastic's pipeline keeps.
+Zone abbreviations in timestamps (``CEST``, ``EDT``, ``+07``) are read with their
+standard offsets (:data:`_TZ`); an unknown one falls back to the source's zone.
 
 **Database fields.** ECS has no database field set, so we use ``db.*`` named as in
 OpenTelemetry's database conventions (``db.system``, ``db.name``, ``db.user``,
@@ -15,29 +26,63 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
 import re
 
 from core.events import Event, set_field
 from core.protocols import RawRecord
 
 from ._app import AppParser
-from ._common import categorize, record_zone, set_outcome, set_timestamp, to_int
+from ._common import add_tag, categorize, record_zone, set_outcome, set_timestamp, to_int
+from ._netfields import set_endpoint
 
 __all__ = ["PostgresParser", "PARSER", "apply_statement"]
 
 _LEVELS = "LOG|ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|DEBUG[1-5]?|STATEMENT|DETAIL|HINT|CONTEXT|QUERY|LOCATION"
+_TS = r"(?P<ts>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?)(?: (?P<tz>[A-Za-z]{1,5}|[+-]\d\d(?::?\d\d)?))?"
+_LEVEL_MSG = r"(?P<level>" + _LEVELS + r"):  ?(?:(?P<state>(?=[0-9A-Z]*\d)[0-9A-Z]{5}): )?(?P<msg>.*)$"
 _NATIVE_RE = re.compile(
-    r"(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)(?: (?P<tz>[A-Z]{2,5}|[+-]\d\d(?::?\d\d)?))? "
-    r"\[(?P<pid>\d+)\]:?(?: \[(?P<line>\d+-\d+)\])? ?(?P<prefix>.*?)(?P<level>" + _LEVELS + r"):  (?P<msg>.*)$", re.S)
-_BODY_RE = re.compile(r"(?:\[(?P<line>\d+-\d+)\] ?)?(?P<prefix>.*?)(?P<level>" + _LEVELS + r"):  (?P<msg>.*)$", re.S)
+    _TS + r" \[(?P<pid>\d+)(?:-\d+)?\]:?(?: \[(?P<line>\d+-\d+)\])? ?(?P<prefix>.*?)" + _LEVEL_MSG, re.S)
+_AWS_RE = re.compile(  # RDS/Aurora: %t:%r:%u@%d:[%p]:
+    _TS + r":(?:(?P<client>[0-9A-Za-z.:_-]+)\((?P<cport>\d+)\)|\[(?P<bclient>[^\]]*)\])?"
+    r":(?P<user>\[[^\]]*\]|[^@:\s]*)@(?P<db>\[[^\]]*\]|[^:\s]*):(?:\[(?P<pid>\d+)\])?:" + _LEVEL_MSG, re.S)
+_CSV_START_RE = re.compile(_TS + r",")
+_BODY_RE = re.compile(r"(?:\[(?P<line>\d+-\d+)\] ?)?(?P<prefix>.*?)" + _LEVEL_MSG, re.S)
 _AT_RE = re.compile(r"(?:\[?(?P<user>[^\s@\[\]]+)@(?P<db>[^\s\]]+)\]?)")
 _PREFIX_KV_RE = re.compile(r"(user|db|app|client|host)=([^,\s]*)")
-_TZ = {"UTC": _dt.timezone.utc, "GMT": _dt.timezone.utc, "ICT": _dt.timezone(_dt.timedelta(hours=7)),
-       "+07": _dt.timezone(_dt.timedelta(hours=7))}
+
+
+def _fixed(hours: float) -> _dt.timezone:
+    return _dt.timezone(_dt.timedelta(hours=hours))
+
+
+_TZ: dict[str, _dt.tzinfo] = {
+    "UTC": _dt.timezone.utc, "GMT": _dt.timezone.utc, "Z": _dt.timezone.utc, "WET": _fixed(0),
+    "WEST": _fixed(1), "BST": _fixed(1), "CET": _fixed(1), "CEST": _fixed(2), "EET": _fixed(2), "EEST": _fixed(3),
+    "MSK": _fixed(3), "PKT": _fixed(5), "IST": _fixed(5.5), "ICT": _fixed(7), "WIB": _fixed(7), "SGT": _fixed(8),
+    "SST": _fixed(8), "HKT": _fixed(8), "AWST": _fixed(8), "JST": _fixed(9), "KST": _fixed(9), "ACST": _fixed(9.5),
+    "AEST": _fixed(10), "AEDT": _fixed(11), "NZST": _fixed(12), "NZDT": _fixed(13), "AST": _fixed(-4),
+    "EST": _fixed(-5), "EDT": _fixed(-4), "CST": _fixed(-6), "CDT": _fixed(-5), "MST": _fixed(-7),
+    "MDT": _fixed(-6), "PST": _fixed(-8), "PDT": _fixed(-7), "AKST": _fixed(-9), "AKDT": _fixed(-8),
+    "HST": _fixed(-10),
+}
+"""Zone abbreviations PostgreSQL writes (from the tz database) -> their standard offsets.
+
+Ambiguous ones take the meaning most servers use: ``IST`` India, ``CST`` US Central,
+``SST`` Singapore. Vietnam's zone has no abbreviation in tzdata: it is written ``+07``."""
 _KV_RE = re.compile(r"(\w+)=(\S+)")
 _AUDIT_TYPES = {"READ": ("database", "access"), "WRITE": ("database", "change"), "DDL": ("database", "change"),
                 "ROLE": ("iam", "change"), "FUNCTION": ("database", "access"), "MISC": ("database", "info"),
                 "MISC_SET": ("configuration", "change")}
+_CSV_COLUMNS = ("log_time", "user_name", "database_name", "process_id", "connection_from", "session_id",
+                "session_line_num", "command_tag", "session_start_time", "virtual_transaction_id", "transaction_id",
+                "error_severity", "sql_state_code", "message", "detail", "hint", "internal_query",
+                "internal_query_pos", "context", "query", "query_pos", "location", "application_name",
+                "backend_type", "leader_pid", "query_id")
+"""``csvlog`` columns (PostgreSQL 14+; 13 has 24, 12 and older 23: missing ones are empty)."""
+_CSV_KEEP = {"session_id": "session_id", "command_tag": "command_tag", "virtual_transaction_id":
+             "virtual_transaction_id", "detail": "detail", "hint": "hint", "context": "context", "query": "query",
+             "location": "location", "backend_type": "backend_type"}
 
 
 def apply_statement(ev: Event, statement: str) -> None:
@@ -49,11 +94,41 @@ def apply_statement(ev: Event, statement: str) -> None:
         set_field(ev, "db.operation", first)
 
 
+_CHANGES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "CREATE", "ALTER", "DROP", "GRANT", "REVOKE",
+                      "COMMENT", "SECURITY", "IMPORT"})
+_MAINTENANCE = frozenset({"VACUUM", "ANALYZE", "REINDEX", "CLUSTER", "CHECKPOINT"})
+
+
+def _statement_type(ev: Event) -> str:
+    """ECS ``event.type`` of a logged statement: ``change`` for writes, DDL and grants, ``info`` for
+    maintenance, ``access`` for reads (and what we cannot tell, such as ``COPY``)."""
+    op = ev.get("db", {}).get("operation", "")
+    return "change" if op in _CHANGES else "info" if op in _MAINTENANCE else "access"
+
+
+def _split_ts(value: str) -> tuple[str, str | None]:
+    """``2025-04-21 03:27:12.388 EDT`` -> ``("2025-04-21 03:27:12.388", "EDT")``."""
+    date, _, rest = value.partition(" ")
+    time_, _, tz = rest.partition(" ")
+    return f"{date} {time_}".strip(), tz or None
+
+
+def _split_conn(value: str) -> tuple[str | None, str | None]:
+    """csvlog's ``connection_from`` (``host:port``, ``[local]``, empty) -> ``(host, port)``."""
+    if not value:
+        return None, None
+    host, sep, port = value.rpartition(":")
+    if sep and port.isdigit() and host:
+        return host, port
+    return value, None
+
+
 def _zone(tz: str | None, record: RawRecord) -> _dt.tzinfo:
     if tz is None:
         return record_zone(record)
-    if tz in _TZ:
-        return _TZ[tz]
+    known = _TZ.get(tz.upper())
+    if known is not None:
+        return known
     m = re.match(r"([+-])(\d\d):?(\d\d)?$", tz)
     if m:
         delta = _dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
@@ -72,53 +147,121 @@ class PostgresParser(AppParser):
 
     def parse_native(self, ev: Event, text: str, record: RawRecord, now: _dt.datetime) -> bool:
         m = _NATIVE_RE.match(text)
-        if not m:
-            return False
-        self.claim(ev, record)
-        try:
-            ts = _dt.datetime.fromisoformat(m.group("ts")).replace(tzinfo=_zone(m.group("tz"), record))
-            set_timestamp(ev, ts, now, original=f"{m.group('ts')} {m.group('tz') or ''}".strip())
-        except ValueError:
-            set_timestamp(ev, m.group("ts"), now)
-        set_field(ev, "process.pid", int(m.group("pid")))
-        self._body(ev, m, record)
-        return True
+        if m:
+            self.claim(ev, record)
+            self._stamp(ev, m.group("ts"), m.group("tz"), record, now)
+            set_field(ev, "process.pid", int(m.group("pid")))
+            self._prefix(ev, m.group("prefix"))
+            self._message(ev, m.group("level"), m.group("msg"), m.group("state"))
+            return True
+        m = _AWS_RE.match(text)
+        if m:
+            self.claim(ev, record)
+            self._stamp(ev, m.group("ts"), m.group("tz"), record, now)
+            if m.group("pid"):
+                set_field(ev, "process.pid", int(m.group("pid")))
+            self._who(ev, m.group("user"), m.group("db"), None, m.group("client") or m.group("bclient"),
+                      m.group("cport"))
+            self._message(ev, m.group("level"), m.group("msg"), m.group("state"))
+            return True
+        m = _CSV_START_RE.match(text)
+        if m:
+            self.claim(ev, record)
+            self._csv(ev, text, record, now)
+            return True
+        return False
 
     def apply(self, ev: Event, message: str, program: str | None, record: RawRecord, now: _dt.datetime) -> bool:
         m = _NATIVE_RE.match(message)
         if m:
             self.claim(ev, record)
             set_field(ev, "process.pid", int(m.group("pid")))
-            self._body(ev, m, record)
-            return True
-        m = _BODY_RE.match(message)
-        if not m:
-            return False
-        self.claim(ev, record)
-        self._body(ev, m, record)
+        else:
+            m = _BODY_RE.match(message)
+            if not m:
+                return False
+            self.claim(ev, record)
+        self._prefix(ev, m.group("prefix"))
+        self._message(ev, m.group("level"), m.group("msg"), m.group("state"))
         return True
 
-    def _body(self, ev: Event, m: re.Match[str], record: RawRecord) -> None:
+    def _stamp(self, ev: Event, ts_text: str, tz: str | None, record: RawRecord, now: _dt.datetime) -> None:
+        original = f"{ts_text} {tz or ''}".strip()
+        try:
+            ts = _dt.datetime.fromisoformat(ts_text).replace(tzinfo=_zone(tz, record))
+        except ValueError:
+            set_timestamp(ev, original, now)
+            return
+        set_timestamp(ev, ts, now, original=original)
+
+    def _prefix(self, ev: Event, prefix: str) -> None:
+        """``user@db`` or ``user=,db=,app=,client=`` from a ``log_line_prefix``."""
+        prefix = prefix.strip()
+        if not prefix:
+            return
+        kv = dict(_PREFIX_KV_RE.findall(prefix))
+        at = _AT_RE.search(prefix) if not kv else None
+        user = kv.get("user") or (at.group("user") if at else None)
+        db = kv.get("db") or (at.group("db") if at else None)
+        client = kv.get("client") or kv.get("host")
+        self._who(ev, user, db, kv.get("app"), client.split("(")[0] if client else None, None)
+
+    def _who(self, ev: Event, user: str | None, db: str | None, app: str | None, client: str | None,
+             port: str | None) -> None:
+        """The session's user, database, application and client (unknown/local ones left out)."""
         set_field(ev, "db.system", "postgresql")
-        level = m.group("level")
-        set_field(ev, "log.level", level.lower())
-        prefix = m.group("prefix").strip()
-        if prefix:
-            kv = dict(_PREFIX_KV_RE.findall(prefix))
-            at = _AT_RE.search(prefix) if not kv else None
-            user = kv.get("user") or (at.group("user") if at else None)
-            db = kv.get("db") or (at.group("db") if at else None)
-            if user and user not in ("[unknown]", "-"):
-                set_field(ev, "user.name", user)
-                set_field(ev, "db.user", user)
-            if db and db not in ("[unknown]", "-"):
-                set_field(ev, "db.name", db)
-            if kv.get("app"):
-                set_field(ev, "db.application", kv["app"])
-            client = kv.get("client") or kv.get("host")
-            if client and client not in ("[local]", "[unknown]"):
-                set_field(ev, "source.ip", client.split("(")[0])
-        msg = m.group("msg")
+        user = (user or "").strip("[]") if user and user.startswith("[") else user
+        db = (db or "").strip("[]") if db and db.startswith("[") else db
+        if user and user not in ("unknown", "-"):
+            set_field(ev, "user.name", user)
+            set_field(ev, "db.user", user)
+        if db and db not in ("unknown", "-"):
+            set_field(ev, "db.name", db)
+        if app:
+            set_field(ev, "db.application", app)
+        if client and client not in ("[local]", "local", "[unknown]", "unknown"):
+            set_endpoint(ev, "source", client, port)
+
+    def _csv(self, ev: Event, text: str, record: RawRecord, now: _dt.datetime) -> None:
+        """One ``csvlog`` record (the text may span lines: quoted values keep their newlines)."""
+        try:
+            rows = list(csv.reader(io.StringIO(text)))
+        except csv.Error:
+            rows = []
+        row = rows[0] if rows else []
+        if len(rows) != 1 or len(row) < 14:
+            add_tag(ev, "postgres_csv_malformed")
+        col = dict(zip(_CSV_COLUMNS, row))
+        ts_text, tz = _split_ts(col.get("log_time", ""))
+        self._stamp(ev, ts_text, tz, record, now)
+        pid = to_int(col.get("process_id"))
+        if pid is not None:
+            set_field(ev, "process.pid", pid)
+        host, port = _split_conn(col.get("connection_from", ""))
+        self._who(ev, col.get("user_name"), col.get("database_name"), col.get("application_name"), host, port)
+        for key, name in _CSV_KEEP.items():
+            if col.get(key):
+                set_field(ev, f"postgresql.log.{name}", col[key])
+        level = col.get("error_severity", "")
+        if not level:
+            ev["message"] = text
+            categorize(ev, "database", "info", "db-log")
+            return
+        self._message(ev, level, col.get("message", ""), col.get("sql_state_code") or None)
+
+    def _message(self, ev: Event, level: str, msg: str, state: str | None) -> None:
+        """``log.level``, the SQLSTATE and what the message says (login, query, audit record...)."""
+        set_field(ev, "db.system", "postgresql")
+        set_field(ev, "log.level", level)
+        if state:
+            set_field(ev, "postgresql.log.sql_state_code", state)
+        self._classify(ev, level, msg)
+        if state and not state.startswith(("00", "01", "02")):
+            set_field(ev, "error.code", state)
+            if ev["event"].get("type") == ["info"]:
+                ev["event"]["type"] = ["error"]
+
+    def _classify(self, ev: Event, level: str, msg: str) -> None:
         ev["message"] = msg
         failed = level in ("ERROR", "FATAL", "PANIC")
         if msg.startswith("AUDIT: "):
@@ -188,14 +331,14 @@ class PostgresParser(AppParser):
             ev["event"]["duration"] = int(float(dur.group(1)) * 1_000_000)
             if dur.group(2):
                 apply_statement(ev, dur.group(2))
-                categorize(ev, "database", "access", "db-query")
+                categorize(ev, "database", _statement_type(ev), "db-query")
             else:
                 categorize(ev, "database", "info", "db-duration")
             return
         st = re.match(r"(?:statement|execute [^:]*): (.*)$", msg, re.S)
         if st:
             apply_statement(ev, st.group(1))
-            categorize(ev, "database", "access", "db-query")
+            categorize(ev, "database", _statement_type(ev), "db-query")
             return
         if level == "STATEMENT":
             # The statement that the preceding ERROR line was about.

@@ -164,3 +164,14 @@ def test_registry_ids_are_stable() -> None:
 def test_module_example_runs() -> None:
     failures, _ = doctest.testmod(parsers, verbose=False)
     assert failures == 0
+
+
+def test_postgres_csvlog_record_spanning_lines_is_one_event() -> None:
+    """csvlog quotes a multi-line statement; the tail joins the lines and the parser keeps them in one value."""
+    text = ('2026-11-25 10:31:12.800 UTC,"analyst","warehouse",4115,"10.30.0.9:40000",6805f351.627c7,4,"idle",'
+            '2026-11-25 10:31:00 UTC,5/3,0,LOG,00000,"statement: SELECT id,\n\t       name\n\tFROM citizens;"'
+            ',,,,,,,,,"psql","client backend",,0')
+    ev = parse_record(RawRecord(text.encode(), format="postgres"), now=NOW)
+    assert ev["db"]["statement"] == "SELECT id,\n\t       name\n\tFROM citizens;"
+    assert ev["event"]["type"] == ["access"] and ev["log"]["level"] == "LOG" and "tags" not in ev
+    assert ev["source"]["ip"] == "10.30.0.9" and ev["user"]["name"] == "analyst"
