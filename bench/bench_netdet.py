@@ -187,7 +187,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         "detections": dict(dets),
         "examples": examples,
         "state": nd.state_sizes(),
-        "evicted": {"port_scan": nd.port_scan.sources.evicted, "beaconing": nd.beaconing.pairs.evicted,
-                    "brute_force": nd.brute_force.keys.evicted, "first_seen": nd.first_seen.known.evicted},
+        "evicted": {"port_scan": nd.detector("net:port_scan").sources.evicted,  # type: ignore[attr-defined]
+                    "beaconing": nd.detector("net:beaconing").pairs.evicted,  # type: ignore[attr-defined]
+                    "brute_force": nd.detector("net:brute_force").keys.evicted,  # type: ignore[attr-defined]
+                    "first_seen": nd.detector("net:first_seen_domain").known.evicted},  # type: ignore[attr-defined]
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }

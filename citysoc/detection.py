@@ -57,7 +57,6 @@ class DetectionRuntime:
     failures: list[str] = field(default_factory=list)
     state_path: Path | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _network_titles: dict[str, str] = field(default_factory=dict)
 
     # -- RuleCatalog ------------------------------------------------------------------
     def list_rules(self) -> list[RuleInfo]:
@@ -71,28 +70,37 @@ class DetectionRuntime:
             for s, _state in self.sigma.correlations:
                 out.append(RuleInfo(id=s.id, title=s.title, level=s.level, enabled=s.id not in disabled, tags=list(s.tags),
                                     engine="sigma-correlation", description=s.description, source=s.path))
-        for rid, title in self._network_titles.items():
-            out.append(RuleInfo(id=rid, title=title, level="high", enabled=True, engine="network", source="detections/network"))
+        if self.network is not None:
+            out.extend(self.network.rules())
         return out
 
     def get_rule(self, rule_id: str) -> RuleInfo | None:
         return next((r for r in self.list_rules() if r.id == rule_id), None)
 
     def set_enabled(self, rule_id: str, enabled: bool) -> RuleInfo:
-        if self.sigma is None or rule_id not in set(self.sigma.rule_ids):
+        """Enable or disable a Sigma or network rule for the next event; ``KeyError`` for
+        an id no toggleable engine has. The choice persists in ``rules-state.json``."""
+        if self.network is not None and rule_id in self.network.by_rule:
+            with self._lock:
+                self.network.set_enabled(rule_id, enabled)
+        elif self.sigma is not None and rule_id in set(self.sigma.rule_ids):
+            with self._lock:
+                (self.sigma.enable if enabled else self.sigma.disable)(rule_id)
+        else:
             raise KeyError(rule_id)
-        with self._lock:
-            (self.sigma.enable if enabled else self.sigma.disable)(rule_id)
         self._save_state()
         info = self.get_rule(rule_id)
         assert info is not None
         return info
 
     def _save_state(self) -> None:
-        if self.state_path is None or self.sigma is None:
+        if self.state_path is None:
             return
+        disabled = set(self.sigma.disabled) if self.sigma is not None else set()
+        if self.network is not None:
+            disabled = (disabled - set(self.network.by_rule)) | self.network.disabled
         tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"disabled": sorted(self.sigma.disabled)}, indent=1))
+        tmp.write_text(json.dumps({"disabled": sorted(disabled)}, indent=1))
         os.replace(tmp, self.state_path)
 
     def hits(self) -> dict[str, int]:
@@ -151,14 +159,12 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
 
     # Network detectors (scan, brute force, camera egress, beaconing, first-seen domains).
     from detections.network import NetworkDetectors
-    from detections.network import suite as _suite
 
     try:
-        rt.network = NetworkDetectors.from_settings(d.network)
+        rt.network = NetworkDetectors.from_settings(d.network, disabled=disabled)
     except Exception as exc:
         raise DetectionConfigError(f"detection.network: {exc}") from exc
-    rt._network_titles = dict(getattr(_suite, "RULES", {}) or {})
-    rt.detectors.append(rt.network)
+    rt.detectors.append(_Guarded(rt.network, rt._lock))
 
     # Sensor alerts (Suricata, Zeek notices, FortiGate IPS, PAN-OS threats) as citysoc alerts.
     from detections.external import ExternalAlerts

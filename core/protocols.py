@@ -243,6 +243,8 @@ class RuleInfo:
     description: str = ""
     source: str = ""
     """Where the rule came from (file path or pack name)."""
+    title_vi: str = ""
+    """Vietnamese title where the rule declares one (our detectors do; Sigma rules do not)."""
 
 
 @runtime_checkable

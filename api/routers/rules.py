@@ -32,6 +32,8 @@ class RuleOut(BaseModel):
     engine: str
     description: str
     source: str
+    title_vi: str = ""
+    """Vietnamese title where the rule declares one (citysoc's own detectors)."""
 
 
 class RulePage(BaseModel):
@@ -41,7 +43,7 @@ class RulePage(BaseModel):
 
 def _out(r: RuleInfo) -> RuleOut:
     return RuleOut(id=r.id, title=r.title, level=r.level, enabled=r.enabled, tags=list(r.tags), engine=r.engine,
-                   description=r.description, source=r.source)
+                   description=r.description, source=r.source, title_vi=r.title_vi)
 
 
 @router.get("", response_model=RulePage)
@@ -57,7 +59,7 @@ async def list_rules(_me: CanRead, rules: RulesDep,
         items = [r for r in items if r.level == level]
     if q:
         ql = q.lower()
-        items = [r for r in items if ql in r.id.lower() or ql in r.title.lower() or any(ql in t.lower() for t in r.tags)]
+        items = [r for r in items if ql in r.id.lower() or ql in r.title.lower() or ql in r.title_vi.lower() or any(ql in t.lower() for t in r.tags)]
     return RulePage(total=len(items), items=[_out(r) for r in items[offset:offset + limit]])
 
 

@@ -1,7 +1,9 @@
 // Rules: enabled/disabled, alert hits, and an ATT&CK coverage matrix from the rules' tags.
 "use strict";
 (function () {
-  const {T, el, clear, fmtNum, api, can, errorText, toast, levelBadge, attackLinks} = CS;
+  const {T, PAGE, el, clear, fmtNum, api, can, errorText, toast, levelBadge, attackLinks} = CS;
+  // A rule that declares a Vietnamese title (our detectors) shows it on the Vietnamese console.
+  function titleOf(r) { return PAGE.lang === "vi" && r.title_vi ? r.title_vi : r.title; }
   const TACTICS = ["reconnaissance", "resource_development", "initial_access", "execution", "persistence",
     "privilege_escalation", "defense_evasion", "credential_access", "discovery", "lateral_movement", "collection",
     "command_and_control", "exfiltration", "impact"];
@@ -36,7 +38,7 @@
     const f = document.getElementById("rules-filter").value.trim().toLowerCase();
     const tb = clear(document.getElementById("rules-body"));
     for (const r of rules) {
-      if (f && (r.id + " " + r.title + " " + r.tags.join(" ")).toLowerCase().indexOf(f) < 0) continue;
+      if (f && (r.id + " " + r.title + " " + (r.title_vi || "") + " " + r.tags.join(" ")).toLowerCase().indexOf(f) < 0) continue;
       const box = el("input", {type: "checkbox", checked: r.enabled, disabled: !can("rules:write"), "aria-label": T("rule.enabled")});
       box.addEventListener("change", async function () {
         try {
@@ -45,7 +47,7 @@
         } catch (e) { box.checked = r.enabled; toast(errorText(e), true); }
       });
       const n = hits[r.id] || 0;
-      tb.append(el("tr", {}, el("td", {}, el("code", {text: r.id})), el("td", {text: r.title}), el("td", {}, levelBadge(r.level)),
+      tb.append(el("tr", {}, el("td", {}, el("code", {text: r.id})), el("td", {text: titleOf(r)}), el("td", {}, levelBadge(r.level)),
         el("td", {text: r.engine}), el("td", {}, attackLinks(r.tags)),
         el("td", {}, n ? el("a", {href: "/alerts?rule_id=" + encodeURIComponent(r.id), text: fmtNum(n)}) : "0"), el("td", {}, box)));
     }

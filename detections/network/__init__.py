@@ -15,7 +15,7 @@ from detections.network.bruteforce import BruteForceDetector, is_failed_login
 from detections.network.camera_egress import CameraEgressDetector
 from detections.network.first_seen import FirstSeenDomainDetector, registered_domain
 from detections.network.portscan import PortScanDetector
-from detections.network.settings import NetworkDetectorSettings
+from detections.network.registry import DETECTORS, SPECS, NetworkDetectorSettings
 from detections.network.suite import RULES, NetworkDetectors
 from detections.network.zones import DEFAULT_ZONE, ZoneMap
 
@@ -23,6 +23,8 @@ __all__ = [
     "NetworkDetectors",
     "NetworkDetectorSettings",
     "RULES",
+    "DETECTORS",
+    "SPECS",
     "PortScanDetector",
     "BruteForceDetector",
     "CameraEgressDetector",

@@ -23,9 +23,11 @@ from collections import deque
 from typing import Any
 
 from core.events import Event
+from core.detectors import DetectorSpec
 from core.protocols import Detection
-from detections.network._common import EMPTY, BoundedMap, event_time, field, nested
+from detections.network._common import EMPTY, BoundedMap, event_time, field
 from detections.network.addrset import AddrSet
+from detections.network.base import NetworkDetector
 from detections.network.settings import BeaconingSettings
 from detections.network.zones import ZoneMap
 
@@ -51,11 +53,19 @@ class _Pair:
         self.quiet_until = float("-inf")
 
 
-class BeaconingDetector:
+class BeaconingDetector(NetworkDetector):
     """``core.protocols.Detector`` for low-jitter periodic connections."""
 
-    name = "net:beaconing"
-    rule_id = "net:beaconing"
+    spec = DetectorSpec(
+        rule_id="net:beaconing",
+        title="Beaconing: low-jitter periodic connections to one destination",
+        title_vi="Beaconing: kết nối định kỳ đều đặn tới một đích",
+        level="medium",
+        tags=("attack.command-and-control", "attack.t1071", "attack.t1573"),
+        consumes=("network_flow",),
+        settings_key="beaconing",
+        settings=BeaconingSettings,
+    )
 
     def __init__(self, settings: BeaconingSettings | None = None, zones: ZoneMap | None = None) -> None:
         self.settings = settings or BeaconingSettings()
@@ -65,10 +75,10 @@ class BeaconingDetector:
         self.pairs: BoundedMap[tuple[str, str, Any], _Pair] = BoundedMap(self.settings.max_keys)
         self._zones, self._default = self.settings.table()
 
-    def process(self, event: Event) -> list[Detection]:
-        return self._process(nested(event))
+    def state_sizes(self) -> dict[str, int]:
+        return {"pairs": len(self.pairs)}
 
-    def _process(self, event: Any) -> list[Detection]:
+    def check(self, event: Any) -> list[Detection]:
         e = event.get("event") or EMPTY
         if e.get("action") != "network_flow" or e.get("reason") == "active_timeout":
             # An active-timeout summary continues a long flow (a camera stream reported every

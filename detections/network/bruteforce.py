@@ -22,8 +22,10 @@ from collections import deque
 from typing import Any
 
 from core.events import Event
+from core.detectors import FAILED_LOGINS, DetectorSpec
 from core.protocols import Detection
-from detections.network._common import EMPTY, BoundedMap, categories, event_time, field, nested
+from detections.network._common import EMPTY, BoundedMap, categories, event_time, field
+from detections.network.base import NetworkDetector
 from detections.network.settings import BruteForceSettings
 from detections.network.zones import ZoneMap
 
@@ -54,11 +56,19 @@ class _Key:
         self.fired_at = float("-inf")
 
 
-class BruteForceDetector:
+class BruteForceDetector(NetworkDetector):
     """``core.protocols.Detector`` for password guessing (failed logins, short connections)."""
 
-    name = "net:brute_force"
-    rule_id = "net:brute_force"
+    spec = DetectorSpec(
+        rule_id="net:brute_force",
+        title="Brute force: failed logins or short connections to a login service",
+        title_vi="Dò mật khẩu: đăng nhập thất bại hoặc kết nối ngắn tới dịch vụ đăng nhập",
+        level="high",
+        tags=("attack.credential-access", "attack.t1110", "attack.t1110.001"),
+        consumes=("network_flow", FAILED_LOGINS),
+        settings_key="brute_force",
+        settings=BruteForceSettings,
+    )
 
     def __init__(self, settings: BruteForceSettings | None = None, zones: ZoneMap | None = None) -> None:
         self.settings = settings or BruteForceSettings()
@@ -67,10 +77,10 @@ class BruteForceDetector:
         self.keys: BoundedMap[tuple[Any, ...], _Key] = BoundedMap(self.settings.max_keys)
         self._zones, self._default = self.settings.table()
 
-    def process(self, event: Event) -> list[Detection]:
-        return self._process(nested(event))
+    def state_sizes(self) -> dict[str, int]:
+        return {"keys": len(self.keys)}
 
-    def _process(self, event: Any) -> list[Detection]:
+    def check(self, event: Any) -> list[Detection]:
         e = event.get("event") or EMPTY
         if e.get("action") == "network_flow":
             port = (event.get("destination") or EMPTY).get("port")
@@ -132,7 +142,7 @@ class BruteForceDetector:
             title=f"Brute force from {src} against {_targets(targets)}: {what}",
             level=th.level,
             events=[event],
-            tags=["attack.credential-access", "attack.t1110", "attack.t1110.001"],
+            tags=list(self.spec.tags),
             engine="network",
             description=f"{src} made {what} within {span:.0f} s (window {th.window_s:g} s). Triage: "
                         "did any login from this source succeed afterwards? Block the source and "

@@ -19,9 +19,11 @@ import ipaddress
 from typing import Any
 
 from core.events import Event
+from core.detectors import DetectorSpec
 from core.protocols import Detection
-from detections.network._common import EMPTY, BoundedMap, event_time, field, nested
+from detections.network._common import EMPTY, BoundedMap, event_time, field
 from detections.network.addrset import AddrSet
+from detections.network.base import NetworkDetector
 from detections.network.settings import CameraEgressSettings
 from detections.network.zones import ZoneMap
 
@@ -40,11 +42,19 @@ def _is_group_address(ip: str) -> bool:
     return addr.version == 4 and ip.endswith(".255")
 
 
-class CameraEgressDetector:
+class CameraEgressDetector(NetworkDetector):
     """``core.protocols.Detector`` for flows from a camera to a destination it may not use."""
 
-    name = "net:camera_egress"
-    rule_id = "net:camera_egress"
+    spec = DetectorSpec(
+        rule_id="net:camera_egress",
+        title="Camera talking outside its allowed set (not its NVR/VMS)",
+        title_vi="Camera kết nối ra ngoài phạm vi được phép (không phải NVR/VMS của nó)",
+        level="high",
+        tags=("attack.command-and-control", "attack.t1071", "attack.exfiltration", "attack.t1041"),
+        consumes=("network_flow", "connection_attempt"),
+        settings_key="camera_egress",
+        settings=CameraEgressSettings,
+    )
 
     def __init__(self, settings: CameraEgressSettings | None = None, zones: ZoneMap | None = None) -> None:
         s = self.settings = settings or CameraEgressSettings()
@@ -81,10 +91,10 @@ class CameraEgressDetector:
                 return True
         return False
 
-    def process(self, event: Event) -> list[Detection]:
-        return self._process(nested(event))
+    def state_sizes(self) -> dict[str, int]:
+        return {"pairs": len(self.seen)}
 
-    def _process(self, event: Any) -> list[Detection]:
+    def check(self, event: Any) -> list[Detection]:
         if (event.get("event") or EMPTY).get("action") not in _ACTIONS:
             return []
         cam = self.camera_of(event)
@@ -115,7 +125,7 @@ class CameraEgressDetector:
             title=f"Camera {name} talked to {dst} outside its allowed set",
             level=th.level,
             events=[event],
-            tags=["attack.command-and-control", "attack.t1071", "attack.exfiltration", "attack.t1041"],
+            tags=list(self.spec.tags),
             engine="network",
             description=f"Camera {ip} (zone {zone}) opened a {proto or 'network'} connection to {dst}"
                         f"{f':{port}' if port is not None else ''}, which is not its NVR/VMS. Triage: a "

@@ -22,8 +22,10 @@ from __future__ import annotations
 from typing import Any
 
 from core.events import Event
+from core.detectors import DetectorSpec
 from core.protocols import Detection
-from detections.network._common import EMPTY, BoundedMap, event_time, field, nested
+from detections.network._common import EMPTY, BoundedMap, event_time, field
+from detections.network.base import NetworkDetector
 from detections.network.settings import FirstSeenSettings
 from detections.network.zones import ZoneMap
 
@@ -43,11 +45,19 @@ def registered_domain(name: str) -> str:
     return ".".join(labels[-2:])
 
 
-class FirstSeenDomainDetector:
+class FirstSeenDomainDetector(NetworkDetector):
     """``core.protocols.Detector`` for DNS names queried for the first time after learning."""
 
-    name = "net:first_seen_domain"
-    rule_id = "net:first_seen_domain"
+    spec = DetectorSpec(
+        rule_id="net:first_seen_domain",
+        title="First-seen domain after the learning period",
+        title_vi="Tên miền lần đầu xuất hiện sau giai đoạn học",
+        level="low",
+        tags=("attack.command-and-control", "attack.t1568", "attack.t1071.004"),
+        consumes=("dns_query",),
+        settings_key="first_seen_domain",
+        settings=FirstSeenSettings,
+    )
 
     def __init__(self, settings: FirstSeenSettings | None = None, zones: ZoneMap | None = None) -> None:
         self.settings = settings or FirstSeenSettings()
@@ -71,10 +81,10 @@ class FirstSeenDomainDetector:
             return None
         return registered_domain(q) if self.settings.registered_domain else q
 
-    def process(self, event: Event) -> list[Detection]:
-        return self._process(nested(event))
+    def state_sizes(self) -> dict[str, int]:
+        return {"names": len(self.known)}
 
-    def _process(self, event: Any) -> list[Detection]:
+    def check(self, event: Any) -> list[Detection]:
         name = self._name(event)
         if name is None:
             return []
@@ -97,7 +107,7 @@ class FirstSeenDomainDetector:
             title=f"First-seen domain {name} queried by {src}",
             level=th.level,
             events=[event],
-            tags=["attack.command-and-control", "attack.t1568", "attack.t1071.004"],
+            tags=list(self.spec.tags),
             engine="network",
             description=f"{src} asked for {qname}; {name} was never queried in the "
                         f"{th.learning_s:g} s baseline or since. Triage: look the domain up (age, "

@@ -16,8 +16,10 @@ from collections import OrderedDict
 from typing import Any
 
 from core.events import Event
+from core.detectors import DetectorSpec
 from core.protocols import Detection
-from detections.network._common import EMPTY, BoundedMap, event_time, nested
+from detections.network._common import EMPTY, BoundedMap, event_time
+from detections.network.base import NetworkDetector
 from detections.network.settings import PortScanSettings
 from detections.network.zones import ZoneMap
 
@@ -36,12 +38,19 @@ class _Source:
         self.fired: dict[tuple[str, str | None], float] = {}
 
 
-class PortScanDetector:
+class PortScanDetector(NetworkDetector):
     """``core.protocols.Detector``: vertical and horizontal scans from one source."""
 
-    name = "net:port_scan"
-    rule_id = "net:port_scan"
-    actions = _ACTIONS
+    spec = DetectorSpec(
+        rule_id="net:port_scan",
+        title="Port scan (vertical or horizontal) from one source",
+        title_vi="Quét cổng (dọc hoặc ngang) từ một nguồn",
+        level="medium",
+        tags=("attack.discovery", "attack.t1046"),
+        consumes=("network_flow", "connection_attempt"),
+        settings_key="port_scan",
+        settings=PortScanSettings,
+    )
 
     def __init__(self, settings: PortScanSettings | None = None, zones: ZoneMap | None = None) -> None:
         self.settings = settings or PortScanSettings()
@@ -50,10 +59,10 @@ class PortScanDetector:
         self._zones, self._default = self.settings.table()
         self._max_probes = self.settings.max_probes_per_source
 
-    def process(self, event: Event) -> list[Detection]:
-        return self._process(nested(event))
+    def state_sizes(self) -> dict[str, int]:
+        return {"sources": len(self.sources)}
 
-    def _process(self, event: Any) -> list[Detection]:
+    def check(self, event: Any) -> list[Detection]:
         if (event.get("event") or EMPTY).get("action") not in _ACTIONS:
             return []
         src = (event.get("source") or EMPTY).get("ip")
@@ -125,7 +134,7 @@ class PortScanDetector:
                    else f"Port scan of {len(hosts)} hosts from {src}"),
             level=level,
             events=[event],
-            tags=["attack.discovery", "attack.t1046"],
+            tags=list(self.spec.tags),
             engine="network",
             description=f"{src} touched {what} within {window:g} s. Triage: is the source an "
                         "authorised scanner (add its zone override)? Otherwise isolate it and look "

@@ -24,12 +24,17 @@ Example (``citysoc.yml`` section, or ``NetworkDetectorSettings.model_validate``)
 """
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from core.levels import Level
+
 __all__ = [
     "Level",
+    "StrictModel",
+    "Thresholds",
+    "ZonedSettings",
     "PortScanThresholds",
     "BruteForceThresholds",
     "CameraEgressThresholds",
@@ -40,23 +45,21 @@ __all__ = [
     "CameraEgressSettings",
     "BeaconingSettings",
     "FirstSeenSettings",
-    "NetworkDetectorSettings",
 ]
 
-Level = Literal["informational", "low", "medium", "high", "critical"]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class _Thresholds(_Strict):
+class Thresholds(StrictModel):
     enabled: bool = True
     """False: the detector ignores entities of this zone."""
     level: Level = "medium"
 
 
-class PortScanThresholds(_Thresholds):
+class PortScanThresholds(Thresholds):
     window_s: float = Field(60.0, gt=0)
     """Probes older than this are forgotten."""
     distinct_ports: int = Field(30, ge=2)
@@ -65,7 +68,7 @@ class PortScanThresholds(_Thresholds):
     """Horizontal scan: this many distinct destination hosts from one source."""
 
 
-class BruteForceThresholds(_Thresholds):
+class BruteForceThresholds(Thresholds):
     level: Level = "high"
     window_s: float = Field(300.0, gt=0)
     failures: int = Field(10, ge=2)
@@ -76,13 +79,13 @@ class BruteForceThresholds(_Thresholds):
     """A flow shorter than this counts as a login attempt."""
 
 
-class CameraEgressThresholds(_Thresholds):
+class CameraEgressThresholds(Thresholds):
     level: Level = "high"
     window_s: float = Field(3600.0, gt=0)
     """One detection per (camera, destination) per this many seconds."""
 
 
-class BeaconingThresholds(_Thresholds):
+class BeaconingThresholds(Thresholds):
     min_connections: int = Field(12, ge=4)
     """Connections (flow starts) to one destination needed before judging their rhythm."""
     max_cv: float = Field(0.15, gt=0)
@@ -94,16 +97,16 @@ class BeaconingThresholds(_Thresholds):
     """After a detection, the same (source, destination, port) is quiet this long."""
 
 
-class FirstSeenThresholds(_Thresholds):
+class FirstSeenThresholds(Thresholds):
     level: Level = "low"
     learning_s: float = Field(86_400.0, ge=0)
     """Names seen during this long after the first DNS query are the baseline, not alerts."""
 
 
-T = TypeVar("T", bound=_Thresholds)
+T = TypeVar("T", bound=Thresholds)
 
 
-class _Zoned(_Strict, Generic[T]):
+class ZonedSettings(StrictModel, Generic[T]):
     """``default`` thresholds plus partial overrides per zone, merged once at load."""
 
     max_keys: int = Field(100_000, ge=1)
@@ -112,7 +115,7 @@ class _Zoned(_Strict, Generic[T]):
     _resolved: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
-    def _merge_zones(self) -> "_Zoned[T]":
+    def _merge_zones(self) -> "ZonedSettings[T]":
         default = self.default  # type: ignore[attr-defined]
         cls = type(default)
         errors: list[str] = []
@@ -140,20 +143,20 @@ class _Zoned(_Strict, Generic[T]):
         return dict(self._resolved), self.default  # type: ignore[attr-defined]
 
 
-class PortScanSettings(_Zoned[PortScanThresholds]):
+class PortScanSettings(ZonedSettings[PortScanThresholds]):
     default: PortScanThresholds = PortScanThresholds()
     max_probes_per_source: int = Field(4096, ge=16)
     """(host, port) pairs remembered per source; a bigger scan is already a detection."""
 
 
-class BruteForceSettings(_Zoned[BruteForceThresholds]):
+class BruteForceSettings(ZonedSettings[BruteForceThresholds]):
     default: BruteForceThresholds = BruteForceThresholds()
     ports: list[int] = Field(default_factory=lambda: [21, 22, 23, 80, 554, 8000, 8080, 8554, 37777])
     """Service ports whose short connections count as login attempts (SSH, telnet, RTSP,
     camera web UIs and Dahua's 37777)."""
 
 
-class CameraEgressSettings(_Zoned[CameraEgressThresholds]):
+class CameraEgressSettings(ZonedSettings[CameraEgressThresholds]):
     default: CameraEgressThresholds = CameraEgressThresholds()
     camera_cidrs: list[str] = Field(default_factory=list)
     """Addresses of cameras, besides events enriched with ``citysoc.asset.type: camera``."""
@@ -167,7 +170,7 @@ class CameraEgressSettings(_Zoned[CameraEgressThresholds]):
     """Multicast and broadcast (ONVIF WS-Discovery hello, ARP-like chatter) are not egress."""
 
 
-class BeaconingSettings(_Zoned[BeaconingThresholds]):
+class BeaconingSettings(ZonedSettings[BeaconingThresholds]):
     default: BeaconingThresholds = BeaconingThresholds()
     ignore_ports: list[int] = Field(default_factory=lambda: [53, 123, 5353])
     """Destination ports whose regular traffic is by design (DNS, NTP, mDNS)."""
@@ -175,7 +178,7 @@ class BeaconingSettings(_Zoned[BeaconingThresholds]):
     """Addresses or CIDRs polled on purpose (monitoring, NVR keep-alives)."""
 
 
-class FirstSeenSettings(_Zoned[FirstSeenThresholds]):
+class FirstSeenSettings(ZonedSettings[FirstSeenThresholds]):
     default: FirstSeenThresholds = FirstSeenThresholds()
     max_keys: int = Field(200_000, ge=1)
     registered_domain: bool = True
@@ -183,14 +186,3 @@ class FirstSeenSettings(_Zoned[FirstSeenThresholds]):
     the full name, so a CDN's thousand host names count once."""
     ignore_suffixes: list[str] = Field(
         default_factory=lambda: ["in-addr.arpa", "ip6.arpa", "local", "localdomain", "lan", "internal"])
-
-
-class NetworkDetectorSettings(_Strict):
-    """All network detectors. ``zones`` maps CIDRs to zone names for every detector."""
-
-    zones: dict[str, str] = Field(default_factory=dict)
-    port_scan: PortScanSettings = PortScanSettings()
-    brute_force: BruteForceSettings = BruteForceSettings()
-    camera_egress: CameraEgressSettings = CameraEgressSettings()
-    beaconing: BeaconingSettings = BeaconingSettings()
-    first_seen_domain: FirstSeenSettings = FirstSeenSettings()

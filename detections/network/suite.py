@@ -1,9 +1,11 @@
 """All network detectors behind one ``Detector``, each event offered only to those that use it.
 
-A flow summary goes to the scan, brute-force, camera-egress and beaconing detectors; a
-DNS query to first-seen domains; a failed login (any source) to brute force; every
-other event costs one dictionary read. This is what ``citysoc`` wires into the
-pipeline next to the Sigma engine.
+The detectors and what they consume come from :mod:`detections.network.registry`:
+each detector's ``spec.consumes`` lists the ``event.action`` values it reads (a flow
+summary goes to scan, brute force, camera egress and beaconing, a DNS query to
+first-seen domains) and :data:`core.detectors.FAILED_LOGINS` for failed events of any
+other action (brute force); every other event costs one dictionary read. A disabled
+rule's detector is taken out of the routing, so it sees nothing until enabled again.
 
 Example::
 
@@ -11,33 +13,25 @@ Example::
                                          "camera_egress": {"camera_cidrs": ["10.20.0.0/16"]}})
     for det in nd.process(event):
         print(det.rule_id, det.group_key, det.extra)
+    nd.set_enabled("net:port_scan", False)
 """
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from core.detectors import FAILED_LOGINS
 from core.events import Event
-from core.protocols import Detection, Detector
+from core.protocols import Detection, RuleInfo
 from detections.network._common import EMPTY, nested
-from detections.network.beaconing import BeaconingDetector
-from detections.network.bruteforce import BruteForceDetector
-from detections.network.camera_egress import CameraEgressDetector
-from detections.network.first_seen import FirstSeenDomainDetector
-from detections.network.portscan import PortScanDetector
-from detections.network.settings import NetworkDetectorSettings
+from detections.network.base import NetworkDetector
+from detections.network.registry import DETECTORS, SPECS, NetworkDetectorSettings, NetworkSettingsBase
 from detections.network.zones import ZoneMap
 
 __all__ = ["NetworkDetectors", "RULES"]
 
-RULES: dict[str, str] = {
-    "net:port_scan": "Port scan (vertical or horizontal) from one source",
-    "net:brute_force": "Brute force: failed logins or short connections to a login service",
-    "net:camera_egress": "Camera talking outside its allowed set (not its NVR/VMS)",
-    "net:beaconing": "Beaconing: low-jitter periodic connections to one destination",
-    "net:first_seen_domain": "First-seen domain after the learning period",
-}
+RULES: dict[str, str] = {rid: spec.title for rid, spec in SPECS.items()}
 """Rule id -> title of every network detector, for rule listings."""
 
 
@@ -46,32 +40,53 @@ class NetworkDetectors:
 
     name = "network"
 
-    def __init__(self, settings: NetworkDetectorSettings | None = None) -> None:
+    def __init__(self, settings: NetworkSettingsBase | None = None, *, disabled: Iterable[str] = ()) -> None:
         s = self.settings = settings or NetworkDetectorSettings()
         zones = ZoneMap(s.zones)
-        self.port_scan = PortScanDetector(s.port_scan, zones)
-        self.brute_force = BruteForceDetector(s.brute_force, zones)
-        self.camera_egress = CameraEgressDetector(s.camera_egress, zones)
-        self.beaconing = BeaconingDetector(s.beaconing, zones)
-        self.first_seen = FirstSeenDomainDetector(s.first_seen_domain, zones)
-        # Bound ``_process`` methods: the suite has already made the event nested.
-        flow = (self.port_scan._process, self.brute_force._process, self.camera_egress._process,
-                self.beaconing._process)
-        self._by_action: dict[str, tuple[Callable[[Any], list[Detection]], ...]] = {
-            "network_flow": flow,
-            "connection_attempt": (self.port_scan._process, self.camera_egress._process),
-            "dns_query": (self.first_seen._process,),
-        }
-        self._failure = (self.brute_force._process,)
-        self.detectors: tuple[Detector, ...] = (self.port_scan, self.brute_force, self.camera_egress,
-                                                self.beaconing, self.first_seen)
+        self.detectors: tuple[NetworkDetector, ...] = tuple(
+            cls(s.section(cls.spec.settings_key), zones) for cls in DETECTORS)  # type: ignore[call-arg]
+        self.by_rule: dict[str, NetworkDetector] = {d.rule_id: d for d in self.detectors}
+        self.disabled: set[str] = {r for r in disabled if r in self.by_rule}
+        self._by_action: dict[str, tuple[NetworkDetector, ...]] = {}
+        self._failure: tuple[NetworkDetector, ...] = ()
+        self._route()
         self.hits: Counter[str] = Counter()
         self.events_seen = 0
 
     @classmethod
-    def from_settings(cls, data: Mapping[str, Any] | None) -> "NetworkDetectors":
-        """Build from a plain mapping (the ``network_detectors`` section of a config file)."""
-        return cls(NetworkDetectorSettings.model_validate(dict(data or {})))
+    def from_settings(cls, data: Mapping[str, Any] | None, *, disabled: Iterable[str] = ()) -> "NetworkDetectors":
+        """Build from a plain mapping (the ``detection.network`` section of a config file)."""
+        return cls(NetworkDetectorSettings.model_validate(dict(data or {})), disabled=disabled)
+
+    def _route(self) -> None:
+        by_action: dict[str, list[NetworkDetector]] = {}
+        failure: list[NetworkDetector] = []
+        for det in self.detectors:
+            if det.rule_id in self.disabled:
+                continue
+            for what in det.spec.consumes:
+                (failure if what == FAILED_LOGINS else by_action.setdefault(what, [])).append(det)
+        self._by_action = {k: tuple(v) for k, v in by_action.items()}
+        self._failure = tuple(failure)
+
+    def detector(self, rule_id: str) -> NetworkDetector:
+        """The running detector of ``rule_id`` (``KeyError`` if it is not a network rule)."""
+        return self.by_rule[rule_id]
+
+    def set_enabled(self, rule_id: str, enabled: bool) -> None:
+        """Take a detector into or out of the routing; ``KeyError`` for an unknown id.
+        Callers serialise this with :meth:`process` (the catalog's lock)."""
+        if rule_id not in self.by_rule:
+            raise KeyError(rule_id)
+        (self.disabled.discard if enabled else self.disabled.add)(rule_id)
+        self._route()
+
+    def rules(self) -> list[RuleInfo]:
+        """Every network rule as the catalog lists it: the level configured at this site."""
+        return [RuleInfo(id=d.rule_id, title=d.spec.title, title_vi=d.spec.title_vi, level=d.level,
+                         enabled=d.rule_id not in self.disabled, tags=list(d.spec.tags), engine="network",
+                         description=d.spec.description, source=f"detections/network ({type(d).__name__})")
+                for d in self.detectors]
 
     def process(self, event: Event) -> list[Detection]:
         self.events_seen += 1
@@ -84,20 +99,16 @@ class NetworkDetectors:
                 return []
             targets = self._failure
         out: list[Detection] = []
-        for run in targets:
-            found = run(event)
+        for det in targets:
+            det.events += 1
+            found = det.check(event)
             if found:
-                for det in found:
-                    self.hits[det.rule_id] += 1
+                det.fired += len(found)
+                for d in found:
+                    self.hits[d.rule_id] += 1
                 out.extend(found)
         return out
 
     def state_sizes(self) -> dict[str, int]:
-        """Tracked keys per detector (what memory bounds apply to)."""
-        return {
-            "port_scan.sources": len(self.port_scan.sources),
-            "brute_force.keys": len(self.brute_force.keys),
-            "camera_egress.pairs": len(self.camera_egress.seen),
-            "beaconing.pairs": len(self.beaconing.pairs),
-            "first_seen.names": len(self.first_seen.known),
-        }
+        """Tracked keys per detector (what memory bounds apply to), ``<settings_key>.<what>``."""
+        return {f"{d.spec.settings_key}.{k}": n for d in self.detectors for k, n in d.state_sizes().items()}
