@@ -23,6 +23,8 @@ _SYSLOG_RE = re.compile(rb"<(\d{1,3})>(?:1 )?(\S+ +\S+ \S+|\S+) (\S+) ([^:\[ ]+)
 _ACCESS_RE = re.compile(rb'(\S+) \S+ (\S+) \[([^\]]+)\] "([^"]*)" (\d{3}) (\d+|-)')
 _PG_RE = re.compile(rb"(\S+ \S+ \S+) \[(\d+)\] (\S+) (\w+):  (.*)")
 _AUDIT_RE = re.compile(rb"type=(\w+) msg=audit\(([\d.]+):(\d+)\): (.*)")
+_HAPROXY_RE = re.compile(rb"(\S+):(\d+) \[([^\]]+)\] (\S+) ([^/\s]+)/(\S+) (\S+) (\d+) (\d+)")
+_PG_CSV_RE = re.compile(rb'([^,]+),("[^"]*"|),("[^"]*"|),(\d+),')
 ONVIF = (Path(__file__).resolve().parent.parent / "tests" / "collectors" / "golden" / "onvif" / "motion.xml")
 
 
@@ -65,6 +67,26 @@ def _lines(n: int) -> dict[str, tuple[str, list[bytes], Callable[[bytes], object
                 f"READ,SELECT,TABLE,public.citizens,\"SELECT id FROM public.citizens WHERE id = {i}\",<not logged>"
                 ).encode()
     out["postgres_pgaudit"] = ("postgres", [pg(i) for i in range(n)], lambda b: _PG_RE.match(b))
+
+    def pg_csv(i: int) -> bytes:
+        return (f'2026-11-25 10:31:{i % 60:02d}.600 UTC,"{r.choice(users)}","warehouse",{4000 + i % 50},'
+                f'"{_ip(r)}:{r.randint(1024, 65535)}",6805f351.627c6,{i},"authentication",2026-11-25 10:31:10 UTC,'
+                f'4/{i},0,FATAL,28P01,"password authentication failed for user ""{r.choice(users)}""",'
+                f'"Connection matched pg_hba.conf line 99",,,,,,,,"","client backend",,0').encode()
+    out["postgres_csvlog"] = ("postgres", [pg_csv(i) for i in range(n)], lambda b: _PG_CSV_RE.match(b))
+
+    def haproxy_http(i: int) -> bytes:
+        return (f"<134>Nov 25 10:50:{i % 60:02d} lb-dw-01 haproxy[2201]: {_ip(r)}:{r.randint(1024, 65535)} "
+                f"[25/Nov/2026:10:50:{i % 60:02d}.125] api-https~ warehouse_api/api{i % 3} 0/0/1/12/13 "
+                f"{r.choice([200, 200, 304, 401, 503])} {r.randint(100, 90000)} - - ---- 12/12/3/1/0 0/0 "
+                f'"GET /api/v1/datasets?page={i} HTTP/1.1"').encode()
+    out["haproxy_http"] = ("syslog", [haproxy_http(i) for i in range(n)], lambda b: _HAPROXY_RE.search(b))
+
+    def haproxy_tcp(i: int) -> bytes:
+        return (f"{_ip(r)}:{r.randint(1024, 65535)} [25/Nov/2026:10:50:{i % 60:02d}.443] pg_front pg_back/pg{i % 2} "
+                f"0/0/{r.randint(1, 90000)} {r.randint(10, 90000)} {r.choice(['--', '--', 'cD', 'SC'])} 0/0/0/0/0 0/0"
+                ).encode()
+    out["haproxy_tcp"] = ("haproxy", [haproxy_tcp(i) for i in range(n)], lambda b: _HAPROXY_RE.match(b))
 
     def audit(i: int) -> bytes:
         return (f"type=USER_LOGIN msg=audit(17956008{i % 100:02d}.123:{i}): pid={i} uid=0 auid=4294967295 ses=4294967295 "

@@ -39,6 +39,7 @@ from .auditd import PARSER as AUDITD
 from .dahua import PARSER as DAHUA
 from .etl_json import PARSER as ETL_JSON
 from .generic import PARSER as GENERIC
+from .haproxy import PARSER as HAPROXY
 from .hikvision import PARSER as HIKVISION
 from .jobs_json import PARSER as JOBS_JSON
 from .json_generic import JSON, NDJSON
@@ -67,11 +68,12 @@ __all__ = ["PARSERS", "parse_record", "sniff", "ParseError"]
 PARSERS: dict[str, Parser] = {
     p.name: p  # type: ignore[misc]
     for p in (SYSLOG, RFC5424, RFC3164, JSON, NDJSON, HIKVISION, DAHUA, ONVIF, SSHD, SUDO, PAM, ACCOUNTS, AUDITD, POSTGRES,
-              MYSQL_AUDIT, NGINX, APACHE, ACCESS, ETL_JSON, JOBS_JSON, GENERIC, NETFILTER, LEEF, PANOS, CEF, SURICATA, ZEEK, FORTIGATE, CISCO_ASA)
+              MYSQL_AUDIT, NGINX, APACHE, ACCESS, ETL_JSON, JOBS_JSON, GENERIC, NETFILTER, LEEF, PANOS, CEF, SURICATA, ZEEK, FORTIGATE, CISCO_ASA,
+              HAPROXY)
 }
 """Format id (as used in ``RawRecord.format`` and source config) -> parser."""
 
-_LINE_APPS = (LEEF, PANOS, CEF, CISCO_ASA, FORTIGATE, NETFILTER)
+_LINE_APPS = (LEEF, PANOS, CEF, CISCO_ASA, FORTIGATE, NETFILTER, HAPROXY)
 _JSON_ORDER = (MYSQL_AUDIT, ETL_JSON, JOBS_JSON, SURICATA, ZEEK)
 _XML_STARTS = ("<?xml", "<s:Envelope", "<soap:Envelope", "<SOAP-ENV:Envelope", "<env:Envelope", "<wsnt:Notify",
                "<Envelope")

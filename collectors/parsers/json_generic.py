@@ -138,13 +138,14 @@ _DATASET_FORMATS = {
     "cisco_asa.log": "cisco_asa", "fortinet_fortigate.log": "fortigate", "panw.panos": "panos",
     "iptables.log": "netfilter", "cef.log": "cef", "suricata.eve": "suricata", "zeek.connection": "zeek",
     "zeek.dns": "zeek", "zeek.http": "zeek", "zeek.ssh": "zeek", "zeek.ssl": "zeek", "zeek.files": "zeek",
-    "zeek.notice": "zeek", "zeek.weird": "zeek",
+    "zeek.notice": "zeek", "zeek.weird": "zeek", "haproxy.log": "haproxy",
 }
 """Elastic dataset names (``event.dataset``, ``data_stream.dataset``, ``<module>.<fileset>``) -> our format id."""
 _PATH_FORMATS = (
     ("/var/log/auth.log", "syslog"), ("/var/log/secure", "syslog"), ("/var/log/syslog", "syslog"),
     ("/var/log/messages", "syslog"), ("/var/log/nginx/", "nginx"), ("/var/log/apache2/", "apache"),
     ("/var/log/httpd/", "apache"), ("/var/log/audit/", "auditd"), ("/var/log/postgresql/", "postgres"),
+    ("/var/log/haproxy", "haproxy"),
 )
 """Recognisable ``log.file.path`` prefixes -> our format id, for shippers that name no dataset."""
 

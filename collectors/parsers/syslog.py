@@ -24,6 +24,7 @@ from .accounts import PARSER as ACCOUNTS
 from .auditd import PARSER as AUDITD
 from .dahua import PARSER as DAHUA
 from .etl_json import PARSER as ETL
+from .haproxy import PARSER as HAPROXY
 from .hikvision import PARSER as HIKVISION
 from .jobs_json import PARSER as JOBS
 from .mysql_audit import PARSER as MYSQL
@@ -43,7 +44,8 @@ from .web import APACHE, NGINX
 
 __all__ = ["SyslogParser", "SYSLOG", "RFC5424", "RFC3164", "APPS", "dispatch"]
 
-APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, ACCOUNTS, AUDITD, HIKVISION, DAHUA, POSTGRES, NGINX, APACHE, NETFILTER, LEEF, PANOS, CEF, FORTIGATE, CISCO_ASA)
+APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, ACCOUNTS, AUDITD, HIKVISION, DAHUA, POSTGRES, NGINX, APACHE, NETFILTER, LEEF, PANOS, CEF, FORTIGATE, CISCO_ASA,
+                             HAPROXY)
 """App parsers in sniffing order (cheap, specific checks first)."""
 
 JSON_BODIES: tuple[JsonFamilyParser, ...] = (MYSQL, ETL, JOBS, SURICATA, ZEEK)

@@ -20,20 +20,24 @@ from ._app import AppParser
 from ._common import add_tag, categorize, record_zone, set_outcome, set_timestamp, to_int
 from ._netfields import parse_ip, set_endpoint
 
-__all__ = ["NginxParser", "ApacheParser", "AccessParser", "NGINX", "APACHE", "ACCESS", "parse_access"]
+__all__ = ["NginxParser", "ApacheParser", "AccessParser", "NGINX", "APACHE", "ACCESS", "parse_access", "set_request"]
 
 _Q = r'"((?:[^"\\]|\\.)*)"'
 _ADDR = r'"?[^\s",\[\-][^\s",]*'
+_ACCESS_TAIL = (
+    r" (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]{10,40})\] " + _Q.replace("(", "(?P<request>", 1)
+    + r" (?P<status>\d{3}|-) (?P<bytes>\d+|-)(?: (?P<rt>\d+(?:\.\d+)?))?"
+    + r"(?: " + _Q.replace("(", "(?P<referrer>", 1) + r")?(?: " + _Q.replace("(", "(?P<agent>", 1)
+    + r")?(?P<extra>.*)$")
 _ACCESS_RE = re.compile(
     # optional virtual host (%v / $host, with :port), then one address or a forwarded list ($remote_addr or
     # $proxy_add_x_forwarded_for), ident, user, [time], "request", status, bytes, optional response time, referrer,
     # user agent, and whatever the site appends.
     r'(?:(?P<vhost>[0-9A-Fa-f]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f.]+|[^\s,:"\[]+)(?::(?P<vport>\d{1,5}))? )?'
-    r'(?P<addrs>' + _ADDR + r'(?:"?,?\s+' + _ADDR + r')*"?)'
-    r" (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]{10,40})\] " + _Q.replace("(", "(?P<request>", 1)
-    + r" (?P<status>\d{3}|-) (?P<bytes>\d+|-)(?: (?P<rt>\d+(?:\.\d+)?))?"
-    + r"(?: " + _Q.replace("(", "(?P<referrer>", 1) + r")?(?: " + _Q.replace("(", "(?P<agent>", 1)
-    + r")?(?P<extra>.*)$", re.S)
+    r'(?P<addrs>' + _ADDR + r'(?:"?,?\s+' + _ADDR + r')*"?)' + _ACCESS_TAIL, re.S)
+_ACCESS_PLAIN_RE = re.compile(r"(?P<vhost>)(?P<vport>)(?P<addrs>[^\s\",\[\-][^\s\",]*)" + _ACCESS_TAIL, re.S)
+"""The common case (client, ident, user, ``[``): tried first, it reads exactly what :data:`_ACCESS_RE` would
+(with three fields before the time there is no room for a virtual host) at twice the speed."""
 _SSL_RE = re.compile(  # mod_ssl's ssl_request_log: %t %h %{SSL_PROTOCOL}x %{SSL_CIPHER}x "%r" %b
     r"\[(?P<time>[^\]]{10,40})\] (?P<addrs>\S+) (?P<proto>(?:TLS|SSL|DTLS)v[\d.]+|-) (?P<cipher>\S+) "
     + _Q.replace("(", "(?P<request>", 1) + r" (?P<bytes>\d+|-)(?P<extra>.*)$", re.S)
@@ -132,7 +136,9 @@ def _split_hostport(addr: str) -> tuple[str, str | None]:
     return addr, None
 
 
-def _set_request(ev: Event, request: str) -> None:
+def set_request(ev: Event, request: str) -> None:
+    """``http.request.method``, ``url.*`` and ``http.version`` from a request line (``GET /x HTTP/1.1``);
+    anything else is kept in ``url.original`` and tagged ``http_malformed_request``."""
     rm = _REQUEST_RE.match(request)
     if rm:
         set_field(ev, "http.request.method", rm.group(1))
@@ -178,7 +184,7 @@ def _set_forwarded(ev: Event, extra: str) -> None:
 
 def parse_access(ev: Event, line: str, record: RawRecord, now: _dt.datetime) -> bool:
     """Fill ``ev`` from a common/combined access line (or mod_ssl's request log); False when it is not one."""
-    m = _ACCESS_RE.match(line)
+    m = _ACCESS_PLAIN_RE.match(line) or _ACCESS_RE.match(line)
     if not m:
         return _parse_ssl_request(ev, line, now)
     categorize(ev, "web", "access", "http-request")
@@ -190,7 +196,7 @@ def parse_access(ev: Event, line: str, record: RawRecord, now: _dt.datetime) -> 
         set_field(ev, "user.name", m.group("user"))
     ts = _clf_time(m.group("time"))
     set_timestamp(ev, ts if ts is not None else m.group("time"), now, original=m.group("time"))
-    _set_request(ev, _unescape(m.group("request")))
+    set_request(ev, _unescape(m.group("request")))
     if vhost and "url" in ev and "domain" not in ev["url"] and parse_ip(vhost) is None:
         set_field(ev, "url.domain", vhost)
     status = to_int(m.group("status"))
@@ -230,7 +236,7 @@ def _parse_ssl_request(ev: Event, line: str, now: _dt.datetime) -> bool:
         set_field(ev, "tls.version", version if "." in version else version + ".0")
     if m.group("cipher") != "-":
         set_field(ev, "tls.cipher", m.group("cipher"))
-    _set_request(ev, _unescape(m.group("request")))
+    set_request(ev, _unescape(m.group("request")))
     size = to_int(m.group("bytes"))
     if size is not None:
         set_field(ev, "http.response.body.bytes", size)
@@ -253,7 +259,7 @@ class _WebParser(AppParser):
         return ev
 
     def sniff(self, message: str) -> bool:
-        return '] "' in message[:120] and _ACCESS_RE.match(message) is not None
+        return '] "' in message[:120] and (_ACCESS_PLAIN_RE.match(message) or _ACCESS_RE.match(message)) is not None
 
     def parse_native(self, ev: Event, text: str, record: RawRecord, now: _dt.datetime) -> bool:
         return self.apply(ev, text, None, record, now)
