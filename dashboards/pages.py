@@ -38,8 +38,10 @@ class NavItem:
 
 
 NAV: tuple[NavItem, ...] = (
+    NavItem("incidents", "/incidents", "nav.incidents", "alerts:read"),
     NavItem("overview", "/", "nav.overview", "alerts:read"),
     NavItem("alerts", "/alerts", "nav.alerts", "alerts:read"),
+    NavItem("cases", "/cases", "nav.cases", "cases:read"),
     NavItem("search", "/search", "nav.search", "events:read"),
     NavItem("assets", "/assets", "nav.assets", "alerts:read"),
     NavItem("playbooks", "/playbooks", "nav.playbooks", "playbooks:read"),
@@ -133,6 +135,21 @@ async def alerts_page(request: Request) -> Response:
 @router.get("/alerts/{alert_id}")
 async def alert_page(alert_id: int, request: Request) -> Response:
     return await _page(request, "alert", "alert.html", page_data={"alert_id": alert_id})
+
+
+@router.get("/incidents")
+async def incidents_page(request: Request) -> Response:
+    return await _page(request, "incidents", "incidents.html")
+
+
+@router.get("/cases")
+async def cases_page(request: Request) -> Response:
+    return await _page(request, "cases", "cases.html")
+
+
+@router.get("/cases/{case_id}")
+async def case_page(case_id: int, request: Request) -> Response:
+    return await _page(request, "cases", "case.html", page_data={"case_id": case_id})
 
 
 @router.get("/search")

@@ -17,8 +17,9 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AuditDep, CasesDep, IdPath, RowId, ScannerDep, require
-from core.alerts import Case
+from api.deps import AlertsDep, AuditDep, CasesDep, IdPath, IncidentsDep, RowId, ScannerDep, require
+from api.routers.incidents import IncidentOut
+from core.alerts import AlertFilter, Case
 from core.protocols import IncompleteScan
 
 __all__ = ["router", "MAX_ATTACHMENT_BYTES"]
@@ -30,6 +31,7 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 CanRead = require("cases:read")
 CanWrite = require("cases:write")
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+MAX_CASE_ALERTS = 5000
 CaseStatus = Literal["open", "in_progress", "closed"]
 Severity = Literal["informational", "low", "medium", "high", "critical"]
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._\- ]")
@@ -42,6 +44,8 @@ class CaseIn(BaseModel):
     severity: Severity = "medium"
     assignee: str | None = Field(None, max_length=64)
     alert_ids: list[RowId] = Field(default_factory=list, max_length=1000)
+    incident_ids: list[RowId] = Field(default_factory=list, max_length=100)
+    """Incidents the case is opened from: their alerts join the case and they link to it."""
 
 
 class CaseUpdate(BaseModel):
@@ -127,12 +131,40 @@ async def list_cases(_me: CanRead, cases: CasesDep, status: CaseStatus | None = 
     return CasePage(total=total, items=[CaseOut.model_validate(c) for c in items])
 
 
-@router.post("", response_model=CaseOut, status_code=201)
-async def create_case(me: CanWrite, request: Request, body: CaseIn, cases: CasesDep, log: AuditDep) -> CaseOut:
-    c = await asyncio.to_thread(cases.create_case, body.title, body.description, body.severity, me.actor,
-                                body.alert_ids, body.assignee)
-    await audit(log, request, me, "case.create", f"case:{c.id}", after={**_view(c), "alert_ids": c.alert_ids})
+@router.post("", response_model=CaseOut, status_code=201,
+             summary="Open a case from selected alerts and/or incidents (their alerts join it)")
+async def create_case(me: CanWrite, request: Request, body: CaseIn, cases: CasesDep, incidents: IncidentsDep,
+                      log: AuditDep) -> CaseOut:
+    def create() -> Case:
+        alert_ids = list(body.alert_ids)
+        for iid in dict.fromkeys(body.incident_ids):
+            alert_ids.extend(incidents.incident_alert_ids(iid))  # NotFound (404) before anything is written
+        alert_ids = list(dict.fromkeys(alert_ids))
+        if len(alert_ids) > MAX_CASE_ALERTS:
+            raise HTTPException(413, f"the incidents hold {len(alert_ids)} alerts; a case takes at most "
+                                     f"{MAX_CASE_ALERTS}: open it from fewer incidents")
+        c = cases.create_case(body.title, body.description, body.severity, me.actor, alert_ids, body.assignee)
+        for iid in dict.fromkeys(body.incident_ids):
+            incidents.set_case(iid, c.id)
+        return c
+
+    c = await asyncio.to_thread(create)
+    await audit(log, request, me, "case.create", f"case:{c.id}",
+                after={**_view(c), "alert_ids": c.alert_ids, "incident_ids": list(body.incident_ids)})
     return CaseOut.model_validate(c)
+
+
+@router.get("/{case_id}/incidents", response_model=list[IncidentOut],
+            summary="Incidents linked to the case (opened from it, or holding one of its alerts)")
+async def case_incidents(_me: CanRead, case_id: IdPath, cases: CasesDep, alerts: AlertsDep,
+                         incidents: IncidentsDep) -> list[IncidentOut]:
+    def load() -> list[IncidentOut]:
+        cases.get_case(case_id)
+        _n, items = alerts.list(AlertFilter(case_id=case_id, sort="id", limit=MAX_CASE_ALERTS, count_up_to=0))
+        ids = sorted({a.incident_id for a in items if a.incident_id is not None})
+        return [IncidentOut.model_validate(incidents.get_incident(i)) for i in ids]
+
+    return await asyncio.to_thread(load)
 
 
 @router.get("/{case_id}", response_model=CaseOut)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auditing import audit
 from api.deps import AlertsDep, AuditDep, IdPath, IncidentsDep, require
 from api.routers.alerts import AlertOut, Level, Resolution, Status, _iso, public
-from core.alerts import AlertFilter, Incident, IncidentFilter, check_transition
+from core.alerts import AlertFilter, Incident, IncidentFilter, NotFound, TransitionError, check_transition
 
 __all__ = ["router", "IncidentOut", "IncidentPage", "IncidentDetail"]
 
@@ -111,6 +111,27 @@ class IncidentUpdate(BaseModel):
     assignee: str | None = Field(None, max_length=64)
 
 
+class BulkIn(BaseModel):
+    """Triage of many incidents at once (the queue's bulk bar, also after "select all matching")."""
+    model_config = ConfigDict(extra="forbid")
+    ids: list[int] = Field(..., min_length=1, max_length=MAX_IDS)
+    status: Status | None = None
+    resolution: Resolution | None = None
+    assignee: str | None = Field(None, max_length=64)
+
+
+class BulkItem(BaseModel):
+    id: int
+    ok: bool
+    error: str | None = None
+
+
+class BulkOut(BaseModel):
+    updated: int
+    failed: int
+    items: list[BulkItem]
+
+
 class IdsOut(BaseModel):
     ids: list[int]
     truncated: bool
@@ -152,6 +173,32 @@ async def matching_ids(_me: CanRead, incidents: IncidentsDep, q: Annotated[Incid
 @router.get("/facets", summary="Values the queue's filters offer: rules, centers, assets, assignees")
 async def facets(_me: CanRead, incidents: IncidentsDep) -> dict[str, list[str]]:
     return await asyncio.to_thread(incidents.facets)
+
+
+@router.post("/bulk", response_model=BulkOut,
+             summary="Triage many incidents: status (closing needs a resolution) and/or assignee")
+async def bulk(me: CanWrite, request: Request, body: BulkIn, incidents: IncidentsDep, log: AuditDep) -> BulkOut:
+    given = "assignee" in body.model_fields_set
+    if body.status is None and not given:
+        raise HTTPException(400, "nothing to do: give status (with resolution when closing) or assignee")
+    if body.status is None and body.resolution is not None:
+        raise HTTPException(400, "a resolution is only given together with status 'closed'")
+    items: list[BulkItem] = []
+    for iid in dict.fromkeys(body.ids):
+        try:
+            current = await asyncio.to_thread(incidents.get_incident, iid)
+            if body.status is not None:
+                check_transition(current.status, body.status, body.resolution)
+            before, after = await asyncio.to_thread(incidents.update_incident, iid, status=body.status,
+                                                    resolution=body.resolution, assignee=body.assignee,
+                                                    clear_assignee=given and body.assignee is None)
+            await audit(log, request, me, "incident.update", f"incident:{iid}", before=_view(before),
+                        after=_view(after))
+            items.append(BulkItem(id=iid, ok=True))
+        except (NotFound, TransitionError) as exc:
+            items.append(BulkItem(id=iid, ok=False, error=str(exc)))
+    ok = sum(1 for i in items if i.ok)
+    return BulkOut(updated=ok, failed=len(items) - ok, items=items)
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail)

@@ -78,9 +78,27 @@
     updateSelected();
   }
 
+  // The header box mirrors the rows shown: ticked only when every one of them is selected
+  // (so after a bulk action, which clears the selection, it is unticked).
   function updateSelected() {
+    const boxes = document.querySelectorAll("#alerts-body input[type=checkbox]");
+    const ticked = Array.from(boxes).filter(function (b) { return selected.has(Number(b.dataset.id)); }).length;
+    const head = document.getElementById("select-all");
+    head.checked = boxes.length > 0 && ticked === boxes.length;
+    head.indeterminate = ticked > 0 && ticked < boxes.length;
     document.getElementById("selected-count").textContent = fmtNum(selected.size);
-    for (const b of document.querySelectorAll("[data-bulk]")) b.disabled = selected.size === 0;
+    for (const b of document.querySelectorAll("[data-bulk], #make-case")) b.disabled = selected.size === 0;
+  }
+
+  // A case from the selected alerts; its page opens at once.
+  async function makeCase() {
+    const ids = Array.from(selected);
+    const first = document.querySelector("#alerts-body tr[data-id='" + ids[0] + "'] .rule-link");
+    const title = T("cases.from_alerts").replace("{n}", fmtNum(ids.length)).replace("{what}", first ? first.textContent : "#" + ids[0]);
+    try {
+      const c = await api("POST", "/api/v1/cases", {title: title, alert_ids: ids.slice(0, 1000)});
+      location.assign("/cases/" + encodeURIComponent(c.id));
+    } catch (e) { toast(errorText(e), true); }
   }
 
   async function bulk(kind) {
@@ -161,6 +179,7 @@
       updateSelected();
     });
     for (const b of document.querySelectorAll("[data-bulk]")) b.addEventListener("click", function () { bulk(b.dataset.bulk); });
+    document.getElementById("make-case").addEventListener("click", makeCase);
     load().then(live);
   });
 })();

@@ -74,6 +74,8 @@ def attach(conn: sqlite3.Connection, alert: Alert, *, created: bool, added_count
     if key is None:
         return None
     kind, who, center = key
+    if not alert.rules:  # as the alerts row stores it: an alert lists at least its own rule
+        alert.rules = [alert.rule_id]
     now = alert.updated_at or utc_now_iso()
     row = None
     if alert.incident_id is not None:

@@ -44,3 +44,42 @@ def test_ndjson_export_downloads_with_a_name(stack, client, hdr):
     r = client.get(f"{V1}/alerts/export", params={"format": "ndjson"}, headers=hdr("admin"))
     assert r.status_code == 200
     assert 'filename="citysoc-alerts.ndjson"' in r.headers["content-disposition"]
+
+
+def test_bulk_triage_of_every_matching_incident(stack, client, hdr):
+    rec = stack.state.services["alert_recorder"]
+    rec.emit([Detection(rule_id="r-bulk", title="Rule bulk", level="medium",
+                        events=[{"@timestamp": "2026-11-25T09:00:00Z", "source": {"ip": f"203.0.113.{50 + i}"},
+                                 "destination": {"ip": "10.30.0.1"}, "citysoc": {"center": "operations"}}])
+              for i in range(4)])
+    h = hdr("analyst")
+    ids = client.get(f"{V1}/incidents/ids", params={"center": "operations"}, headers=h).json()["ids"]
+    assert len(ids) == 4
+    r = client.post(f"{V1}/incidents/bulk", json={"ids": ids, "status": "closed"}, headers=h)
+    assert r.status_code == 200 and r.json()["failed"] == 4  # closing needs a resolution: said per item
+    assert "resolution" in r.json()["items"][0]["error"]
+    r = client.post(f"{V1}/incidents/bulk", json={"ids": [*ids, 99999], "status": "closed",
+                                                   "resolution": "benign"}, headers=h)
+    assert r.json()["updated"] == 4 and r.json()["failed"] == 1
+    page = client.get(f"{V1}/incidents", params={"center": "operations", "status": "closed"}, headers=h).json()
+    assert page["total"] == 4
+    alerts = client.get(f"{V1}/alerts", params={"rule_id": "r-bulk"}, headers=h).json()["items"]
+    assert {a["status"] for a in alerts} == {"closed"}
+    assert client.post(f"{V1}/incidents/bulk", json={"ids": ids, "assignee": "ana"},
+                       headers=hdr("viewer")).status_code == 403
+    assert client.post(f"{V1}/incidents/bulk", json={"ids": ids}, headers=h).status_code == 400
+
+
+def test_case_opened_from_an_incident_takes_its_alerts_and_links_back(stack, client, hdr):
+    _seed(stack)
+    h = hdr("analyst")
+    inc = client.get(f"{V1}/incidents", headers=h).json()["items"][0]
+    r = client.post(f"{V1}/cases", json={"title": "Scan from 203.0.113.7", "incident_ids": [inc["id"]]}, headers=h)
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert len(case["alert_ids"]) == 3
+    assert client.get(f"{V1}/incidents/{inc['id']}", headers=h).json()["case_id"] == case["id"]
+    linked = client.get(f"{V1}/cases/{case['id']}/incidents", headers=h).json()
+    assert [i["id"] for i in linked] == [inc["id"]]
+    assert client.post(f"{V1}/cases", json={"title": "x", "incident_ids": [9999]}, headers=h).status_code == 404
+    assert client.get(f"{V1}/cases", headers=h).json()["total"] == 1  # the refused one wrote nothing

@@ -91,11 +91,11 @@ def _events(n: int) -> list[dict[str, Any]]:
 
 
 def _seed_alerts(data: Path) -> dict[str, int]:
-    """Alerts written through the alert store (soc.db), as the alert recorder does: the
-    Sigma engine is not wired into ``citysoc serve`` yet, so no rule raises them there."""
+    """Alerts written through the alert store (soc.db) with the default grouping policy, as
+    the alert recorder does (each lands in its incident)."""
     sys.path.insert(0, str(ROOT))
     from citysoc.wiring import open_soc
-    from core.alerts import Alert, Entities, dedupe_key, events_query, risk_score
+    from core.alerts import Alert, Entities, GroupingPolicy, dedupe_key, events_query, risk_score
     from core.settings import Settings
 
     soc = open_soc(Settings(data=data))
@@ -127,7 +127,7 @@ def _seed_alerts(data: Path) -> dict[str, int]:
               Entities(host=p, user=p, source_ip="10.66.6.6", center=p, asset_id=p),
               ["attack.t1059", p], f"description {p}", xss_ev)
     ids: dict[str, int] = {}
-    changes = soc.alerts.record([a for _, a in made], window_s=0)
+    changes = soc.alerts.record([a for _, a in made], window_s=0, policy=GroupingPolicy())
     for (key, _), ch in zip(made, changes):
         ids[key] = ch.alert.id
     soc.close()

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from console_helpers import ROOT, Console, shot
 
-PAGES = ["/", "/alerts", "/search", "/assets", "/playbooks", "/rules", "/reports"]
+PAGES = ["/", "/incidents", "/alerts", "/cases", "/search", "/assets", "/playbooks", "/rules", "/reports"]
 
 
 def _loaded(page) -> None:
@@ -229,7 +229,7 @@ def test_viewer_sees_no_triage_controls(console: Console, new_page) -> None:
     _loaded(page)
     assert page.is_hidden("#bulk")
     assert [a.get_attribute("data-nav") for a in page.locator("nav.menu a").all()] == \
-        ["overview", "alerts", "search", "assets", "playbooks", "rules"]
+        ["incidents", "overview", "alerts", "cases", "search", "assets", "playbooks", "rules"]
     page.goto(f"/alerts/{console.alert_ids['warehouse']}")
     _loaded(page)
     assert page.is_hidden("#triage") and page.is_hidden("#comment-form") and page.is_hidden("#pb-dry")
