@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.assets import Asset, AssetHealth, HealthTracker, UnmanagedAssetDetector, health_status, silent_detections
+from core.assets import Asset, AssetHealth, HealthTracker, health_status
+from detections.assets import UnmanagedAssetDetector, silent_detections
 
 T0 = _dt.datetime(2026, 11, 18, 8, 0, tzinfo=_dt.timezone.utc).timestamp()
 

@@ -56,6 +56,9 @@ class DetectionRuntime:
     intel_manager: Any = None
     failures: list[str] = field(default_factory=list)
     state_path: Path | None = None
+    attached: list[Any] = field(default_factory=list)
+    """Detectors built elsewhere that the catalog lists and toggles (the asset detectors)."""
+    disabled_at_start: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- RuleCatalog ------------------------------------------------------------------
@@ -72,7 +75,20 @@ class DetectionRuntime:
                                     engine="sigma-correlation", description=s.description, source=s.path))
         if self.network is not None:
             out.extend(self.network.rules())
+        for d in self.attached:
+            s = d.spec
+            out.append(RuleInfo(id=s.rule_id, title=s.title, title_vi=s.title_vi, level=d.level, enabled=d.enabled,
+                                tags=list(s.tags), engine=s.engine, description=s.description,
+                                source=f"{type(d).__module__}.{type(d).__name__}"))
         return out
+
+    def attach(self, *detectors: Any) -> None:
+        """List and toggle detectors built outside this runtime: each has a ``spec``
+        (:class:`core.detectors.DetectorSpec`), a ``level`` and an ``enabled`` flag it
+        honours. A rule disabled in ``rules-state.json`` or settings starts disabled."""
+        for d in detectors:
+            d.enabled = d.spec.rule_id not in self.disabled_at_start
+            self.attached.append(d)
 
     def get_rule(self, rule_id: str) -> RuleInfo | None:
         return next((r for r in self.list_rules() if r.id == rule_id), None)
@@ -86,6 +102,9 @@ class DetectionRuntime:
         elif self.sigma is not None and rule_id in set(self.sigma.rule_ids):
             with self._lock:
                 (self.sigma.enable if enabled else self.sigma.disable)(rule_id)
+        elif (d := next((d for d in self.attached if d.spec.rule_id == rule_id), None)) is not None:
+            with self._lock:
+                d.enabled = enabled
         else:
             raise KeyError(rule_id)
         self._save_state()
@@ -96,9 +115,10 @@ class DetectionRuntime:
     def _save_state(self) -> None:
         if self.state_path is None:
             return
-        disabled = set(self.sigma.disabled) if self.sigma is not None else set()
-        if self.network is not None:
-            disabled = (disabled - set(self.network.by_rule)) | self.network.disabled
+        # Ids this process does not run (another engine's, a rule file not loaded here)
+        # keep the state they had; the rest are what the engines say now.
+        known = {r.id for r in self.list_rules()}
+        disabled = {r.id for r in self.list_rules() if not r.enabled} | (self.disabled_at_start - known)
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"disabled": sorted(disabled)}, indent=1))
         os.replace(tmp, self.state_path)
@@ -143,6 +163,7 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
             disabled |= set(json.loads(rt.state_path.read_text()).get("disabled", []))
         except (OSError, ValueError) as exc:
             log.warning("ignoring unreadable %s: %s", rt.state_path, exc)
+    rt.disabled_at_start = disabled
     if folders:
         try:
             ruleset = load_rules(folders, cache_dir=cache / "sigma")

@@ -273,7 +273,8 @@ class AssetRuntime:
         import time as _time
 
         from collectors.enrich import AssetIndex
-        from core.assets import AssetMonitor, HealthTracker, UnmanagedAssetDetector
+        from core.assets import AssetMonitor, HealthTracker
+        from detections.assets import SilentAssetDetector, UnmanagedAssetDetector
 
         self.store = store
         self._index_cls = AssetIndex
@@ -283,8 +284,9 @@ class AssetRuntime:
         s = settings.assets
         self.unmanaged = UnmanagedAssetDetector(s.camera_cidrs, lambda ip: self.index.lookup_ip(ip) is not None,
                                                 level=s.unmanaged_level)
+        self.silent = SilentAssetDetector(level=s.silent_level)
         self.monitor = AssetMonitor(store, self.tracker, alert_sink=alert_sink, on_change=self._rebuild,
-                                    silent_level=s.silent_level, clock=now)
+                                    silent=self.silent.check, clock=now)
         self.monitor.refresh(force=True)
 
     def _rebuild(self, assets: list[Any]) -> None:
@@ -310,6 +312,9 @@ class AssetRuntime:
         else:  # the file enricher stays (its inventory was not importable); API-added assets still count
             pipeline.enrichers.append(self.enrich)
         pipeline.detectors.extend([self.tracker, self.unmanaged])
+        rules = services.get("rules")
+        if rules is not None and hasattr(rules, "attach"):  # the rule catalog lists and toggles them
+            rules.attach(self.unmanaged, self.silent)
         services.update({"assets": self.store, "asset_tracker": self.tracker, "assets_changed": self.changed,
                          "asset_clock": lambda: self.monitor.clock()})
 

@@ -14,10 +14,8 @@ Pure logic lives here so the store, the API, the CLI and the scheduler agree on 
 * :func:`health_status`: ``healthy`` / ``degraded`` / ``silent`` / ``unknown`` from an
   asset's counters against its own baseline (an hourly-rate EWMA) and expected interval.
   Cameras and NVRs have no agent: their online state is the same log-driven state.
-* :func:`silent_detections`: ``asset:silent`` detections for watched assets (cameras,
-  NVRs, databases, or any asset with an explicit interval) quiet longer than expected.
-* :class:`UnmanagedAssetDetector`: ``asset:unmanaged``, once per address, for traffic
-  from a camera-network address no inventory entry owns.
+* The detectors over this (``asset:silent``, ``asset:unmanaged``) live in
+  :mod:`detections.assets`; :class:`AssetMonitor` is handed the silent check.
 * :func:`asset_risk`: open alerts weighted by level and criticality, combined as
   independent chances (``1 - prod(1 - p)``) so the score stays 0..100; closed alerts
   fade with a half-life instead of vanishing (false positives vanish at once).
@@ -40,7 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.spreadsheet import safe_cell, unsafe_cell
 from core.alerts import level_number
-from core.events import Event, TimestampError, event_ms, get_field, iso_ms, parse_timestamp, to_utc_iso
+from core.events import Event, TimestampError, event_ms, iso_ms, parse_timestamp, to_utc_iso
+from core.levels import Level
 from core.protocols import Detection
 
 __all__ = [
@@ -65,8 +64,7 @@ __all__ = [
     "HealthTracker",
     "health_status",
     "expected_interval",
-    "silent_detections",
-    "UnmanagedAssetDetector",
+    "SilentCheck",
     "asset_risk",
     "alert_weight",
     "center_summary",
@@ -104,8 +102,10 @@ class AssetSettings(BaseModel):
     """Camera networks: traffic from an address here that no asset owns is an unmanaged device."""
     check_interval_s: float = Field(60.0, gt=0)
     """How often the scheduler flushes health counters, checks for silent assets and reloads the index."""
-    silent_level: str = "high"
-    unmanaged_level: str = "medium"
+    silent_level: Level = "high"
+    """Level of ``asset:silent`` alerts."""
+    unmanaged_level: Level = "medium"
+    """Level of ``asset:unmanaged`` alerts."""
 
 
 @dataclass(slots=True)
@@ -541,113 +541,6 @@ def health_status(asset: Asset, h: AssetHealth | None, now: float) -> str:
     return "healthy"
 
 
-def _asset_event(asset: Asset, now: float, **extra: Any) -> Event:
-    ev: Event = {"@timestamp": _iso(now),
-                 "event": {"kind": "alert", "category": ["host"], "dataset": "citysoc.assets", "module": "citysoc"},
-                 "citysoc": {"asset": {"id": asset.id, "name": asset.name, "type": asset.type,
-                                       "criticality": asset.criticality}, "center": asset.center},
-                 "host": {"name": asset.hostnames[0] if asset.hostnames else asset.id}}
-    if asset.ips:
-        ev["host"]["ip"] = [ip for ip in asset.ips if "/" not in ip]
-    ev.update(extra)
-    return ev
-
-
-def silent_detections(assets: Iterable[Asset], health: Mapping[str, AssetHealth], now: float,
-                      already: set[str], *, level: str = "high") -> list[Detection]:
-    """``asset:silent`` for each watched asset quiet longer than its interval, once per
-    silence: ``already`` holds the ids alerted and is updated (an asset heard again is
-    re-armed). Never-heard assets are ``unknown``, not silent: no baseline, no alarm."""
-    out: list[Detection] = []
-    for a in assets:
-        if a.type not in SILENT_WATCH_TYPES and a.log_interval_s is None:
-            continue
-        h = health.get(a.id)
-        if h is None or h.last_seen is None:
-            continue
-        quiet = now - h.last_seen
-        if quiet <= expected_interval(a):
-            already.discard(a.id)
-            continue
-        if a.id in already:
-            continue
-        already.add(a.id)
-        ev = _asset_event(a, now, message=f"{a.type} {a.id} sent no log for {int(quiet)} s "
-                                          f"(expected at least every {expected_interval(a)} s)")
-        ev["citysoc"]["asset"]["last_seen"] = _iso(h.last_seen)
-        out.append(Detection(
-            rule_id="asset:silent", title=f"Asset stopped logging: {a.name}", level=level, events=[ev],
-            tags=["attack.defense-evasion", "attack.t1562.001", "attack.impact", "citysoc.asset-health"],
-            engine="assets", description=(
-                f"{a.name} ({a.type}, {a.center}) has been silent for {int(quiet // 60)} minutes; its expected "
-                f"log interval is {expected_interval(a) // 60} minutes. Check power and network, then whether "
-                "logging was turned off on the device (an attacker hides that way)."),
-            group_key=f"silent:{a.id}", extra={"asset_id": a.id, "last_seen": _iso(h.last_seen)}))
-    return out
-
-
-class UnmanagedAssetDetector:
-    """``asset:unmanaged``: a camera-network address that no asset owns sent traffic.
-
-    Reads network events (``event.category`` network or a ``network.*`` / ``zeek``-like
-    dataset) with a ``source.ip`` inside a camera CIDR. ``known(ip)`` answers from the
-    live inventory; each address is reported once per process (bounded memory).
-    """
-
-    name = "asset-unmanaged"
-
-    def __init__(self, camera_cidrs: Sequence[str], known: Callable[[str], bool], *, level: str = "medium",
-                 max_reported: int = 100_000):
-        self._nets = [ipaddress.ip_network(c, strict=False) for c in camera_cidrs]
-        self._known = known
-        self.level = level
-        self._reported: set[str] = set()
-        self._checked: dict[str, bool] = {}
-        self._max = max_reported
-
-    def forget(self) -> None:
-        """The inventory changed: re-check addresses seen before."""
-        self._checked.clear()
-
-    def _in_camera_net(self, ip: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(addr in n for n in self._nets)
-
-    def process(self, event: Event) -> list[Detection]:
-        ev = event.get("event")
-        if not isinstance(ev, dict):
-            return []
-        cat = ev.get("category")
-        ds = ev.get("dataset") or ""
-        if not ((cat == "network" or (isinstance(cat, list) and "network" in cat))
-                or (isinstance(ds, str) and ds.startswith("network"))):
-            return []
-        so = event.get("source")
-        src = so.get("ip") if isinstance(so, dict) else get_field(event, "source.ip")
-        if not isinstance(src, str) or src in self._reported:
-            return []
-        inside = self._checked.get(src)
-        if inside is None:
-            inside = self._in_camera_net(src) and not self._known(src)
-            if len(self._checked) > self._max:
-                self._checked.clear()
-            self._checked[src] = inside
-        if not inside or len(self._reported) >= self._max:
-            return []
-        self._reported.add(src)
-        return [Detection(
-            rule_id="asset:unmanaged", title=f"Unmanaged device in the camera network: {src}", level=self.level,
-            events=[event], tags=["attack.initial-access", "attack.t1200", "citysoc.asset-inventory",
-                                  "citysoc.camera.unknown_device"],
-            engine="assets", description=(
-                f"{src} sent traffic inside a camera network but is in no inventory entry. Find the device "
-                "(switch port by MAC), then add it to the inventory or unplug it."),
-            group_key=f"unmanaged:{src}", extra={"ip": src})]
-
-
 # -- risk -----------------------------------------------------------------------------------
 RISK_HALF_LIFE_S = 24 * 3600.0
 """A closed alert's weight halves every day (true positives leave a fading trace)."""
@@ -705,26 +598,30 @@ def center_summary(center: str, assets: Sequence[Asset], health: Mapping[str, As
             "top_risk": [{"asset_id": k, "risk": r} for r, k in risks[:5] if r > 0]}
 
 
+SilentCheck = Callable[[Sequence[Asset], Mapping[str, "AssetHealth"], float], list[Detection]]
+"""``(assets, health by asset id, now) -> asset:silent detections``."""
+
+
 class AssetMonitor:
     """The scheduler's periodic asset job: flush health counters to the store, pick up
     inventory changes (``on_change`` gets the new list: the wiring rebuilds the enricher's
-    index), and raise ``asset:silent`` through the alert sink.
+    index), and hand the health to ``silent`` (the ``asset:silent`` detector of
+    ``detections.assets``, wired by ``citysoc``), whose detections go to the alert sink.
 
     ``tick`` is synchronous (run it in a thread); ``clock`` gives "now" (epoch seconds).
     """
 
     def __init__(self, store: AssetStore, tracker: HealthTracker, *, alert_sink: Any = None,
-                 on_change: Callable[[list[Asset]], None] | None = None, silent_level: str = "high",
-                 clock: Callable[[], float] = time.time):
+                 on_change: Callable[[list[Asset]], None] | None = None,
+                 silent: SilentCheck | None = None, clock: Callable[[], float] = time.time):
         self.store = store
         self.tracker = tracker
         self.alert_sink = alert_sink
         self.on_change = on_change
-        self.silent_level = silent_level
+        self.silent = silent
         self.clock = clock
         self.assets: list[Asset] = []
         self._version: int | None = None
-        self._silent: set[str] = set()
         self.ticks = 0
         self.silent_raised = 0
 
@@ -748,8 +645,7 @@ class AssetMonitor:
         snap = [h for h in self.tracker.snapshot() if h.asset_id in known]  # a deleted asset's counters stay out
         if snap:
             self.store.save_health(snap)
-        dets = silent_detections(self.assets, {h.asset_id: h for h in snap}, now, self._silent,
-                                 level=self.silent_level)
+        dets = self.silent(self.assets, {h.asset_id: h for h in snap}, now) if self.silent is not None else []
         if dets and self.alert_sink is not None:
             self.alert_sink.emit(dets)
         self.silent_raised += len(dets)

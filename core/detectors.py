@@ -45,7 +45,9 @@ class DetectorSpec:
     tags: tuple[str, ...]
     """ATT&CK tags (``attack.<tactic>``, ``attack.tNNNN``) its detections carry."""
     consumes: tuple[str, ...]
-    """``event.action`` values it reads, and/or :data:`FAILED_LOGINS`."""
+    """``event.action`` values it reads, and/or :data:`FAILED_LOGINS` (the network suite
+    routes by these); ``field:value`` entries for detectors that filter otherwise; empty
+    for a periodic check that reads no events (``asset:silent``)."""
     settings_key: str = ""
     """Its section under the engine's settings (``detection.network.<key>``)."""
     settings: Any = None

@@ -22,7 +22,6 @@ import math
 from collections import deque
 from typing import Any
 
-from core.events import Event
 from core.detectors import DetectorSpec
 from core.protocols import Detection
 from detections.network._common import EMPTY, BoundedMap, event_time, field

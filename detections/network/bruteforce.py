@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from core.events import Event
 from core.detectors import FAILED_LOGINS, DetectorSpec
+from core.events import Event
 from core.protocols import Detection
 from detections.network._common import EMPTY, BoundedMap, categories, event_time, field
 from detections.network.base import NetworkDetector

@@ -18,8 +18,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from core.events import Event
 from core.detectors import DetectorSpec
+from core.events import Event
 from core.protocols import Detection
 from detections.network._common import EMPTY, BoundedMap, event_time, field
 from detections.network.addrset import AddrSet

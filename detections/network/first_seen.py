@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.events import Event
 from core.detectors import DetectorSpec
 from core.protocols import Detection
 from detections.network._common import EMPTY, BoundedMap, event_time, field

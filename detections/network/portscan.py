@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from core.events import Event
 from core.detectors import DetectorSpec
+from core.events import Event
 from core.protocols import Detection
 from detections.network._common import EMPTY, BoundedMap, event_time
 from detections.network.base import NetworkDetector

@@ -26,7 +26,12 @@ from core.events import Event
 from core.protocols import Detection, RuleInfo
 from detections.network._common import EMPTY, nested
 from detections.network.base import NetworkDetector
-from detections.network.registry import DETECTORS, SPECS, NetworkDetectorSettings, NetworkSettingsBase
+from detections.network.registry import (
+    DETECTORS,
+    SPECS,
+    NetworkDetectorSettings,
+    NetworkSettingsBase,
+)
 from detections.network.zones import ZoneMap
 
 __all__ = ["NetworkDetectors", "RULES"]

@@ -49,3 +49,37 @@ def test_disable_over_the_api_answers_200_takes_effect_and_persists(tmp_path):
     finally:
         s.soc.close()
         s.state.store.close()
+
+
+def test_asset_detectors_are_in_the_catalog_and_toggle(tmp_path):
+    from citysoc.wiring import build_assets
+
+    rt = _runtime(tmp_path)
+    s = make_stack(tmp_path, with_rules=False)
+    s.state.services["rules"] = rt
+    assets = build_assets(s.settings)
+    assets.install(s.state.pipeline, s.state.services)
+    hdr = {"Authorization": f"ApiKey {s.keys['admin']}"}
+    flow = {"event": {"category": ["network"], "dataset": "network.flow", "action": "network_flow"},
+            "source": {"ip": "10.20.9.9"}, "destination": {"ip": "10.20.0.2", "port": 554}}
+    try:
+        with TestClient(s.app) as c:
+            listed = {i["id"]: i for i in c.get("/api/v1/rules", params={"q": "asset:"}, headers=hdr).json()["items"]}
+            assert {k: v["level"] for k, v in listed.items()} == {"asset:unmanaged": "medium", "asset:silent": "high"}
+            assert listed["asset:silent"]["title_vi"] and listed["asset:silent"]["engine"] == "assets"
+            r = c.post("/api/v1/rules/asset:unmanaged/disable", headers=hdr)
+            assert r.status_code == 200 and r.json()["enabled"] is False
+            assert assets.unmanaged.process(flow) == []
+            c.post("/api/v1/rules/asset:unmanaged/enable", headers=hdr)
+            assert [d.rule_id for d in assets.unmanaged.process(flow)] == ["asset:unmanaged"]
+            c.post("/api/v1/rules/asset:silent/disable", headers=hdr)
+            assert assets.silent.enabled is False
+        assert json.loads((tmp_path / "rules-state.json").read_text())["disabled"] == ["asset:silent"]
+        # a catalog that does not run the asset detectors (an offline report) keeps their state
+        again = _runtime(tmp_path)
+        again.set_enabled("net:beaconing", False)
+        assert json.loads((tmp_path / "rules-state.json").read_text())["disabled"] == ["asset:silent", "net:beaconing"]
+    finally:
+        assets.store.close()
+        s.soc.close()
+        s.state.store.close()

@@ -8,8 +8,9 @@ import pytest
 
 from collectors.enrich import AssetIndex
 from core.alerts import Alert, Entities
-from core.assets import (Asset, AssetError, AssetHealth, HealthTracker, Location, UnmanagedAssetDetector, asset_risk,
-                         center_summary, dump_csv, dump_yaml, health_status, load_inventory_text, silent_detections)
+from core.assets import (Asset, AssetError, AssetHealth, HealthTracker, Location, asset_risk, center_summary, dump_csv,
+                         dump_yaml, health_status, load_inventory_text)
+from detections.assets import UnmanagedAssetDetector, silent_detections
 from storage.assets import SQLiteAssetStore
 
 CAM = Asset(id="cam-q1-0001", name="Camera Nguyen Hue", type="camera", center="operations", criticality=4,

@@ -145,3 +145,22 @@ def test_catalog_shows_each_detectors_real_level(tmp_path):
     assert rt.get_rule("net:port_scan").level == "high"
     info = rt.get_rule("net:first_seen_domain")
     assert info.title_vi == SPECS["net:first_seen_domain"].title_vi and "attack.t1568" in info.tags
+
+
+def test_the_unmanaged_device_detector_passes_the_compliance_check():
+    from detections.assets import ASSET_SPECS, UnmanagedAssetDetector
+
+    known = {f"10.20.1.{i}" for i in range(1, 51)}
+
+    def make(max_keys: int | None) -> UnmanagedAssetDetector:
+        return UnmanagedAssetDetector(["10.20.0.0/16"], known.__contains__, max_reported=max_keys or 100_000)
+
+    check_detector(ASSET_SPECS["asset:unmanaged"], Scenario(
+        make=make,
+        attack=lambda: [flow("10.20.9.9", "10.20.0.2", 554, T0 + i) for i in range(3)],
+        # inventoried cameras, and an unknown address outside the camera network
+        lookalike=lambda: ([flow(f"10.20.1.{i % 50 + 1}", "10.20.0.2", 554, T0 + i) for i in range(200)]
+                           + [flow("10.40.0.12", "10.20.0.2", 443, T0)]),
+        flood=lambda n: [flow(h, "10.20.0.2", 554, T0 + i) for i, h in enumerate(_hosts(n, "10.20"))
+                         if h not in known],
+    ))
