@@ -23,8 +23,8 @@ with Elastic's expected document on the fields detections use (:func:`wanted`).
   score; the table prints how many values each exception removed, so nothing is skipped
   silently. An exception with ``"stream": "*"`` applies to every stream; one with a
   ``"value"`` removes only the values where Elastic wrote exactly that (``user.name: "-"``),
-  one with an ``"input"`` regex only those of input events it finds, so the field's other
-  values are still scored.
+  one with an ``"input"`` regex only those of input events it finds, one with a ``"test"``
+  only those of that input file, so the field's other values are still scored.
 
 The score of a stream is agreeing values / compared values. The table goes to stdout,
 the full result (per stream, per field, first misses) to ``bench/results/parity.json``.
@@ -221,10 +221,10 @@ class StreamResult:
                 "misses": {k: v[:max_misses] for k, v in sorted(self.misses.items())}}
 
 
-def _pairs(stream_dir: Path) -> tuple[list[tuple[str, dict[str, Any], str | None]], int]:
-    """``([(input event, expected doc, zone)], unpaired count)`` for one stream folder."""
+def _pairs(stream_dir: Path) -> tuple[list[tuple[str, dict[str, Any], str | None, str]], int]:
+    """``([(input event, expected doc, zone, test file name)], unpaired count)`` for one stream folder."""
     common = _read_config(stream_dir / "test-common-config.yml")
-    out: list[tuple[str, dict[str, Any], str | None]] = []
+    out: list[tuple[str, dict[str, Any], str | None, str]] = []
     unpaired = 0
     for inp in sorted(stream_dir.glob("test-*")):
         if inp.name.endswith(("-expected.json", ".yml")):
@@ -242,14 +242,17 @@ def _pairs(stream_dir: Path) -> tuple[list[tuple[str, dict[str, Any], str | None
             if doc is None:
                 unpaired += 1
                 continue
-            out.append((line, doc, zone))
+            out.append((line, doc, zone, inp.name))
     return out, unpaired
 
 
-def _excepted(rules: list[dict[str, Any]], want: Any, line: str) -> bool:
+def _excepted(rules: list[dict[str, Any]], want: Any, line: str, test: str = "") -> bool:
     """True when one of a field's exceptions covers this value: every selector it has must hold
-    (``value``: Elastic wrote exactly this; ``input``: a regex found in the input event)."""
+    (``value``: Elastic wrote exactly this; ``input``: a regex found in the input event;
+    ``test``: the input file it came from)."""
     for x in rules:
+        if "test" in x and x["test"] != test:
+            continue
         if "value" in x and _norm(x["value"]) != _norm(want):
             continue
         if "input" in x and not re.search(x["input"], line):
@@ -269,7 +272,7 @@ def measure_stream(stream: str, base: Path, exceptions: list[dict[str, str]] | N
             by_field.setdefault(x["field"], []).append(x)
     res = StreamResult(stream, fmt)
     pairs, res.unpaired = _pairs(base / stream)
-    for line, doc, zone in pairs:
+    for line, doc, zone, test in pairs:
         res.events += 1
         meta = {"timezone": zone} if zone else {}
         try:
@@ -280,7 +283,7 @@ def measure_stream(stream: str, base: Path, exceptions: list[dict[str, str]] | N
         for key, want in flatten(doc).items():
             if not wanted(key):
                 continue
-            if key in by_field and _excepted(by_field[key], want, line):
+            if key in by_field and _excepted(by_field[key], want, line, test):
                 res.excepted[key] = res.excepted.get(key, 0) + 1
                 continue
             ok = _norm(got.get(key)) == _norm(want)

@@ -247,6 +247,9 @@ def _parse_3164(rest: str, now: _dt.datetime, zone: _dt.tzinfo, *, rfc: str, str
     return hdr
 
 
+_REPEATED_RE = re.compile(r"message repeated (\d{1,9}) times: \[ ?(.*?) ?\]$", re.S)
+
+
 _BARE_TAG_RE = re.compile(r"([A-Za-z0-9_./-]{1,48})(?:\[(\d{1,10})\])? ")
 
 
@@ -306,6 +309,13 @@ def apply_header(ev: Event, hdr: SyslogHeader, now: _dt.datetime) -> None:
     ev.setdefault("log", {})["syslog"] = sl
     for tag in hdr.tags:
         add_tag(ev, tag)
+    if hdr.message.startswith("message repeated "):
+        # rsyslog's repeated-message reduction: read the message it stands for, say how many it was.
+        rep = _REPEATED_RE.match(hdr.message)
+        if rep and rep.group(2):
+            hdr.message = rep.group(2)
+            set_field(ev, "citysoc.repeated", int(rep.group(1)))
+            add_tag(ev, "syslog_repeated")
     ev["message"] = hdr.message
     if isinstance(hdr.timestamp, _dt.datetime):
         set_timestamp(ev, hdr.timestamp, now, original=hdr.timestamp_text)

@@ -1,4 +1,4 @@
-"""Linux account management (shadow-utils): useradd, userdel, groupadd, usermod, passwd, chage.
+"""Linux account management (shadow-utils): useradd, userdel, groupadd, usermod, gpasswd, passwd, chage.
 
 Account changes on a server are exactly what an intruder making itself at home
 produces (a new user, a user added to ``sudo``), so they are ``iam`` events with the
@@ -23,17 +23,31 @@ _RULES: list[tuple[re.Pattern[str], str, list[str], str]] = [
     (re.compile(r"new user: (?P<kv>.*)$"), "user-created", ["user", "creation"], "user"),
     (re.compile(r"new group: (?P<kv>.*)$"), "group-created", ["group", "creation"], "group"),
     (re.compile(r"delete user '(?P<user>[^']+)'"), "user-deleted", ["user", "deletion"], "user"),
-    (re.compile(r"(?:removed group|group) '(?P<group>[^']+)' removed$"), "group-deleted", ["group", "deletion"], "group"),
+    (re.compile(r"removed (?:shadow )?group '(?P<group>[^']+)' owned by '[^']*'"), "group-deleted",
+     ["group", "deletion"], "group"),
+    (re.compile(r"group '(?P<group>[^']+)' removed"), "group-deleted", ["group", "deletion"], "group"),
     (re.compile(r"add '(?P<user>[^']+)' to (?:shadow )?group '(?P<group>[^']+)'"), "user-added-to-group",
      ["group", "change"], "membership"),
     (re.compile(r"delete '(?P<user>[^']+)' from (?:shadow )?group '(?P<group>[^']+)'"), "user-removed-from-group",
      ["group", "change"], "membership"),
+    # gpasswd: "user alice added by root to group sudo", "... removed by root from shadow group sudo".
+    (re.compile(r"user (?P<user>\S+) added by (?P<by>\S+) to (?:shadow )?group (?P<group>\S+)$"), "user-added-to-group",
+     ["group", "change"], "membership"),
+    (re.compile(r"user (?P<user>\S+) removed by (?P<by>\S+) from (?:shadow )?group (?P<group>\S+)$"),
+     "user-removed-from-group", ["group", "change"], "membership"),
+    (re.compile(r"(?P<role>members|administrators) of (?:shadow )?group (?P<group>\S+) set by (?P<by>\S+) to (?P<list>.*)$"),
+     "group-members-set", ["group", "change"], "group"),
+    (re.compile(r"password of (?:shadow )?group (?P<group>\S+) (?:changed|removed) by (?P<by>\S+)"),
+     "group-password-changed", ["group", "change"], "group"),
     (re.compile(r"change user '(?P<user>[^']+)' (?P<what>.*)$"), "user-changed", ["user", "change"], "user"),
+    (re.compile(r"lock user '(?P<user>[^']+)' password"), "user-locked", ["user", "change"], "user"),
+    (re.compile(r"unlock user '(?P<user>[^']+)' password"), "user-unlocked", ["user", "change"], "user"),
     (re.compile(r"password for '(?P<user>[^']+)' changed by '(?P<by>[^']+)'"), "password-changed",
      ["user", "change"], "user"),
     (re.compile(r"changed password expiry for (?P<user>\S+)"), "password-expiry-changed", ["user", "change"], "user"),
     (re.compile(r"failed adding user '(?P<user>[^']+)'"), "user-created", ["user", "creation"], "failed"),
 ]
+"""(message regex, event.action, event.type, kind): first match wins, so the specific forms come first."""
 
 
 class AccountsParser(AppParser):
@@ -61,6 +75,11 @@ class AccountsParser(AppParser):
                     set_field(ev, "user.target.name", kv.get("name", ""))
                     if kv.get("UID"):
                         set_field(ev, "user.target.id", kv["UID"])
+                    if kv.get("GID"):
+                        set_field(ev, "group.id", kv["GID"])  # the new account's primary group
+                    for key in ("home", "shell"):
+                        if kv.get(key):
+                            set_field(ev, f"system.auth.useradd.{key}", kv[key])
                 else:
                     set_field(ev, "group.name", kv.get("name", ""))
                     if kv.get("GID"):
@@ -74,6 +93,8 @@ class AccountsParser(AppParser):
                 set_field(ev, "user.name", groups["by"])
             if groups.get("what"):
                 set_field(ev, "system.auth.accounts.change", groups["what"])
+            if groups.get("list") is not None:
+                set_field(ev, f"system.auth.accounts.{groups['role']}", [u for u in groups["list"].split(",") if u])
             return True
         return False
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as _dt
 import re
 
-from core.events import Event
+from core.events import Event, set_field
 from core.protocols import ParseError, RawRecord
 
 from ._app import AppParser, utcnow
 from ._common import add_tag, base_event, record_zone
 from ._json import JsonFamilyParser, load_object
 from ._syslog import adopt_bare_tag, apply_header, split_header
+from ._systemd import apply_systemd
 from .accounts import PARSER as ACCOUNTS
 from .auditd import PARSER as AUDITD
 from .dahua import PARSER as DAHUA
@@ -69,8 +70,11 @@ def dispatch(ev: Event, message: str, program: str | None, record: RawRecord, no
         # Older Linux logs name the PAM module in the tag: "sshd(pam_unix)[12]: authentication failure; ...".
         kind = "session" if message.startswith("session ") else "auth"
         if PAM.apply(ev, f"{old_pam.group(2)}({old_pam.group(1)}:{kind}): {message}", program, record, now):
+            set_field(ev, "process.name", old_pam.group(1))
             return True
     if prog.startswith(("mysql-server_auditing", "server_audit")) and MYSQL.apply_mariadb(ev, message, record, now):
+        return True
+    if prog == "systemd" and apply_systemd(ev, message):
         return True
     for candidate in APPS:
         if candidate is not app and candidate.sniff(message) and candidate.apply(ev, message, program, record, now):
