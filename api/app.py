@@ -113,6 +113,10 @@ def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) ->
             extra.update({"alert_stream_subscribers": float(bc.subscribers),
                           "alert_stream_published_total": float(bc.published),
                           "alert_stream_dropped_total": float(bc.dropped)})
+        cluster = st.services.get("cluster")  # bus.backend nats: this node's publish/consume figures
+        if cluster is not None:
+            extra.update({f"bus_{k}": float(v) for k, v in cluster.counters().items()
+                          if k not in ("received", "emitted", "errors", "dropped")})
         return PlainTextResponse(render_prometheus(st.pipeline.all_counters(), extra),
                                  media_type="text/plain; version=0.0.4")
 

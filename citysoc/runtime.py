@@ -152,7 +152,19 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     services["rules"] = detection
     if playbook_runner is not None and detection.intel_manager is not None:
         playbook_runner.ctx.intel_lookup = intel_lookup_for(detection.intel_manager)  # the enrich action
-    pipeline = build_pipeline(settings, store, deadletters, detectors=detection.detectors, alert_sink=alert_sink)
+    cluster = None
+    if settings.bus.backend == "nats":  # this node's roles on NATS JetStream (citysoc/cluster.py)
+        from citysoc.cluster import start_cluster
+
+        cluster = await start_cluster(settings, store=store, deadletters=deadletters,
+                                      detectors=detection.detectors, alert_sink=alert_sink)
+        services["cluster"] = cluster
+    if cluster is None:
+        pipeline = build_pipeline(settings, store, deadletters, detectors=detection.detectors, alert_sink=alert_sink)
+    else:  # a collector publishes where the store would be; detection runs on the detector nodes
+        pipeline = build_pipeline(settings, cluster.publisher or store, deadletters, detectors=[],
+                                  alert_sink=alert_sink)
+        pipeline.sources["bus"] = cluster.counters
     assets = build_assets(settings, alert_sink)
     assets.install(pipeline, services)
     from api.routers.assets import router as assets_router
@@ -172,8 +184,9 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time(),
                      services=services)
     app = create_app(state, extra_routers=extra_routers)
-    mount_console(app)  # the web console at / (browsers); GET / still answers shippers with ES info
-    sources = make_sources(settings)
+    if cluster is None or "api" in cluster.roles:
+        mount_console(app)  # the web console at / (browsers); GET / still answers shippers with ES info
+    sources = make_sources(settings) if cluster is None or "collector" in cluster.roles else []
     from api.bodies import INFLIGHT
 
     INFLIGHT.limit = settings.server.ingest_inflight_bytes  # one process-wide budget for ingest bodies
@@ -233,6 +246,8 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
             if isinstance(r, Exception) and not isinstance(r, asyncio.CancelledError):
                 log.error("%s ended with %r", t.get_name(), r)
         await pipeline.stop()
+        if cluster is not None:
+            await cluster.close()
         assets.store.save_health(assets.tracker.snapshot())
         if playbook_runner is not None:
             await playbook_runner.stop()

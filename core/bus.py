@@ -40,15 +40,52 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.events import Event
 
 __all__ = ["BusRecord", "Batch", "BatchHandler", "OwnershipHandler", "Membership", "EventBus",
-           "BusUnavailable", "BusStats", "GROUPS"]
+           "BusUnavailable", "BusStats", "GROUPS", "ROLES", "BusSettings"]
 
 GROUPS = ("detector", "writer")
 """The consumer groups of a citysoc deployment; each sees every partition exactly once."""
+
+
+ROLES = ("collector", "detector", "writer", "api")
+"""What one ``citysoc serve`` node may do; one process may hold several (default: all)."""
+
+Role = Literal["collector", "detector", "writer", "api"]
+
+
+class BusSettings(BaseModel):
+    """``bus:``: the embedded bus (one machine, the default) or NATS JetStream, and this node's roles.
+
+    With ``backend: nats`` a ``collector`` publishes parsed events (acknowledging its sender
+    only once JetStream stored them), a ``detector`` consumes its partitions and records
+    alerts, a ``writer`` stores events; ``api`` serves the console and API over this node's
+    data folder. Partitions are fixed for a deployment; ownership moves between nodes.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    backend: Literal["embedded", "nats"] = "embedded"
+    servers: list[str] = Field(default_factory=lambda: ["nats://127.0.0.1:4222"])
+    """NATS URLs of the cluster (any subset; the client learns the rest)."""
+    roles: list[Role] = Field(default_factory=lambda: list(ROLES))
+    node: str = ""
+    """This node's name in consumer groups and ``citysoc cluster status`` (default: host name + port)."""
+    partitions: int = Field(16, ge=1, le=4096)
+    """Partition count of the event stream: fixed for a deployment (it decides where state lives)."""
+    replicas: int = Field(3, ge=1, le=5)
+    stream: str = Field("CITYSOC_EVENTS", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    lease_s: float = Field(10.0, gt=0.5, le=300)
+    """A node silent this long loses its partitions to the others."""
+    publish_timeout_s: float = Field(10.0, gt=0)
+    replay_window_s: float = Field(3600.0, ge=0)
+    """How far back a detector taking over a partition replays it to rebuild correlation
+    and network-detector state (at least the longest correlation timespan)."""
+    checkpoint_interval_s: float = Field(5.0, gt=0)
 
 
 class BusUnavailable(RuntimeError):

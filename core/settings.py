@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.alerts import AlertSettings
 from core.assets import AssetSettings
+from core.bus import BusSettings
 from core.playbooks import PlaybookSettings
 from core.reports import ReportSettings
 from core.timezones import DEFAULT_SITE_ZONE, ZoneName
@@ -190,6 +191,8 @@ class Settings(_Strict):
     """Web console: default language."""
     deadletters: DeadLetterSettings = DeadLetterSettings()
     """Caps and retention of the dead-letter store."""
+    bus: BusSettings = BusSettings()
+    """Embedded (one machine) or NATS JetStream (collectors, detectors, writers as nodes) and this node's roles."""
     reports: ReportSettings = ReportSettings()
     """Scheduled reports (daily/weekly/monthly), their formats and languages; kept in ``<data>/reports/``."""
 
