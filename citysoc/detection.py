@@ -60,6 +60,8 @@ class DetectionRuntime:
     """Detectors built elsewhere that the catalog lists and toggles (the asset detectors)."""
     disabled_at_start: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    extra_rules: list[RuleInfo] = field(default_factory=list)
+    """Rules listed but not toggled here: our YARA pack's (YARA runs only over watched folders)."""
 
     # -- RuleCatalog ------------------------------------------------------------------
     def list_rules(self) -> list[RuleInfo]:
@@ -69,10 +71,12 @@ class DetectionRuntime:
             for r in self.sigma.rules:
                 s = r.spec
                 out.append(RuleInfo(id=s.id, title=s.title, level=s.level, enabled=s.id not in disabled, tags=list(s.tags),
-                                    engine="sigma", description=s.description, source=s.path))
+                                    engine="sigma", description=s.description, source=s.path,
+                                    title_vi=s.title_vi, description_vi=s.description_vi))
             for s, _state in self.sigma.correlations:
                 out.append(RuleInfo(id=s.id, title=s.title, level=s.level, enabled=s.id not in disabled, tags=list(s.tags),
-                                    engine="sigma-correlation", description=s.description, source=s.path))
+                                    engine="sigma-correlation", description=s.description, source=s.path,
+                                    title_vi=s.title_vi, description_vi=s.description_vi))
         if self.network is not None:
             out.extend(self.network.rules())
         for d in self.attached:
@@ -80,6 +84,7 @@ class DetectionRuntime:
             out.append(RuleInfo(id=s.rule_id, title=s.title, title_vi=s.title_vi, level=d.level, enabled=d.enabled,
                                 tags=list(s.tags), engine=s.engine, description=s.description,
                                 source=f"{type(d).__module__}.{type(d).__name__}"))
+        out.extend(self.extra_rules)
         return out
 
     def attach(self, *detectors: Any) -> None:
@@ -135,6 +140,31 @@ class DetectionRuntime:
             self.intel_manager.close()
 
 
+def _yara_pack_rules() -> list[RuleInfo]:
+    """Our YARA pack's rules (``yara:<namespace>.<rule>``), read from their meta; [] without yara."""
+    try:
+        import yara
+
+        from detections.yara.compile import PACK_DIR, discover_rule_files
+    except ImportError:
+        return []
+    out: list[RuleInfo] = []
+    for ns, path in sorted(discover_rule_files([PACK_DIR]).items()):
+        try:
+            compiled = yara.compile(filepaths={ns: str(path)})
+        except yara.Error as exc:
+            log.warning("yara pack file not listed: %s: %s", path, exc)
+            continue
+        for r in compiled:
+            meta = dict(r.meta)
+            tags = str(meta.get("tags", "")).split()
+            out.append(RuleInfo(id=f"yara:{ns}.{r.identifier}", title=str(meta.get("title") or r.identifier),
+                                level=str(meta.get("level") or "high"), enabled=True, engine="yara",
+                                tags=tags, description=str(meta.get("description") or ""), source=str(path),
+                                title_vi=str(meta.get("title_vi") or ""), description_vi=str(meta.get("description_vi") or "")))
+    return out
+
+
 def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_only: bool = False) -> DetectionRuntime:
     """Every configured engine, ready for ``build_pipeline(detectors=rt.detectors)``.
 
@@ -186,6 +216,7 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
     except Exception as exc:
         raise DetectionConfigError(f"detection.network: {exc}") from exc
     rt.detectors.append(_Guarded(rt.network, rt._lock))
+    rt.extra_rules = _yara_pack_rules()
 
     # Sensor alerts (Suricata, Zeek notices, FortiGate IPS, PAN-OS threats) as citysoc alerts.
     from detections.external import ExternalAlerts

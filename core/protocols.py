@@ -244,7 +244,10 @@ class RuleInfo:
     source: str = ""
     """Where the rule came from (file path or pack name)."""
     title_vi: str = ""
-    """Vietnamese title where the rule declares one (our detectors do; Sigma rules do not)."""
+    """Vietnamese title where the rule declares one (our detectors and our Sigma/YARA packs
+    do; SigmaHQ rules do not, and the console then shows them in English, labelled as such)."""
+    description_vi: str = ""
+    """Vietnamese description (empty when the rule has none)."""
 
 
 @runtime_checkable

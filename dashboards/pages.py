@@ -51,6 +51,26 @@ NAV: tuple[NavItem, ...] = (
 _BY_PAGE = {n.page: n for n in NAV}
 
 
+_VI_TITLES: dict[int, dict[str, str]] = {}
+
+
+def _vi_titles(request: Request) -> dict[str, str]:
+    """Rule id -> Vietnamese title for every loaded rule that has one (read once per catalog):
+    the page's script shows these for alerts and rules, and labels the rest as English."""
+    rules = request.app.state.citysoc.services.get("rules")
+    if rules is None:
+        return {}
+    key = id(rules)
+    if key not in _VI_TITLES:
+        _VI_TITLES.clear()
+        _VI_TITLES[key] = {r.id: r.title_vi for r in rules.list_rules() if r.title_vi}
+    return _VI_TITLES[key]
+
+
+def _site_zone(request: Request) -> str:
+    return request.app.state.citysoc.settings.site.timezone
+
+
 def _default_lang(request: Request) -> str:
     return request.app.state.citysoc.settings.console.default_language
 
@@ -80,7 +100,9 @@ def _render(request: Request, template: str, page: str, me: Principal | None, st
     perms = sorted(permissions_of(me.role)) if me else []
     nav = [n for n in NAV if n.permission in perms]
     page_data = {"page": page, "lang": lang, "user": me.name if me else None, "role": me.role if me else None,
-                 "permissions": perms, "csrf": me.csrf if me else None, **extra.pop("page_data", {})}
+                 "permissions": perms, "csrf": me.csrf if me else None, "site_zone": _site_zone(request),
+                 "rule_titles_vi": _vi_titles(request) if (me and lang == "vi") else {},
+                 **extra.pop("page_data", {})}
     ctx = {"request": request, "t": t, "lang": lang, "languages": LANGUAGES, "me": me, "nav": nav, "page": page,
            "messages": t.messages, "page_data": page_data, **extra}
     resp = templates.TemplateResponse(request, template, ctx, status_code=status)

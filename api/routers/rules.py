@@ -33,7 +33,8 @@ class RuleOut(BaseModel):
     description: str
     source: str
     title_vi: str = ""
-    """Vietnamese title where the rule declares one (citysoc's own detectors)."""
+    """Vietnamese title; empty when the rule has none (SigmaHQ rules stay English)."""
+    description_vi: str = ""
 
 
 class RulePage(BaseModel):
@@ -43,7 +44,7 @@ class RulePage(BaseModel):
 
 def _out(r: RuleInfo) -> RuleOut:
     return RuleOut(id=r.id, title=r.title, level=r.level, enabled=r.enabled, tags=list(r.tags), engine=r.engine,
-                   description=r.description, source=r.source, title_vi=r.title_vi)
+                   description=r.description, source=r.source, title_vi=r.title_vi, description_vi=r.description_vi)
 
 
 @router.get("", response_model=RulePage)

@@ -30,10 +30,10 @@
     const a = alert;
     const lv = document.getElementById("a-level");
     clear(lv).append(levelBadge(a.level));
-    set("a-title", a.rule_title || a.rule_id);
+    set("a-title", CS.ruleTitle(a.rule_id, a.rule_title, a.title_msg));
     clear(document.getElementById("a-rule")).append(
       can("rules:read") ? el("a", {href: "/rules?q=" + encodeURIComponent(a.rule_id), text: a.rule_id}) : a.rule_id);
-    set("a-engine", a.engine);
+    set("a-engine", CS.label("engine", a.engine));
     clear(document.getElementById("a-attack")).append(attackLinks(a.tags));
     set("a-description", a.description);
     set("a-risk", a.risk_score);

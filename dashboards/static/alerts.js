@@ -42,8 +42,8 @@
       el("td", {}, box),
       el("td", {}, levelBadge(a.level)),
       el("td", {text: fmtNum(a.risk_score)}),
-      el("td", {}, el("a", {href: "/alerts/" + encodeURIComponent(a.id), class: "rule-link", text: a.rule_title || a.rule_id})),
-      el("td", {text: e.host || ""}), el("td", {text: e.user || ""}), el("td", {text: e.center || ""}),
+      el("td", {}, el("a", {href: "/alerts/" + encodeURIComponent(a.id), class: "rule-link", text: CS.ruleTitle(a.rule_id, a.rule_title, a.title_msg)})),
+      el("td", {text: e.host || ""}), el("td", {text: e.user || ""}), el("td", {text: CS.label("center", e.center)}),
       el("td", {}, el("span", {class: "status st-" + a.status, text: T("status." + a.status)})),
       el("td", {text: a.assignee || ""}), el("td", {text: fmtNum(a.count)}), el("td", {text: fmtDate(a.last_seen)}));
     return tr;

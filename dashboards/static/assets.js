@@ -23,7 +23,7 @@
       const a = it.asset || {};
       const ips = (a.ips || []).join(", "), hosts = (a.hostnames || []).join(", ");
       tb.append(el("tr", {}, el("td", {}, el("strong", {text: a.name || a.id}), el("div", {class: "muted small", text: a.id})),
-        el("td", {text: a.type || ""}), el("td", {text: a.center || ""}),
+        el("td", {text: CS.label("asset_type", a.type)}), el("td", {text: CS.label("center", a.center)}),
         el("td", {text: a.criticality_level !== undefined ? a.criticality_level + " (" + (a.criticality || "") + ")" : (a.criticality || "")}),
         el("td", {}, el("span", {class: "status as-" + it.status, text: T("asset_status." + it.status)})),
         el("td", {text: ips}), el("td", {text: hosts}),
@@ -45,7 +45,7 @@
     for (const a of o.top_assets) {
       const field = a.asset_id ? "citysoc.asset.id" : a.host ? "host.name" : "source.ip";
       tb.append(el("tr", {}, el("td", {text: a.asset_id || ""}), el("td", {text: a.host || ""}), el("td", {text: a.ip || ""}),
-        el("td", {text: a.center || ""}), el("td", {text: a.criticality === null ? "" : a.criticality}),
+        el("td", {text: CS.label("center", a.center)}), el("td", {text: a.criticality === null ? "" : a.criticality}),
         el("td", {text: fmtNum(a.alerts)}), el("td", {text: fmtNum(a.risk)}), el("td", {text: fmtDate(a.last_seen)}),
         el("td", {}, can("events:read") ? el("a", {href: CS.pivotHref(field, a.asset), text: T("asset.events")}) : null)));
     }

@@ -70,8 +70,9 @@
       svg.append(g);
       if (i % every === 0) {
         const d = new Date(b.key);
-        const label = opts.dateOnly ? d.toLocaleDateString(CS.LOCALE, {month: "2-digit", day: "2-digit"})
-          : d.toLocaleString(CS.LOCALE, {month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit"});
+        const zone = CS.displayZone();
+        const label = opts.dateOnly ? d.toLocaleDateString(CS.LOCALE, {month: "2-digit", day: "2-digit", timeZone: zone})
+          : d.toLocaleString(CS.LOCALE, {month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", timeZone: zone});
         svg.append(s("text", {x: x + 2, y: h - 6, class: "tick"}, label));
       }
     });

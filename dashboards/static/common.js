@@ -42,12 +42,90 @@
 
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
 
+  // Time: every timestamp is shown in one zone with the zone written beside it. The zone is
+  // the site's (settings site.timezone) unless the person chose the browser's zone in the
+  // header (a preference kept in this browser only).
+  const TZ_PREF_KEY = "citysoc.tz";
+  function tzPref() { try { return localStorage.getItem(TZ_PREF_KEY) === "browser" ? "browser" : "site"; } catch (e) { return "site"; } }
+  function setTzPref(v) { try { localStorage.setItem(TZ_PREF_KEY, v === "browser" ? "browser" : "site"); } catch (e) { /* private mode */ } }
+  function displayZone() {
+    if (tzPref() === "browser") return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+    return PAGE.site_zone || "Asia/Ho_Chi_Minh";
+  }
+  const partFmt = {};
+  // Wall-clock parts of instant d in zone tz, and the zone's offset from UTC in minutes.
+  function zoneParts(d, tz) {
+    if (!partFmt[tz]) partFmt[tz] = new Intl.DateTimeFormat("en-US", {timeZone: tz, hourCycle: "h23", year: "numeric",
+      month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit"});
+    const p = {};
+    for (const x of partFmt[tz].formatToParts(d)) p[x.type] = x.value;
+    const asUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour % 24, +p.minute, +p.second);
+    p.offset = Math.round((asUtc - Math.floor(d.getTime() / 1000) * 1000) / 60000);
+    return p;
+  }
+  function offsetLabel(min) {
+    const sign = min < 0 ? "-" : "+", a = Math.abs(min), h = String(Math.floor(a / 60)).padStart(2, "0"), m = a % 60;
+    return "UTC" + sign + h + (m ? ":" + String(m).padStart(2, "0") : "");
+  }
+  // "2026-12-03 14:05:09 (UTC+07)": the same form in both languages, console, CLI and reports.
   function fmtDate(iso) {
     if (!iso) return "";
     const d = new Date(iso);
     if (isNaN(d.getTime())) return String(iso);
-    return d.toLocaleString(LOCALE, {year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
-                                     minute: "2-digit", second: "2-digit"});
+    const p = zoneParts(d, displayZone());
+    return p.year + "-" + p.month + "-" + p.day + " " + String(+p.hour % 24).padStart(2, "0") + ":" + p.minute + ":" +
+      p.second + " (" + offsetLabel(p.offset) + ")";
+  }
+  function zoneLabel() { return displayZone() + " (" + offsetLabel(zoneParts(new Date(), displayZone()).offset) + ")"; }
+  // <input type="datetime-local" step="1"> values in the display zone, seconds kept.
+  function toZoneInput(iso) {
+    const d = new Date(iso);
+    if (isNaN(d.getTime())) return "";
+    const p = zoneParts(d, displayZone());
+    return p.year + "-" + p.month + "-" + p.day + "T" + String(+p.hour % 24).padStart(2, "0") + ":" + p.minute + ":" + p.second;
+  }
+  function fromZoneInput(value) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value || "");
+    if (!m) return "";
+    const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+    const tz = displayZone();
+    let t = wall - zoneParts(new Date(wall), tz).offset * 60000;
+    t = wall - zoneParts(new Date(t), tz).offset * 60000;  // second pass: offset at the instant itself (DST)
+    return new Date(t).toISOString().replace(".000Z", "Z");
+  }
+  // Labels for values that come from data (centers, engines, asset types, triggers, audit
+  // actions...): the catalog's "kind.value" when it has one, else the value as it is.
+  function label(kind, value) {
+    if (value === null || value === undefined || value === "") return "";
+    const k = kind + "." + value;
+    return Object.prototype.hasOwnProperty.call(I18N, k) ? I18N[k] : String(value);
+  }
+  // "{name}" placeholders filled from params (values as text; the result goes to textContent).
+  function fmt(template, params) {
+    return String(template).replace(/\{([a-z_0-9]+)\}/g, function (all, name) {
+      return params && Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : all;
+    });
+  }
+  // A message stored as {key, params} (runner and action texts, detector titles): the
+  // catalog's template for the key, else the English text stored beside it.
+  function msg(m, fallback) {
+    if (m && typeof m === "object" && m.key && Object.prototype.hasOwnProperty.call(I18N, m.key)) {
+      const params = {};
+      for (const [k, v] of Object.entries(m.params || {})) {
+        params[k] = (v && typeof v === "object" && v.key) ? msg(v, "") : (Array.isArray(v) ? v.join(", ") : v);
+      }
+      return fmt(I18N[m.key], params);
+    }
+    return fallback === undefined ? "" : String(fallback);
+  }
+  // A rule's title in the page's language: our pack's Vietnamese title, a detector message,
+  // or the English title marked "(tiếng Anh)" so nobody mistakes it for a missing label.
+  function ruleTitle(ruleId, englishTitle, message) {
+    if (PAGE.lang !== "vi") return englishTitle || ruleId;
+    if (message && message.key && Object.prototype.hasOwnProperty.call(I18N, message.key)) return msg(message);
+    const vi = (PAGE.rule_titles_vi || {})[ruleId];
+    if (vi) return vi;
+    return (englishTitle || ruleId) + " " + T("lang.english_marker");
   }
   function fmtNum(n) { return (typeof n === "number") ? n.toLocaleString(LOCALE) : (n === null || n === undefined ? "" : String(n)); }
 
@@ -108,7 +186,8 @@
         const url = "https://attack.mitre.org/techniques/" + m[1].toUpperCase() + (m[2] ? "/" + m[2] : "") + "/";
         frag.append(el("a", {href: url, class: "tag", title: tag, text: id}), " ");
       } else if (/^attack\./i.test(tag)) {
-        frag.append(el("span", {class: "tag tactic", text: tag.slice(7).replace(/[_-]/g, " ")}), " ");
+        const tactic = tag.slice(7).toLowerCase().replace(/-/g, "_");
+        frag.append(el("span", {class: "tag tactic", title: tag, text: label("tactic", tactic).replace(/_/g, " ")}), " ");
       }
     }
     return frag;
@@ -120,8 +199,20 @@
     }
   }
 
+  // The header's time-zone switch (site zone or this browser's), when the page has one.
+  function timePreference() {
+    const sel = document.getElementById("tz-pref");
+    if (!sel) return;
+    sel.value = tzPref();
+    const opt = sel.querySelector('option[value="site"]');
+    if (opt) opt.textContent = T("time.zone_site") + ": " + (PAGE.site_zone || "") + " (" + offsetLabel(zoneParts(new Date(), PAGE.site_zone || "UTC").offset) + ")";
+    sel.addEventListener("change", function () { setTzPref(sel.value); location.reload(); });
+    for (const n of document.querySelectorAll("[data-zone-note]")) n.textContent = fmt(T("time.shown_in"), {zone: zoneLabel()});
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     applyPermissions();
+    timePreference();
     const lo = document.getElementById("logout");
     if (lo) lo.addEventListener("click", async function () {
       try { await api("POST", "/api/v1/auth/logout"); } catch (e) { /* already signed out */ }
@@ -129,6 +220,7 @@
     });
   });
 
-  window.CS = {T, PAGE, LOCALE, can, el, clear, fmtDate, fmtNum, api, ApiError, errorText, toast, quoteValue,
+  window.CS = {T, PAGE, LOCALE, can, el, clear, fmtDate, fmtNum, zoneLabel, displayZone, toZoneInput, fromZoneInput,
+               label, fmt, msg, ruleTitle, api, ApiError, errorText, toast, quoteValue,
                pivotHref, levelBadge, attackLinks, safeHref};
 })();

@@ -13,13 +13,13 @@
               href: "/alerts?status=new&status=acknowledged&status=in_progress&level=" + l};
     }));
     Charts.hbar(document.getElementById("chart-center"), o.by_center.map(function (c) {
-      return {label: c.key || T("center.none"), value: c.count,
+      return {label: c.key ? CS.label("center", c.key) : T("center.none"), value: c.count,
               href: c.key ? "/alerts?status=new&status=acknowledged&status=in_progress&center=" + encodeURIComponent(c.key) : null};
     }));
     Charts.columns(document.getElementById("chart-time"), o.over_time,
       LEVELS.slice().reverse().map(function (l) { return {name: l, cls: "lvl-" + l, label: T("level." + l)}; }));
     Charts.hbar(document.getElementById("chart-rules"), o.top_rules.map(function (r) {
-      return {label: r.title || r.rule_id, value: r.count, cls: "lvl-" + r.level,
+      return {label: CS.ruleTitle(r.rule_id, r.title, r.title_msg), value: r.count, cls: "lvl-" + r.level,
               href: "/alerts?status=new&status=acknowledged&status=in_progress&rule_id=" + encodeURIComponent(r.rule_id)};
     }), {labelWidth: 200});
     const tb = clear(document.getElementById("top-assets"));
@@ -27,7 +27,7 @@
       const field = a.asset_id ? "asset.id" : a.host ? "host.name" : "source.ip";
       tb.append(el("tr", {},
         el("td", {}, can("events:read") ? el("a", {href: CS.pivotHref(field, a.asset), text: a.asset}) : a.asset),
-        el("td", {text: a.center || ""}), el("td", {text: fmtNum(a.alerts)}), el("td", {text: fmtNum(a.risk)})));
+        el("td", {text: CS.label("center", a.center)}), el("td", {text: fmtNum(a.alerts)}), el("td", {text: fmtNum(a.risk)})));
     }
     if (!o.top_assets.length) tb.append(el("tr", {}, el("td", {colspan: 4, class: "muted", text: T("chart.no_data")})));
     document.getElementById("scan-note").textContent = T("overview.scan_note").replace("{n}", fmtNum(o.scanned)).replace("{limit}", fmtNum(o.scan_limit));

@@ -53,7 +53,7 @@
       const open = el("button", {type: "button", class: "link", text: "#" + r.id});
       open.addEventListener("click", function () { showDetail(r); });
       tb.append(el("tr", {}, el("td", {}, open), el("td", {text: r.playbook}),
-        el("td", {}, el("span", {class: "status run-" + r.status, text: T("run." + r.status)})), el("td", {text: r.trigger}),
+        el("td", {}, el("span", {class: "status run-" + r.status, text: T("run." + r.status)})), el("td", {text: CS.label("trigger", r.trigger)}),
         el("td", {text: r.actor}), el("td", {}, r.alert_id ? el("a", {href: "/alerts/" + encodeURIComponent(r.alert_id), text: "#" + r.alert_id}) : null),
         el("td", {text: r.dry_run ? T("common.yes") : ""}), el("td", {text: fmtDate(r.created_at)})));
     }

@@ -3,7 +3,7 @@
 (function () {
   const {T, PAGE, el, clear, fmtNum, api, can, errorText, toast, levelBadge, attackLinks} = CS;
   // A rule that declares a Vietnamese title (our detectors) shows it on the Vietnamese console.
-  function titleOf(r) { return PAGE.lang === "vi" && r.title_vi ? r.title_vi : r.title; }
+  function titleOf(r) { return PAGE.lang === "vi" && r.title_vi ? r.title_vi : CS.ruleTitle(r.id, r.title); }
   const TACTICS = ["reconnaissance", "resource_development", "initial_access", "execution", "persistence",
     "privilege_escalation", "defense_evasion", "credential_access", "discovery", "lateral_movement", "collection",
     "command_and_control", "exfiltration", "impact"];
@@ -48,7 +48,7 @@
       });
       const n = hits[r.id] || 0;
       tb.append(el("tr", {}, el("td", {}, el("code", {text: r.id})), el("td", {text: titleOf(r)}), el("td", {}, levelBadge(r.level)),
-        el("td", {text: r.engine}), el("td", {}, attackLinks(r.tags)),
+        el("td", {text: CS.label("engine", r.engine)}), el("td", {}, attackLinks(r.tags)),
         el("td", {}, n ? el("a", {href: "/alerts?rule_id=" + encodeURIComponent(r.id), text: fmtNum(n)}) : "0"), el("td", {}, box)));
     }
   }

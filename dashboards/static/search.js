@@ -20,7 +20,7 @@
     const r = document.getElementById("range").value;
     if (r === "custom") {
       const f = document.getElementById("from").value, t = document.getElementById("to").value;
-      return {from: f ? new Date(f).toISOString() : "", to: t ? new Date(t).toISOString() : ""};
+      return {from: f ? CS.fromZoneInput(f) : "", to: t ? CS.fromZoneInput(t) : ""};
     }
     return {from: r, to: ""};
   }
@@ -75,12 +75,8 @@
     } else sel.value = "";
     offset = Math.max(0, parseInt(p.get("offset") || "0", 10) || 0);
   }
-  function localInput(iso) {
-    const d = new Date(iso);
-    if (isNaN(d.getTime())) return "";
-    const pad = function (n) { return String(n).padStart(2, "0"); };
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" + pad(d.getMinutes());
-  }
+  // The custom range is typed in the display zone (site zone unless chosen otherwise), seconds kept.
+  function localInput(iso) { return CS.toZoneInput(iso); }
 
   function summary(doc) {
     const f = flatten(doc, "", {});

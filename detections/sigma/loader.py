@@ -75,6 +75,11 @@ class RuleSpec:
     plan: tuple[Any, ...] | None = None
     correlation: CorrelationSpec | None = None
     warnings: list[str] = field(default_factory=list)
+    title_vi: str = ""
+    """Vietnamese title (custom field ``title_vi``; our pack has one for every rule,
+    SigmaHQ rules none, and the console then labels the English title as English)."""
+    description_vi: str = ""
+    """Vietnamese description (custom field ``description_vi``)."""
 
     @property
     def kind(self) -> str:
@@ -164,6 +169,7 @@ def _level(rule: Any) -> str:
 
 def _meta(rule: Any, path: str) -> dict[str, Any]:
     rid = str(rule.id) if rule.id else (rule.name or Path(path).stem)
+    custom = getattr(rule, "custom_attributes", None) or {}
     return {
         "id": rid,
         "title": rule.title or Path(path).stem,
@@ -173,6 +179,9 @@ def _meta(rule: Any, path: str) -> dict[str, Any]:
         "name": rule.name,
         "tags": [str(t) for t in (rule.tags or [])],
         "description": (rule.description or "").strip(),
+        # pySigma keeps fields outside the Sigma spec as custom attributes.
+        "title_vi": str(custom.get("title_vi") or "").strip(),
+        "description_vi": str(custom.get("description_vi") or "").strip(),
     }
 
 

@@ -142,9 +142,10 @@ def to_detections(result: ScanResult, events: list[Event] | None = None) -> list
     for m in result.matches:
         evs = events if events is not None else [file_event(result)]
         desc = m.meta.get("description")
+        title = m.meta.get("title")
         dets.append(Detection(
             rule_id=f"yara:{m.namespace}.{m.rule}",
-            title=m.rule,
+            title=title if isinstance(title, str) and title else m.rule,
             level=_level(m.meta),
             events=list(evs),
             tags=_tags(m),

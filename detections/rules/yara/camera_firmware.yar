@@ -11,6 +11,9 @@ rule citysoc_firmware_mirai_bot_strings
 {
     meta:
         description = "ELF image with Mirai-family bot strings: watchdog handling plus attack and scanner markers, or the table-obfuscated credential/process strings"
+        title = "Firmware with Mirai bot strings"
+        title_vi = "Firmware chứa chuỗi của bot Mirai"
+        description_vi = "Tệp ELF chứa chuỗi của họ bot Mirai: xử lý watchdog cùng dấu hiệu tấn công và quét, hoặc chuỗi thông tin đăng nhập/tiến trình đã làm rối theo bảng"
         author = "citysoc security center"
         date = "2026-11-25"
         level = "critical"
@@ -39,6 +42,9 @@ rule citysoc_firmware_gafgyt_bot_commands
 {
     meta:
         description = "ELF image with Gafgyt/Bashlite IRC-style bot command handlers (HOLD/JUNK/UDP/TCP floods, telnet scanner, 'PING'/'PONG' C2 loop)"
+        title = "Firmware with Gafgyt/Bashlite bot commands"
+        title_vi = "Firmware chứa lệnh điều khiển của bot Gafgyt/Bashlite"
+        description_vi = "Tệp ELF chứa các hàm xử lý lệnh bot kiểu IRC của Gafgyt/Bashlite (làm ngập HOLD/JUNK/UDP/TCP, quét telnet, vòng lặp C2 'PING'/'PONG')"
         author = "citysoc security center"
         date = "2026-11-25"
         level = "critical"
@@ -63,6 +69,9 @@ rule citysoc_firmware_busybox_telnetd_backdoor
 {
     meta:
         description = "Firmware that starts a busybox telnetd bound to a shell at boot (telnetd -l /bin/sh, or with a fixed port), a classic camera backdoor"
+        title = "Firmware starting a busybox telnetd backdoor"
+        title_vi = "Firmware khởi động cửa hậu busybox telnetd"
+        description_vi = "Firmware khởi động busybox telnetd gắn với shell ngay khi bật máy (telnetd -l /bin/sh, hoặc với cổng cố định), một cửa hậu kinh điển trên camera"
         author = "citysoc security center"
         date = "2026-11-25"
         level = "high"
@@ -84,6 +93,9 @@ rule citysoc_firmware_default_credential_list
 {
     meta:
         description = "Binary or script carrying a list of IoT default credentials (camera/DVR vendor passwords such as xc3511, vizxv, 7ujMko0admin, hi3518) used by brute-forcing bots"
+        title = "IoT default credential list in a file"
+        title_vi = "Tệp chứa danh sách mật khẩu mặc định của thiết bị IoT"
+        description_vi = "Tệp nhị phân hoặc script mang danh sách mật khẩu mặc định của thiết bị IoT (mật khẩu của hãng camera/DVR như xc3511, vizxv, 7ujMko0admin, hi3518) mà bot dò mật khẩu dùng"
         author = "citysoc security center"
         date = "2026-11-25"
         level = "high"

@@ -10,6 +10,9 @@ rule citysoc_etl_reverse_shell
 {
     meta:
         description = "Script with a reverse shell idiom: bash /dev/tcp redirection, nc/ncat -e, socat exec, or Python/Perl socket duplicated onto a shell"
+        title = "Script with a reverse shell"
+        title_vi = "Script chứa mã mở shell ngược (reverse shell)"
+        description_vi = "Script có mẫu reverse shell: chuyển hướng bash /dev/tcp, nc/ncat -e, socat exec, hoặc socket Python/Perl nhân bản vào shell"
         author = "citysoc security center"
         date = "2026-11-25"
         level = "critical"
@@ -32,6 +35,9 @@ rule citysoc_etl_download_pipe_to_shell
 {
     meta:
         description = "Script that downloads code and pipes it straight into a shell or interpreter (curl ... | sh, wget -O- ... | bash, python -c with urlopen+exec)"
+        title = "Script piping a download into a shell"
+        title_vi = "Script tải mã về rồi chạy thẳng bằng shell"
+        description_vi = "Script tải mã về và đẩy thẳng vào shell hoặc trình thông dịch (curl ... | sh, wget -O- ... | bash, python -c với urlopen+exec)"
         author = "citysoc security center"
         date = "2026-11-25"
         level = "high"

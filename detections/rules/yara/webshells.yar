@@ -10,6 +10,9 @@ rule citysoc_webshell_php_eval_request
 {
     meta:
         description = "PHP file that evaluates or executes data taken straight from the HTTP request (eval/assert/system on $_GET/$_POST/$_REQUEST/$_COOKIE), the core of most PHP webshells"
+        title = "PHP webshell evaluating request input"
+        title_vi = "Webshell PHP thực thi dữ liệu từ yêu cầu HTTP"
+        description_vi = "Tệp PHP thực thi hoặc đánh giá dữ liệu lấy thẳng từ yêu cầu HTTP (eval/assert/system trên $_GET/$_POST/$_REQUEST/$_COOKIE), phần lõi của đa số webshell PHP"
         author = "citysoc security center"
         date = "2026-11-25"
         level = "critical"
@@ -30,6 +33,9 @@ rule citysoc_webshell_php_obfuscated_loader
 {
     meta:
         description = "PHP file that decodes and evaluates an embedded blob (eval(gzinflate(base64_decode(...)))) as packed webshells do"
+        title = "Obfuscated PHP webshell loader"
+        title_vi = "Trình nạp webshell PHP bị làm rối"
+        description_vi = "Tệp PHP giải mã rồi thực thi một khối dữ liệu nhúng (eval(gzinflate(base64_decode(...)))) như các webshell đóng gói vẫn làm"
         author = "citysoc security center"
         date = "2026-11-25"
         level = "high"
@@ -46,6 +52,9 @@ rule citysoc_webshell_jsp_runtime_exec
 {
     meta:
         description = "JSP page that runs an operating system command taken from a request parameter (Runtime.getRuntime().exec(request.getParameter(...)))"
+        title = "JSP webshell running OS commands"
+        title_vi = "Webshell JSP chạy lệnh hệ điều hành"
+        description_vi = "Trang JSP chạy lệnh hệ điều hành lấy từ tham số yêu cầu (Runtime.getRuntime().exec(request.getParameter(...)))"
         author = "citysoc security center"
         date = "2026-11-25"
         level = "critical"
@@ -65,6 +74,9 @@ rule citysoc_webshell_aspx_process_start
 {
     meta:
         description = "ASPX page that starts cmd.exe/powershell or evaluates request input (Process.Start with Request[...] or JScript eval(Request...))"
+        title = "ASPX webshell starting processes"
+        title_vi = "Webshell ASPX khởi chạy tiến trình"
+        description_vi = "Trang ASPX khởi chạy cmd.exe/powershell hoặc thực thi dữ liệu từ yêu cầu (Process.Start với Request[...] hoặc JScript eval(Request...))"
         author = "citysoc security center"
         date = "2026-11-25"
         level = "critical"
