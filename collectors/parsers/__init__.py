@@ -40,6 +40,7 @@ from .dahua import PARSER as DAHUA
 from .etl_json import PARSER as ETL_JSON
 from .generic import PARSER as GENERIC
 from .haproxy import PARSER as HAPROXY
+from .ftpd import PARSER as FTPD
 from .hikvision import PARSER as HIKVISION
 from .jobs_json import PARSER as JOBS_JSON
 from .json_generic import JSON, NDJSON
@@ -69,7 +70,7 @@ PARSERS: dict[str, Parser] = {
     p.name: p  # type: ignore[misc]
     for p in (SYSLOG, RFC5424, RFC3164, JSON, NDJSON, HIKVISION, DAHUA, ONVIF, SSHD, SUDO, PAM, ACCOUNTS, AUDITD, POSTGRES,
               MYSQL_AUDIT, NGINX, APACHE, ACCESS, ETL_JSON, JOBS_JSON, GENERIC, NETFILTER, LEEF, PANOS, CEF, SURICATA, ZEEK, FORTIGATE, CISCO_ASA,
-              HAPROXY)
+              HAPROXY, FTPD)
 }
 """Format id (as used in ``RawRecord.format`` and source config) -> parser."""
 

@@ -26,6 +26,7 @@ from .auditd import PARSER as AUDITD
 from .dahua import PARSER as DAHUA
 from .etl_json import PARSER as ETL
 from .haproxy import PARSER as HAPROXY
+from .ftpd import PARSER as FTPD
 from .hikvision import PARSER as HIKVISION
 from .jobs_json import PARSER as JOBS
 from .mysql_audit import PARSER as MYSQL
@@ -46,7 +47,7 @@ from .web import APACHE, NGINX
 __all__ = ["SyslogParser", "SYSLOG", "RFC5424", "RFC3164", "APPS", "dispatch"]
 
 APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, ACCOUNTS, AUDITD, HIKVISION, DAHUA, POSTGRES, NGINX, APACHE, NETFILTER, LEEF, PANOS, CEF, FORTIGATE, CISCO_ASA,
-                             HAPROXY)
+                             HAPROXY, FTPD)
 """App parsers in sniffing order (cheap, specific checks first)."""
 
 JSON_BODIES: tuple[JsonFamilyParser, ...] = (MYSQL, ETL, JOBS, SURICATA, ZEEK)
