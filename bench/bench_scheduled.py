@@ -34,12 +34,13 @@ from typing import Any
 import yaml
 
 from core.settings import Settings
+from detections.packs import SIGMA_PACK
 
 __all__ = ["run"]
 
 UTC = dt.timezone.utc
 ROOT = Path(__file__).resolve().parents[1]
-PACK = ROOT / "detections" / "rules" / "sigma"
+PACK = SIGMA_PACK
 CORPUS = Path("/work/shared/corpora/sigma/rules/windows")
 BATCH = 10_000
 

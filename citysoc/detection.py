@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detections.packs import SIGMA_PACK
 from core.events import Event
 from core.protocols import Detection, Detector, RuleInfo
 from core.settings import Settings
@@ -24,7 +25,6 @@ __all__ = ["DetectionRuntime", "build_detection", "SIGMA_PACK", "DetectionConfig
 
 log = logging.getLogger("citysoc.detection")
 
-SIGMA_PACK = Path(__file__).resolve().parents[1] / "detections" / "rules" / "sigma"
 
 
 class DetectionConfigError(ValueError):

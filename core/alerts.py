@@ -30,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.levels import DEFAULT_LEVEL, LEVEL_NUMBERS, level_number
 from core.events import Event, event_ms, get_field, ms_to_iso, utc_now_iso
 from core.protocols import Detection
 
@@ -78,7 +79,8 @@ __all__ = [
 
 log = logging.getLogger("citysoc.alerts")
 
-LEVELS: dict[str, int] = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+LEVELS: dict[str, int] = LEVEL_NUMBERS
+"""Level -> 1-5 (the vocabulary is :mod:`core.levels`; this name is kept for its readers)."""
 STATUSES: tuple[str, ...] = ("new", "acknowledged", "in_progress", "closed")
 RESOLUTIONS: tuple[str, ...] = ("true_positive", "false_positive", "benign")
 CASE_STATUSES: tuple[str, ...] = ("open", "in_progress", "closed")
@@ -115,10 +117,6 @@ class NotFound(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "not found"
-
-
-def level_number(level: str) -> int:
-    return LEVELS.get((level or "").lower(), LEVELS["medium"])
 
 
 def risk_score(level: str, criticality: int | None) -> int:
@@ -260,7 +258,7 @@ class Alert:
         times = sorted(_event_time(e) for e in det.events) or [now]
         return Alert(
             id=0, rule_id=det.rule_id[:200], rule_title=(det.title or det.rule_id)[:500],
-            level=det.level if det.level in LEVELS else "medium", tags=[str(t) for t in det.tags][:50],
+            level=det.level if det.level in LEVELS else DEFAULT_LEVEL, tags=[str(t) for t in det.tags][:50],
             engine=det.engine, description=(det.description or "")[:4000], entities=ent,
             risk_score=risk_score(det.level, ent.criticality), status="new", resolution=None,
             assignee=None, first_seen=times[0], last_seen=times[-1], count=max(1, len(det.events)),

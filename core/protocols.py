@@ -8,7 +8,7 @@ contract suite, and lets the API trigger a playbook without importing the runner
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,6 +23,7 @@ __all__ = [
     "SearchResult",
     "QueryError",
     "check_page",
+    "check_terms",
     "EventStore",
     "DeadLetter",
     "DeadLetterStore",
@@ -110,6 +111,20 @@ def check_page(sort: str, limit: int, offset: int) -> None:
         raise QueryError(f"sort must be 'asc' or 'desc', not {sort!r}")
     if limit < 0 or offset < 0:
         raise QueryError("limit and offset must not be negative")
+
+
+def check_terms(field: str, size: int, text_fields: Collection[str]) -> None:
+    """Check ``EventStore.terms`` arguments the same way in every store: ``@timestamp``
+    and full-text fields (``text_fields``: ``message``, ``event.original``) are not
+    counted by value, and ``size`` is at least 1 (Elasticsearch cannot do otherwise;
+    the embedded store answers alike so a query moves between them unchanged)."""
+    if field == "@timestamp":
+        raise QueryError("terms on @timestamp makes no sense: use date_histogram")
+    if field in text_fields:
+        raise QueryError(f"{field} is full text and cannot be counted by value; use a keyword field "
+                         "(e.g. event.dataset, host.name, source.ip)")
+    if size < 1:
+        raise QueryError("size must be at least 1")
 
 
 @runtime_checkable

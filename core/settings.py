@@ -8,6 +8,8 @@ top-level keys directly: ``data`` <- ``CITYSOC_DATA``.
 """
 from __future__ import annotations
 
+import copy
+
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.mappings import deep_merge
 from core.alerts import AlertSettings
 from core.assets import AssetSettings
 from core.bus import BusSettings
@@ -214,16 +217,6 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(merged.get(k), dict):
-            merged[k] = _deep_merge(merged[k], v)
-        else:
-            merged[k] = v
-    return merged
-
-
 def load_settings(
     path: str | Path | None = None,
     *,
@@ -246,9 +239,9 @@ def load_settings(
         if not isinstance(loaded, dict):
             raise SettingsError(f"{cfg_path}: top level must be a mapping of settings")
         raw = loaded
-    merged = _deep_merge(raw, _env_overrides(env))
+    merged = deep_merge(copy.deepcopy(raw), _env_overrides(env))
     if overrides:
-        merged = _deep_merge(merged, {k: v for k, v in overrides.items() if v is not None})
+        merged = deep_merge(merged, {k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:

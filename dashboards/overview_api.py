@@ -21,6 +21,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import AlertsDep, StateDep, require
 from core.alerts import AlertFilter, AlertStore
+from core.levels import LEVELS as ALL_LEVELS
 
 __all__ = ["router", "SCAN_LIMIT", "OPEN_STATUSES", "LEVELS", "overview", "CACHE"]
 
@@ -28,7 +29,8 @@ router = APIRouter(prefix="/console", tags=["console"])
 
 SCAN_LIMIT = 2000
 OPEN_STATUSES = ["new", "acknowledged", "in_progress"]
-LEVELS = ["critical", "high", "medium", "low", "informational"]
+LEVELS = list(reversed(ALL_LEVELS))
+"""Highest first, as the overview lists them."""
 
 CanRead = require("alerts:read")
 

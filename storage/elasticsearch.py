@@ -53,7 +53,6 @@ import datetime as _dt
 import logging
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -74,7 +73,8 @@ from elasticsearch import (
 )
 
 from core.events import Event, TimestampError, expand_dots, parse_timestamp, to_utc_iso, utc_now_iso
-from core.protocols import IngestReport, ItemError, QueryError, SearchResult, check_page
+from core.intervals import CALENDAR_UNITS, parse_interval
+from core.protocols import IngestReport, ItemError, QueryError, SearchResult, check_page, check_terms
 from core.settings import StorageSettings
 from storage import es_mappings
 from storage.query.ast import Node
@@ -98,8 +98,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 Refresh = bool | Literal["wait_for", "true", "false"]
 
-_INTERVAL_RE = re.compile(r"^([1-9][0-9]*)([smhdwMqy])$")
-_CALENDAR_UNITS = {"M": "month", "q": "quarter", "y": "year"}
 
 
 class ElasticsearchStoreError(RuntimeError):
@@ -589,15 +587,7 @@ class ElasticsearchEventStore:
         from storage.query.parse import validate_field
 
         validate_field(field)
-        if field == "@timestamp":
-            raise QueryError("terms on @timestamp makes no sense: use date_histogram")
-        if field in es_mappings.TEXT_FIELDS:
-            raise QueryError(
-                f"{field} is full text and cannot be counted by value; use a keyword field "
-                "(e.g. event.dataset, host.name, source.ip)"
-            )
-        if size < 1:
-            raise QueryError("size must be at least 1")
+        check_terms(field, size, es_mappings.TEXT_FIELDS)
         dsl = self._filter(query, start, end)
         self._ensure_ready()
         resp = self._call(
@@ -622,19 +612,14 @@ class ElasticsearchEventStore:
         end: _dt.datetime | None = None,
         interval: str = "1h",
     ) -> list[tuple[str, int]]:
-        m = _INTERVAL_RE.match(interval or "")
-        if not m:
-            raise QueryError(f"interval {interval!r} is not understood: use e.g. 30s, 5m, 1h, 1d, 1w or 1M")
-        n, unit = m.groups()
+        iv = parse_interval(interval)
         spec: dict[str, Any]
-        if unit == "w":  # n weeks, starting on Monday (1970-01-05) as the SQLite store does
-            spec = {"fixed_interval": f"{7 * int(n)}d", "offset": "+4d"}
-        elif unit in _CALENDAR_UNITS:
-            if n != "1":
-                raise QueryError(f"interval {interval!r}: months, quarters and years go one at a time (1{unit})")
-            spec = {"calendar_interval": _CALENDAR_UNITS[unit]}
+        if iv.unit == "w":  # n weeks, starting on Monday (1970-01-05) as the SQLite store does
+            spec = {"fixed_interval": f"{7 * iv.n}d", "offset": "+4d"}
+        elif iv.calendar:
+            spec = {"calendar_interval": CALENDAR_UNITS[iv.unit]}
         else:
-            spec = {"fixed_interval": interval}
+            spec = {"fixed_interval": str(iv)}
         dsl = self._filter(query, start, end)
         self._ensure_ready()
         resp = self._call(

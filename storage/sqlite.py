@@ -51,7 +51,9 @@ from typing import Any, Literal, TypeVar
 import orjson
 
 from core.events import Event, StampedEvent, TimestampError, expand_dots, stamp, to_utc_iso
-from core.protocols import IngestReport, ItemError, QueryError, SearchResult, check_page
+from core.intervals import calendar_start, parse_interval
+from core.protocols import IngestReport, ItemError, QueryError, SearchResult, check_page, check_terms
+from storage.es_mappings import TEXT_FIELDS
 from storage.query import ast
 from storage.query.parse import parse_query, validate_field
 from storage.query.sql import (
@@ -79,9 +81,6 @@ _T = TypeVar("_T")
 
 _COLUMNS = [c for c in PROMOTED.values() if c.kind != "ts"]
 _PATHS = [(tuple(f.split(".")), c.kind == "int") for f, c in PROMOTED.items() if c.kind != "ts"]
-_INTERVAL_RE = re.compile(r"^(\d+)([smhdw])$")
-_INTERVAL_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
-_MONDAY_OFFSET_MS = 4 * DAY_MS  # 1970-01-05 was a Monday; weeks start on Monday as in ES
 
 
 def partition_name(day: int, kind: str = "ev") -> str:
@@ -422,8 +421,7 @@ class SQLiteEventStore:
     ) -> list[tuple[Any, int]]:
         """The ``size`` most frequent values of ``field`` (array elements count each)."""
         validate_field(field)
-        if field == "@timestamp":
-            raise QueryError("terms on @timestamp makes no sense: use date_histogram")
+        check_terms(field, size, TEXT_FIELDS)
         col = PROMOTED.get(field)
         path = json_path(field)
 
@@ -455,7 +453,7 @@ class SQLiteEventStore:
 
         counter = self._run(query, start, end, fn)
         ranked = sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
-        return ranked[: max(0, size)]
+        return ranked[:size]
 
     def date_histogram(
         self,
@@ -465,16 +463,29 @@ class SQLiteEventStore:
         end: _dt.datetime | None = None,
         interval: str = "1h",
     ) -> list[tuple[str, int]]:
-        """Counts per time bucket (``30s``, ``5m``, ``1h``, ``1d``, ``1w``), oldest first.
+        """Counts per time bucket (:mod:`core.intervals`: ``30s``, ``5m``, ``1h``, ``1d``,
+        ``1w``, or calendar ``1M``, ``1q``, ``1y``), oldest first.
 
         Keys are the bucket starts in UTC ISO form; only buckets holding events are listed.
-        Weeks start on Monday.
+        Weeks start on Monday. A calendar bucket holds whole UTC days, so it is the sum of
+        one count per day table.
         """
-        m = _INTERVAL_RE.match(interval or "")
-        if not m or int(m.group(1)) == 0:
-            raise QueryError(f"interval {interval!r} is not understood: use a number and s, m, h, d or w (e.g. 5m, 1h, 1d)")
-        iv = int(m.group(1)) * _INTERVAL_MS[m.group(2)]
-        off = _MONDAY_OFFSET_MS if m.group(2) == "w" else 0
+        spec = parse_interval(interval)
+        if spec.calendar:
+            def per_day(c, days, tsql, tparams, frag):
+                buckets: collections.Counter[int] = collections.Counter()
+                for day in days:
+                    f = frag(day, intersect=True)
+                    sql = f"SELECT count(*) FROM {partition_name(day)} WHERE {tsql} AND {_bind(f, day)}"
+                    for (n,) in _exec(c, sql, [*tparams, *f.params]):
+                        if n:
+                            buckets[calendar_start(spec, day * DAY_MS)] += n
+                return buckets
+
+            found = self._run(query, start, end, per_day)
+            return [(to_utc_iso(_dt.datetime.fromtimestamp(b / 1000, _dt.timezone.utc)), n) for b, n in sorted(found.items())]
+        iv = spec.fixed_ms
+        off = spec.offset_ms
 
         def fn(c, days, tsql, tparams, frag):
             buckets: collections.Counter[int] = collections.Counter()

@@ -19,6 +19,7 @@ from api.timeparams import parse_time_bound
 from core.spreadsheet import safe_row
 from core.alerts import Alert, AlertFilter, NotFound, TransitionError, check_transition
 from core.events import to_utc_iso
+from core.levels import Level
 
 __all__ = ["router", "AlertOut", "AlertPage", "public"]
 
@@ -33,7 +34,6 @@ KEEPALIVE_S = 15.0
 
 Status = Literal["new", "acknowledged", "in_progress", "closed"]
 Resolution = Literal["true_positive", "false_positive", "benign"]
-Level = Literal["informational", "low", "medium", "high", "critical"]
 Sort = Literal["-last_seen", "last_seen", "-first_seen", "-risk_score", "-count", "-id", "id"]
 
 

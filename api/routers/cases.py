@@ -20,6 +20,7 @@ from api.auditing import audit
 from api.deps import AlertsDep, AuditDep, CasesDep, IdPath, IncidentsDep, RowId, ScannerDep, require
 from api.routers.incidents import IncidentOut
 from core.alerts import AlertFilter, Case
+from core.levels import Level
 from core.protocols import IncompleteScan
 
 __all__ = ["router", "MAX_ATTACHMENT_BYTES"]
@@ -33,7 +34,7 @@ CanWrite = require("cases:write")
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 MAX_CASE_ALERTS = 5000
 CaseStatus = Literal["open", "in_progress", "closed"]
-Severity = Literal["informational", "low", "medium", "high", "critical"]
+Severity = Level
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._\- ]")
 
 

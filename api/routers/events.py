@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from api.deps import StoreDep
 from api.security import Require
 from api.timeparams import parse_time_bound
+from core.intervals import INTERVAL_PATTERN
 from core.protocols import QueryError
 
 router = APIRouter(prefix="/events", tags=["events"], dependencies=[Depends(Require("events:read"))])
@@ -101,7 +102,7 @@ async def histogram(
     q: str = QueryParam,
     start: str | None = FromParam,
     end: str | None = ToParam,
-    interval: str = Query("1h", pattern=r"^\d+[smhdw]$"),
+    interval: str = Query("1h", pattern=INTERVAL_PATTERN),
 ) -> list[Bucket]:
     s, e = _bounds(start, end)
     try:

@@ -21,12 +21,15 @@ from rich.table import Table
 
 from citysoc.commands._common import config_option, err, load, out
 from collectors.evtx import EvtxError, EvtxReader, record_to_ecs
+from core.levels import LEVELS, at_least
+from detections.packs import SIGMA_PACK
 from core.events import expand_dots
 from detections.sigma import RuleLoadError, RuleSet, SigmaEngine, load_rules
 
 __all__ = ["detect", "PACK_DIR", "rule_dirs", "load_ruleset", "rules_option", "placeholder_option", "iter_events"]
 
-PACK_DIR = Path(__file__).resolve().parents[2] / "detections" / "rules" / "sigma"
+PACK_DIR = SIGMA_PACK
+"""Our Sigma pack (a module attribute, so tests can point it at an empty folder)."""
 """Our own smart-city Sigma pack, loaded when no --rules is given."""
 
 _EVENT_SUFFIXES = (".evtx", ".json", ".ndjson", ".jsonl")
@@ -190,7 +193,7 @@ def _detection_doc(d: Any) -> dict[str, Any]:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write one JSON line per detection to this file ('-' for stdout).")
 @click.option("--disable", "disabled", multiple=True, metavar="RULE_ID", help="Rule id to leave out (repeatable).")
-@click.option("--min-level", type=click.Choice(["informational", "low", "medium", "high", "critical"]), default=None,
+@click.option("--min-level", type=click.Choice(LEVELS), default=None,
               help="Only rules of this level or above.")
 @click.option("--no-cache", is_flag=True, help="Parse every rule again instead of using the compiled-rule cache.")
 @placeholder_option
@@ -209,9 +212,7 @@ def detect(paths: tuple[str, ...], rules: tuple[str, ...], json_out: str | None,
     ruleset = load_ruleset(rule_dirs(rules, settings.rules), settings.data, placeholders, use_cache=not no_cache)
     specs = ruleset.rules
     if min_level:
-        order = ["informational", "low", "medium", "high", "critical"]
-        floor = order.index(min_level)
-        kept = [s for s in specs if s.level in order and order.index(s.level) >= floor]
+        kept = [s for s in specs if s.level in LEVELS and at_least(s.level, min_level)]
         # Rules a kept correlation builds on stay, whatever their own level.
         refs = {r for s in kept if s.correlation is not None for r in s.correlation.rules}
         kept_ids = {s.id for s in kept}

@@ -52,6 +52,7 @@ from collectors.network.ldap import looks_like_ldap, parse_ldap_request
 from collectors.network.packet import ICMP, ICMPV6, TCP, UDP, dissect_tuple
 from collectors.network.tls import TLSError, client_hello_complete, looks_like_client_hello, parse_client_hello
 from collectors.network.wsdiscovery import WSDiscoveryError, parse_ws_discovery
+from core.mappings import deep_merge
 from core.events import Event
 
 __all__ = ["NetworkDecoder", "TCP_FLAG_NAMES"]
@@ -101,14 +102,6 @@ def _iso(ts: float) -> str:
         _iso_cache[0] = sec
         _iso_cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec))
     return f"{_iso_cache[1]}{min(int(round((ts - sec) * 1e6)), 999999):06d}Z"
-
-
-def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
-    for k, v in src.items():
-        if isinstance(v, dict) and isinstance(dst.get(k), dict):
-            _merge(dst[k], v)
-        else:
-            dst[k] = v
 
 
 class _Flow:
@@ -444,7 +437,7 @@ class NetworkDecoder:
         ev = self._base(f, ts)
         ev["event"] = {"kind": "event", "category": list(category), "type": ["protocol"], "action": action,
                        "dataset": dataset, "module": "network"}
-        _merge(ev, fields)
+        deep_merge(ev, fields)
         out.append(ev)
 
     # ------------------------------------------------------------------ payloads

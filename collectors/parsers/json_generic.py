@@ -13,6 +13,7 @@ import datetime as _dt
 import ipaddress
 from typing import Any
 
+from core.mappings import deep_merge
 from core.events import Event, expand_dots, set_field
 
 from ._common import set_timestamp
@@ -39,14 +40,6 @@ def looks_ecs(doc: dict[str, Any]) -> bool:
     return bool(roots) and all(isinstance(doc[k], dict) for k in roots)
 
 
-def _merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
-    for k, v in src.items():
-        if isinstance(v, dict) and isinstance(dst.get(k), dict):
-            _merge(dst[k], v)
-        else:
-            dst[k] = v
-
-
 class JsonParser(JsonFamilyParser):
     dataset = "json.generic"
     module = "json"
@@ -65,7 +58,7 @@ class JsonParser(JsonFamilyParser):
             ts = doc.pop("@timestamp", None)
             keep = {k: ev["event"][k] for k in ("ingested", "original")}
             record_dataset = getattr(record, "dataset", None)
-            _merge(ev, doc)
+            deep_merge(ev, doc)
             if not isinstance(ev.get("event"), dict):
                 ev["event"] = {}
             ev["event"].update(keep)
@@ -120,7 +113,7 @@ class JsonParser(JsonFamilyParser):
         parsed_ts = parsed["@timestamp"] if parsed["@timestamp"] != parsed["event"]["ingested"] else None
         ev.clear()
         ev.update(parsed)
-        _merge(ev, shipper)
+        deep_merge(ev, shipper)
         ev["event"]["original"] = message
         ev["event"]["ingested"] = parsed["event"]["ingested"]
         ev["event"].setdefault("kind", "event")

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import yara
 
+from detections.packs import YARA_PACK
+
 __all__ = [
     "PACK_DIR",
     "EXTERNALS",
@@ -45,7 +47,7 @@ __all__ = [
     "compile_rules",
 ]
 
-PACK_DIR = Path(__file__).resolve().parent.parent / "rules" / "yara"
+PACK_DIR = YARA_PACK
 """Our own YARA pack (webshells, camera firmware, ETL scripts)."""
 
 EXTERNALS: tuple[str, ...] = ("filename", "filepath", "extension", "filetype", "owner")

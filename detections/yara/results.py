@@ -7,12 +7,12 @@ from typing import Any
 
 import yara
 
+from core.levels import LEVELS
 from core.events import Event, utc_now_iso
 from core.protocols import Detection
 
 __all__ = ["StringHit", "RuleMatch", "ScanResult", "convert_matches", "escape_snippet", "to_detections", "LEVELS"]
 
-LEVELS = ("informational", "low", "medium", "high", "critical")
 _LEVEL_ALIASES = {"info": "informational", "moderate": "medium", "severe": "critical", "crit": "critical"}
 
 

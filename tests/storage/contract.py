@@ -27,9 +27,11 @@ Meaning the suite pins down (and a backend must follow):
 * Bare words and phrases are free text over ``message`` and ``event.original``,
   case-insensitive, whole words.
 * ``search`` sorts on ``@timestamp``; ``total`` counts every match regardless of paging.
-* ``terms`` counts each element of an array; ties are ordered by value.
+* ``terms`` counts each element of an array; ties are ordered by value; full-text
+  fields, ``@timestamp`` and ``size < 1`` raise ``QueryError`` (``core.protocols.check_terms``).
 * ``date_histogram`` lists only buckets holding events, keyed by the bucket start as
-  ``YYYY-MM-DDTHH:MM:SS.000Z``.
+  ``YYYY-MM-DDTHH:MM:SS.000Z``; intervals are :mod:`core.intervals` (fixed ``s m h d w``,
+  weeks from Monday, calendar ``1M 1q 1y`` from the first day, UTC).
 * ``start`` is inclusive and ``end`` exclusive; ``delete_before(cutoff)`` removes events
   with ``@timestamp`` < cutoff and returns how many.
 * A bad query raises ``QueryError`` (with a position for syntax errors); nothing the
@@ -404,9 +406,34 @@ class EventStoreContract:
         assert {k[:10]: n for k, n in fail} == dict(expected)
 
     def test_date_histogram_bad_interval(self, loaded: EventStore) -> None:
-        for bad in ("", "1x", "h", "0m", "-1h", "1h; DROP TABLE x"):
+        for bad in ("", "1x", "h", "0m", "-1h", "1h; DROP TABLE x", "2M", "0y", "1Y"):
             with pytest.raises(QueryError):
                 loaded.date_histogram(interval=bad)
+
+    def test_date_histogram_calendar_intervals(self, loaded: EventStore) -> None:
+        """Months, quarters and years start on their first day, UTC (both stores)."""
+        assert loaded.date_histogram(interval="1M") == [("2026-05-01T00:00:00.000Z", N_EVENTS)]
+        assert loaded.date_histogram(interval="1q") == [("2026-04-01T00:00:00.000Z", N_EVENTS)]
+        assert loaded.date_histogram(interval="1y") == [("2026-01-01T00:00:00.000Z", N_EVENTS)]
+        fail = loaded.date_histogram("event.outcome:failure", interval="1M")
+        assert fail == [("2026-05-01T00:00:00.000Z", sum(e["event"]["outcome"] == "failure" for e in self.events()))]
+        day2 = dt.datetime(2026, 5, 2, tzinfo=dt.timezone.utc)
+        assert loaded.date_histogram(interval="1M", start=day2) == [("2026-05-01T00:00:00.000Z", 2 * N_EVENTS // 3)]
+
+    def test_date_histogram_weeks_start_on_monday(self, loaded: EventStore) -> None:
+        # 2026-05-01 is a Friday: its week began on Monday 2026-04-27; the 3rd is a Sunday
+        assert loaded.date_histogram(interval="1w") == [("2026-04-27T00:00:00.000Z", N_EVENTS)]
+
+    def test_terms_refuses_full_text_fields_and_empty_sizes(self, loaded: EventStore) -> None:
+        """Elasticsearch cannot count an analysed field or return zero buckets; the
+        embedded store refuses alike, so a query moves between them unchanged."""
+        for text in ("message", "event.original"):
+            with pytest.raises(QueryError, match="full text"):
+                loaded.terms(text)
+        with pytest.raises(QueryError, match="size"):
+            loaded.terms("host.name", size=0)
+        with pytest.raises(QueryError):
+            loaded.terms("@timestamp")
 
     # -- retention -----------------------------------------------------------------------
     def test_delete_before(self, loaded: EventStore) -> None:
