@@ -8,7 +8,11 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,7 @@ from citysoc.wiring import build_assets
 from core.protocols import Source
 from core.settings import Settings
 
-__all__ = ["run_server", "make_sources", "uvicorn_options"]
+__all__ = ["run_server", "make_sources", "uvicorn_options", "graceful_stop_signals"]
 
 log = logging.getLogger("citysoc.serve")
 
@@ -141,7 +145,55 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
                 proxy_headers=bool(srv.trusted_proxies), forwarded_allow_ips=list(srv.trusted_proxies) or None)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def graceful_stop_signals(on_stop: list[Any]) -> Iterator[list[int]]:
+    """SIGINT/SIGTERM ask for a stop instead of killing the process, for all of ``serve``.
+
+    Why: uvicorn catches these signals only while ``Server.serve()`` runs and, when it
+    returns, *raises the caught signal again* with the handler that was there before. With
+    Python's default SIGTERM handler that kills the process on the spot, before
+    ``run_server``'s cleanup: accepted events still in the queues were never stored, SQLite
+    was not closed and the parse worker processes were orphaned (they kept the caller's
+    stdout/stderr open, so a supervisor waiting for them saw ``serve`` hang). Installed
+    around the whole of ``run_server``, this handler is the one uvicorn restores and
+    re-raises into: it only records the signal, and the cleanup runs.
+
+    ``on_stop`` holds what a signal should stop (uvicorn's server, once it exists); the
+    yielded list collects the signals received.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # signals are the main thread's
+        yield received
+        return
+
+    def _handle(sig: int, _frame: Any) -> None:
+        if not received:
+            log.info("%s received: stopping (accepted events are stored first)", signal.Signals(sig).name)
+        received.append(sig)
+        for server in on_stop:
+            server.should_exit = True
+
+    previous = {sig: signal.signal(sig, _handle) for sig in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 async def run_server(settings: Settings, *, log_level: str = "info") -> None:
+    """Build every part, serve until SIGINT/SIGTERM (or a source fails), then stop them in
+    order: sources, pipeline (drained: what was accepted is stored and detected), parse
+    workers, stores."""
+    stoppers: list[Any] = []
+    with graceful_stop_signals(stoppers) as received:
+        await _run_server(settings, log_level=log_level, stoppers=stoppers, received=received)
+
+
+async def _run_server(settings: Settings, *, log_level: str, stoppers: list[Any], received: list[int]) -> None:
     store = open_store(settings)
     deadletters = open_deadletters(settings)
     soc = open_soc(settings)
@@ -192,6 +244,9 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     INFLIGHT.limit = settings.server.ingest_inflight_bytes  # one process-wide budget for ingest bodies
     config = uvicorn.Config(app, **uvicorn_options(settings), log_level=log_level, lifespan="off", access_log=False)
     server = uvicorn.Server(config)
+    stoppers.append(server)
+    if received:  # a signal came during start-up
+        server.should_exit = True
     failures: list[BaseException] = []
 
     def _supervise(task: asyncio.Task[None]) -> None:

@@ -116,11 +116,10 @@ class PipelineSettings(_Strict):
     batch_size: int = Field(1_000, ge=1)
     flush_ms: int = Field(200, ge=1)
     """The longest an event waits for its batch to fill before it is stored anyway."""
-    workers: int | None = Field(0, ge=0)
-    """Parse worker processes (``core.workers``). 0 (the default for now): parse in a thread
-    of the server process; None: one per core this process may use; N: N processes. Not yet
-    the default because ``serve`` with a worker pool does not stop within 20 s of SIGTERM
-    while an alert stream is open (tests/api/test_api_first_run.py)."""
+    workers: int | None = Field(None, ge=0)
+    """Parse worker processes (``core.workers``). None (the default): one per core this
+    process may use; N: N processes; 0: parse in a thread of the server process (one core,
+    no extra processes, e.g. for a tiny site or a debugger)."""
 
 
 class DeadLetterSettings(_Strict):

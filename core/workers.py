@@ -12,6 +12,11 @@ function or ``functools.partial`` of one, e.g. ``citysoc.wiring.worker_parse``),
 ``core`` never imports the parsers. Workers start with the ``forkserver`` method (no
 copy of the server's threads, sockets or SQLite handles; ``spawn`` where it is missing).
 
+Shutdown: :meth:`ParseWorkers.stop` ends the workers. If the server process dies without
+calling it (SIGKILL, OOM, a crash), each worker notices through a ``pidfd`` on the server
+process and exits at once: orphaned workers would otherwise wait forever on their task
+queue, keep the forkserver alive and hold the server's stdout/stderr open.
+
 Failure: a worker that dies mid-batch (SIGKILL, OOM) breaks the pool; :class:`ParseWorkers`
 starts a new pool and the batch is parsed again, so it is redone, not lost. Nothing was
 stored for it yet (the store runs after parsing, in the main process), so redoing it
@@ -25,6 +30,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import select
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -77,9 +83,37 @@ class ParsedChunk:
         return [stamp(d, ts) for d, ts in zip(docs, self.ts_ms)]
 
 
-def _init(factory: ParseFactory) -> None:
+def _init(factory: ParseFactory, server_pid: int) -> None:
     global _parse
+    _watch_server(server_pid)
     _parse = factory()
+
+
+def _watch_server(server_pid: int) -> None:
+    """Exit this worker as soon as the server process ends (see the module docs).
+
+    A pidfd becomes readable when the process exits, also while it is a zombie nobody has
+    reaped yet (which ``os.kill(pid, 0)`` would still call alive). Without pidfds (not
+    Linux >= 5.3) the parent's pid is polled once a second instead.
+    """
+    try:
+        fd = os.pidfd_open(server_pid)
+    except ProcessLookupError:  # the server is already gone
+        os._exit(0)
+    except (AttributeError, OSError):
+        fd = None
+        if os.getppid() != server_pid:  # forkserver in between: nothing cheap to poll
+            return
+
+    def _wait() -> None:
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while os.getppid() == server_pid:
+                time.sleep(1.0)
+        os._exit(0)  # nothing of ours to flush: results go back only through the pool
+
+    threading.Thread(target=_wait, name="citysoc-worker-watch", daemon=True).start()
 
 
 def parse_chunk(records: Sequence[RecordTuple]) -> ParsedChunk:
@@ -141,7 +175,8 @@ class ParseWorkers:
         with self._start_lock:
             if self._pool is not None:
                 return
-            pool = ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=_init, initargs=(self.factory,))
+            pool = ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=_init,
+                                       initargs=(self.factory, os.getpid()))
             # Start every worker now (not on first use), so the first batch does not pay
             # for imports and pids() is complete.
             for f in [pool.submit(_warm) for _ in range(self.workers * 2)]:

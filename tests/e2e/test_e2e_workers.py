@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -97,3 +98,76 @@ def test_sigkill_of_a_parse_worker_loses_nothing_and_duplicates_nothing(tmp_path
     finally:
         stop.set()
         srv.stop()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody reaped yet counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _serve_with_workers(tmp_path: Path) -> tuple[ServeProcess, str, list[int]]:
+    cfg = tmp_path / "citysoc.yml"
+    cfg.write_text("pipeline: {workers: 2}\n")
+    srv = ServeProcess(tmp_path / "data", config=cfg)
+    srv.data.mkdir()
+    viewer_key = srv.api_key("viewer")
+    srv.start()
+    assert srv.proc is not None
+    workers = _parse_workers(srv.proc.pid)
+    assert len(workers) == 2, workers
+    return srv, viewer_key, workers
+
+
+def test_sigterm_with_an_open_alert_stream_stops_serve_and_its_workers_promptly(tmp_path):
+    """uvicorn re-raises the SIGTERM it caught once it has stopped; with Python's default
+    handler that killed serve before its cleanup, orphaning the parse workers (which kept
+    the caller's pipes open: serve seemed to hang). Now the cleanup runs: exit 0, stream
+    ended, workers gone, and what was accepted before the signal is stored."""
+    srv, viewer_key, workers = _serve_with_workers(tmp_path)
+    assert srv.proc is not None
+    connected, ended = threading.Event(), threading.Event()
+
+    def follow() -> None:
+        try:
+            with httpx.stream("GET", f"{srv.url}/api/v1/alerts/stream", headers={"Authorization": f"ApiKey {viewer_key}"},
+                              timeout=httpx.Timeout(5, read=60)) as s:
+                for _ in s.iter_lines():
+                    connected.set()
+        except httpx.HTTPError:
+            pass
+        ended.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    assert connected.wait(10), "the alert stream did not open: " + srv.log_tail()
+    with socket.create_connection(("127.0.0.1", srv.syslog_port)) as tcp:
+        tcp.sendall(b"".join(f"<38>Nov 25 10:00:01 gw sshd[7]: Invalid user term{i} from 10.0.0.9 port 22\n".encode()
+                             for i in range(500)))
+    assert srv.wait_count(viewer_key, "user.name:term*", 500, timeout=30) == 500
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    rc = srv.proc.wait(timeout=20)
+    took = time.monotonic() - t0
+    assert took < 5, f"serve took {took:.1f} s to stop"
+    assert rc == 0, srv.log_tail()
+    assert ended.wait(5), "the alert stream was not ended"
+    deadline = time.monotonic() + 5
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(w) for w in workers), "parse workers outlived serve"
+    assert "SIGTERM received" in srv.log_tail()
+
+
+def test_parse_workers_exit_when_serve_is_killed(tmp_path):
+    """SIGKILL gives serve no chance to stop its pool: each worker watches the server
+    process and exits on its own instead of waiting on its task queue forever."""
+    srv, _key, workers = _serve_with_workers(tmp_path)
+    assert srv.proc is not None
+    srv.proc.send_signal(signal.SIGKILL)
+    srv.proc.wait(timeout=20)
+    deadline = time.monotonic() + 5
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(w) for w in workers), "parse workers outlived a killed serve"
