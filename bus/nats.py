@@ -9,6 +9,10 @@ Layout (all names derive from ``stream``, default ``CITYSOC_EVENTS``):
 * **Consumers**: one durable pull consumer per (group, partition), ``<group>-p<N>``,
   filtered on that partition's subject, ``AckPolicy.ALL``: the owner acknowledges the last
   message of a batch once its handler returned (acks wait for the server's confirmation).
+* **Alert stream** ``<stream>_ALERTS``, subject ``citysoc.alerts.<stream>``: detectors
+  publish each detection with header ``Nats-Msg-Id: <idempotency key>`` (rule, partition,
+  bus positions), so a redelivered batch's detections are stored once; the node holding
+  the alert store consumes them through one durable consumer ``alert-recorder``.
 * **KV bucket** ``<stream>_leases`` (TTL = ``lease_s``): ``m.<group>.<member>`` is a
   member's heartbeat (with its owned partitions and lag, for ``citysoc cluster status``);
   ``l.<group>.<partition>`` is the partition's lock, holding the owner's name.
@@ -45,7 +49,7 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import nats
@@ -56,7 +60,7 @@ from nats.js import api
 
 from core.bus import Batch, BatchHandler, BusRecord, BusStats, BusUnavailable, OwnershipHandler
 
-__all__ = ["NatsBus", "NatsMembership", "owner_of"]
+__all__ = ["NatsBus", "NatsMembership", "AlertConsumer", "owner_of"]
 
 log = logging.getLogger("citysoc.bus.nats")
 
@@ -98,6 +102,9 @@ class NatsBus:
         self.publish_timeout_s = publish_timeout_s
         self.fetch_batch = fetch_batch
         self.prefix = subject_prefix
+        self.alert_stream = f"{stream}_ALERTS"
+        self.alert_subject = f"citysoc.alerts.{stream}"
+        self.alerts_published = 0
         self.leases: Any = None
         self.checkpoints: Any = None
         self.published = 0
@@ -138,6 +145,13 @@ class NatsBus:
             await self.js.stream_info(self.stream)
         except nats.js.errors.NotFoundError:
             await self.js.add_stream(cfg)
+        acfg = api.StreamConfig(name=self.alert_stream, subjects=[self.alert_subject], storage=api.StorageType.FILE,
+                                num_replicas=self.replicas, duplicate_window=600.0, max_age=max_age_s,
+                                retention=api.RetentionPolicy.LIMITS)
+        try:
+            await self.js.stream_info(self.alert_stream)
+        except nats.js.errors.NotFoundError:
+            await self.js.add_stream(acfg)
         self.leases = await self._kv(f"{self.stream}_leases", ttl=self.lease_s)
         self.checkpoints = await self._kv(f"{self.stream}_checkpoints", ttl=None)
 
@@ -174,6 +188,33 @@ class NatsBus:
             self.publish_failures += len(records)
             raise BusUnavailable(f"JetStream did not store the batch: {exc!r}") from exc
         self.published += len(records)
+
+    async def publish_alerts(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Store detections durably: ``(idempotency key, payload)`` each; raise :class:`BusUnavailable` if not.
+
+        JetStream drops a payload whose key it stored within the duplicate window (600 s), so
+        a detector that handles a redelivered batch again cannot raise its alerts twice."""
+        if not items:
+            return
+        futures = []
+        try:
+            for key, payload in items:
+                futures.append(await self.js.publish_async(self.alert_subject, payload,
+                                                           wait_stall=self.publish_timeout_s,
+                                                           headers={"Nats-Msg-Id": key}))
+            await asyncio.wait_for(asyncio.gather(*futures), self.publish_timeout_s)
+        except Exception as exc:
+            for f in futures:
+                if not f.done():
+                    f.cancel()
+            raise BusUnavailable(f"JetStream did not store the detections: {exc!r}") from exc
+        self.alerts_published += len(items)
+
+    async def consume_alerts(self, handler: Callable[[list[bytes]], Awaitable[None]]) -> AlertConsumer:
+        """Hand stored detections to ``handler`` in order, acknowledging each batch after it returned."""
+        c = AlertConsumer(self, handler)
+        await c.start()
+        return c
 
     async def join(self, group: str, member: str, handler: BatchHandler,
                    on_ownership: OwnershipHandler | None = None) -> NatsMembership:
@@ -470,3 +511,62 @@ class NatsMembership:
                 await self.on_ownership(frozenset(), frozenset(parts))
         if self in self.bus._members:
             self.bus._members.remove(self)
+
+
+class AlertConsumer:
+    """The alert store's side of the alert stream: one durable consumer, ack after recording."""
+
+    NAME = "alert-recorder"
+
+    def __init__(self, bus: NatsBus, handler: Callable[[list[bytes]], Awaitable[None]]):
+        self.bus = bus
+        self.handler = handler
+        self.received = 0
+        self.errors = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        cfg = api.ConsumerConfig(durable_name=self.NAME, ack_policy=api.AckPolicy.ALL, ack_wait=60.0,
+                                 max_ack_pending=-1, filter_subject=self.bus.alert_subject,
+                                 deliver_policy=api.DeliverPolicy.ALL, num_replicas=self.bus.replicas)
+        try:
+            await self.bus.js.consumer_info(self.bus.alert_stream, self.NAME)
+        except nats.js.errors.NotFoundError:
+            await self.bus.js.add_consumer(self.bus.alert_stream, cfg)
+        self._task = asyncio.create_task(self._run(), name="bus-alert-recorder")
+
+    async def _run(self) -> None:
+        sub = None
+        while True:
+            msgs: list[Any] = []
+            try:
+                if sub is None:
+                    sub = await self.bus.js.pull_subscribe_bind(durable=self.NAME, stream=self.bus.alert_stream)
+                try:
+                    msgs = await sub.fetch(self.bus.fetch_batch, timeout=0.5)
+                except nats.errors.TimeoutError:
+                    continue
+                if not msgs:
+                    continue
+                await self.handler([bytes(m.data) for m in msgs])
+                await msgs[-1].ack_sync(timeout=10)
+                self.received += len(msgs)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.errors += 1
+                log.exception("alert stream: batch not recorded; it comes again")
+                for m in msgs:
+                    with contextlib.suppress(Exception):
+                        await m.nak()
+                if sub is not None:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+                sub = None
+                await asyncio.sleep(0.5)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task

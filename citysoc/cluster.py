@@ -13,10 +13,15 @@ run (see ``ARCHITECTURE.md``, "Process model and scaling out"):
   stream sequence per partition is kept in ``<data>/bus-writer.db``, and a redelivered
   record at or below it is not stored twice.
 * **detector**: member of the ``detector`` group; runs every detector over its partitions'
-  batches and records the alerts before the ack. A redelivered batch raises no second
-  alert: the alert store folds a detection into the open alert of the same rule and
-  entities (``alerts.dedupe_window_s``), which is the alert idempotency key.
-* **api**: the console on this node (the API, ``/healthz`` and ``/metrics`` run on every node).
+  batches and publishes their detections to the alert stream before the bus acknowledges
+  the batch. Each detection carries an idempotency key (rule, group, partition, bus
+  positions: :func:`detection_items`) that JetStream de-duplicates, so a redelivered batch
+  raises no second alert; the alert store's own folding (same rule and entities within
+  ``alerts.dedupe_window_s``) absorbs a redelivery split into other batches.
+* **api**: the console, and the alert store: it consumes the alert stream and records every
+  node's detections (dedupe, folding, incidents, playbook triggers as on one machine). One
+  ``api`` node holds the alert store of a deployment; the API, ``/healthz`` and ``/metrics``
+  run on every node.
 
 Partitioning: every event goes to the partition of its source address
 (:func:`core.partitioning.home_partition`; events without one: the record id). That is the
@@ -36,6 +41,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
+import hashlib
 import itertools
 import logging
 import socket
@@ -54,7 +61,8 @@ from core.events import Event, utc_now_iso
 from core.partitioning import home_partition
 from core.protocols import DeadLetter, Detection, Detector, IngestReport
 
-__all__ = ["BusPublisher", "WriterRole", "DetectorRole", "Cluster", "start_cluster", "node_name"]
+__all__ = ["BusPublisher", "WriterRole", "DetectorRole", "AlertRecording", "Cluster", "start_cluster", "node_name",
+           "detection_items", "detection_from"]
 
 log = logging.getLogger("citysoc.cluster")
 
@@ -163,6 +171,43 @@ class WriterRole:
                 "errors": self.rejected, "dropped": 0, "duplicates_skipped": self.skipped}
 
 
+def detection_items(found: Sequence[Detection], batch: Batch) -> list[tuple[str, bytes]]:
+    """``(idempotency key, payload)`` for each detection of one batch.
+
+    The key is the rule, its group, the partition, the batch's bus positions and the
+    detection's rank among that rule's detections in the batch: handling the same batch
+    again (a redelivery) gives the same keys, which the alert stream stores once."""
+    first, last = (batch.positions[0], batch.positions[-1]) if batch.positions else (0, 0)
+    rank: dict[tuple[str, str], int] = collections.Counter()
+    out = []
+    for det in found:
+        k = (det.rule_id, det.group_key or "")
+        rank[k] += 1
+        raw = f"{det.rule_id}\x1f{det.group_key or ''}\x1f{batch.partition}\x1f{first}-{last}\x1f{rank[k]}"
+        key = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        out.append((key, orjson.dumps(dataclasses.asdict(det), default=str)))
+    return out
+
+
+def detection_from(payload: bytes) -> Detection:
+    """The :class:`Detection` a detector node published (:func:`detection_items`)."""
+    d = orjson.loads(payload)
+    return Detection(**{f.name: d[f.name] for f in dataclasses.fields(Detection) if f.name in d})
+
+
+class AlertRecording:
+    """The ``api`` role's end of the alert stream: records detections in this node's alert store."""
+
+    def __init__(self, alert_sink: Any):
+        self.alert_sink = alert_sink
+        self.recorded = 0
+
+    async def handle(self, payloads: list[bytes]) -> None:
+        dets = [detection_from(p) for p in payloads]
+        await asyncio.to_thread(self.alert_sink.emit, dets)  # dedupe/folding/incidents as on one machine
+        self.recorded += len(dets)
+
+
 @dataclass
 class _Marks:
     """Per owned partition: (wall time, first stream sequence) of each handled batch."""
@@ -173,10 +218,9 @@ class _Marks:
 class DetectorRole:
     """Runs the detectors over the ``detector`` group's partitions; alerts before the ack."""
 
-    def __init__(self, bus: Any, detectors: Sequence[Detector], alert_sink: Any, settings: BusSettings):
+    def __init__(self, bus: Any, detectors: Sequence[Detector], settings: BusSettings):
         self.bus = bus
         self.detectors = list(detectors)
-        self.alert_sink = alert_sink
         self.settings = settings
         self._lock = threading.Lock()  # detectors keep state: one batch at a time through them
         self._marks: dict[int, _Marks] = {}
@@ -201,8 +245,8 @@ class DetectorRole:
     async def handle(self, batch: Batch) -> None:
         found = await asyncio.to_thread(self._run, [r.event for r in batch.records])
         self.events += len(batch.records)
-        if found:
-            await asyncio.to_thread(self.alert_sink.emit, found)  # recorded before the bus acks
+        if found:  # stored on the alert stream before the bus acks the batch
+            await self.bus.publish_alerts(detection_items(found, batch))
             self.detections += len(found)
         if batch.positions:
             self._marks.setdefault(batch.partition, _Marks()).batches.append((time.time(), batch.positions[0]))
@@ -261,6 +305,8 @@ class Cluster:
     publisher: BusPublisher | None = None
     writer: WriterRole | None = None
     detector: DetectorRole | None = None
+    recording: AlertRecording | None = None
+    alert_consumer: Any = None
     memberships: list[Any] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -284,6 +330,9 @@ class Cluster:
             d = self.detector.counters()
             out["detector_detections"], out["detector_replayed"] = d["emitted"], d["replayed"]
             out["detector_handovers"] = d["handovers"]
+            out["alerts_published"] = self.bus.alerts_published
+        if self.recording is not None:
+            out["alerts_recorded"] = self.recording.recorded
         out["received"] = out.get("writer_delivered", 0) + out.get("detector_delivered", 0)
         out["emitted"] = out.get("published", 0)
         out["errors"] = out.get("publish_failures", 0)
@@ -312,6 +361,8 @@ class Cluster:
                 if m.stats().group == "detector":
                     with contextlib.suppress(Exception):
                         await self.detector.save_checkpoints(m.owned)
+        if self.alert_consumer is not None:
+            await self.alert_consumer.stop()
         await self.bus.close()  # leaves every group: the others take the partitions at once
         if self.writer is not None:
             self.writer.applied.close()
@@ -324,8 +375,10 @@ async def start_cluster(settings: Any, *, store: Any, deadletters: Any, detector
 
     bs: BusSettings = settings.bus
     node = node_name(bs, settings.server.port)
+    prefix = "citysoc.events" if bs.stream == "CITYSOC_EVENTS" else f"citysoc.{bs.stream}.events"
     bus = await NatsBus.connect(bs.servers, partitions=bs.partitions, replicas=bs.replicas, stream=bs.stream,
-                                lease_s=bs.lease_s, publish_timeout_s=bs.publish_timeout_s, name=node)
+                                lease_s=bs.lease_s, publish_timeout_s=bs.publish_timeout_s, name=node,
+                                subject_prefix=prefix)
     roles = frozenset(bs.roles)
     c = Cluster(bus=bus, node=node, roles=roles)
     try:
@@ -335,9 +388,12 @@ async def start_cluster(settings: Any, *, store: Any, deadletters: Any, detector
             c.writer = WriterRole(bus, store, deadletters, settings.data)
             c.memberships.append(await bus.join("writer", node, c.writer.handle))
         if "detector" in roles:
-            c.detector = DetectorRole(bus, detectors, alert_sink, bs)
+            c.detector = DetectorRole(bus, detectors, bs)
             c.memberships.append(await bus.join("detector", node, c.detector.handle, c.detector.on_ownership))
             c._tasks.append(asyncio.create_task(c._checkpoint_loop(bs.checkpoint_interval_s), name="bus-checkpoints"))
+        if "api" in roles:  # this node holds the alert store: it records every node's detections
+            c.recording = AlertRecording(alert_sink)
+            c.alert_consumer = await bus.consume_alerts(c.recording.handle)
     except BaseException:
         await c.close()
         raise

@@ -97,3 +97,42 @@ def test_brute_force_through_two_collectors_is_one_alert(nodes) -> None:
     assert "citysoc_bus_published 6.0" in m, m[-2000:]
     cm = _metrics(core, core.api_key("admin"))
     assert "citysoc_bus_writer_stored 12.0" in cm and "citysoc_bus_detector_owned_partitions 4.0" in cm, cm[-2000:]
+
+
+def _figure(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(f"citysoc_bus_{name} "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def test_detector_killed_mid_attack_hands_over_and_the_correlation_still_fires(nodes) -> None:
+    core = nodes("core", ["writer", "api"])
+    det_a, det_b = nodes("det-a", ["detector"]), nodes("det-b", ["detector"])
+    collector = nodes("collector", ["collector"])
+    viewer = core.api_key("viewer")
+    admins = {n: n.api_key("admin") for n in (det_a, det_b)}
+    _send_tcp(collector.syslog_port, _failed_logins(6, 40000, "wh-db-01"))
+    assert core.wait_count(viewer, f"source.ip:{ATTACKER}", 6, timeout=60) == 6
+
+    def owner() -> ServeProcess | None:
+        done = {n: _figure(_metrics(n, k), "detector_acked") for n, k in admins.items()}
+        return next((n for n, v in done.items() if v >= 6), None)
+
+    victim = wait_for(owner, timeout=30)
+    assert victim is not None, {n.data.name: _metrics(n, k)[-800:] for n, k in admins.items()}
+    survivor = det_b if victim is det_a else det_a
+    time.sleep(1.5)  # two checkpoint rounds (checkpoint_interval_s 0.5)
+    victim.stop(sig=9)
+    # The rest of the attack arrives while the partition has no owner: 6 + 6 >= 10 only if
+    # the survivor rebuilds the first six from the stream.
+    _send_tcp(collector.syslog_port, _failed_logins(6, 41000, "wh-db-01"))
+    assert core.wait_count(viewer, f"source.ip:{ATTACKER}", 12, timeout=60) == 12
+    got = wait_for(lambda: [a for a in _alerts(core, viewer) if CORRELATION in (a.get("rules") or [a["rule_id"]])],
+                   timeout=60)
+    assert got, (_alerts(core, viewer), survivor.log_tail())
+    time.sleep(2)
+    brute = [a for a in _alerts(core, viewer) if CORRELATION in (a.get("rules") or [a["rule_id"]])]
+    assert len(brute) == 1, brute
+    m = _metrics(survivor, admins[survivor])
+    assert _figure(m, "detector_replayed") >= 6 and _figure(m, "detector_handovers") >= 1, m[-1500:]
