@@ -22,7 +22,7 @@ from api.app import create_app
 from api.deps import AppState
 from core.timezones import effective_zone
 from citysoc.wiring import build_alerting, build_pipeline, ensure_initial_admin, open_deadletters, open_soc, open_store
-from citysoc.wiring import build_playbooks, intel_lookup_for
+from citysoc.wiring import build_playbooks, check_formats, intel_lookup_for
 from citysoc.detection import build_detection
 from dashboards.console import mount_console
 from citysoc.wiring import build_assets
@@ -188,6 +188,7 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     """Build every part, serve until SIGINT/SIGTERM (or a source fails), then stop them in
     order: sources, pipeline (drained: what was accepted is stored and detected), parse
     workers, stores."""
+    check_formats(settings)
     stoppers: list[Any] = []
     with graceful_stop_signals(stoppers) as received:
         await _run_server(settings, log_level=log_level, stoppers=stoppers, received=received)

@@ -8,14 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from core.events import Event, expand_dots, get_field, set_field, utc_now_iso
+from core.events import Event, get_field, set_field
 from core.pipeline import Pipeline
-from core.protocols import DeadLetterStore, Detector, EventStore, ParseError, RawRecord
+from core.protocols import DeadLetterStore, Detector, EventStore, RawRecord
 from core.settings import Settings
 
-__all__ = ["open_store", "open_deadletters", "make_parse", "build_pipeline", "data_dir", "open_soc",
+__all__ = ["open_store", "open_deadletters", "make_parse", "check_formats", "format_errors", "FormatConfigError", "build_pipeline", "data_dir", "open_soc",
            "ensure_initial_admin", "build_alerting", "build_playbooks", "build_assets", "AssetRuntime",
            "build_reports", "intel_lookup_for"]
 
@@ -68,31 +66,32 @@ def open_deadletters(settings: Settings) -> DeadLetterStore:
                                  max_total_bytes=dl.max_total_bytes, retention_days=dl.retention_days)
 
 
-def _parse_ecs(record: RawRecord) -> Event:
-    """``format=ecs``: the record already is an ECS document (EVTX import, pcap decoder)."""
-    try:
-        doc = orjson.loads(record.data)
-    except orjson.JSONDecodeError as exc:
-        raise ParseError(f"invalid JSON in an ECS record: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise ParseError("an ECS record must be a JSON object")
-    ev = expand_dots(doc)
-    if "@timestamp" not in ev:
-        ev["@timestamp"] = utc_now_iso()
-    if get_field(ev, "event.ingested") is None:
-        set_field(ev, "event.ingested", utc_now_iso())
-    return ev
+class FormatConfigError(ValueError):
+    """A ``format`` setting names no parser (the message lists every problem and the valid ids)."""
+
+
+def format_errors(settings: Settings) -> list[str]:
+    """Every ``format`` setting of ``citysoc.yml`` that names no registered parser, one line each."""
+    from collectors.parsers import check_format
+
+    checks = [("syslog.format", settings.syslog.format)]
+    checks += [(f"tail[{i}].format ({t.name})", t.format) for i, t in enumerate(settings.tail or [])]
+    return [e for where, value in checks if (e := check_format(value, where)) is not None]
+
+
+def check_formats(settings: Settings) -> None:
+    """Refuse to start on a misspelt format id: otherwise every line would be dead-lettered."""
+    errors = format_errors(settings)
+    if errors:
+        raise FormatConfigError("\n".join(errors))
 
 
 def make_parse() -> Any:
-    """The pipeline's parse function: our parser registry, plus the ``ecs`` passthrough."""
+    """The pipeline's parse function: our parser registry (``ecs`` passthrough included)."""
     from collectors.parsers import parse_record
 
     def parse(record: RawRecord) -> Event:
-        if record.format == "ecs":
-            ev = _parse_ecs(record)
-        else:
-            ev = parse_record(record)
+        ev = parse_record(record)
         if record.dataset and get_field(ev, "event.dataset") is None:
             set_field(ev, "event.dataset", record.dataset)
         return ev

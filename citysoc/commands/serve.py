@@ -9,6 +9,7 @@ import click
 
 from citysoc.commands._common import config_option, err, load
 from citysoc.runtime import run_server
+from citysoc.wiring import FormatConfigError, check_formats
 
 
 @click.command()
@@ -30,6 +31,10 @@ def serve(host: str | None, port: int | None, syslog_port: int | None, no_syslog
     settings = load(config, server__host=host, server__port=port, syslog__port=syslog_port,
                     syslog__enabled=False if no_syslog else None,
                     bus__roles=[r.strip() for r in roles.split(",") if r.strip()] if roles else None)
+    try:
+        check_formats(settings)
+    except FormatConfigError as exc:
+        raise click.ClickException(f"citysoc.yml: {exc}") from exc
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(run_server(settings, log_level=log_level))

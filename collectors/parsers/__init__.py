@@ -4,12 +4,17 @@
 choosing the parser by ``record.format``: a name from :data:`PARSERS`, or ``auto`` to
 sniff the content:
 
-* a JSON object line -> MySQL audit / ETL job / scheduler job / generic JSON, by keys;
-* ``<PRI>`` -> syslog (RFC 5424 or 3164), the body routed by program name and content;
+* a JSON object line -> MySQL audit / ETL job / scheduler job / Suricata / Zeek / generic JSON, by keys;
 * ``<?xml`` / a SOAP envelope -> ONVIF notification;
-* ``type=... msg=audit(...)`` -> auditd; an access-log line -> web access;
-* a Postgres or nginx/Apache error line -> those; a ``/var/log`` syslog file line -> syslog;
+* ``<PRI>`` -> syslog (RFC 5424 or 3164), the body routed by program name and content;
+* ``type=... msg=audit(...)`` -> auditd; MariaDB audit, web access, Postgres, nginx/Apache
+  error and appliance (LEEF, PAN-OS, CEF, ASA, FortiGate, netfilter) lines -> those;
+  a ``/var/log`` syslog file line -> syslog;
 * anything else -> a generic event with ``message``.
+
+Every routing table (program names, sniffing chains, shipper datasets) is derived from
+what each parser declares on its class (see :mod:`._registry`); :data:`_OURS` lists the
+parsers. ``ecs`` passes finished ECS documents through (our EVTX and pcap producers).
 
 Every event has ``@timestamp`` (UTC), ``event.ingested``, ``event.original``,
 ``event.kind``, ``event.dataset`` and ``event.module``. ``ParseError`` is raised only
@@ -34,82 +39,82 @@ from core.protocols import ParseError, Parser, RawRecord
 from ._app import utcnow
 from ._common import add_tag, decode
 from ._json import load_object
+from ._registry import DECLARED, ROUTES, build
+from ._syslog import split_header
 from .accounts import PARSER as ACCOUNTS
 from .auditd import PARSER as AUDITD
+from .cef import PARSER as CEF
+from .cisco_asa import PARSER as CISCO_ASA
 from .dahua import PARSER as DAHUA
+from .ecs import PARSER as ECS
 from .etl_json import PARSER as ETL_JSON
+from .fortigate import PARSER as FORTIGATE
 from .generic import PARSER as GENERIC
 from .haproxy import PARSER as HAPROXY
 from .ftpd import PARSER as FTPD
 from .hikvision import PARSER as HIKVISION
 from .jobs_json import PARSER as JOBS_JSON
 from .json_generic import JSON, NDJSON
-from .mysql_audit import MARIADB_LINE as _MARIADB_LINE
+from .leef import PARSER as LEEF
 from .mysql_audit import PARSER as MYSQL_AUDIT
 from .netfilter import PARSER as NETFILTER
-from .leef import PARSER as LEEF
-from .panos import PARSER as PANOS
-from .cef import PARSER as CEF
-from .suricata import PARSER as SURICATA
-from .zeek import PARSER as ZEEK
-from .fortigate import PARSER as FORTIGATE
-from .cisco_asa import PARSER as CISCO_ASA
 from .onvif import PARSER as ONVIF
 from .pam import PARSER as PAM
-from .postgres import _NATIVE_RE as _PG_LINE
+from .panos import PARSER as PANOS
 from .postgres import PARSER as POSTGRES
 from .sshd import PARSER as SSHD
 from .sudo import PARSER as SUDO
+from .suricata import PARSER as SURICATA
 from .syslog import RFC3164, RFC5424, SYSLOG
-from .web import _ACCESS_RE, _APACHE_ERR_RE, _NGINX_ERR_RE, APACHE, NGINX, ACCESS
-from ._syslog import split_header
+from .web import ACCESS, APACHE, NGINX
+from .zeek import PARSER as ZEEK
 
-__all__ = ["PARSERS", "parse_record", "sniff", "ParseError"]
+__all__ = ["PARSERS", "FORMAT_IDS", "ROUTES", "DECLARED", "parse_record", "sniff", "check_format", "ParseError"]
 
-PARSERS: dict[str, Parser] = {
-    p.name: p  # type: ignore[misc]
-    for p in (SYSLOG, RFC5424, RFC3164, JSON, NDJSON, HIKVISION, DAHUA, ONVIF, SSHD, SUDO, PAM, ACCOUNTS, AUDITD, POSTGRES,
-              MYSQL_AUDIT, NGINX, APACHE, ACCESS, ETL_JSON, JOBS_JSON, GENERIC, NETFILTER, LEEF, PANOS, CEF, SURICATA, ZEEK, FORTIGATE, CISCO_ASA,
-              HAPROXY, FTPD)
-}
+_OURS = (
+    SYSLOG, RFC5424, RFC3164, JSON, NDJSON, ECS, GENERIC,
+    ONVIF, HIKVISION, DAHUA,
+    SSHD, SUDO, PAM, ACCOUNTS, AUDITD, POSTGRES, MYSQL_AUDIT, ETL_JSON, JOBS_JSON,
+    NGINX, APACHE, ACCESS, HAPROXY, FTPD,
+    NETFILTER, LEEF, CEF, PANOS, FORTIGATE, CISCO_ASA, SURICATA, ZEEK,
+)
+"""Every parser of ours: the ONE list a new format is added to (its class declares the rest)."""
+
+ROUTES.load(build(_OURS))
+
+PARSERS: dict[str, Parser] = ROUTES.parsers
 """Format id (as used in ``RawRecord.format`` and source config) -> parser."""
 
-_LINE_APPS = (LEEF, PANOS, CEF, CISCO_ASA, FORTIGATE, NETFILTER, HAPROXY)
-_JSON_ORDER = (MYSQL_AUDIT, ETL_JSON, JOBS_JSON, SURICATA, ZEEK)
-_XML_STARTS = ("<?xml", "<s:Envelope", "<soap:Envelope", "<SOAP-ENV:Envelope", "<env:Envelope", "<wsnt:Notify",
-               "<Envelope")
+FORMAT_IDS: tuple[str, ...] = ("auto", *sorted(PARSERS))
+"""Every value a ``format`` setting may take."""
+
+
+def check_format(value: str, where: str) -> str | None:
+    """None when ``value`` names a format; else an error for ``where`` (a settings path) listing the valid ids."""
+    if (value or "").lower() in FORMAT_IDS:
+        return None
+    return f"{where}: unknown format {value!r}; valid ids: {', '.join(FORMAT_IDS)}"
 
 
 def sniff(record: RawRecord, now: _dt.datetime) -> Event:
-    """Parse a record of format ``auto`` by looking at its content."""
+    """Parse a record of format ``auto`` by looking at its content.
+
+    A JSON object goes to the first parser declaring ``json_claims`` that claims it (else
+    generic JSON); any other line to the first declaring ``line_sniff`` whose
+    ``sniff_line`` takes it (ONVIF's XML, then ``<PRI>`` syslog, then the rest by
+    ``order``); then a syslog file line (``Dec  2 17:29:05 host prog:``); else generic.
+    """
     text, _valid = decode(record.data)
-    head = text.lstrip()[:64]
-    if head.startswith("{"):
+    if text.lstrip()[:1] == "{":
         doc = load_object(text)
-        for parser in _JSON_ORDER:
+        for parser in ROUTES.json_claimers:
             if parser.claims(doc):
                 return parser.parse_doc(record, doc, now, text if _valid else None)
         return NDJSON.parse_doc(record, doc, now, text if _valid else None)
-    if head.startswith("<"):
-        if head.startswith(_XML_STARTS):
-            return ONVIF.parse(record, now=now)
-        return SYSLOG.parse(record, now=now)
-    if head.startswith(("type=", "node=")) and "msg=audit(" in text[:200]:
-        return AUDITD.parse(record, now=now)
     line = text.rstrip("\r\n")
-    if _MARIADB_LINE.match(line):
-        return MYSQL_AUDIT.parse(record, now=now)
-    if _ACCESS_RE.match(line):
-        return ACCESS.parse(record, now=now)
-    if _PG_LINE.match(line):
-        return POSTGRES.parse(record, now=now)
-    if _NGINX_ERR_RE.match(line):
-        return NGINX.parse(record, now=now)
-    if _APACHE_ERR_RE.match(line):
-        return APACHE.parse(record, now=now)
-    for app in _LINE_APPS:
-        if app.sniff_line(line):
-            return app.parse(record, now=now)
+    for parser in ROUTES.line_sniffers:
+        if parser.sniff_line(line):
+            return parser.parse(record, now=now)
     if split_header(line, now, _dt.timezone.utc) is not None:
         return SYSLOG.parse(record, now=now)
     return GENERIC.parse(record, now=now)

@@ -27,18 +27,35 @@ def utcnow() -> _dt.datetime:
 class AppParser:
     """One application's messages to ECS. Subclasses set the class attributes and ``apply``.
 
-    ``programs``: syslog program names (lower case) that route to this parser.
-    ``parse_native``: an optional hook for the app's own line layout (an nginx access
-    line, a Postgres log line) tried before the syslog envelope.
+    The routing declaration (``name``, ``order``, ``programs``, ``body_sniff``,
+    ``line_sniff``, ``datasets``, ``log_paths``...) is read by :mod:`._registry`; the
+    defaults here mean "takes no part". ``parse_native``: an optional hook for the app's
+    own line layout (an nginx access line, a Postgres log line) tried before the syslog
+    envelope.
     """
 
     name: ClassVar[str]
     dataset: ClassVar[str]
     module: ClassVar[str]
+    order: ClassVar[int] = 1000
     programs: ClassVar[frozenset[str]] = frozenset()
+    program_prefixes: ClassVar[tuple[str, ...]] = ()
+    body_sniff: ClassVar[bool] = False
+    line_sniff: ClassVar[bool] = False
+    json_claims: ClassVar[bool] = False
+    datasets: ClassVar[tuple[str, ...]] = ()
+    log_paths: ClassVar[tuple[str, ...]] = ()
 
     def sniff(self, message: str) -> bool:
-        """True when ``message`` (a syslog body) is recognisably this app's, whatever the program."""
+        """True when ``message`` (a syslog body) is recognisably this app's, whatever the program.
+
+        Asked by the syslog router only when the class declares ``body_sniff = True``."""
+        return False
+
+    def sniff_line(self, line: str) -> bool:
+        """True when a bare line (no ``<PRI>``, not JSON) is this app's, for ``format=auto``.
+
+        Asked only when the class declares ``line_sniff = True``."""
         return False
 
     def apply(self, ev: Event, message: str, program: str | None, record: RawRecord, now: _dt.datetime) -> bool:

@@ -30,6 +30,8 @@ class ApplianceParser(AppParser):
     payload_re: ClassVar[re.Pattern[str]]
     """Matches at the payload's start (``search`` within :attr:`max_prefix` characters)."""
     max_prefix: ClassVar[int] = 160
+    body_sniff = True
+    line_sniff = True
 
     def find_payload(self, text: str) -> int:
         """Offset of the payload in ``text``, -1 when there is none."""

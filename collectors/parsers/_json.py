@@ -60,13 +60,30 @@ def _cut(node: Any, depth: int) -> tuple[Any, bool]:
 
 
 class JsonFamilyParser:
-    """Base for JSON parsers: ``claims(doc)`` for sniffing, ``apply_doc`` for mapping."""
+    """Base for JSON parsers: ``claims(doc)`` for sniffing, ``apply_doc`` for mapping.
+
+    ``claims`` is asked (in ``order``, see :mod:`._registry`) about every JSON object line
+    of ``format=auto`` and every JSON syslog body when the class declares
+    ``json_claims = True``; the other declaration defaults mean "takes no part"."""
 
     name: ClassVar[str]
     dataset: ClassVar[str]
     module: ClassVar[str]
+    order: ClassVar[int] = 1000
+    programs: ClassVar[frozenset[str]] = frozenset()
+    program_prefixes: ClassVar[tuple[str, ...]] = ()
+    body_sniff: ClassVar[bool] = False
+    line_sniff: ClassVar[bool] = False
+    json_claims: ClassVar[bool] = False
+    datasets: ClassVar[tuple[str, ...]] = ()
+    log_paths: ClassVar[tuple[str, ...]] = ()
 
     def claims(self, doc: dict[str, Any]) -> bool:
+        """True when ``doc`` is recognisably this format's."""
+        return False
+
+    def sniff_line(self, line: str) -> bool:
+        """True when a bare non-JSON line is this format's (``line_sniff = True``)."""
         return False
 
     def apply_doc(self, ev: Event, doc: dict[str, Any], record: RawRecord, now: _dt.datetime) -> None:

@@ -54,6 +54,8 @@ class AccountsParser(AppParser):
     name = "accounts"
     dataset = "system.auth"
     module = "system"
+    order = 40
+    body_sniff = True
     programs = frozenset({"useradd", "userdel", "usermod", "groupadd", "groupdel", "groupmod", "gpasswd",
                           "passwd", "chpasswd", "chage", "adduser", "deluser"})
 

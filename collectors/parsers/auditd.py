@@ -153,10 +153,18 @@ class AuditdParser(AppParser):
     name = "auditd"
     dataset = "auditd.log"
     module = "auditd"
+    order = 50
+    body_sniff = True
+    line_sniff = True
+    datasets = ("auditd.log",)
+    log_paths = ("/var/log/audit/",)
     programs = frozenset({"audit", "audispd", "auditd", "audisp-syslog"})
 
     def sniff(self, message: str) -> bool:
         return "msg=audit(" in message[:120] and _HEAD_RE.match(message) is not None
+
+    def sniff_line(self, line: str) -> bool:
+        return line.lstrip().startswith(("type=", "node=")) and "msg=audit(" in line[:200]
 
     def parse_native(self, ev: Event, text: str, record: RawRecord, now: _dt.datetime) -> bool:
         if not text.startswith(("type=", "node=")):

@@ -235,6 +235,8 @@ class CefParser(ApplianceParser):
     name = "cef"
     dataset = "cef.log"
     module = "cef"
+    order = 150
+    datasets = ("cef.log",)
     payload_re = re.compile(r"CEF:\d+\|")
     max_prefix = 256
 

@@ -283,6 +283,8 @@ class CiscoAsaParser(ApplianceParser):
     name = "cisco_asa"
     dataset = "cisco_asa.log"
     module = "cisco_asa"
+    order = 160
+    datasets = ("cisco_asa.log",)
     programs = frozenset({"%asa", "asa"})
     payload_re = _HEAD_RE
 

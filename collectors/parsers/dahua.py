@@ -30,6 +30,8 @@ class DahuaParser(AppParser):
     name = "dahua"
     dataset = "dahua.log"
     module = "dahua"
+    order = 70
+    body_sniff = True
     programs = frozenset({"dahua", "dh", "dahua-nvr", "dahua-ipc"})
 
     def sniff(self, message: str) -> bool:

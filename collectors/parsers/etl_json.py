@@ -52,6 +52,8 @@ class EtlJsonParser(JsonFamilyParser):
     name = "etl_json"
     dataset = "etl.job"
     module = "etl"
+    order = 82
+    json_claims = True
 
     def claims(self, doc: dict[str, Any]) -> bool:
         return ("pipeline" in doc or "dag_id" in doc or "etl_job" in doc) and any(

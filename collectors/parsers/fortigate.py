@@ -92,6 +92,8 @@ class FortigateParser(ApplianceParser):
     name = "fortigate"
     dataset = "fortinet_fortigate.log"
     module = "fortinet_fortigate"
+    order = 170
+    datasets = ("fortinet_fortigate.log",)
     payload_re = re.compile(r"(?<![\w\"])(?:date=\d|logver=|devname=|eventtime=\d)")
 
     def sniff(self, message: str) -> bool:

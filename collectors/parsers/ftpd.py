@@ -77,6 +77,8 @@ class FtpdParser(AppParser):
     dataset = "system.auth"
     module = "system"
     programs = frozenset({"vsftpd", "ftpd", "in.ftpd", "wu-ftpd", "proftpd", "pure-ftpd"})
+    order = 187
+    body_sniff = True
 
     def sniff(self, message: str) -> bool:
         return ("Client \"" in message and message.startswith("[pid ")) or message.startswith("FTP LOGIN FROM ")

@@ -89,6 +89,11 @@ class HaproxyParser(AppParser):
     dataset = "haproxy.log"
     module = "haproxy"
     programs = frozenset({"haproxy"})
+    order = 185
+    body_sniff = True
+    line_sniff = True
+    datasets = ("haproxy.log",)
+    log_paths = ("/var/log/haproxy",)
 
     def sniff(self, message: str) -> bool:
         if message.startswith("Connect from "):

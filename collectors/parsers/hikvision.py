@@ -51,6 +51,8 @@ class HikvisionParser(AppParser):
     name = "hikvision"
     dataset = "hikvision.log"
     module = "hikvision"
+    order = 60
+    body_sniff = True
     programs = frozenset({"hikvision", "hik", "hikvision-nvr", "hikvision-ipc"})
 
     def sniff(self, message: str) -> bool:

@@ -46,6 +46,8 @@ class JobsJsonParser(JsonFamilyParser):
     name = "jobs_json"
     dataset = "scheduler.job"
     module = "scheduler"
+    order = 84
+    json_claims = True
 
     def claims(self, doc: dict[str, Any]) -> bool:
         if "job_id" not in doc:

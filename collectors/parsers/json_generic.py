@@ -16,9 +16,12 @@ from typing import Any
 from core.mappings import deep_merge
 from core.events import Event, expand_dots, set_field
 
+from core.protocols import ParseError, RawRecord
+
 from ._common import set_timestamp
 from ._json import JsonFamilyParser
 from ._pick import pick, pick_str
+from ._registry import ROUTES
 
 __all__ = ["JsonParser", "JSON", "NDJSON", "looks_ecs", "shipped_format"]
 
@@ -101,11 +104,8 @@ class JsonParser(JsonFamilyParser):
         fmt = shipped_format(doc)
         if fmt is None:
             return False
-        from . import PARSERS  # the registry imports this module
-
-        from core.protocols import ParseError, RawRecord
         try:
-            parsed = PARSERS[fmt].parse(RawRecord(message.encode(), format=fmt, source=getattr(record, "source", ""),
+            parsed = ROUTES.parsers[fmt].parse(RawRecord(message.encode(), format=fmt, source=getattr(record, "source", ""),
                                                   meta=getattr(record, "meta", None) or {}), now=now)
         except ParseError:
             return False
@@ -125,24 +125,6 @@ class JsonParser(JsonFamilyParser):
         return True
 
 
-_DATASET_FORMATS = {
-    "system.auth": "syslog", "system.syslog": "syslog", "nginx.access": "nginx", "nginx.error": "nginx",
-    "apache.access": "apache", "apache.error": "apache", "auditd.log": "auditd", "postgresql.log": "postgres",
-    "cisco_asa.log": "cisco_asa", "fortinet_fortigate.log": "fortigate", "panw.panos": "panos",
-    "iptables.log": "netfilter", "cef.log": "cef", "suricata.eve": "suricata", "zeek.connection": "zeek",
-    "zeek.dns": "zeek", "zeek.http": "zeek", "zeek.ssh": "zeek", "zeek.ssl": "zeek", "zeek.files": "zeek",
-    "zeek.notice": "zeek", "zeek.weird": "zeek", "haproxy.log": "haproxy",
-}
-"""Elastic dataset names (``event.dataset``, ``data_stream.dataset``, ``<module>.<fileset>``) -> our format id."""
-_PATH_FORMATS = (
-    ("/var/log/auth.log", "syslog"), ("/var/log/secure", "syslog"), ("/var/log/syslog", "syslog"),
-    ("/var/log/messages", "syslog"), ("/var/log/nginx/", "nginx"), ("/var/log/apache2/", "apache"),
-    ("/var/log/httpd/", "apache"), ("/var/log/audit/", "auditd"), ("/var/log/postgresql/", "postgres"),
-    ("/var/log/haproxy", "haproxy"),
-)
-"""Recognisable ``log.file.path`` prefixes -> our format id, for shippers that name no dataset."""
-
-
 def _shipped_dataset(doc: dict[str, Any]) -> str | None:
     event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
     ds = doc.get("data_stream") if isinstance(doc.get("data_stream"), dict) else {}
@@ -156,15 +138,17 @@ def _shipped_dataset(doc: dict[str, Any]) -> str | None:
 
 
 def shipped_format(doc: dict[str, Any]) -> str | None:
-    """Our format id for a shipper's document, from its dataset or its ``log.file.path``; None if unknown."""
+    """Our format id for a shipper's document, from its dataset or its ``log.file.path``; None if unknown.
+
+    Both tables are derived from the parsers' ``datasets`` and ``log_paths`` declarations."""
     dataset = _shipped_dataset(doc)
-    if dataset in _DATASET_FORMATS:
-        return _DATASET_FORMATS[dataset]
+    if dataset in ROUTES.by_dataset:
+        return ROUTES.by_dataset[dataset]
     log = doc.get("log") if isinstance(doc.get("log"), dict) else {}
     file = log.get("file") if isinstance(log.get("file"), dict) else {}
     path = file.get("path")
     if isinstance(path, str):
-        for prefix, fmt in _PATH_FORMATS:
+        for prefix, fmt in ROUTES.by_path:
             if path.startswith(prefix):
                 return fmt
     return None

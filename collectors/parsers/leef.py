@@ -53,6 +53,7 @@ class LeefParser(ApplianceParser):
     name = "leef"
     dataset = "leef.log"
     module = "leef"
+    order = 130
     payload_re = re.compile(r"LEEF:[12]\.0\|")
     max_prefix = 256
 

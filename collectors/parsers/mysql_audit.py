@@ -45,11 +45,22 @@ class MysqlAuditParser(JsonFamilyParser):
     name = "mysql_audit"
     dataset = "mysql.audit"
     module = "mysql"
+    order = 80
+    json_claims = True
+    line_sniff = True
+    program_prefixes = ("mysql-server_auditing", "server_audit")
 
     def claims(self, doc: dict[str, Any]) -> bool:
         if isinstance(doc.get("audit_record"), dict):
             return True
         return "class" in doc and "connection_id" in doc and ("account" in doc or "login" in doc or "event" in doc)
+
+    def sniff_line(self, line: str) -> bool:
+        return MARIADB_LINE.match(line) is not None
+
+    def apply(self, ev: Event, message: str, program: str | None, record: RawRecord, now: _dt.datetime) -> bool:
+        """A syslog body from a ``server_audit`` program (``program_prefixes``)."""
+        return self.apply_mariadb(ev, message, record, now)
 
     def parse(self, record: RawRecord, *, now: _dt.datetime | None = None) -> Event:
         text, _ = decode(record.data)

@@ -53,6 +53,8 @@ class NetfilterParser(ApplianceParser):
     name = "netfilter"
     dataset = "iptables.log"
     module = "iptables"
+    order = 180
+    datasets = ("iptables.log",)
     payload_re = re.compile(r"(?<=kernel: )|\[[^\]]{0,64}\]\s*IN=|(?<![\w-])IN=\S* OUT=")
 
     def sniff(self, message: str) -> bool:

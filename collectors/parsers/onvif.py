@@ -91,10 +91,20 @@ def _classify(ev: Event, topic: str, data: dict[str, str]) -> None:
     set_field(ev, "onvif.topic_plain", plain)
 
 
+_XML_STARTS = ("<?xml", "<s:Envelope", "<soap:Envelope", "<SOAP-ENV:Envelope", "<env:Envelope", "<wsnt:Notify",
+               "<Envelope")
+
+
 class OnvifParser:
     name = "onvif"
     dataset = "onvif.event"
     module = "onvif"
+    order = 0
+    line_sniff = True
+
+    def sniff_line(self, line: str) -> bool:
+        """An XML document or SOAP envelope (tried before syslog, which also starts with ``<``)."""
+        return line.lstrip().startswith(_XML_STARTS)
 
     def parse(self, record: RawRecord, *, now: _dt.datetime | None = None) -> Event:
         now = now or utcnow()

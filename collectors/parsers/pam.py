@@ -79,6 +79,8 @@ class PamParser(AppParser):
     name = "pam"
     dataset = "system.auth"
     module = "system"
+    order = 30
+    body_sniff = True
 
     def sniff(self, message: str) -> bool:
         return message.startswith("pam_") and _HEAD_RE.match(message) is not None

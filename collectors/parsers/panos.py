@@ -85,6 +85,8 @@ class PanosParser(ApplianceParser):
     name = "panos"
     dataset = "panw.panos"
     module = "panw"
+    order = 140
+    datasets = ("panw.panos",)
     payload_re = _PAYLOAD_RE
 
     def apply(self, ev: Event, message: str, program: str | None, record: RawRecord, now: _dt.datetime) -> bool:

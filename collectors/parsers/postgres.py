@@ -140,10 +140,18 @@ class PostgresParser(AppParser):
     name = "postgres"
     dataset = "postgresql.log"
     module = "postgresql"
+    order = 100
+    body_sniff = True
+    line_sniff = True
+    datasets = ("postgresql.log",)
+    log_paths = ("/var/log/postgresql/",)
     programs = frozenset({"postgres", "postgresql", "postmaster"})
 
     def sniff(self, message: str) -> bool:
         return "AUDIT: SESSION," in message or "AUDIT: OBJECT," in message
+
+    def sniff_line(self, line: str) -> bool:
+        return _NATIVE_RE.match(line) is not None
 
     def parse_native(self, ev: Event, text: str, record: RawRecord, now: _dt.datetime) -> bool:
         m = _NATIVE_RE.match(text)

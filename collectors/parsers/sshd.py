@@ -113,6 +113,8 @@ class SshdParser(AppParser):
     name = "sshd"
     dataset = "system.auth"
     module = "system"
+    order = 10
+    body_sniff = True
     programs = frozenset({"sshd", "sshd-session", "sshd-auth"})
 
     def sniff(self, message: str) -> bool:

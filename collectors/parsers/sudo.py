@@ -43,6 +43,8 @@ class SudoParser(AppParser):
     name = "sudo"
     dataset = "system.auth"
     module = "system"
+    order = 20
+    body_sniff = True
     programs = frozenset({"sudo", "su"})
 
     def sniff(self, message: str) -> bool:

@@ -79,6 +79,9 @@ class SuricataParser(JsonFamilyParser):
     name = "suricata"
     dataset = "suricata.eve"
     module = "suricata"
+    order = 190
+    json_claims = True
+    datasets = ("suricata.eve",)
 
     def claims(self, doc: dict[str, Any]) -> bool:
         return claims_eve(doc)

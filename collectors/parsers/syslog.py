@@ -16,50 +16,28 @@ import re
 from core.events import Event, set_field
 from core.protocols import ParseError, RawRecord
 
-from ._app import AppParser, utcnow
+from ._app import utcnow
 from ._common import add_tag, base_event, record_zone
-from ._json import JsonFamilyParser, load_object
+from ._json import load_object
+from ._registry import ROUTES
 from ._syslog import adopt_bare_tag, apply_header, split_header
 from ._systemd import apply_systemd
-from .accounts import PARSER as ACCOUNTS
-from .auditd import PARSER as AUDITD
-from .dahua import PARSER as DAHUA
-from .etl_json import PARSER as ETL
-from .haproxy import PARSER as HAPROXY
-from .ftpd import PARSER as FTPD
-from .hikvision import PARSER as HIKVISION
-from .jobs_json import PARSER as JOBS
-from .mysql_audit import PARSER as MYSQL
-from .netfilter import PARSER as NETFILTER
-from .leef import PARSER as LEEF
-from .panos import PARSER as PANOS
-from .cef import PARSER as CEF
-from .suricata import PARSER as SURICATA
-from .zeek import PARSER as ZEEK
-from .fortigate import PARSER as FORTIGATE
-from .cisco_asa import PARSER as CISCO_ASA
 from .pam import PARSER as PAM
-from .postgres import PARSER as POSTGRES
-from .sshd import PARSER as SSHD
-from .sudo import PARSER as SUDO
-from .web import APACHE, NGINX
 
-__all__ = ["SyslogParser", "SYSLOG", "RFC5424", "RFC3164", "APPS", "dispatch"]
-
-APPS: tuple[AppParser, ...] = (SSHD, SUDO, PAM, ACCOUNTS, AUDITD, HIKVISION, DAHUA, POSTGRES, NGINX, APACHE, NETFILTER, LEEF, PANOS, CEF, FORTIGATE, CISCO_ASA,
-                             HAPROXY, FTPD)
-"""App parsers in sniffing order (cheap, specific checks first)."""
-
-JSON_BODIES: tuple[JsonFamilyParser, ...] = (MYSQL, ETL, JOBS, SURICATA, ZEEK)
+__all__ = ["SyslogParser", "SYSLOG", "RFC5424", "RFC3164", "dispatch"]
 
 _OLD_PAM_RE = re.compile(r"([a-z0-9_.-]+)\((pam_[a-z0-9_]+)\)$")
-_BY_PROGRAM: dict[str, AppParser] = {p: app for app in APPS for p in app.programs}
 
 
 def dispatch(ev: Event, message: str, program: str | None, record: RawRecord, now: _dt.datetime) -> bool:
-    """Hand a syslog body to the app parser that owns it; True when one understood it."""
+    """Hand a syslog body to the app parser that owns it; True when one understood it.
+
+    In turn: the parser declaring the program name; PAM's own forms; a parser declaring
+    a prefix of the program name; the parsers declaring ``body_sniff``, in order; for a
+    JSON body, the parsers declaring ``json_claims``, in order (else kept under ``json``).
+    The tables come from :data:`._registry.ROUTES`."""
     prog = (program or "").rsplit("/", 1)[-1].lower()
-    app = _BY_PROGRAM.get(prog)
+    app = ROUTES.by_program.get(prog)
     if app is not None:
         if app.apply(ev, message, program, record, now):
             return True
@@ -73,11 +51,14 @@ def dispatch(ev: Event, message: str, program: str | None, record: RawRecord, no
         if PAM.apply(ev, f"{old_pam.group(2)}({old_pam.group(1)}:{kind}): {message}", program, record, now):
             set_field(ev, "process.name", old_pam.group(1))
             return True
-    if prog.startswith(("mysql-server_auditing", "server_audit")) and MYSQL.apply_mariadb(ev, message, record, now):
-        return True
+    for prefix, owner in ROUTES.by_prefix:
+        if prog.startswith(prefix):
+            if owner.apply(ev, message, program, record, now):
+                return True
+            break
     if prog == "systemd" and apply_systemd(ev, message):
         return True
-    for candidate in APPS:
+    for candidate in ROUTES.body_sniffers:
         if candidate is not app and candidate.sniff(message) and candidate.apply(ev, message, program, record, now):
             return True
     body = message.lstrip()
@@ -87,7 +68,7 @@ def dispatch(ev: Event, message: str, program: str | None, record: RawRecord, no
         except ParseError:
             add_tag(ev, "syslog_json_body_invalid")
             return False
-        for parser in JSON_BODIES:
+        for parser in ROUTES.json_claimers:
             if parser.claims(doc):
                 ev["event"]["module"] = parser.module
                 if not record.dataset:
@@ -100,9 +81,23 @@ def dispatch(ev: Event, message: str, program: str | None, record: RawRecord, no
 
 
 class SyslogParser:
-    def __init__(self, name: str, rfc: str | None) -> None:
+    """The syslog envelope, then :func:`dispatch`. Only ``syslog`` takes part in sniffing
+    (a ``<PRI>`` line, right after ONVIF's XML) and owns the shippers' syslog datasets."""
+
+    dataset = "system.syslog"
+    module = "system"
+
+    def __init__(self, name: str, rfc: str | None, *, line_sniff: bool = False, datasets: tuple[str, ...] = (),
+                 log_paths: tuple[str, ...] = ()) -> None:
         self.name = name
         self.rfc = rfc
+        self.order = 1
+        self.line_sniff = line_sniff
+        self.datasets = datasets
+        self.log_paths = log_paths
+
+    def sniff_line(self, line: str) -> bool:
+        return line.lstrip().startswith("<")
 
     def parse(self, record: RawRecord, *, now: _dt.datetime | None = None) -> Event:
         now = now or utcnow()
@@ -114,12 +109,13 @@ class SyslogParser:
             return ev
         if self.rfc and hdr.rfc != self.rfc and not (self.rfc == "3164" and hdr.rfc == "file"):
             add_tag(ev, "syslog_rfc_mismatch")
-        adopt_bare_tag(hdr, _BY_PROGRAM)
+        adopt_bare_tag(hdr, ROUTES.by_program)
         apply_header(ev, hdr, now)
         dispatch(ev, hdr.message, hdr.appname, record, now)
         return ev
 
 
-SYSLOG = SyslogParser("syslog", None)
+SYSLOG = SyslogParser("syslog", None, line_sniff=True, datasets=("system.auth", "system.syslog"),
+                      log_paths=("/var/log/auth.log", "/var/log/secure", "/var/log/syslog", "/var/log/messages"))
 RFC5424 = SyslogParser("rfc5424", "5424")
 RFC3164 = SyslogParser("rfc3164", "3164")

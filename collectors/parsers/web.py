@@ -250,6 +250,8 @@ def _parse_ssl_request(ev: Event, line: str, now: _dt.datetime) -> bool:
 class _WebParser(AppParser):
     access_dataset: str
     error_dataset: str
+    line_re: re.Pattern[str]
+    """The bare-line layout this parser claims under ``format=auto`` (``line_sniff``)."""
 
     def parse(self, record: RawRecord, *, now: _dt.datetime | None = None) -> Event:
         """As every app parser; a line that is neither an access nor an error line is kept, tagged ``<name>_unparsed``."""
@@ -260,6 +262,9 @@ class _WebParser(AppParser):
 
     def sniff(self, message: str) -> bool:
         return '] "' in message[:120] and (_ACCESS_PLAIN_RE.match(message) or _ACCESS_RE.match(message)) is not None
+
+    def sniff_line(self, line: str) -> bool:
+        return self.line_re.match(line) is not None
 
     def parse_native(self, ev: Event, text: str, record: RawRecord, now: _dt.datetime) -> bool:
         return self.apply(ev, text, None, record, now)
@@ -346,6 +351,12 @@ class NginxParser(_WebParser):
     access_dataset = "nginx.access"
     error_dataset = "nginx.error"
     programs = frozenset({"nginx"})
+    order = 110
+    body_sniff = True
+    line_sniff = True
+    line_re = _NGINX_ERR_RE
+    datasets = ("nginx.access", "nginx.error")
+    log_paths = ("/var/log/nginx/",)
 
 
 class ApacheParser(_WebParser):
@@ -355,6 +366,12 @@ class ApacheParser(_WebParser):
     access_dataset = "apache.access"
     error_dataset = "apache.error"
     programs = frozenset({"apache", "apache2", "httpd"})
+    order = 120
+    line_sniff = True
+    line_re = _APACHE_ERR_RE
+    # No body_sniff: an access line of an unknown program is nginx's (same layout, tried first).
+    datasets = ("apache.access", "apache.error")
+    log_paths = ("/var/log/apache2/", "/var/log/httpd/")
 
 
 NGINX = NginxParser()
@@ -369,6 +386,9 @@ class AccessParser(_WebParser):
     module = "web"
     access_dataset = "web.access"
     error_dataset = "web.error"
+    order = 90
+    line_sniff = True
+    line_re = _ACCESS_RE
 
 
 ACCESS = AccessParser()

@@ -130,6 +130,10 @@ class ZeekParser(JsonFamilyParser):
     name = "zeek"
     dataset = "zeek.log"
     module = "zeek"
+    order = 200
+    json_claims = True
+    datasets = ("zeek.connection", "zeek.dns", "zeek.http", "zeek.ssh", "zeek.ssl", "zeek.files", "zeek.notice",
+                "zeek.weird")
 
     def __init__(self) -> None:
         self._headers: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
