@@ -42,7 +42,8 @@
       el("td", {}, box),
       el("td", {}, levelBadge(a.level)),
       el("td", {text: fmtNum(a.risk_score)}),
-      el("td", {}, el("a", {href: "/alerts/" + encodeURIComponent(a.id), class: "rule-link", text: CS.ruleTitle(a.rule_id, a.rule_title, a.title_msg)})),
+      el("td", {}, el("a", {href: "/alerts/" + encodeURIComponent(a.id), class: "rule-link", dataset: {title: CS.ruleTitle(a.rule_id, a.rule_title, a.title_msg, true)},
+                          text: CS.ruleTitle(a.rule_id, a.rule_title, a.title_msg)})),
       el("td", {text: e.host || ""}), el("td", {text: e.user || ""}), el("td", {text: CS.label("center", e.center)}),
       el("td", {}, el("span", {class: "status st-" + a.status, text: T("status." + a.status)})),
       el("td", {text: a.assignee || ""}), el("td", {text: fmtNum(a.count)}), el("td", {text: fmtDate(a.last_seen)}));
@@ -94,7 +95,7 @@
   async function makeCase() {
     const ids = Array.from(selected);
     const first = document.querySelector("#alerts-body tr[data-id='" + ids[0] + "'] .rule-link");
-    const title = T("cases.from_alerts").replace("{n}", fmtNum(ids.length)).replace("{what}", first ? first.textContent : "#" + ids[0]);
+    const title = T("cases.from_alerts").replace("{n}", fmtNum(ids.length)).replace("{what}", first ? first.dataset.title : "#" + ids[0]);
     try {
       const c = await api("POST", "/api/v1/cases", {title: title, alert_ids: ids.slice(0, 1000)});
       location.assign("/cases/" + encodeURIComponent(c.id));

@@ -120,12 +120,13 @@
   }
   // A rule's title in the page's language: our pack's Vietnamese title, a detector message,
   // or the English title marked "(tiếng Anh)" so nobody mistakes it for a missing label.
-  function ruleTitle(ruleId, englishTitle, message) {
+  // ``plain``: without the marker (for text that is stored, e.g. a case title).
+  function ruleTitle(ruleId, englishTitle, message, plain) {
     if (PAGE.lang !== "vi") return englishTitle || ruleId;
     if (message && message.key && Object.prototype.hasOwnProperty.call(I18N, message.key)) return msg(message);
     const vi = (PAGE.rule_titles_vi || {})[ruleId];
     if (vi) return vi;
-    return (englishTitle || ruleId) + " " + T("lang.english_marker");
+    return (englishTitle || ruleId) + (plain ? "" : " " + T("lang.english_marker"));
   }
   function fmtNum(n) { return (typeof n === "number") ? n.toLocaleString(LOCALE) : (n === null || n === undefined ? "" : String(n)); }
 
