@@ -82,13 +82,19 @@ async def _retention(settings: Settings, store: Any) -> None:
         await asyncio.sleep(3600)
 
 
-async def _start_playbooks(settings: Settings, soc: Any, alert_sink: Any, services: dict[str, Any]) -> tuple[Any, list[Any]]:
-    """The playbook runner: loaded library + folders, subscribed to new alerts, its API routers."""
+async def _start_playbooks(settings: Settings, soc: Any, alert_sink: Any, services: dict[str, Any], *,
+                           dry_run_only: bool = False) -> tuple[Any, list[Any]]:
+    """The playbook runner: loaded library + folders, subscribed to new alerts, its API routers.
+    ``dry_run_only``: every run is a dry run (the demo without a sandbox)."""
     if not settings.playbooks.enabled:
         return None, []
     from api.routers.playbooks import routers
 
     runner, errors = build_playbooks(settings, soc)
+    if dry_run_only:
+        from citysoc.demo.sandbox import force_dry_runs
+
+        force_dry_runs(runner)
     for e in errors:
         log.error("playbook not loaded (fix it and restart; `citysoc playbooks validate DIR` checks): %s", e)
     ended = await runner.recover()
@@ -100,6 +106,30 @@ async def _start_playbooks(settings: Settings, soc: Any, alert_sink: Any, servic
     services["playbooks"] = runner
     log.info("playbooks: %d loaded (%d rejected)", len(runner.playbooks), len(errors))
     return runner, list(routers)
+
+
+def _open_demo_sandbox(settings: Settings) -> tuple[Any, bool]:
+    """The served demo (``demo.enabled``) never acts on this machine: its nft actions get a
+    network namespace of their own, or every run is a dry run. Returns (sandbox or None,
+    dry_run_only). A demo config that names its own ``command_prefix`` keeps it."""
+    if not settings.demo.enabled or not settings.playbooks.enabled:
+        return None, False
+    if settings.playbooks.nft.command_prefix:
+        log.info("demo: playbook nft actions run through the configured command_prefix %s",
+                 settings.playbooks.nft.command_prefix)
+        return None, False
+    why = "demo.sandbox is dry-run"
+    if settings.demo.sandbox == "netns":
+        from citysoc.demo.sandbox import DemoSandbox
+
+        sandbox, why = DemoSandbox.open()
+        if sandbox is not None:
+            settings.playbooks.nft.command_prefix = sandbox.prefix
+            log.warning("demo: playbook firewall actions act in network namespace %s (removed at stop), "
+                        "never on this machine's nftables", sandbox.ns)
+            return sandbox, False
+    log.warning("demo: every playbook run is a dry run (%s): nothing acts on this machine", why)
+    return None, True
 
 
 async def _asset_checks(settings: Settings, monitor: Any) -> None:
@@ -130,6 +160,25 @@ def _start_scheduled_rules(settings: Settings, store: Any, alert_sink: Any, serv
     log.info("scheduled rules: %d scheduled (%d not)", len(runner.rules), len(runner.failures))
     services["scheduled_rules"] = runner
     return runner
+
+
+async def _start_demo_logs(settings: Settings, assets: Any, pipeline: Any) -> Any:
+    """The served demo's background logs (``demo.background_logs``): the first lines go in
+    and through every stage before the asset checks start, so the city is heard again
+    before anyone looks for silence. Returns the :class:`citysoc.demo.live.LiveCity` to
+    feed on, or None."""
+    if not (settings.demo.enabled and settings.demo.background_logs):
+        return None
+    from citysoc.demo.live import LiveCity
+
+    live = await asyncio.to_thread(lambda: LiveCity(assets.store.list(), assets.store.health(), time.time()))
+    first = [r for _t, r in live.due(time.time())]
+    if first:
+        await pipeline.submit(first)
+        await pipeline.drain()
+    log.info("demo: background logs for %d assets every %.0f s (%d kept silent: %s)", len(live.assets),
+             settings.demo.background_interval_s, len(live.quiet), ", ".join(live.quiet) or "none")
+    return live
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -200,7 +249,9 @@ async def _run_server(settings: Settings, *, log_level: str, stoppers: list[Any]
     soc = open_soc(settings)
     ensure_initial_admin(settings, soc)
     alert_sink, services = build_alerting(soc, settings)
-    playbook_runner, extra_routers = await _start_playbooks(settings, soc, alert_sink, services)
+    demo_sandbox, dry_run_only = _open_demo_sandbox(settings)
+    playbook_runner, extra_routers = await _start_playbooks(settings, soc, alert_sink, services,
+                                                            dry_run_only=dry_run_only)
     detection = build_detection(settings)
     services["rules"] = detection
     if playbook_runner is not None and detection.intel_manager is not None:
@@ -234,6 +285,7 @@ async def _run_server(settings: Settings, *, log_level: str, stoppers: list[Any]
 
     extra_routers = [*extra_routers, scheduled_router]  # 503 until scheduled rules are configured
     await pipeline.start()
+    demo_live = await _start_demo_logs(settings, assets, pipeline)
     state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time(),
                      services=services)
     app = create_app(state, extra_routers=extra_routers)
@@ -266,6 +318,11 @@ async def _run_server(settings: Settings, *, log_level: str, stoppers: list[Any]
         tasks.append(t)
     tasks.append(asyncio.create_task(_retention(settings, store), name="retention"))
     tasks.append(asyncio.create_task(_asset_checks(settings, assets.monitor), name="asset-health"))
+    if demo_live is not None:
+        from citysoc.demo.live import feed_forever
+
+        tasks.append(asyncio.create_task(feed_forever(demo_live, pipeline.submit, settings.demo.background_interval_s),
+                                         name="demo-background-logs"))
     if settings.reports.schedules:
         tasks.append(asyncio.create_task(reports.run_forever(), name="scheduled-reports"))
     scheduled_rules = _start_scheduled_rules(settings, store, alert_sink, services)
@@ -312,5 +369,7 @@ async def _run_server(settings: Settings, *, log_level: str, stoppers: list[Any]
         store.close()
         soc.close()
         detection.close()
+        if demo_sandbox is not None:
+            demo_sandbox.close()
     if failures:
         raise failures[0]

@@ -25,7 +25,7 @@ from core.playbooks import PlaybookSettings
 from core.reports import ReportSettings
 from core.timezones import DEFAULT_SITE_ZONE, ZoneName
 
-__all__ = ["Settings", "StorageSettings", "SyslogSettings", "TailSettings", "ServerSettings", "PipelineSettings", "ConsoleSettings", "DeadLetterSettings", "load_settings", "SettingsError"]
+__all__ = ["Settings", "StorageSettings", "SyslogSettings", "TailSettings", "ServerSettings", "PipelineSettings", "ConsoleSettings", "DeadLetterSettings", "DemoSettings", "load_settings", "SettingsError"]
 
 
 class _Strict(BaseModel):
@@ -162,6 +162,24 @@ class DetectionSettings(_Strict):
     """Scheduled Sigma query rules: which rules, interval, lookback (see detections/scheduled/README.md)."""
 
 
+class DemoSettings(_Strict):
+    """The demo city (``citysoc demo`` writes ``enabled: true`` into ``citysoc-demo.yml``).
+    A demo must never change the machine it runs on, and must not flood itself."""
+
+    enabled: bool = False
+    """This data folder holds the demo city: ``serve`` sandboxes the playbooks' firewall
+    actions (``sandbox``) and keeps the city's devices logging (``background_logs``)."""
+    sandbox: Literal["netns", "dry-run"] = "netns"
+    """``netns``: serve creates a network namespace at start (root; removed at stop) and the
+    nft actions act there (``playbooks.nft.command_prefix``); when it cannot (not root, no
+    ``ip``/``nft``), or with ``dry-run``, every playbook run is a dry run."""
+    background_logs: bool = True
+    """Feed the pipeline the city's ordinary device logs while serving, so assets with a log
+    interval do not all go silent after the recorded week (and raise ``asset:silent``)."""
+    background_interval_s: float = Field(30.0, gt=0, le=3600)
+    """How often the background feed submits the lines that fell due."""
+
+
 class SiteSettings(_Strict):
     timezone: ZoneName = DEFAULT_SITE_ZONE
     """Site-wide zone for zone-less timestamps of sources that set none (IANA name, checked at start-up)."""
@@ -195,6 +213,8 @@ class Settings(_Strict):
     """Caps and retention of the dead-letter store."""
     bus: BusSettings = BusSettings()
     """Embedded (one machine) or NATS JetStream (collectors, detectors, writers as nodes) and this node's roles."""
+    demo: DemoSettings = DemoSettings()
+    """The demo city's sandbox and background logs (off unless ``citysoc demo`` wrote it)."""
     reports: ReportSettings = ReportSettings()
     """Scheduled reports (daily/weekly/monthly), their formats and languages; kept in ``<data>/reports/``."""
 

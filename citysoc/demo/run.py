@@ -292,7 +292,8 @@ def demo_config(out_dir: Path, ingest_dir: Path) -> dict[str, Any]:
     serve --config`` runs the same): its network zones (cameras in the district subnets,
     the VMS and NVRs in 10.20.0.0/24), YARA watching the warehouse ingest folder, and
     playbook targets (mailbox, quarantine root, warehouse database, forecasting webhook)
-    so dry runs walk every step."""
+    so dry runs walk every step, none of them a real machine; and ``demo``: served, its
+    firewall actions act in a namespace of its own and its devices keep logging."""
     ingest = str(ingest_dir.resolve())
     return {
         "data": str(out_dir),
@@ -306,11 +307,16 @@ def demo_config(out_dir: Path, ingest_dir: Path) -> dict[str, Any]:
             },
             "yara": {"watch_prefixes": [ingest]},
         },
+        # served: the nft actions act in a namespace serve creates (or every run is a dry
+        # run), and the city keeps logging (citysoc/demo/sandbox.py, citysoc/demo/live.py)
+        "demo": {"enabled": True},
         "playbooks": {
-            "smtp": {"default_to": ["soc-duty@security.hcmc.example"]},
+            # reserved names (RFC 2606/6761) that never resolve: a real run of these steps
+            # fails here instead of mailing through this machine's MTA or reaching a network
+            "smtp": {"host": "smtp.demo.invalid", "default_to": ["soc-duty@security.hcmc.example"]},
             "quarantine_roots": [ingest],
             "nft": {"soc_addresses": ["10.10.0.0/24"], "allow_block": ["0.0.0.0/0", "::/0", "10.20.0.0/16"]},
-            "databases": {"warehouse": {"dsn": "host=10.30.0.11 dbname=warehouse user=citysoc"}},
+            "databases": {"warehouse": {"dsn": "host=warehouse-db.demo.invalid dbname=warehouse user=citysoc"}},
             "webhooks": {"forecasting-center": {"url": "https://forecasting.hcmc.example/soc-hook",
                                                 "secret": "demo-signing-key"}},
         },
