@@ -364,12 +364,12 @@ async def _run_server(settings: Settings, *, log_level: str, stoppers: list[Any]
         assets.store.save_health(assets.tracker.snapshot())
         if playbook_runner is not None:
             await playbook_runner.stop()
+        if demo_sandbox is not None:  # nothing acts in it any more
+            demo_sandbox.close()
         if scheduled_rules is not None:
             scheduled_rules.state.close()
         store.close()
         soc.close()
         detection.close()
-        if demo_sandbox is not None:
-            demo_sandbox.close()
     if failures:
         raise failures[0]
