@@ -61,13 +61,13 @@ def test_a_part_missing_at_one_end_is_reported() -> None:
                     reason="the nft sandbox needs root, ip and nft")
 def test_plain_nft_in_the_session_acts_in_the_sandbox_not_on_the_host() -> None:
     # what a playbook with an empty command_prefix runs: "nft" through PATH
-    host_before = snapshot().get("nft list ruleset")
+    host_before = normalise_ruleset(snapshot().get("nft list ruleset", ""))
     name = f"cstest{os.getpid()}"
     subprocess.run(["nft", "add", "table", "inet", name], check=True, timeout=20)
     try:
         seen = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True).stdout
         assert f"table inet {name}" in seen  # the sandbox holds it ...
-        assert snapshot().get("nft list ruleset") == host_before  # ... the host does not
+        assert normalise_ruleset(snapshot().get("nft list ruleset", "")) == host_before  # ... the host does not
     finally:
         subprocess.run(["nft", "delete", "table", "inet", name], timeout=20)
     ns_shim = shutil.which("nft")
