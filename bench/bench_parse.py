@@ -24,6 +24,7 @@ _ACCESS_RE = re.compile(rb'(\S+) \S+ (\S+) \[([^\]]+)\] "([^"]*)" (\d{3}) (\d+|-
 _PG_RE = re.compile(rb"(\S+ \S+ \S+) \[(\d+)\] (\S+) (\w+):  (.*)")
 _AUDIT_RE = re.compile(rb"type=(\w+) msg=audit\(([\d.]+):(\d+)\): (.*)")
 _HAPROXY_RE = re.compile(rb"(\S+):(\d+) \[([^\]]+)\] (\S+) ([^/\s]+)/(\S+) (\S+) (\d+) (\d+)")
+_MYSQL_ERR_RE = re.compile(rb"(\d{4}-\d\d-\d\d +\d+:\d\d:\d\d) (\d+) \[(\w+)\] (.*)")
 _PG_CSV_RE = re.compile(rb'([^,]+),("[^"]*"|),("[^"]*"|),(\d+),')
 ONVIF = (Path(__file__).resolve().parent.parent / "tests" / "collectors" / "golden" / "onvif" / "motion.xml")
 
@@ -81,6 +82,13 @@ def _lines(n: int) -> dict[str, tuple[str, list[bytes], Callable[[bytes], object
                 f"{r.choice([200, 200, 304, 401, 503])} {r.randint(100, 90000)} - - ---- 12/12/3/1/0 0/0 "
                 f'"GET /api/v1/datasets?page={i} HTTP/1.1"').encode()
     out["haproxy_http"] = ("syslog", [haproxy_http(i) for i in range(n)], lambda b: _HAPROXY_RE.search(b))
+
+    def mysql_error(i: int) -> bytes:
+        if i % 3:
+            return (f"2026-11-25 {i % 24:2d}:40:{i % 60:02d} {i} [Warning] Access denied for user '{r.choice(users)}'@"
+                    f"'{_ip(r)}' (using password: YES)").encode()
+        return f"2026-11-25 10:40:{i % 60:02d} 0 [Note] InnoDB: Buffer pool(s) load completed at 261125 10:40:{i % 60:02d}".encode()
+    out["mysql_error"] = ("mysql_error", [mysql_error(i) for i in range(n)], lambda b: _MYSQL_ERR_RE.match(b))
 
     def haproxy_tcp(i: int) -> bytes:
         return (f"{_ip(r)}:{r.randint(1024, 65535)} [25/Nov/2026:10:50:{i % 60:02d}.443] pg_front pg_back/pg{i % 2} "

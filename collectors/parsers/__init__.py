@@ -57,6 +57,7 @@ from .jobs_json import PARSER as JOBS_JSON
 from .json_generic import JSON, NDJSON
 from .leef import PARSER as LEEF
 from .mysql_audit import PARSER as MYSQL_AUDIT
+from .mysql_error import PARSER as MYSQL_ERROR
 from .netfilter import PARSER as NETFILTER
 from .onvif import PARSER as ONVIF
 from .pam import PARSER as PAM
@@ -75,7 +76,7 @@ _OURS = (
     SYSLOG, RFC5424, RFC3164, JSON, NDJSON, ECS, GENERIC,
     ONVIF, HIKVISION, DAHUA,
     SSHD, SUDO, PAM, ACCOUNTS, AUDITD, POSTGRES, MYSQL_AUDIT, ETL_JSON, JOBS_JSON,
-    NGINX, APACHE, ACCESS, HAPROXY, FTPD,
+    NGINX, APACHE, ACCESS, HAPROXY, MYSQL_ERROR, FTPD,
     NETFILTER, LEEF, CEF, PANOS, FORTIGATE, CISCO_ASA, SURICATA, ZEEK,
 )
 """Every parser of ours: the ONE list a new format is added to (its class declares the rest)."""
