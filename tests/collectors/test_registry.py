@@ -45,6 +45,7 @@ BODIES = {
     "apache": '10.20.0.15 - - [25/Nov/2026:10:00:01 +0700] "GET /login HTTP/1.1" 401 12 "-" "curl/8.0"',
     "haproxy": '203.0.113.46:51023 [25/Nov/2026:10:50:01.250] api-https~ warehouse_api/api1 0/0/0/9/9 401 210 - - ---- '
                '12/12/3/1/0 0/0 "POST /api/v1/login HTTP/1.1"',
+    "mysql_error": "2026-11-25 10:40:02 31 [Warning] Access denied for user 'etl_svc'@'10.30.0.44' (using password: YES)",
     "ftpd": '[pid 4251] [admin] FAIL LOGIN: Client "203.0.113.60"',
     "leef": "LEEF:1.0|Example|Firewall|4.2|deny-in|src=203.0.113.9\tdst=10.20.0.5\tsrcPort=40000\tdstPort=3389",
     "panos": "1,2026/11/25 10:00:01,012801000001,THREAT,vulnerability,2561,2026/11/25 10:00:01,203.0.113.9,10.20.0.5,"
@@ -75,7 +76,7 @@ LINES = {
     "postgres": "2026-11-25 10:30:00.101 UTC [4101] LOG:  connection received: host=10.30.0.5 port=51234",
     "nginx": "2026/11/25 10:00:01 [error] 811#811: *1 open() \"/x\" failed (2: No such file), client: 10.20.0.15",
     "apache": "[Wed Nov 25 10:00:01.123456 2026] [core:error] [pid 811] [client 10.20.0.15:40000] AH00126: bad URI",
-    **{k: BODIES[k] for k in ("leef", "panos", "cef", "cisco_asa", "fortigate", "netfilter", "haproxy")},
+    **{k: BODIES[k] for k in ("leef", "panos", "cef", "cisco_asa", "fortigate", "netfilter", "haproxy", "mysql_error")},
     **{k: "Nov 25 10:00:01 gw-q1 " + BODIES[k] for k in ("cisco_asa",)},
 }
 """A bare line (``format=auto``) each parser declaring ``line_sniff`` must be picked for."""
