@@ -1,5 +1,7 @@
 """Live alert push: a broadcaster the pipeline's alert thread publishes to, and the
-Server-Sent Events framing the ``/alerts/stream`` route sends.
+Server-Sent Events framing the ``/alerts/stream`` route sends. Playbook runs' status
+changes ride the same stream (``run.updated``, ``run.awaiting_approval``), so an open
+console page sees another person's approval without a reload.
 
 ``publish`` is called from the pipeline's detect worker thread. It serializes there
 (off the event loop) and hands the payloads to the loop with
@@ -13,6 +15,7 @@ import asyncio
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -108,11 +111,31 @@ class AlertBroadcaster:
         with self._lock:
             self.published += len(items)
 
-    def _deliver(self, items: list[tuple[str, int, bytes]]) -> None:
+    def run_listener(self, run: Any, event: str) -> None:
+        """A :class:`playbooks.runner.Runner` run listener: a run's status change as an
+        ``event: run.updated`` / ``run.awaiting_approval`` frame (the run without inputs
+        and outputs of steps, which can be large; pages fetch the run when they show it).
+        Every subscriber gets it, whatever its ``min_risk``. Thread-safe; never blocks."""
+        loop = self._loop
+        if loop is None or not self._subs or loop.is_closed():
+            return
+        body = {"id": run.id, "playbook": run.playbook, "status": run.status, "alert_id": run.alert_id,
+                "actor": run.actor, "current_step": run.current_step, "dry_run": run.dry_run,
+                "reason": run.reason[:500],
+                "steps": [{"name": s.name, "status": s.status, "approved_by": s.approved_by} for s in run.steps]}
+        frame = sse_frame(event, orjson.dumps(body), f"run-{run.id}-{run.status}")
+        try:
+            loop.call_soon_threadsafe(self._deliver, [("run", None, frame)])
+        except RuntimeError:
+            return
+        with self._lock:
+            self.published += 1
+
+    def _deliver(self, items: list[tuple[str, int | None, bytes]]) -> None:
         for sub in list(self._subs):
             min_risk = sub.filters.get("min_risk")
             for _level, risk, frame in items:
-                if isinstance(min_risk, int) and risk < min_risk:
+                if isinstance(min_risk, int) and risk is not None and risk < min_risk:
                     continue
                 try:
                     sub.queue.put_nowait(frame)

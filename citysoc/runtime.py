@@ -103,6 +103,8 @@ async def _start_playbooks(settings: Settings, soc: Any, alert_sink: Any, servic
     runner.start_background()
     await runner.start_schedules()
     alert_sink.listeners.append(runner.alert_listener(asyncio.get_running_loop()))
+    if services.get("alert_stream") is not None:  # the console hears every run change live
+        runner.run_listeners.append(services["alert_stream"].run_listener)
     services["playbooks"] = runner
     log.info("playbooks: %d loaded (%d rejected)", len(runner.playbooks), len(errors))
     return runner, list(routers)

@@ -6,9 +6,14 @@ a responder typed), the ordered *steps* it took, and who approved what. The runn
 the CLI and the store share, so none of them imports the runner.
 
 Status changes go through :data:`RUN_TRANSITIONS` / :func:`check_run_transition`; a run
-never stays in ``running`` once its process is gone: it ends ``succeeded``, ``failed``
-(with the reason and the failed step, resumable), ``rejected`` (an approver said no),
-``cancelled``, or parks in ``awaiting_approval`` with no task held open, so nothing hangs.
+never stays in ``running`` once its process is gone: it ends ``succeeded`` (every step that
+ran succeeded), ``completed_with_failures`` (it reached the end, but a step with
+``on_error: continue`` failed: not a success, so never shown green), ``failed`` (with the
+reason and the failed step, resumable), ``rejected`` (an approver said no), ``cancelled``,
+or parks in ``awaiting_approval`` with no task held open, so nothing hangs.
+
+Four eyes (``playbooks.four_eyes``, on by default): whoever started a run may not approve
+its gates; another person must (:class:`FourEyesDenied`, answered 403).
 
 Example::
 
@@ -43,6 +48,8 @@ __all__ = [
     "PlaybookNotFound",
     "RunStateError",
     "ApprovalDenied",
+    "FourEyesDenied",
+    "OnDutySettings",
     "PlaybookInputError",
     "PlaybookSettings",
     "NftSettings",
@@ -57,18 +64,21 @@ __all__ = [
 ]
 
 RUN_STATUSES: tuple[str, ...] = (
-    "queued", "running", "awaiting_approval", "succeeded", "failed", "rejected", "cancelled", "refused")
+    "queued", "running", "awaiting_approval", "succeeded", "completed_with_failures", "failed", "rejected",
+    "cancelled", "refused")
 STEP_STATUSES: tuple[str, ...] = (
     "pending", "running", "succeeded", "failed", "skipped", "awaiting_approval", "rejected", "would_run")
-FINAL_RUN_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "rejected", "cancelled", "refused"})
+FINAL_RUN_STATUSES: frozenset[str] = frozenset({"succeeded", "completed_with_failures", "failed", "rejected",
+                                                 "cancelled", "refused"})
 
 RUN_TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"running", "cancelled", "failed"}),
-    "running": frozenset({"awaiting_approval", "succeeded", "failed"}),
+    "running": frozenset({"awaiting_approval", "succeeded", "completed_with_failures", "failed"}),
     # approved -> running; rejected; nobody answered in time -> failed; withdrawn -> cancelled
     "awaiting_approval": frozenset({"running", "rejected", "failed", "cancelled"}),
     "failed": frozenset({"running"}),  # resume from the failed step
     "succeeded": frozenset(),
+    "completed_with_failures": frozenset(),  # the run is over; rerun starts a new one
     "rejected": frozenset(),
     "cancelled": frozenset(),
     "refused": frozenset(),  # an automatic run over its rate limit: stored refused, with the reason
@@ -99,6 +109,10 @@ class PlaybookNotFound(NotFound):
 
 class ApprovalDenied(PermissionError):
     """The caller's role may not approve this step (answered 403 by the API)."""
+
+
+class FourEyesDenied(ApprovalDenied):
+    """Four eyes: the person who started a run asked to approve it (answered 403)."""
 
 
 class PlaybookInputError(ValueError):
@@ -248,6 +262,7 @@ class PlaybookRunner(Protocol):
     """
 
     def list_playbooks(self) -> list[PlaybookInfo]: ...
+    def matching(self, alert: Any) -> list[Any]: ...
     def get_playbook(self, name: str) -> PlaybookInfo: ...
     async def start(self, name: str, *, actor: str, alert_id: int | None = None,
                     inputs: dict[str, Any] | None = None, dry_run: bool = False, wait: bool = True,
@@ -353,8 +368,28 @@ class RateLimitSettings(_Strict):
     """Runs of one playbook started by alerts of one rule."""
 
 
+class OnDutySettings(_Strict):
+    """Who is told when a run starts waiting for an approval (besides the console, which
+    always hears it over the alert stream as ``run.awaiting_approval``). Sending is off the
+    run's path: a mail server or webhook that fails is logged and audited
+    (``playbook.notify.failed``), never fails or delays the run."""
+
+    email_to: list[str] = Field(default_factory=list)
+    """Duty mailbox(es) e-mailed through ``playbooks.smtp``; empty: no e-mail."""
+    webhooks: list[str] = Field(default_factory=list)
+    """Names under ``playbooks.webhooks`` to post to (chat channel of the duty team)."""
+    console_url: str | None = None
+    """Base URL of the console put in the message (e.g. ``https://soc.hcmc.example``)."""
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+
 class PlaybookSettings(_Strict):
     enabled: bool = True
+    four_eyes: bool = True
+    """The approver of a gate must differ from whoever started the run (a person who starts
+    a destructive response cannot also wave it through). On by default; a one-person site
+    may turn it off, and every approval stays in the audit log either way."""
+    on_duty: OnDutySettings = OnDutySettings()
     folders: list[Path] = Field(default_factory=list)
     """Extra playbook folders loaded beside ``playbooks/library``."""
     max_concurrent_runs: int = Field(4, ge=1, le=256)

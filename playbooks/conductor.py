@@ -59,11 +59,12 @@ def resume_index(playbook: Playbook, run: Run) -> int:
 
 
 def final_outcome(run_steps: list[StepState]) -> tuple[str, str]:
-    """Status and reason of a run whose steps all ran (none aborted it)."""
+    """Status and reason of a run whose steps all ran (none aborted it): a failed step that
+    ``on_error: continue`` passed over makes it ``completed_with_failures``, never ``succeeded``."""
     failed = [s for s in run_steps if s.status == "failed"]
     if failed:
         names = ", ".join(f"{s.name} ({s.error[:120]})" for s in failed)
-        return "succeeded", f"completed; failed steps passed over by on_error: continue: {names}"
+        return "completed_with_failures", f"completed with failures; failed steps passed over by on_error: continue: {names}"
     return "succeeded", "completed"
 
 

@@ -12,7 +12,11 @@ Guarantees:
 * **every move is recorded**: each step state goes to the :class:`RunStore` as it
   changes, and each run, step, approval and rejection to the audit log;
 * **idempotent**: a real run with the key of an earlier run returns that run;
-* **bounded**: at most ``max_concurrent_runs`` runs act at once; others wait queued.
+* **bounded**: at most ``max_concurrent_runs`` runs act at once; others wait queued;
+* **four eyes** (``playbooks.four_eyes``): the approver of a gate is not who started the run;
+* **told**: every status change goes to ``run_listeners`` (the console's live stream), and a
+  run that starts waiting for approval notifies the on-duty channel (``playbooks.on_duty``:
+  e-mail, webhooks) in the background, never failing or delaying the run.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from core.audit import AuditLog
 from core.auth import role_allows
 from core.events import get_field, to_utc_iso, utc_now_iso
 from core.playbooks import (
-    FINAL_RUN_STATUSES, Approval, ApprovalDenied, PlaybookInfo, PlaybookInputError, PlaybookNotFound,
+    FINAL_RUN_STATUSES, Approval, ApprovalDenied, FourEyesDenied, PlaybookInfo, PlaybookInputError, PlaybookNotFound,
     PlaybookSettings, Run, RunLimit, RunStateError, RunStore, StepState,
 )
 from playbooks.actions.base import PARAM_TYPES, Action, ActionContext, validate_params
@@ -108,6 +112,9 @@ class Runner:
         """Hook (benchmarks): called with (run id, step name) right before each real action call."""
         self.counters: dict[str, int] = {"runs_refused_rate_limit": 0, "steps_held_uncorroborated": 0}
         """Automatic responses held back by the guards (rate limits, corroboration), this process."""
+        self.run_listeners: list[Callable[[Run, str], None]] = []
+        """Called on the event loop with (run, event) after each status change; event is
+        ``run.updated`` or ``run.awaiting_approval`` (wiring: the console's SSE stream)."""
 
     # --- what the API and CLI call --------------------------------------------------------
 
@@ -181,6 +188,12 @@ class Runner:
         run = await asyncio.to_thread(self.store.get_run, run_id)
         pb = self._playbook(run.playbook)
         st = self._gate(run, role)
+        if self.settings.four_eyes and actor == run.actor:
+            self._audit(actor, "playbook.approve.refused", run_id,
+                        details={"playbook": run.playbook, "step": st.name, "reason": "four_eyes"})
+            raise FourEyesDenied(f"four eyes: {actor} started run {run_id} and cannot also approve its step "
+                                 f"{st.name!r}; another {st.approval_role or 'responder'} (or an admin) must "
+                                 "approve it (setting playbooks.four_eyes)")
         if run.approval_expires_at and run.approval_expires_at < utc_now_iso():
             await self.expire_approvals()
             raise RunStateError(f"the approval of step {st.name!r} expired at {run.approval_expires_at}; "
@@ -210,7 +223,7 @@ class Runner:
         self._audit(actor, "playbook.reject", run_id, details={"playbook": run.playbook, "step": st.name,
                                                                "action": st.action, "comment": comment})
         self._audit(actor, "playbook.run.end", run_id, after={"status": "rejected"}, details={"reason": reason})
-        return await asyncio.to_thread(self.store.get_run, run_id)
+        return await self._changed(run_id)
 
     async def cancel(self, run_id: int, *, actor: str, comment: str = "") -> Run:
         """Withdraw a run that waits (queued or for an approval); a running step is never cut off."""
@@ -222,7 +235,7 @@ class Runner:
                                        ended_at=utc_now_iso(), current_step=run.current_step):
             raise RunStateError(f"run {run_id} changed state meanwhile; look at it again")
         self._audit(actor, "playbook.run.end", run_id, after={"status": "cancelled"}, details={"reason": reason})
-        return await asyncio.to_thread(self.store.get_run, run_id)
+        return await self._changed(run_id)
 
     async def resume(self, run_id: int, *, actor: str, wait: bool = True) -> Run:
         run = await asyncio.to_thread(self.store.get_run, run_id)
@@ -286,6 +299,7 @@ class Runner:
                 self._audit("system:playbooks", "playbook.run.end", rid, after={"status": "failed"},
                             details={"reason": reason})
                 done.append(rid)
+                await self._changed(rid)
         return done
 
     async def recover(self) -> list[int]:
@@ -344,6 +358,60 @@ class Runner:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # --- internals -------------------------------------------------------------------------
+
+    async def _changed(self, run_id: int, event: str = "run.updated") -> Run:
+        """Tell the listeners (the console) the run moved; returns the stored run."""
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        for listener in list(self.run_listeners):
+            try:
+                listener(run, event)
+            except Exception:  # a listener must never break a run
+                log.exception("run listener failed for run %s", run_id)
+        return run
+
+    async def _notify_on_duty(self, run: Run) -> None:
+        """E-mail and post to the on-duty channel that ``run`` waits for an approval."""
+        od = self.settings.on_duty
+        if not od.email_to and not od.webhooks:
+            return
+        st = run.step(run.current_step) if run.current_step else None
+        step = st.name if st else "?"
+        link = (od.console_url.rstrip("/") + "/playbooks") if od.console_url else ""
+        subject = (f"citysoc: lần chạy #{run.id} ({run.playbook}) chờ phê duyệt bước {step} / "
+                   f"run #{run.id} waits for approval of step {step}")
+        lines = [f"Kịch bản / playbook: {run.playbook}", f"Lần chạy / run: #{run.id}",
+                 f"Bước / step: {step} ({st.action if st else ''})", f"Người khởi chạy / started by: {run.actor}",
+                 f"Cần vai trò / approver role: {(st.approval_role if st else None) or 'responder'}",
+                 f"Hết hạn / expires: {run.approval_expires_at or ''}", f"Lý do / reason: {run.reason}"]
+        if st is not None and st.inputs:
+            lines.append("Tham số / inputs: " + ", ".join(f"{k}={v}" for k, v in st.inputs.items()))
+        if link:
+            lines.append(f"Phê duyệt tại / approve at: {link}")
+        text = "\n".join(lines)
+        ctx = self.ctx.for_step(run_id=run.id, playbook=run.playbook, step=f"on_duty:{step}",
+                                actor="system:playbooks", timeout=od.timeout_s)
+        sends: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+        email, hook = self.actions.get("notify_email"), self.actions.get("notify_webhook")
+        if od.email_to and email is not None:
+            sends.append((f"email:{','.join(od.email_to)}",
+                          lambda: email.run(ctx, subject=subject, body=text, to=list(od.email_to))))
+        for name in od.webhooks if hook is not None else []:
+            sends.append((f"webhook:{name}", lambda name=name: hook.run(  # type: ignore[union-attr]
+                ctx, target=name, text=subject + "\n" + text, fields={"run_id": run.id, "step": step})))
+        for channel, send in sends:
+            try:
+                await asyncio.wait_for(asyncio.to_thread(send), timeout=od.timeout_s + 1)
+                self._audit("system:playbooks", "playbook.notify", run.id,
+                            details={"channel": channel, "event": "awaiting_approval", "step": step})
+            except Exception as exc:
+                err = str(exc) or type(exc).__name__
+                log.warning("on-duty notification of run %s via %s failed: %s", run.id, channel, err)
+                try:
+                    self._audit("system:playbooks", "playbook.notify.failed", run.id,
+                                details={"channel": channel, "event": "awaiting_approval", "step": step,
+                                         "error": err[:500]})
+                except Exception:
+                    pass  # already logged by _audit
 
     def _track(self, task: asyncio.Future[Any]) -> None:
         self._tasks.add(task)  # type: ignore[arg-type]
@@ -458,7 +526,7 @@ class Runner:
                                          started_at=now if expected == "queued" else None, reason="running")
             if not ok:
                 return  # someone else moved it first (another process resumed or approved it)
-            run = await asyncio.to_thread(self.store.get_run, run_id)
+            run = await self._changed(run_id)
             try:
                 await self._walk(pb, run, start, alert_doc)
             except asyncio.CancelledError:
@@ -478,6 +546,7 @@ class Runner:
                                    ended_at=utc_now_iso(), current_step=current_step):
             self._audit(run.actor, "playbook.run.end", run.id, after={"status": status},
                         details={"playbook": run.playbook, "reason": reason, "dry_run": run.dry_run})
+            await self._changed(run.id)
 
     async def _save(self, run_id: int, st: StepState) -> None:
         await asyncio.to_thread(self.store.save_step, run_id, st)
@@ -566,6 +635,8 @@ class Runner:
                                                                "rules": sorted(evidence.rules),
                                                                "needed": self.settings.corroboration.min_rules}}
                                             if evidence is not None else {})})
+                    parked = await self._changed(run.id, "run.awaiting_approval")
+                    self._track(asyncio.ensure_future(self._notify_on_duty(parked)))
                 return
             # 5. act, with retries
             if not await self._act(run, step, st, action, sctx):

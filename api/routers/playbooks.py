@@ -7,12 +7,14 @@ audit log for every run, step and decision, naming the caller.
 """
 from __future__ import annotations
 
+import asyncio
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import IdPath, RowId, require, service
+from api.deps import AlertsDep, IdPath, RowId, require, service
 from core.playbooks import ApprovalDenied, PlaybookInputError, PlaybookRunner, RUN_STATUSES
 
 __all__ = ["router", "runs_router", "routers"]
@@ -35,6 +37,9 @@ class PlaybookOut(BaseModel):
     triggers: dict[str, Any]
     inputs: dict[str, dict[str, Any]]
     steps: list[dict[str, Any]]
+    matches: bool | None = None
+    """With ``?alert_id=``: whether the playbook's alert trigger matches that alert (the
+    console's picker offers those first)."""
 
 
 class StepOut(BaseModel):
@@ -128,9 +133,17 @@ def _call_errors(exc: Exception) -> HTTPException:
     return HTTPException(422, str(exc))
 
 
-@router.get("", response_model=list[PlaybookOut], summary="Loaded playbooks")
-async def list_playbooks(_me: CanRead, runner: RunnerDep) -> Any:
-    return runner.list_playbooks()
+@router.get("", response_model=list[PlaybookOut],
+            summary="Loaded playbooks (with alert_id: which of them the alert's triggers match, those first)")
+async def list_playbooks(_me: CanRead, runner: RunnerDep, alerts: AlertsDep,
+                         alert_id: Annotated[int | None, Query(ge=1, le=2**53)] = None) -> Any:
+    items = runner.list_playbooks()
+    if alert_id is None:
+        return items
+    alert = await asyncio.to_thread(alerts.get, alert_id)
+    hit = {p.name for p in runner.matching(alert)}
+    out = [{**asdict(p), "matches": p.name in hit} for p in items]
+    return sorted(out, key=lambda p: not p["matches"])  # stable: by name within each group
 
 
 @router.get("/{name}", response_model=PlaybookOut, summary="One playbook: triggers, inputs, steps")

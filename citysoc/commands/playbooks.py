@@ -56,7 +56,7 @@ def _print_run(run: Run, as_json: bool) -> None:
     if as_json:
         click.echo(orjson.dumps(run.to_dict(), option=orjson.OPT_INDENT_2, default=str).decode())
         return
-    colour = {"succeeded": "green", "failed": "red", "rejected": "red", "awaiting_approval": "yellow"}.get(run.status, "")
+    colour = {"succeeded": "green", "completed_with_failures": "yellow", "failed": "red", "rejected": "red", "awaiting_approval": "yellow"}.get(run.status, "")
     out.print(f"run {run.id} of [bold]{run.playbook}[/] ({run.trigger}{', dry run' if run.dry_run else ''}"
               f"{', alert ' + str(run.alert_id) if run.alert_id else ''}): [{colour or 'white'}]{run.status}[/]"
               + (" (an earlier run with the same idempotency key)" if run.duplicate else ""))

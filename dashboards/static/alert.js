@@ -142,6 +142,7 @@
     return ol;
   }
   function showRun(run) {
+    shownRun = run;
     const box = clear(document.getElementById("pb-result"));
     box.append(el("p", {}, el("strong", {text: (run.dry_run ? T("playbook.preview") : T("playbook.run_no")) + " #" + run.id + ": "}),
       el("span", {class: "status run-" + run.status, id: "pb-status", text: T("run." + run.status)}),
@@ -155,9 +156,29 @@
       box.append(el("p", {}, T("playbook.waiting").replace("{step}", run.current_step || ""), " ", approve, " ", reject));
     }
   }
+  let shownRun = null;
   async function decide(runId, what) {
+    // at once: the buttons go and the step says it is being decided, before the answer
+    for (const b of document.querySelectorAll("#pb-approve, #pb-reject")) b.disabled = true;
+    const st = document.getElementById("pb-status");
+    if (st) { st.textContent = T(what === "approve" ? "playbook.approving" : "playbook.rejecting"); st.className = "status run-running"; }
     try { showRun(await api("POST", "/api/v1/playbook-runs/" + encodeURIComponent(runId) + "/" + what, {comment: "", wait: true})); }
-    catch (e) { toast(errorText(e), true); }
+    catch (e) {
+      toast(CS.decisionError(e), true);
+      try { showRun(await api("GET", "/api/v1/playbook-runs/" + encodeURIComponent(runId))); } catch (_) { /* shown below */ }
+    }
+  }
+  // Another person's decision (or the run ending) arrives over the alert stream.
+  function liveRuns() {
+    const es = new EventSource("/api/v1/alerts/stream");
+    async function onRun(ev) {
+      let r;
+      try { r = JSON.parse(ev.data); } catch (_) { return; }
+      if (r.alert_id !== ID || (shownRun && r.id < shownRun.id)) return;
+      try { showRun(await api("GET", "/api/v1/playbook-runs/" + encodeURIComponent(r.id))); } catch (_) { /* next event */ }
+    }
+    es.addEventListener("run.updated", onRun);
+    es.addEventListener("run.awaiting_approval", onRun);
   }
   async function runPlaybook(dry) {
     const name = document.getElementById("pb-select").value;
@@ -171,14 +192,25 @@
   async function loadPlaybooks() {
     if (!can("playbooks:read")) return;
     let pbs;
-    try { pbs = await api("GET", "/api/v1/playbooks"); }
+    try { pbs = await api("GET", "/api/v1/playbooks?alert_id=" + encodeURIComponent(ID)); }
     catch (e) {
       document.getElementById("pb-unavailable").hidden = false;
       document.getElementById("pb-controls").hidden = true;
       return;
     }
+    // Only someone who may run playbooks gets the picker (data-needs); the playbooks whose triggers match
+    // this alert come first and the first of them is chosen; with none, nothing is.
     const sel = clear(document.getElementById("pb-select"));
-    for (const p of pbs) sel.append(el("option", {value: p.name, text: p.name + " — " + p.title}));
+    const hits = pbs.filter(function (p) { return p.matches; }), rest = pbs.filter(function (p) { return !p.matches; });
+    if (!hits.length) sel.append(el("option", {value: "", text: T("playbook.choose"), selected: true}));
+    for (const [label, group] of [[T("playbook.matching"), hits], [T("playbook.others"), rest]]) {
+      if (!group.length) continue;
+      const og = document.createElement("optgroup");
+      og.setAttribute("label", label);
+      for (const p of group) og.append(el("option", {value: p.name, text: p.name + " — " + p.title}));
+      sel.append(og);
+    }
+    if (hits.length) sel.value = hits[0].name;
     sel.addEventListener("change", function () { document.getElementById("pb-run").disabled = true; });
     try {
       const runs = await api("GET", "/api/v1/playbook-runs?alert_id=" + encodeURIComponent(ID) + "&limit=1");
@@ -206,5 +238,6 @@
     document.getElementById("pb-run").addEventListener("click", function () { runPlaybook(false); });
     await loadAlert();
     await Promise.all([loadTimeline(), loadComments(), loadPlaybooks(), loadHistory()]);
+    if (can("playbooks:read")) liveRuns();
   });
 })();

@@ -155,6 +155,11 @@
     if (e && e.detail && e.detail.message) return e.detail.message;
     return e && e.message ? e.message : String(e);
   }
+  // An approval refused by four eyes (403 "four eyes: ...") said in the page's language.
+  function decisionError(e) {
+    const msg = errorText(e);
+    return e && e.status === 403 && /^four eyes/.test(msg) ? T("playbook.four_eyes") : msg;
+  }
 
   let toastTimer = null;
   function toast(msg, isError) {
@@ -222,6 +227,6 @@
   });
 
   window.CS = {T, PAGE, LOCALE, can, el, clear, fmtDate, fmtNum, zoneLabel, displayZone, toZoneInput, fromZoneInput,
-               label, fmt, msg, ruleTitle, api, ApiError, errorText, toast, quoteValue,
+               label, fmt, msg, ruleTitle, api, ApiError, errorText, decisionError, toast, quoteValue,
                pivotHref, levelBadge, attackLinks, safeHref};
 })();

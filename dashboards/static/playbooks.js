@@ -13,12 +13,35 @@
   }
   function showDetail(run) {
     const box = clear(document.getElementById("run-detail"));
-    box.append(el("h3", {text: T("playbook.run_no") + " #" + run.id + " · " + run.playbook}), steps(run));
+    box.append(el("h3", {text: T("playbook.run_no") + " #" + run.id + " · " + run.playbook + " · "},
+      el("span", {class: "status run-" + run.status, id: "run-status", text: T("run." + run.status)})), steps(run));
     for (const a of run.approvals) box.append(el("p", {class: "muted small", text: a.step + ": " + T("decision." + a.decision) + " · " + a.actor + " · " + fmtDate(a.time) + (a.comment ? " · " + a.comment : "")}));
   }
-  async function decide(run, what) {
-    try { await api("POST", "/api/v1/playbook-runs/" + encodeURIComponent(run.id) + "/" + what, {comment: "", wait: true}); toast(T("playbook.decided")); await load(); }
-    catch (e) { toast(errorText(e), true); }
+  async function decide(run, what, box) {
+    // at once: the box says the decision is on its way, its buttons go
+    for (const b of box.querySelectorAll("button")) b.disabled = true;
+    box.classList.add("deciding");
+    box.append(el("p", {class: "muted", text: T(what === "approve" ? "playbook.approving" : "playbook.rejecting")}));
+    try {
+      const done = await api("POST", "/api/v1/playbook-runs/" + encodeURIComponent(run.id) + "/" + what, {comment: "", wait: true});
+      toast(T("playbook.decided") + " · #" + done.id + ": " + T("run." + done.status), done.status !== "succeeded");
+      await load();
+      showDetail(done);
+    } catch (e) { toast(CS.decisionError(e), true); await load(); }
+  }
+  // Runs changing elsewhere (another person approving, a run starting to wait) arrive
+  // over the alert stream; the lists reload at most every half second.
+  let reloading = null;
+  function live() {
+    const es = new EventSource("/api/v1/alerts/stream");
+    function later() { if (!reloading) reloading = setTimeout(function () { reloading = null; load(); }, 500); }
+    es.addEventListener("run.updated", later);
+    es.addEventListener("run.awaiting_approval", function (ev) {
+      let r = {};
+      try { r = JSON.parse(ev.data); } catch (_) { /* reload anyway */ }
+      toast(T("playbook.now_waiting").replace("{id}", String(r.id)).replace("{playbook}", r.playbook || "").replace("{step}", r.current_step || ""));
+      later();
+    });
   }
   async function load() {
     let pbs, runs, pending;
@@ -41,8 +64,8 @@
       if (can("playbooks:approve")) {
         const ok = el("button", {type: "button", class: "primary", text: T("playbook.approve")});
         const no = el("button", {type: "button", text: T("playbook.reject")});
-        ok.addEventListener("click", function () { decide(r, "approve"); });
-        no.addEventListener("click", function () { decide(r, "reject"); });
+        ok.addEventListener("click", function () { decide(r, "approve", box); });
+        no.addEventListener("click", function () { decide(r, "reject", box); });
         box.append(el("p", {}, ok, " ", no));
       }
       pend.append(box);
@@ -52,7 +75,7 @@
     for (const r of runs.items) {
       const open = el("button", {type: "button", class: "link", text: "#" + r.id});
       open.addEventListener("click", function () { showDetail(r); });
-      tb.append(el("tr", {}, el("td", {}, open), el("td", {text: r.playbook}),
+      tb.append(el("tr", {dataset: {run: String(r.id)}}, el("td", {}, open), el("td", {text: r.playbook}),
         el("td", {}, el("span", {class: "status run-" + r.status, text: T("run." + r.status)})), el("td", {text: CS.label("trigger", r.trigger)}),
         el("td", {text: r.actor}), el("td", {}, r.alert_id ? el("a", {href: "/alerts/" + encodeURIComponent(r.alert_id), text: "#" + r.alert_id}) : null),
         el("td", {text: r.dry_run ? T("common.yes") : ""}), el("td", {text: fmtDate(r.created_at)})));
@@ -66,5 +89,5 @@
     }
     document.body.dataset.loaded = "1";
   }
-  document.addEventListener("DOMContentLoaded", load);
+  document.addEventListener("DOMContentLoaded", function () { load().then(live); });
 })();

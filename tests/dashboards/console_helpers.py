@@ -25,9 +25,10 @@ ARTIFACTS = Path(__file__).with_name("artifacts")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-PASSWORDS = {"resp": "Responder-pass-123", "ana": "Analyst-pass-123", "view": "Viewer-pass-123",
-             "audit": "Auditor-pass-123"}
-ROLES = {"resp": "responder", "ana": "analyst", "view": "viewer", "audit": "auditor"}
+PASSWORDS = {"resp": "Responder-pass-123", "resp2": "Responder2-pass-123", "ana": "Analyst-pass-123",
+             "view": "Viewer-pass-123", "audit": "Auditor-pass-123"}
+ROLES = {"resp": "responder", "resp2": "responder", "ana": "analyst", "view": "viewer", "audit": "auditor"}
+"""Two responders: four eyes (``playbooks.four_eyes``) wants a second one to approve a run."""
 
 # Script payloads: each would set window.__pwned or the title if it ever ran.
 XSS = [
@@ -139,8 +140,11 @@ def _settings_file(data: Path, netns: str | None) -> Path:
     p = data / "citysoc.yml"
     # the camera network of the seeded alerts (10.30.0.0/16) is listed so playbooks may isolate
     # its devices: the city's internal ranges are refused unless listed (issue 18)
+    # e-mail goes to a loopback port nothing listens on: notify_email steps really fail (the
+    # console must show them failed and the run "completed with failures", never green)
     p.write_text(f"playbooks:\n  nft:\n    table: csconsoletest\n    command_prefix: {prefix}\n"
-                 '    allow_block: ["0.0.0.0/0", "::/0", "10.30.0.0/16"]\n', encoding="utf-8")
+                 '    allow_block: ["0.0.0.0/0", "::/0", "10.30.0.0/16"]\n'
+                 f"  smtp:\n    port: {free_port()}\n    default_to: [duty@hcmc.example]\n", encoding="utf-8")
     return p
 
 

@@ -115,7 +115,8 @@ def test_playbook_dry_run_then_run_and_approve(console: Console, new_page) -> No
     page.goto(f"/alerts/{aid}")
     _loaded(page)
     page.wait_for_selector("#pb-select option[value='camera-unknown-device']", state="attached")
-    page.select_option("#pb-select", "camera-unknown-device")
+    # the picker defaults to the playbook whose trigger matches this alert
+    assert page.input_value("#pb-select") == "camera-unknown-device"
     assert page.is_disabled("#pb-run")
     page.click("#pb-dry")
     page.wait_for_selector("#pb-result ol.steps li")
@@ -125,19 +126,33 @@ def test_playbook_dry_run_then_run_and_approve(console: Console, new_page) -> No
     page.click("#pb-run")
     page.wait_for_selector("#pb-approve")
     assert page.get_attribute("#pb-status", "class").endswith("run-awaiting_approval")
-    page.goto("/playbooks")
-    _loaded(page)
-    pending = page.locator("#pending .pending-run")
+    # four eyes: who started the run cannot approve it
+    page.click("#pb-approve")
+    page.wait_for_selector("#toast.error:not([hidden])")
+    assert "bốn mắt" in page.text_content("#toast")
+    page.wait_for_selector("#pb-approve:not([disabled])")
+    assert page.get_attribute("#pb-status", "class").endswith("run-awaiting_approval")
+    # a second responder approves on the playbooks page; the first one's page follows live
+    page2, watch2 = new_page("resp2")
+    page2.goto("/playbooks")
+    _loaded(page2)
+    pending = page2.locator("#pending .pending-run")
     assert pending.count() == 1
-    shot(page, "playbooks-pending-vi")
+    shot(page2, "playbooks-pending-vi")
     pending.locator("button.primary").click()
-    page.wait_for_selector("#pending p.muted")  # none pending any more
-    page.locator("#runs-body button.link").first.click()
-    assert "resp" in page.text_content("#run-detail")  # approved by the responder
-    page.goto(f"/alerts/{aid}")
-    page.wait_for_selector("#pb-status")
-    assert "run-awaiting_approval" not in page.get_attribute("#pb-status", "class")
-    assert not watch.errors and not watch.dialogs
+    page2.wait_for_selector("#pending p.muted", timeout=30_000)  # none pending any more
+    expect(page2.locator("#run-detail")).to_contain_text("resp2", timeout=30_000)  # approved by the second responder
+    # its e-mail step really failed (nothing listens on the SMTP port): not green
+    expect(page2.locator("#run-status")).to_have_class(re.compile("run-completed_with_failures"))
+    expect(page2.locator("#run-detail li.st-failed")).to_contain_text("notify")
+    expect(page.locator("#pb-status")).to_have_class(re.compile("run-completed_with_failures"), timeout=20_000)
+    expect(page.locator("#pb-result li.st-failed")).to_contain_text("notify")  # no reload on the first page
+    shot(page, "playbook-completed-with-failures-vi")
+    page.goto(f"/alerts/{console.alert_ids['warehouse']}")  # no camera here: no camera playbook by default
+    _loaded(page)
+    page.wait_for_selector("#pb-select option[value='camera-bruteforce']", state="attached")
+    assert page.input_value("#pb-select") != "camera-bruteforce"
+    assert not watch.errors and not watch.dialogs and not watch2.errors
 
 
 def test_every_page_in_both_languages(console: Console, new_page) -> None:
@@ -235,6 +250,7 @@ def test_viewer_sees_no_triage_controls(console: Console, new_page) -> None:
     page.goto(f"/alerts/{console.alert_ids['warehouse']}")
     _loaded(page)
     assert page.is_hidden("#triage") and page.is_hidden("#comment-form") and page.is_hidden("#pb-dry")
+    assert page.is_hidden("#pb-select")  # no playbook drop-down without a button
     assert page.is_visible("#a-entities")
     page.click("#logout")
     page.wait_for_url(re.compile(r"/login$"))

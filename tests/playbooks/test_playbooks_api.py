@@ -41,6 +41,7 @@ def api(tmp_path: Path):
     state = AppState(settings=settings, store=store, deadletters=dls,
                      pipeline=build_pipeline(settings, store, dls, alert_sink=sink), services=services, ready=True)
     keys = {r: soc.users.create_api_key(f"k-{r}", r, "test")[1] for r in ROLES}
+    keys["responder2"] = soc.users.create_api_key("k-responder2", "responder", "test")[1]  # four eyes
     with TestClient(create_app(state, extra_routers=routers)) as client:
         yield client, keys, soc, script
     store.close()
@@ -72,6 +73,8 @@ def test_roles_read_run_approve(api):
     assert run["status"] == "awaiting_approval" and script.sequence() == ["case"]
     assert client.post(f"/api/v1/playbook-runs/{run['id']}/approve", json={}, headers=_h(keys, "analyst")).status_code == 403
     r = client.post(f"/api/v1/playbook-runs/{run['id']}/approve", json={"comment": "ok"}, headers=_h(keys, "responder"))
+    assert r.status_code == 403 and "four eyes" in str(r.json()["detail"])  # who started it cannot approve it
+    r = client.post(f"/api/v1/playbook-runs/{run['id']}/approve", json={"comment": "ok"}, headers=_h(keys, "responder2"))
     assert r.status_code == 200, r.text
     done = r.json()
     assert done["status"] == "succeeded" and script.sequence() == ["case", "disable"]
