@@ -175,6 +175,8 @@
       let r;
       try { r = JSON.parse(ev.data); } catch (_) { return; }
       if (r.alert_id !== ID || (shownRun && r.id < shownRun.id)) return;
+      // the page already shows this state (its own start or decision): no re-render under the user's click
+      if (shownRun && r.id === shownRun.id && r.status === shownRun.status && r.current_step === shownRun.current_step) return;
       try { showRun(await api("GET", "/api/v1/playbook-runs/" + encodeURIComponent(r.id))); } catch (_) { /* next event */ }
     }
     es.addEventListener("run.updated", onRun);
