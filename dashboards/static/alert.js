@@ -171,13 +171,21 @@
   // Another person's decision (or the run ending) arrives over the alert stream.
   function liveRuns() {
     const es = new EventSource("/api/v1/alerts/stream");
+    const FINAL = ["succeeded", "completed_with_failures", "failed", "rejected", "cancelled", "refused"];
     async function onRun(ev) {
       let r;
       try { r = JSON.parse(ev.data); } catch (_) { return; }
       if (r.alert_id !== ID || (shownRun && r.id < shownRun.id)) return;
-      // the page already shows this state (its own start or decision): no re-render under the user's click
-      if (shownRun && r.id === shownRun.id && r.status === shownRun.status && r.current_step === shownRun.current_step) return;
-      try { showRun(await api("GET", "/api/v1/playbook-runs/" + encodeURIComponent(r.id))); } catch (_) { /* next event */ }
+      // a run passing through queued/running says nothing to act on; and a state already shown
+      // (the page's own start or decision) is not re-rendered under the user's click
+      if (r.status === "queued" || r.status === "running") return;
+      if (shownRun && r.id === shownRun.id && (r.status === shownRun.status || FINAL.indexOf(shownRun.status) >= 0)) return;
+      let fresh;
+      try { fresh = await api("GET", "/api/v1/playbook-runs/" + encodeURIComponent(r.id)); } catch (_) { return; }
+      // answers can arrive out of order: never step back behind what this event said
+      if (fresh.status !== r.status && FINAL.indexOf(fresh.status) < 0) return;
+      if (shownRun && shownRun.id === fresh.id && FINAL.indexOf(shownRun.status) >= 0) return;
+      showRun(fresh);
     }
     es.addEventListener("run.updated", onRun);
     es.addEventListener("run.awaiting_approval", onRun);
