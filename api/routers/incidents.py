@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AlertsDep, AuditDep, IdPath, IncidentsDep, require
+from api.deps import AlertsDep, AuditDep, IdPath, IncidentsDep, RowId, require
 from api.routers.alerts import AlertOut, Level, Resolution, Status, _iso, public
 from core.alerts import AlertFilter, Incident, IncidentFilter, NotFound, TransitionError, check_transition
 
@@ -114,7 +114,7 @@ class IncidentUpdate(BaseModel):
 class BulkIn(BaseModel):
     """Triage of many incidents at once (the queue's bulk bar, also after "select all matching")."""
     model_config = ConfigDict(extra="forbid")
-    ids: list[int] = Field(..., min_length=1, max_length=MAX_IDS)
+    ids: list[RowId] = Field(..., min_length=1, max_length=MAX_IDS)
     status: Status | None = None
     resolution: Resolution | None = None
     assignee: str | None = Field(None, max_length=64)
