@@ -31,6 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.alerts import NotFound, TransitionError
+from core.messages import message_json
 
 __all__ = [
     "RUN_STATUSES",
@@ -156,6 +157,12 @@ class StepState:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def would_msg(self) -> dict[str, Any] | None:
+        """``would`` as a catalog key and parameters (:mod:`core.messages`), so the console
+        shows it in the reader's language; None for plain text."""
+        return message_json(self.would)
+
 
 @dataclass(slots=True)
 class Run:
@@ -187,6 +194,11 @@ class Run:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def reason_msg(self) -> dict[str, Any] | None:
+        """``reason`` as a catalog key and parameters (:mod:`core.messages`); None for plain text."""
+        return message_json(self.reason)
 
     def step(self, name: str) -> StepState:
         for s in self.steps:

@@ -31,6 +31,7 @@ from core.alerts import Alert, AlertChange, AlertFilter, AlertStore
 from core.audit import AuditLog
 from core.auth import role_allows
 from core.events import get_field, to_utc_iso, utc_now_iso
+from core.messages import Message
 from core.playbooks import (
     FINAL_RUN_STATUSES, Approval, ApprovalDenied, FourEyesDenied, PlaybookInfo, PlaybookInputError, PlaybookNotFound,
     PlaybookSettings, Run, RunLimit, RunStateError, RunStore, StepState,
@@ -79,6 +80,14 @@ def playbook_info(pb: Playbook) -> PlaybookInfo:
                              else {"auto": s.approval.auto} if s.approval else None),
                 "timeout": s.timeout, "on_error": s.on_error.then, "retries": s.on_error.retries,
                 "if": s.if_.source if s.if_ else None} for s in pb.steps])
+
+
+def _role(role: str) -> str:
+    """A role named in a message: its catalog label where the catalog has one."""
+    try:
+        return Message(f"role.{role}")
+    except KeyError:
+        return role
 
 
 class Runner:
@@ -574,7 +583,7 @@ class Runner:
                 return
             if not go:
                 st.status, st.ended_at = "skipped", utc_now_iso()
-                st.would = f"skipped: condition {step.if_.source!r} is false" if step.if_ else ""
+                st.would = Message("msg.step.skipped_condition", condition=repr(step.if_.source)) if step.if_ else ""
                 await self._save(run.id, st)
                 self._audit(run.actor, "playbook.step", run.id, after={"status": "skipped"},
                             details={"step": step.name, "action": step.action, "condition": step.if_.source if step.if_ else ""})
@@ -596,9 +605,10 @@ class Runner:
                                                       timeout=sctx.timeout)
                     st.status = "would_run"
                 except Exception as exc:
-                    st.would, st.status, st.error = f"would fail: {exc}", "failed", str(exc)
+                    st.would, st.status, st.error = Message("msg.step.would_fail", error=str(exc)), "failed", str(exc)
                 if step.needs_approval:
-                    st.would += f" (after approval by role {step.approval.role})"  # type: ignore[union-attr]
+                    st.would = Message("msg.step.after_approval", what=st.would,
+                                       role=_role(step.approval.role))  # type: ignore[union-attr]
                 st.output = placeholder_output(step, action.outputs)
                 st.ended_at = utc_now_iso()
                 await self._save(run.id, st)
@@ -620,12 +630,11 @@ class Runner:
                 await self._save(run.id, st)
                 ttl = (step.approval.timeout_s if step.approval else None) or self.settings.approval_timeout_s
                 if evidence is not None:
-                    reason = (f"step {step.name!r} ({step.action}) waits for approval by role {gate_role!r}: "
-                              f"its target {evidence.value} comes from log content and is not corroborated "
-                              f"({len(evidence.rules)} rule(s) name it, {self.settings.corroboration.min_rules} "
-                              "needed, no network-observed detection)")
+                    reason: str = Message("msg.run.waits_uncorroborated", step=step.name, action=step.action,
+                                          role=_role(gate_role), target=evidence.value, n=len(evidence.rules),
+                                          needed=self.settings.corroboration.min_rules)
                 else:
-                    reason = f"step {step.name!r} ({step.action}) waits for approval by role {gate_role!r}"
+                    reason = Message("msg.run.waits", step=step.name, action=step.action, role=_role(gate_role))
                 if await asyncio.to_thread(self.store.set_status, run.id, "running", "awaiting_approval", reason=reason,
                                            current_step=step.name, approval_expires_at=_iso_in(ttl)):
                     self._audit(run.actor, "playbook.step", run.id, after={"status": "awaiting_approval"},
@@ -645,8 +654,10 @@ class Runner:
         if run.dry_run:
             failing = [f"{s.name} ({states[s.name].error[:160]})" for s in pb.steps
                        if s.name in states and states[s.name].status == "failed"]
-            status, reason = (("failed", "dry run: nothing was changed; would fail at " + ", ".join(failing))
-                              if failing else (status, "dry run: nothing was changed; " + reason))
+            status, reason = (("failed", Message("msg.run.dry_would_fail", failing=", ".join(failing)))
+                              if failing else (status, Message("msg.run.dry_done",
+                                                               reason=Message("msg.run.completed")
+                                                               if reason == "completed" else reason)))
         await self._end(run, status, reason, None)
 
     async def _act(self, run: Run, step: Any, st: StepState, action: Action, sctx: ActionContext) -> bool:

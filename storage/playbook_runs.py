@@ -29,6 +29,7 @@ from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLook
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
 from core.events import utc_now_iso
+from core.messages import from_json, message_json
 from core.playbooks import Approval, Run, RunLimit, RunNotFound, StepState, check_run_transition
 
 __all__ = ["SQLiteRunStore", "SQLiteJobStore"]
@@ -59,7 +60,17 @@ CREATE INDEX IF NOT EXISTS approvals_run ON approvals(run_id);
 MIGRATIONS = (
     # (column, DDL): added to files written before the column existed
     ("rule_id", "ALTER TABLE runs ADD COLUMN rule_id TEXT"),
+    ("reason_msg", "ALTER TABLE runs ADD COLUMN reason_msg TEXT"),
 )
+STEP_MIGRATIONS = (
+    ("would_msg", "ALTER TABLE steps ADD COLUMN would_msg TEXT"),
+)
+"""Catalog key + parameters of ``runs.reason`` / ``steps.would`` (core.messages), beside the English text."""
+
+
+def _msg(value: Any) -> str | None:
+    m = message_json(value)
+    return _dumps(m) if m is not None else None
 
 
 def _dumps(v: Any) -> str:
@@ -90,6 +101,10 @@ class SQLiteRunStore:
             cols = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}
             for col, ddl in MIGRATIONS:
                 if col not in cols:
+                    self._conn.execute(ddl)
+            step_cols = {r[1] for r in self._conn.execute("PRAGMA table_info(steps)")}
+            for col, ddl in STEP_MIGRATIONS:
+                if col not in step_cols:
                     self._conn.execute(ddl)
             self._conn.execute("CREATE INDEX IF NOT EXISTS runs_limit ON runs(playbook, trigger, created_at)")
 
@@ -150,14 +165,15 @@ class SQLiteRunStore:
             raise RunNotFound(f"no playbook run {run_id}")
         run = Run(id=r["id"], playbook=r["playbook"], status=r["status"], trigger=r["trigger"], actor=r["actor"],
                   inputs=orjson.loads(r["inputs"]), alert_id=r["alert_id"], dry_run=bool(r["dry_run"]),
-                  idempotency_key=r["idempotency_key"], reason=r["reason"], created_at=r["created_at"],
+                  idempotency_key=r["idempotency_key"], reason=from_json(r["reason"], r["reason_msg"]),
+                  created_at=r["created_at"],
                   started_at=r["started_at"], ended_at=r["ended_at"], parent_run_id=r["parent_run_id"],
                   current_step=r["current_step"], approval_expires_at=r["approval_expires_at"], rule_id=r["rule_id"])
         for s in c.execute("SELECT * FROM steps WHERE run_id=? ORDER BY idx", (run_id,)):
             run.steps.append(StepState(
                 index=s["idx"], name=s["name"], action=s["action"], status=s["status"], inputs=orjson.loads(s["inputs"]),
                 output=orjson.loads(s["output"]) if s["output"] is not None else None, error=s["error"],
-                would=s["would"], attempts=s["attempts"], started_at=s["started_at"], ended_at=s["ended_at"],
+                would=from_json(s["would"], s["would_msg"]), attempts=s["attempts"], started_at=s["started_at"], ended_at=s["ended_at"],
                 duration_ms=s["duration_ms"], destructive=bool(s["destructive"]), approval_role=s["approval_role"],
                 approved_by=s["approved_by"], approved_at=s["approved_at"]))
         for a in c.execute("SELECT * FROM approvals WHERE run_id=? ORDER BY id", (run_id,)):
@@ -187,6 +203,9 @@ class SQLiteRunStore:
                    current_step: str | None = None, approval_expires_at: str | None = None,
                    started_at: str | None = None, ended_at: str | None = None) -> bool:
         sets, args = ["status = ?"], [new]
+        if reason is not None:
+            sets.append("reason_msg = ?")
+            args.append(_msg(reason))
         for col, val in (("reason", reason), ("current_step", current_step), ("started_at", started_at),
                          ("ended_at", ended_at)):
             if val is not None:
@@ -208,11 +227,12 @@ class SQLiteRunStore:
     def _save_step(self, c: sqlite3.Connection, run_id: int, s: StepState) -> None:
         c.execute(
             "INSERT OR REPLACE INTO steps(run_id, idx, name, action, status, inputs, output, error, would, attempts,"
-            " started_at, ended_at, duration_ms, destructive, approval_role, approved_by, approved_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " started_at, ended_at, duration_ms, destructive, approval_role, approved_by, approved_at, would_msg)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, s.index, s.name, s.action, s.status, _dumps(s.inputs),
              _dumps(s.output) if s.output is not None else None, s.error, s.would, s.attempts, s.started_at,
-             s.ended_at, s.duration_ms, int(s.destructive), s.approval_role, s.approved_by, s.approved_at))
+             s.ended_at, s.duration_ms, int(s.destructive), s.approval_role, s.approved_by, s.approved_at,
+             _msg(s.would)))
 
     def save_step(self, run_id: int, step: StepState) -> None:
         with self._tx() as c:

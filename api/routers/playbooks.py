@@ -52,6 +52,8 @@ class StepOut(BaseModel):
     output: dict[str, Any] | None
     error: str
     would: str
+    would_msg: dict[str, Any] | None = None
+    """``would`` as a catalog key and parameters (``dashboards/i18n``), for display in either language."""
     attempts: int
     started_at: str
     ended_at: str
@@ -84,6 +86,8 @@ class RunOut(BaseModel):
     dry_run: bool
     idempotency_key: str | None
     reason: str
+    reason_msg: dict[str, Any] | None = None
+    """``reason`` as a catalog key and parameters, when the runner wrote it as a message."""
     created_at: str
     started_at: str
     ended_at: str

@@ -109,7 +109,7 @@
           if (e.after && b !== a) parts.push(T("alert." + k) + ": " + show(k, b) + " → " + show(k, a));
         }
         ol.append(el("li", {}, el("span", {class: "time", text: fmtDate(e.time)}), " ", el("strong", {text: e.actor}), " ",
-          el("code", {text: e.action}), parts.length ? " " + parts.join("; ") : null));
+          el("span", {class: "audit-action", title: e.action, text: CS.label("audit", e.action)}), parts.length ? " " + parts.join("; ") : null));
       }
       if (!page.items.length) ol.append(el("li", {class: "muted", text: T("alert.no_history")}));
     } catch (e) { toast(errorText(e), true); }
@@ -136,7 +136,7 @@
         el("strong", {text: s.name}), " (", el("code", {text: s.action}), ") ",
         el("span", {class: "status", text: T("step." + s.status)}),
         s.destructive ? el("span", {class: "tag warn", text: T("playbook.destructive")}) : null,
-        s.would ? el("div", {class: "would", text: s.would}) : null,
+        s.would ? el("div", {class: "would", text: CS.msg(s.would_msg, s.would)}) : null,
         s.error ? el("div", {class: "error", text: s.error}) : null));
     }
     return ol;
@@ -146,7 +146,7 @@
     const box = clear(document.getElementById("pb-result"));
     box.append(el("p", {}, el("strong", {text: (run.dry_run ? T("playbook.preview") : T("playbook.run_no")) + " #" + run.id + ": "}),
       el("span", {class: "status run-" + run.status, id: "pb-status", text: T("run." + run.status)}),
-      run.reason ? el("span", {class: "muted", text: " " + run.reason}) : null));
+      run.reason ? el("span", {class: "muted", text: " " + CS.msg(run.reason_msg, run.reason)}) : null));
     box.append(stepList(run));
     if (run.status === "awaiting_approval" && can("playbooks:approve")) {
       const approve = el("button", {type: "button", class: "primary", id: "pb-approve", text: T("playbook.approve")});

@@ -112,7 +112,8 @@
     if (m && typeof m === "object" && m.key && Object.prototype.hasOwnProperty.call(I18N, m.key)) {
       const params = {};
       for (const [k, v] of Object.entries(m.params || {})) {
-        params[k] = (v && typeof v === "object" && v.key) ? msg(v, "") : (Array.isArray(v) ? v.join(", ") : v);
+        params[k] = (v && typeof v === "object" && v.key) ? msg(v, "")
+          : (Array.isArray(v) ? v.map(function (x) { return x && typeof x === "object" && x.key ? msg(x, "") : x; }).join(", ") : v);
       }
       return fmt(I18N[m.key], params);
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.messages import Message
 from playbooks.actions.base import Action, ActionContext, ActionError, Param
 
 __all__ = ["DisableDbAccount", "EnableDbAccount", "parse_mariadb_dsn"]
@@ -146,8 +147,8 @@ class DisableDbAccount(Action):
         return _set_login(ctx, database, account, False, terminate_sessions)
 
     def describe(self, ctx: ActionContext, *, database: str, account: str, terminate_sessions: bool = True) -> str:
-        return (f"would run {_statement(ctx, database, account, False)} on {database!r}"
-                + (" and end the account's open sessions" if terminate_sessions else ""))
+        return Message("msg.db.would_run", statement=_statement(ctx, database, account, False), database=repr(database),
+                       sessions=Message("msg.db.end_sessions") if terminate_sessions else "")
 
 
 class EnableDbAccount(Action):
@@ -160,4 +161,5 @@ class EnableDbAccount(Action):
         return _set_login(ctx, database, account, True, False)
 
     def describe(self, ctx: ActionContext, *, database: str, account: str) -> str:
-        return f"would run {_statement(ctx, database, account, True)} on {database!r}"
+        return Message("msg.db.would_run", statement=_statement(ctx, database, account, True), database=repr(database),
+                       sessions="")

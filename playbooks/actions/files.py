@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from core.messages import Message
 from playbooks.actions.base import Action, ActionContext, ActionError, Param
 
 __all__ = ["QuarantineFile", "RestoreFile", "quarantine_dir"]
@@ -94,8 +95,8 @@ class QuarantineFile(Action):
 
     def describe(self, ctx: ActionContext, *, path: str, reason: str = "") -> str:
         src = _check_source(ctx, path)
-        return (f"would move {src} ({src.stat().st_size} bytes) to {quarantine_dir(ctx)}/<sha256>-<time>/file "
-                "with its metadata" + (", then rescan it" if ctx.rescan is not None else ""))
+        return Message("msg.file.would_quarantine", src=str(src), size=src.stat().st_size, dir=str(quarantine_dir(ctx)),
+                       rescan=Message("msg.file.then_rescan") if ctx.rescan is not None else "")
 
 
 class RestoreFile(Action):
@@ -132,4 +133,4 @@ class RestoreFile(Action):
     def describe(self, ctx: ActionContext, *, quarantine_id: str) -> str:
         d = self._dir(ctx, quarantine_id)
         meta = orjson.loads((d / "meta.json").read_bytes())
-        return f"would move quarantined {quarantine_id} back to {meta['original_path']}"
+        return Message("msg.file.would_restore", id=quarantine_id, path=str(meta["original_path"]))

@@ -33,6 +33,7 @@ import tempfile
 import threading
 from typing import Any
 
+from core.messages import Message
 from playbooks.actions.base import Action, ActionContext, ActionError, Param
 
 __all__ = ["BlockIp", "UnblockIp", "IsolateHost", "ReleaseHost", "nft", "ensure_table", "table_script",
@@ -230,9 +231,9 @@ class BlockIp(Action):
         check_allowed(ctx, ip, "block")
         ttl = self._ttl(ctx, ttl_s)
         pre = " ".join(ctx.settings.nft.command_prefix)
-        return (f"would add {ip} to nftables set inet {ctx.settings.nft.table} blocked{_family(ip)}"
-                + (f" with a {ttl} s timeout" if ttl else " permanently")
-                + (f" (via {pre})" if pre else "") + ": its traffic through and to the gateway is dropped")
+        return Message("msg.nft.would_add_block", ip=ip, table=ctx.settings.nft.table, set="blocked" + _family(ip),
+                       ttl=Message("msg.nft.ttl", s=ttl) if ttl else Message("msg.nft.permanent"),
+                       via=Message("msg.nft.via", prefix=pre) if pre else "")
 
 
 class UnblockIp(Action):
@@ -246,7 +247,7 @@ class UnblockIp(Action):
         return {"ip": ip, "was_blocked": _delete(ctx, "blocked" + _family(ip), ip)}
 
     def describe(self, ctx: ActionContext, *, ip: str) -> str:
-        return f"would delete {ip} from nftables set inet {ctx.settings.nft.table} blocked{_family(ip)}"
+        return Message("msg.nft.would_delete", ip=ip, table=ctx.settings.nft.table, set="blocked" + _family(ip))
 
 
 class IsolateHost(Action):
@@ -272,9 +273,9 @@ class IsolateHost(Action):
 
     def describe(self, ctx: ActionContext, *, ip: str, ttl_s: int = 0) -> str:
         check_allowed(ctx, ip, "isolate")
-        soc = ", ".join(ctx.settings.nft.soc_addresses) or "nobody (no playbooks.nft.soc_addresses set)"
-        return (f"would add {ip} to nftables set inet {ctx.settings.nft.table} isolated{_family(ip)}"
-                + (f" for {ttl_s} s" if ttl_s else "") + f": it could then reach only {soc}")
+        soc = ", ".join(ctx.settings.nft.soc_addresses) or Message("msg.nft.no_soc")
+        return Message("msg.nft.would_isolate", ip=ip, table=ctx.settings.nft.table, set="isolated" + _family(ip),
+                       soc=soc, **{"for": Message("msg.nft.for_s", s=ttl_s) if ttl_s else ""})
 
 
 class ReleaseHost(Action):
@@ -288,4 +289,4 @@ class ReleaseHost(Action):
         return {"ip": ip, "was_isolated": _delete(ctx, "isolated" + _family(ip), ip)}
 
     def describe(self, ctx: ActionContext, *, ip: str) -> str:
-        return f"would delete {ip} from nftables set inet {ctx.settings.nft.table} isolated{_family(ip)}"
+        return Message("msg.nft.would_delete", ip=ip, table=ctx.settings.nft.table, set="isolated" + _family(ip))

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import orjson
 
+from core.messages import Message
 from playbooks.actions.base import Action, ActionContext, ActionError, Param
 
 __all__ = ["NotifyEmail", "NotifyWebhook", "sign", "SIGNATURE_HEADER", "TIMESTAMP_HEADER"]
@@ -75,7 +76,7 @@ class NotifyEmail(Action):
     def describe(self, ctx: ActionContext, *, subject: str, body: str, to: list[str] | None = None) -> str:
         s = ctx.settings.smtp
         rcpt = ", ".join(self._recipients(ctx, to))
-        return f"would e-mail {rcpt} via {s.host}:{s.port}: subject {subject!r}, {len(body)} characters of text"
+        return Message("msg.email.would_send", to=rcpt, host=s.host, port=s.port, subject=repr(subject), n=len(body))
 
 
 class NotifyWebhook(Action):
@@ -121,5 +122,5 @@ class NotifyWebhook(Action):
 
     def describe(self, ctx: ActionContext, *, target: str, text: str, fields: dict[str, Any] | None = None) -> str:
         t = self._target(ctx, target)
-        return (f"would POST a {t.format} message ({len(text)} characters) to webhook {target!r} ({t.url})"
-                + (", signed with HMAC-SHA256" if t.secret else ", unsigned"))
+        return Message("msg.webhook.would_post", format=t.format, n=len(text), target=repr(target), url=t.url,
+                       signed=Message("msg.webhook.signed") if t.secret else Message("msg.webhook.unsigned"))

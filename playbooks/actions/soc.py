@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from core.alerts import LEVELS, STATUSES, RESOLUTIONS, check_transition
+from core.messages import Message
 from playbooks.actions.base import Action, ActionContext, ActionError, Param
 
 __all__ = ["CreateCase", "UpdateAlert", "Enrich", "HttpRequest", "host_allowed"]
@@ -45,8 +46,9 @@ class CreateCase(Action):
 
     def describe(self, ctx: ActionContext, *, title: str, description: str = "", severity: str = "medium",
                  alert_ids: list[int] | None = None, note: str = "") -> str:
-        return (f"would open a {severity} case {title!r}"
-                + (f" holding alert(s) {', '.join(map(str, alert_ids))}" if alert_ids else ""))
+        return Message("msg.case.would_open", severity=Message(f"level.{severity}") if severity in LEVELS else severity,
+                       title=repr(title),
+                       alerts=Message("msg.case.holding", ids=", ".join(map(str, alert_ids))) if alert_ids else "")
 
 
 class UpdateAlert(Action):
@@ -74,9 +76,11 @@ class UpdateAlert(Action):
 
     def describe(self, ctx: ActionContext, *, alert_id: int, status: str | None = None, resolution: str | None = None,
                  assignee: str | None = None, comment: str | None = None) -> str:
-        parts = [f"status -> {status}" if status else "", f"assignee -> {assignee}" if assignee else "",
-                 "add a comment" if comment else ""]
-        return f"would update alert {alert_id}: " + (", ".join(p for p in parts if p) or "nothing")
+        parts = [Message("msg.alert.set_status", status=status) if status else "",
+                 Message("msg.alert.set_assignee", assignee=assignee) if assignee else "",
+                 Message("msg.alert.add_comment") if comment else ""]
+        return Message("msg.alert.would_update", id=alert_id,
+                       changes=[p for p in parts if p] or Message("msg.nothing"))
 
 
 class Enrich(Action):
@@ -99,8 +103,9 @@ class Enrich(Action):
         return {"asset": asset, "intel": intel, "sources": sources}
 
     def describe(self, ctx: ActionContext, *, indicator: str) -> str:
-        have = [n for n, f in (("the asset inventory", ctx.asset_lookup), ("threat intel", ctx.intel_lookup)) if f]
-        return f"would look {indicator!r} up in " + (" and ".join(have) or "nothing (no lookups wired)")
+        where = {(True, True): "both", (True, False): "assets", (False, True): "intel", (False, False): "none"}[
+            (ctx.asset_lookup is not None, ctx.intel_lookup is not None)]
+        return Message("msg.enrich.would_look_up", indicator=repr(indicator), where=Message(f"msg.enrich.{where}"))
 
 
 def host_allowed(host: str, allowed: list[str]) -> bool:
@@ -167,4 +172,5 @@ class HttpRequest(Action):
                  expect_status: list[int] | None = None) -> str:
         self._check(ctx, url)
         self._headers(ctx, headers, credential)
-        return f"would send {method} {url}" + (" with a JSON body" if json is not None else "")
+        return Message("msg.http.would_send", method=method, url=url,
+                       body=Message("msg.http.json_body") if json is not None else "")
