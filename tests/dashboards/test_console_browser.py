@@ -203,7 +203,9 @@ def test_reports_generate_download_and_exports_as_auditor(console: Console, new_
     _loaded(page)
     expect(page.locator("#history li").first).to_be_visible()
     history = page.text_content("#history")
-    assert "alert.update" in history and "ana" in history
+    # The audit action in words from the catalog; its raw id stays in the tooltip.
+    assert "updated the alert" in history and "ana" in history
+    assert page.locator("#history .audit-action").first.get_attribute("title") == "alert.update"
     assert not watch.errors and not watch.dialogs
 
 
