@@ -5,11 +5,13 @@ import getpass
 
 import click
 import orjson
+from rich import box
 from rich.table import Table
 
 from citysoc.commands._common import config_option, load, out
 from citysoc.wiring import open_soc
 from core.alerts import LEVELS, RESOLUTIONS, STATUSES, AlertFilter, NotFound, TransitionError, check_transition
+from core.timezones import format_site_time, offset_label
 
 
 @click.group()
@@ -29,7 +31,8 @@ def alerts() -> None:
 @config_option
 def list_(status, level, rule_id, host, sort, limit, as_json, config) -> None:
     """List alerts, most recent activity first."""
-    soc = open_soc(load(config))
+    settings = load(config)
+    soc = open_soc(settings)
     total, items = soc.alerts.list(AlertFilter(status=list(status) or None, level=list(level) or None,
                                                rule_id=rule_id, host=host, sort=sort, limit=limit,
                                                count_up_to=None))
@@ -38,13 +41,24 @@ def list_(status, level, rule_id, host, sort, limit, as_json, config) -> None:
         for a in items:
             click.echo(orjson.dumps(a.to_dict(with_events=False)).decode())
         return
-    t = Table(title=f"{total} alerts")
-    for col in ("id", "last seen", "level", "risk", "rule", "host", "user", "src ip", "count", "status", "assignee"):
-        t.add_column(col, overflow="fold")
+    zone = settings.site.timezone
+    t = Table(title=f"{total} alerts", caption=f"times: {zone} ({offset_label(zone)})", caption_justify="left",
+              box=box.SIMPLE_HEAD, pad_edge=False)
+    # (header, width, shown from this terminal width on); "rule" takes what is left.
+    narrow = out.width < 100  # then "12-03 08:49:05" (month-day), the full date from 100 columns
+    cols = [("id", 4, 0), ("last seen", 14 if narrow else 19, 0), ("level", 8, 0), ("risk", 4, 120), ("rule", 0, 0),
+            ("host", 12, 0), ("user", 10, 140), ("src ip", 15, 110), ("count", 5, 130), ("status", 8, 0),
+            ("assignee", 10, 150)]
+    shown = [c for c in cols if out.width >= c[2]]
+    left = out.width - sum(c[1] for c in shown) - 3 * len(shown) - 1  # padding and the gap between columns
+    for name, width, _ in shown:
+        t.add_column(name, width=width or max(left, 12), no_wrap=True, overflow="ellipsis")
     for a in items:
         e = a.entities
-        t.add_row(str(a.id), a.last_seen, a.level, str(a.risk_score), a.rule_title[:60], e.host or "", e.user or "",
-                  e.source_ip or "", str(a.count), a.status, a.assignee or "")
+        cells = {"id": str(a.id), "last seen": format_site_time(a.last_seen, zone, with_zone=False)[5 if narrow else 0:], "level": a.level,
+                 "risk": str(a.risk_score), "rule": a.rule_title, "host": e.host or "", "user": e.user or "",
+                 "src ip": e.source_ip or "", "count": str(a.count), "status": a.status, "assignee": a.assignee or ""}
+        t.add_row(*(cells[c[0]] for c in shown))
     out.print(t)
 
 

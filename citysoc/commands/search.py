@@ -13,6 +13,7 @@ from citysoc.commands._common import config_option, load, out
 from citysoc.wiring import open_store
 from core.events import get_field
 from core.protocols import QueryError
+from core.timezones import format_site_time, offset_label
 
 
 @click.command()
@@ -64,11 +65,16 @@ def search(query: str, since: str | None, start: str | None, end: str | None, li
             w.write(orjson.dumps(hit) + b"\n")
         w.flush()
         return
-    table = Table(title=f"{res.total} events ({res.took_ms:.0f} ms)", show_lines=False)
-    for col in ("@timestamp", "event.dataset", "host.name", "source.ip", "user.name", "message"):
-        table.add_column(col, overflow="fold")
+    zone = settings.site.timezone
+    table = Table(title=f"{res.total} events ({res.took_ms:.0f} ms)", show_lines=False,
+                  caption=f"times: {zone} ({offset_label(zone)})", caption_justify="left")
+    table.add_column("time", no_wrap=True, min_width=19)
+    for col in ("event.dataset", "host.name", "source.ip", "user.name"):
+        table.add_column(col, no_wrap=True, overflow="ellipsis", min_width=6, ratio=1)
+    table.add_column("message", overflow="fold", ratio=3, min_width=16)
     for hit in res.hits:
         msg = get_field(hit, "message") or get_field(hit, "event.original") or ""
-        table.add_row(*(str(get_field(hit, c) or "") for c in ("@timestamp", "event.dataset", "host.name", "source.ip", "user.name")),
+        table.add_row(format_site_time(str(get_field(hit, "@timestamp") or ""), zone, with_zone=False),
+                      *(str(get_field(hit, c) or "") for c in ("event.dataset", "host.name", "source.ip", "user.name")),
                       str(msg)[:200])
     out.print(table)

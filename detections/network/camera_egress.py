@@ -122,7 +122,9 @@ class CameraEgressDetector(NetworkDetector):
         name = asset.get("name") or asset.get("id") or ip
         return [Detection(
             rule_id=self.rule_id,
-            title=f"Camera {name} talked to {dst} outside its allowed set",
+            # Asset names often say "Camera ..." already: never "Camera Camera Binh Thanh #1".
+            title=(f"{name}" if str(name).lower().startswith("camera") else f"Camera {name}")
+            + f" talked to {dst} outside its allowed set",
             level=th.level,
             events=[event],
             tags=list(self.spec.tags),
