@@ -9,7 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-__all__ = ["Node", "MatchAll", "Term", "Phrase", "Wildcard", "Range", "Exists", "And", "Or", "Not"]
+__all__ = ["Node", "MatchAll", "Term", "Phrase", "Wildcard", "Range", "Exists", "And", "Or", "Not", "CASELESS_FIELDS"]
+
+CASELESS_FIELDS: frozenset[str] = frozenset({"host.name", "host.hostname", "observer.hostname"})
+"""Host names compare case-insensitively in ``field:value`` and wildcards, as in DNS
+(RFC 4343) and as Elasticsearch's ``case_insensitive`` term/wildcard option does.
+
+Why here and not by lowercasing at parse time (ECS recommends lowercase ``host.name``):
+devices write their names as they are configured (``CAM-Q7-0001``, ``NVR-D3-02``), the
+asset inventory, alerts and the console show those exact spellings, and events already
+stored keep theirs; a query-side rule finds ``host.name:cam-*`` over old and new data
+alike without rewriting anything. In SQLite a wildcard compares ``lower(host_name)`` (a
+scan of the column over the time range's day tables, not of the JSON), and a term matches
+the value as written, in lower case or in upper case (an ``IN`` list that keeps the
+column index; a stored mixed-case name like ``Cam-01`` matches a term only as written).
+Elasticsearch gets ``case_insensitive: true`` on both.
+"""
 
 
 @dataclass(frozen=True, slots=True)

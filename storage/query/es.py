@@ -111,6 +111,8 @@ class _Translator:
 
     def _exact(self, field: str, value: str) -> dict[str, Any]:
         kind = self.types.get(field)
+        if field in ast.CASELESS_FIELDS and kind not in _TEXT:
+            return {"term": {field: {"value": value, "case_insensitive": True}}}
         if kind in _TEXT:
             return {"match_phrase": {field: value}}
         if kind in _EXACT:
@@ -159,6 +161,8 @@ class _Translator:
         if kind in _NO_WILDCARD:
             raise QueryError(f"{field} holds {kind} values: wildcards apply to text; use a range, e.g. {field}:[a TO b]")
         # The parser keeps \*, \? and \\ escaped in patterns: that is ES wildcard syntax.
+        if field in ast.CASELESS_FIELDS:
+            return {"wildcard": {field: {"value": pattern, "case_insensitive": True}}}
         return {"wildcard": {field: {"value": pattern}}}
 
     def _Range(self, node: ast.Range) -> dict[str, Any]:

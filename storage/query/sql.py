@@ -18,6 +18,8 @@ passes on both stores:
 * Bare words and phrases are free text over ``message`` and ``event.original``.
 * Wildcards become ``GLOB`` (case-sensitive, like a keyword wildcard query), with
   ``[``, ``*``, ``?`` escaped so only the analyst's wildcards are wild.
+* Host names (:data:`storage.query.ast.CASELESS_FIELDS`: ``host.name``...) match in any
+  case, in terms and wildcards: ``host.name:cam-*`` finds ``CAM-Q7-0001``.
 * Ranges compare numerically when the bounds are numbers, as text otherwise; on
   ``@timestamp`` bounds are ISO dates, epoch numbers or date math (``now-1h``,
   ``2024-01-01||+1d``, ``now/d``).
@@ -31,7 +33,7 @@ passes on both stores:
 Example::
 
     frag = compile_query(parse_query("host.name:cam-* AND NOT event.outcome:success"))
-    frag.where   # '((host_name GLOB ? OR (host_name = ? AND EXISTS (...))) AND NOT coalesce(...))'
+    frag.where   # '((lower(host_name) GLOB ? OR (host_name = ? AND EXISTS (...))) AND NOT coalesce(...))'
     frag.params  # ('cam-*', '\x1f*multi*', '$."host"."name"', 'cam-*', ...)
 """
 from __future__ import annotations
@@ -279,6 +281,14 @@ class _Compiler:
             if num is None:
                 return "0"  # an integer column holds no such value
             return self._column_pred(col, path, "{x} = ?", [num])
+        if field in ast.CASELESS_FIELDS:  # host names: any case (see ast.CASELESS_FIELDS)
+            # As written, lower case or upper case (how devices write their names): an IN list
+            # keeps the column index; a mixed-case stored name matches only as written.
+            variants = list(dict.fromkeys((value, value.lower(), value.upper())))
+            marks = ", ".join("?" * len(variants))
+            if col is not None:
+                return self._column_pred(col, path, f"{{x}} IN ({marks})", variants)
+            return self._json_pred(path, f"{{x}} IN ({marks})", variants)
         if col is not None:
             return self._column_pred(col, path, "{x} = ?", [value])
         if value in ("true", "false"):
@@ -296,6 +306,10 @@ class _Compiler:
             raise QueryError("wildcards do not apply to @timestamp: use a range, e.g. @timestamp:[now-1h TO now]")
         if col is not None and col.kind == "int":
             return self._column_pred(col, path, "CAST({x} AS TEXT) GLOB ?", [glob])
+        if field in ast.CASELESS_FIELDS:  # host names: any case; lower() of an escape like [*] is itself
+            if col is not None:
+                return self._column_pred(col, path, "lower({x}) GLOB ?", [glob.lower()])
+            return self._json_pred(path, "(typeof({x}) = 'text' AND lower({x}) GLOB ?)", [glob.lower()])
         if col is not None:
             return self._column_pred(col, path, "{x} GLOB ?", [glob])
         return self._json_pred(path, "(typeof({x}) = 'text' AND {x} GLOB ?)", [glob])

@@ -21,7 +21,7 @@ FREE = ["message", "event.original"]
 # --- every AST node, built by hand ------------------------------------------------------
 NODE_GOLDENS: list[tuple[str, ast.Node, dict]] = [
     ("match_all", ast.MatchAll(), {"match_all": {}}),
-    ("term_keyword", ast.Term("host.name", "cam-01"), {"term": {"host.name": "cam-01"}}),
+    ("term_keyword", ast.Term("host.name", "cam-01"), {"term": {"host.name": {"value": "cam-01", "case_insensitive": True}}}),
     ("term_ip", ast.Term("source.ip", "10.0.0.5"), {"term": {"source.ip": "10.0.0.5"}}),
     ("term_ip_cidr", ast.Term("source.ip", "10.0.0.0/8"), {"term": {"source.ip": "10.0.0.0/8"}}),
     ("term_ip_v6", ast.Term("source.ip", "fe80::1"), {"term": {"source.ip": "fe80::1"}}),
@@ -55,7 +55,7 @@ NODE_GOLDENS: list[tuple[str, ast.Node, dict]] = [
         ast.Phrase(None, "failed password"),
         {"multi_match": {"query": "failed password", "fields": FREE, "type": "phrase"}},
     ),
-    ("wildcard_keyword", ast.Wildcard("host.name", "cam-*"), {"wildcard": {"host.name": {"value": "cam-*"}}}),
+    ("wildcard_keyword", ast.Wildcard("host.name", "cam-*"), {"wildcard": {"host.name": {"value": "cam-*", "case_insensitive": True}}}),
     (
         "wildcard_keeps_escapes",
         ast.Wildcard("file.path", "C:\\\\Windows\\\\*.exe"),
@@ -100,19 +100,19 @@ NODE_GOLDENS: list[tuple[str, ast.Node, dict]] = [
     (
         "and",
         ast.And((ast.Term("host.name", "cam-01"), ast.Term("event.outcome", "failure"))),
-        {"bool": {"filter": [{"term": {"host.name": "cam-01"}}, {"term": {"event.outcome": "failure"}}]}},
+        {"bool": {"filter": [{"term": {"host.name": {"value": "cam-01", "case_insensitive": True}}}, {"term": {"event.outcome": "failure"}}]}},
     ),
     (
         "and_with_not_goes_to_must_not",
         ast.And((ast.Term("host.name", "cam-01"), ast.Not(ast.Term("event.outcome", "success")))),
-        {"bool": {"filter": [{"term": {"host.name": "cam-01"}}], "must_not": [{"term": {"event.outcome": "success"}}]}},
+        {"bool": {"filter": [{"term": {"host.name": {"value": "cam-01", "case_insensitive": True}}}], "must_not": [{"term": {"event.outcome": "success"}}]}},
     ),
     (
         "or",
         ast.Or((ast.Term("host.name", "cam-01"), ast.Term("host.name", "cam-02"))),
         {
             "bool": {
-                "should": [{"term": {"host.name": "cam-01"}}, {"term": {"host.name": "cam-02"}}],
+                "should": [{"term": {"host.name": {"value": "cam-01", "case_insensitive": True}}}, {"term": {"host.name": {"value": "cam-02", "case_insensitive": True}}}],
                 "minimum_should_match": 1,
             }
         },
@@ -133,7 +133,7 @@ PARSED_GOLDENS: list[tuple[str, dict]] = [
     ("", {"match_all": {}}),
     (
         "host.name:cam-* AND event.outcome:failure",
-        {"bool": {"filter": [{"wildcard": {"host.name": {"value": "cam-*"}}}, {"term": {"event.outcome": "failure"}}]}},
+        {"bool": {"filter": [{"wildcard": {"host.name": {"value": "cam-*", "case_insensitive": True}}}, {"term": {"event.outcome": "failure"}}]}},
     ),
     (
         'message:"failed password" AND NOT user.name:root',
@@ -146,7 +146,7 @@ PARSED_GOLDENS: list[tuple[str, dict]] = [
                 "filter": [
                     {
                         "bool": {
-                            "should": [{"term": {"host.name": "cam-01"}}, {"term": {"host.name": "cam-02"}}],
+                            "should": [{"term": {"host.name": {"value": "cam-01", "case_insensitive": True}}}, {"term": {"host.name": {"value": "cam-02", "case_insensitive": True}}}],
                             "minimum_should_match": 1,
                         }
                     },
