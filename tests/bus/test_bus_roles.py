@@ -64,10 +64,11 @@ def _metrics(node: ServeProcess, key: str) -> str:
 def nodes(tmp_path: Path, nats_cluster: NatsCluster, stream_name: str):
     started: list[ServeProcess] = []
 
-    def start(name: str, roles: list[str]) -> ServeProcess:
+    def start(name: str, roles: list[str], cluster: NatsCluster | None = None) -> ServeProcess:
         data = tmp_path / name
         data.mkdir()
-        node = ServeProcess(data, config=_config(tmp_path / f"{name}.json", nats_cluster, stream_name, roles, name))
+        node = ServeProcess(data, config=_config(tmp_path / f"{name}.json", cluster or nats_cluster, stream_name,
+                                                 roles, name))
         node.start()
         started.append(node)
         return node
@@ -136,3 +137,39 @@ def test_detector_killed_mid_attack_hands_over_and_the_correlation_still_fires(n
     assert len(brute) == 1, brute
     m = _metrics(survivor, admins[survivor])
     assert _figure(m, "detector_replayed") >= 6 and _figure(m, "detector_handovers") >= 1, m[-1500:]
+
+
+def test_a_nats_node_killed_mid_stream_loses_no_acknowledged_event(nodes, own_cluster: NatsCluster) -> None:
+    core = nodes("core", ["writer", "api"], own_cluster)
+    collector = nodes("collector", ["collector"], own_cluster)
+    viewer, ingest = core.api_key("viewer"), collector.api_key("ingest")
+    acked: set[str] = set()
+    refused = 0
+    with httpx.Client(base_url=collector.url, headers={"Authorization": f"ApiKey {ingest}"}, timeout=30) as c:
+        batch, after_kill, deadline = 0, 0, None
+        while after_kill < 25:
+            if batch == 15 and deadline is None:
+                own_cluster.nodes[0].kill()  # a third of the cluster gone: R3 keeps a quorum
+                deadline = time.monotonic() + 90
+            ids = [f"ev-{batch}-{i}" for i in range(50)]
+            batch += 1
+            body = b"".join(json.dumps({"@timestamp": dt.datetime.now(dt.timezone.utc).isoformat(),
+                                        "message": f"node-kill probe {i}", "event": {"dataset": "probe"},
+                                        "labels": {"probe": i}}).encode() + b"\n" for i in ids)
+            r = c.post("/api/v1/ingest", content=body)
+            if r.status_code == 200 and r.json().get("stored") == len(ids):
+                acked.update(ids)
+                after_kill += deadline is not None
+            else:  # not acknowledged: the sender keeps it and tries again later (here: new ids)
+                refused += 1
+                time.sleep(0.2)
+            assert deadline is None or time.monotonic() < deadline, (refused, collector.log_tail())
+    core.wait_count(viewer, "event.dataset:probe", len(acked), timeout=90)
+    stored = set()
+    for start in range(0, 2000, 500):
+        r = httpx.get(f"{core.url}/api/v1/events/search", params={"q": "event.dataset:probe", "limit": 500,
+                                                                    "offset": start},
+                      headers={"Authorization": f"ApiKey {viewer}"}, timeout=30)
+        r.raise_for_status()
+        stored.update(ev["labels"]["probe"] for ev in r.json()["hits"])
+    assert acked <= stored, (sorted(acked - stored)[:10], len(stored), core.log_tail(6000), collector.log_tail(4000))
