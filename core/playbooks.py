@@ -218,6 +218,9 @@ class PlaybookInfo:
     triggers: dict[str, Any]
     inputs: dict[str, dict[str, Any]]
     steps: list[dict[str, Any]]
+    title_vi: str = ""
+    """Vietnamese title and description, when the playbook file has them."""
+    description_vi: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,7 @@ def playbook_info(pb: Playbook) -> PlaybookInfo:
         trig["schedule"] = dict(pb.schedule)
     return PlaybookInfo(
         name=pb.name, title=pb.title, description=pb.description, source=pb.source, triggers=trig,
+        title_vi=pb.title_vi, description_vi=pb.description_vi,
         inputs={k: {"type": v.type, "required": v.required, "doc": v.doc} for k, v in pb.inputs.items()},
         steps=[{"name": s.name, "action": s.action, "destructive": s.destructive,
                 "approval": ({"role": s.approval.role} if s.approval and s.approval.role

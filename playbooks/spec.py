@@ -168,6 +168,9 @@ class Playbook:
     """Alternatives: a new alert matching any of them starts the playbook."""
     manual: bool = True
     schedule: dict[str, Any] | None = None
+    title_vi: str = ""
+    """Vietnamese title (``title_vi``); the console shows it on Vietnamese pages."""
+    description_vi: str = ""
     idempotency_key: Template | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -484,7 +487,7 @@ def parse_playbook(data: Any, file: str, actions: Mapping[str, Action], lines: d
     if not isinstance(data, dict):
         errs.add("", "a playbook file is a mapping with name, trigger, inputs and steps")
         raise PlaybookLoadError(errs.items)
-    _keys(data, {"name", "title", "description", "trigger", "inputs", "steps", "idempotency_key", "tags"}, "", errs)
+    _keys(data, {"name", "title", "title_vi", "description", "description_vi", "trigger", "inputs", "steps", "idempotency_key", "tags"}, "", errs)
     name = data.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         errs.add("name", "every playbook needs a name: lowercase letters, digits, '-' and '_' (max 64)")
@@ -503,6 +506,7 @@ def parse_playbook(data: Any, file: str, actions: Mapping[str, Action], lines: d
     if errs.items:
         raise PlaybookLoadError(errs.items)
     return Playbook(name=name, title=str(data.get("title") or name), description=str(data.get("description") or ""),
+                    title_vi=str(data.get("title_vi") or ""), description_vi=str(data.get("description_vi") or ""),
                     source=file, steps=steps, inputs=inputs, alert_triggers=alert_t, manual=manual, schedule=sched,
                     idempotency_key=idem, raw=data)
 

@@ -34,6 +34,8 @@ class PlaybookOut(BaseModel):
     title: str
     description: str
     source: str
+    title_vi: str = ""
+    description_vi: str = ""
     triggers: dict[str, Any]
     inputs: dict[str, dict[str, Any]]
     steps: list[dict[str, Any]]

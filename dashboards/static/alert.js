@@ -36,6 +36,12 @@
     set("a-engine", CS.label("engine", a.engine));
     clear(document.getElementById("a-attack")).append(attackLinks(a.tags));
     set("a-description", a.description);
+    if (PAGE.lang === "vi" && (PAGE.rule_titles_vi || {})[a.rule_id] && can("rules:read")) {
+      // our rules carry a Vietnamese description: show it instead of the English one stored with the alert
+      api("GET", "/api/v1/rules/" + encodeURIComponent(a.rule_id))
+        .then(function (r) { if (r.description_vi) set("a-description", r.description_vi); })
+        .catch(function () { /* the English one stays */ });
+    }
     set("a-risk", a.risk_score);
     clear(document.getElementById("a-status")).append(el("span", {class: "status st-" + a.status, text: T("status." + a.status)}));
     set("a-resolution", a.resolution ? T("resolution." + a.resolution) : "");
@@ -49,7 +55,9 @@
       const v = a.entities[name];
       if (v === null || v === undefined || v === "") continue;
       ents.append(el("dt", {text: T("entity." + name)}),
-        el("dd", {}, can("events:read") ? el("a", {href: pivotHref(field, v), class: "pivot", dataset: {field: field}, text: v}) : String(v)));
+        el("dd", {}, can("events:read") ? el("a", {href: pivotHref(field, v), class: "pivot", dataset: {field: field},
+                                                   text: name === "center" ? CS.label("center", v) : v})
+                                        : (name === "center" ? CS.label("center", v) : String(v))));
     }
     if (a.entities.criticality !== null && a.entities.criticality !== undefined)
       ents.append(el("dt", {text: T("asset.criticality")}), el("dd", {text: a.entities.criticality}));
@@ -217,7 +225,7 @@
       if (!group.length) continue;
       const og = document.createElement("optgroup");
       og.setAttribute("label", label);
-      for (const p of group) og.append(el("option", {value: p.name, text: p.name + " — " + p.title}));
+      for (const p of group) og.append(el("option", {value: p.name, text: p.name + " — " + (CS.PAGE.lang === "vi" && p.title_vi ? p.title_vi : p.title)}));
       sel.append(og);
     }
     if (hits.length) sel.value = hits[0].name;

@@ -84,7 +84,7 @@
     const lib = clear(document.getElementById("library-body"));
     for (const p of pbs) {
       const trig = Object.keys(p.triggers || {}).join(", ");
-      lib.append(el("tr", {}, el("td", {}, el("code", {text: p.name})), el("td", {text: p.title}), el("td", {text: trig}),
+      lib.append(el("tr", {}, el("td", {}, el("code", {text: p.name})), el("td", {text: CS.PAGE.lang === "vi" && p.title_vi ? p.title_vi : p.title}), el("td", {text: trig}),
         el("td", {text: p.steps.map(function (s) { return s.name; }).join(" → ")})));
     }
     document.body.dataset.loaded = "1";

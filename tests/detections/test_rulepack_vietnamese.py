@@ -81,3 +81,15 @@ def test_yara_alert_title_is_the_rule_meta_title() -> None:
     dets = scan_bytes(b"<?php eval($_POST['cmd']); ?>", "shell.php")
     assert [d.title for d in dets if d.rule_id.endswith("citysoc_webshell_php_eval_request")] == [
         "PHP webshell evaluating request input"]
+
+
+def test_every_library_playbook_has_a_vietnamese_title_and_description() -> None:
+    from playbooks.actions import ACTIONS
+    from playbooks.spec import load_folders
+
+    library = Path(__file__).resolve().parents[2] / "playbooks" / "library"
+    pbs = load_folders([library], ACTIONS).playbooks
+    assert len(pbs) >= 5
+    bad = [n for n, pb in pbs.items()
+           if not _is_vietnamese(pb.title_vi, pb.title) or not _is_vietnamese(pb.description_vi, pb.description)]
+    assert bad == []
