@@ -91,7 +91,10 @@ def overview(alerts: AlertStore, now: _dt.datetime, hours: int = 24) -> dict[str
         r["count"] += 1
         key = e.asset_id or e.host or e.source_ip
         if key:
-            s = assets.setdefault(key, {"asset": key, "asset_id": e.asset_id, "host": e.host, "ip": e.source_ip,
+            # the asset's own address, never the attacker's: the source only when the source
+            # is what the row is about; else the target (resolved from the inventory later)
+            ip = e.source_ip if key == e.source_ip else e.destination_ip
+            s = assets.setdefault(key, {"asset": key, "asset_id": e.asset_id, "host": e.host, "ip": ip,
                                         "center": e.center, "criticality": e.criticality, "alerts": 0,
                                         "risk": 0, "max_risk": 0, "last_seen": a.last_seen})
             s["alerts"] += 1
@@ -122,9 +125,28 @@ def overview(alerts: AlertStore, now: _dt.datetime, hours: int = 24) -> dict[str
     }
 
 
+def named(value: dict[str, Any], rules: Any, assets: Any) -> dict[str, Any]:
+    """The overview with each top rule titled by the rule itself (an alert's title may name
+    its target: "Port scan of nvr-05") and each at-risk asset's IP from the inventory."""
+    out = dict(value)
+    top = []
+    for r in value["top_rules"]:
+        info = rules.get_rule(r["rule_id"]) if rules is not None else None
+        top.append({**r, "title": info.title} if info is not None and info.title else dict(r))
+    out["top_rules"] = top
+    at_risk = []
+    for a in value["top_assets"]:
+        inv = assets.get(a["asset_id"]) if assets is not None and a.get("asset_id") else None
+        at_risk.append({**a, "ip": inv.ips[0]} if inv is not None and inv.ips else dict(a))
+    out["top_assets"] = at_risk
+    return out
+
+
 @router.get("/overview", summary="Console overview: open alerts by level/center, over time, top rules and assets")
-async def get_overview(_me: CanRead, alerts: AlertsDep, hours: int = Query(24, ge=1, le=168)) -> dict[str, Any]:
-    return await asyncio.to_thread(CACHE.get, alerts, hours)
+async def get_overview(_me: CanRead, alerts: AlertsDep, state: StateDep,
+                       hours: int = Query(24, ge=1, le=168)) -> dict[str, Any]:
+    value = await asyncio.to_thread(CACHE.get, alerts, hours)
+    return await asyncio.to_thread(named, value, state.services.get("rules"), state.services.get("assets"))
 
 
 @router.get("/health", summary="Pipeline and collector health: counters, queue lag, dead letters, alert stream")

@@ -73,7 +73,9 @@
         const zone = CS.displayZone();
         const label = opts.dateOnly ? d.toLocaleDateString(CS.LOCALE, {month: "2-digit", day: "2-digit", timeZone: zone})
           : d.toLocaleString(CS.LOCALE, {month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", timeZone: zone});
-        svg.append(s("text", {x: x + 2, y: h - 6, class: "tick"}, label));
+        // a label that would run past the right edge ends at it instead (was clipped)
+        const tx = x + 2, fits = tx + label.length * TICK_CHAR_W <= w;
+        svg.append(s("text", fits ? {x: tx, y: h - 6, class: "tick"} : {x: w - 2, y: h - 6, "text-anchor": "end", class: "tick"}, label));
       }
     });
     container.append(svg);
@@ -96,6 +98,7 @@
     return m ? parseInt(m[1], 10) * {s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 604800e3}[m[2]] : 0;
   }
 
+  const TICK_CHAR_W = 6.2;  // upper bound of one character of a 10px tick label, in viewBox units
   function truncate(t, n) { t = String(t); return t.length > n ? t.slice(0, n - 1) + "…" : t; }
 
   window.Charts = {hbar, columns, fill, stepOf};

@@ -194,8 +194,14 @@
       fieldsSidebar(res.hits);
       document.body.dataset.loaded = "1";
     } catch (e) {
+      // the error is the whole answer: no count, no "no events", no stale rows of the last query
       err.textContent = T("search.error") + ": " + errorText(e);
       err.hidden = false;
+      lastHits = [];
+      for (const id of ["results-body", "histogram", "field-list"]) clear(document.getElementById(id));
+      for (const id of ["hits-total", "took", "page-info"]) document.getElementById(id).textContent = "";
+      document.getElementById("prev").disabled = document.getElementById("next").disabled = true;
+      document.body.dataset.loaded = "1";
     }
   }
 
