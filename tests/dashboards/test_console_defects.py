@@ -25,12 +25,16 @@ def _seed(data) -> None:
     soc = open_soc(Settings(data=data))
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     made = []
-    for i, target in enumerate(["nvr-q7-01", "nvr-q7-02", "cam-q7-0001"]):
-        ent = Entities(host=target, asset_id=target, source_ip="203.0.113.66", destination_ip=f"10.30.9.{i + 1}",
+    # enough alerts that this rule and this camera top the overview whatever else is open
+    targets = [(f"nvr-q7-{i:02d}", "net:port_scan") for i in range(1, 13)]
+    targets += [("cam-q7-0001", r) for r in ("net:port_scan", "net:brute_force", "net:camera_egress", "x:a", "x:b")]
+    for i, (target, rid) in enumerate(targets):
+        ent = Entities(host=target, asset_id=target, source_ip="203.0.113.66",
+                       destination_ip="10.30.9.99" if target == "cam-q7-0001" else f"10.30.9.{i + 1}",
                        center="camera-ops")
-        made.append(Alert(id=0, rule_id="net:port_scan", rule_title=f"Port scan of {target}", level="high", tags=[],
-                          engine="network", description="scan", entities=ent, risk_score=risk_score("high", 5),
-                          status="new", resolution=None, assignee=None, dedupe_key=dedupe_key("net:port_scan", ent),
+        made.append(Alert(id=0, rule_id=rid, rule_title=f"Port scan of {target}" if rid == "net:port_scan" else f"Other {rid}", level="critical", tags=[],
+                          engine="network", description="scan", entities=ent, risk_score=risk_score("critical", 5),
+                          status="new", resolution=None, assignee=None, dedupe_key=dedupe_key(rid, ent),
                           first_seen=now, last_seen=now, count=1, created_at=now, updated_at=now, events=[],
                           events_query=events_query(ent)))
     soc.alerts.record(made, window_s=0, policy=GroupingPolicy())
@@ -64,7 +68,7 @@ def test_at_risk_assets_show_the_assets_ip_and_cells_keep_words_whole(console: C
     row = page.locator("#assets-body tr", has_text="cam-q7-0001")
     expect(row).to_have_count(1)
     assert "203.0.113.66" not in row.text_content()  # the attacker is not the asset
-    assert "10.30.9.3" in row.text_content()
+    assert "10.30.9.99" in row.text_content()
     page.goto("/incidents?status=all")
     _loaded(page)
     broken = page.evaluate("""() => Array.from(document.querySelectorAll('table.data td')).filter(td => {
