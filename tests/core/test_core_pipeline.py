@@ -7,7 +7,7 @@ import time
 import orjson
 import pytest
 
-from citysoc.wiring import _parse_ecs
+from collectors.parsers.ecs import PARSER as ECS_PARSER
 from core.metrics import render_prometheus
 from core.pipeline import Pipeline
 from core.protocols import Detection, RawRecord
@@ -36,7 +36,7 @@ def test_submit_wait_returns_after_commit_and_events_are_searchable(parts):
     store, dls = parts
 
     async def go():
-        p = Pipeline(store=store, deadletters=dls, parse=_parse_ecs, flush_ms=5)
+        p = Pipeline(store=store, deadletters=dls, parse=ECS_PARSER.parse, flush_ms=5)
         await p.start()
         res = await p.submit([rec({"@timestamp": "2026-11-25T01:00:00Z", "host": {"name": f"cam-{i}"}}) for i in range(50)],
                              wait=True)
@@ -56,7 +56,7 @@ def test_bad_records_go_to_dead_letters_byte_for_byte_and_neighbours_survive(par
     binary = b"\xff\xfe\x00garbage"
 
     async def go():
-        p = Pipeline(store=store, deadletters=dls, parse=_parse_ecs, flush_ms=5)
+        p = Pipeline(store=store, deadletters=dls, parse=ECS_PARSER.parse, flush_ms=5)
         await p.start()
         res = await p.submit([rec({"message": "ok-1"}), rec(bad), rec({"message": "ok-2"}), rec(binary), rec(b"[1,2]")],
                              wait=True)
@@ -90,7 +90,7 @@ def test_full_queues_slow_the_sender_and_lose_nothing(tmp_path):
 
     async def go():
         nonlocal max_depth
-        p = Pipeline(store=store, deadletters=dls, parse=_parse_ecs, queue_size=100, batch_size=50, flush_ms=1)
+        p = Pipeline(store=store, deadletters=dls, parse=ECS_PARSER.parse, queue_size=100, batch_size=50, flush_ms=1)
         await p.start()
         t0 = time.perf_counter()
         for b in range(40):
@@ -143,7 +143,7 @@ def test_detection_runs_after_store_and_reaches_the_alert_sink(parts):
     sink = ListSink()
 
     async def go():
-        p = Pipeline(store=store, deadletters=dls, parse=_parse_ecs, detectors=[det], alert_sink=sink, flush_ms=5)
+        p = Pipeline(store=store, deadletters=dls, parse=ECS_PARSER.parse, detectors=[det], alert_sink=sink, flush_ms=5)
         await p.start()
         await p.submit([rec({"message": "fine"}), rec({"message": "evil thing"}), rec({"message": "fine"})])
         await p.drain()
@@ -168,7 +168,7 @@ def test_a_failing_detector_is_counted_not_fatal(parts):
     store, dls = parts
 
     async def go():
-        p = Pipeline(store=store, deadletters=dls, parse=_parse_ecs, detectors=[BrokenDetector()], flush_ms=5)
+        p = Pipeline(store=store, deadletters=dls, parse=ECS_PARSER.parse, detectors=[BrokenDetector()], flush_ms=5)
         await p.start()
         await p.submit([rec({"message": "a"}), rec({"message": "b"})], wait=True)
         await p.drain()
@@ -182,7 +182,7 @@ def test_a_failing_detector_is_counted_not_fatal(parts):
 
 def test_metrics_render_every_stage_and_source(parts):
     store, dls = parts
-    p = Pipeline(store=store, deadletters=dls, parse=_parse_ecs)
+    p = Pipeline(store=store, deadletters=dls, parse=ECS_PARSER.parse)
     p.sources["syslog-udp"] = lambda: {"received": 5, "emitted": 4, "errors": 0, "dropped": 1}
     text = render_prometheus(p.all_counters(), {"detections_total": 0})
     assert 'citysoc_component_dropped_total{component="syslog-udp",kind="source"} 1' in text
@@ -193,6 +193,6 @@ def test_metrics_render_every_stage_and_source(parts):
 
 def test_submit_before_start_is_a_clear_error(parts):
     store, dls = parts
-    p = Pipeline(store=store, deadletters=dls, parse=_parse_ecs)
+    p = Pipeline(store=store, deadletters=dls, parse=ECS_PARSER.parse)
     with pytest.raises(RuntimeError, match="not started"):
         run(p.submit([rec({"message": "x"})]))
