@@ -27,6 +27,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("report", "report"),
     ("assets", "assets"),
     ("demo", "demo"),
+    ("cluster", "cluster"),
 ]
 
 

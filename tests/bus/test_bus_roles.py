@@ -98,6 +98,14 @@ def test_brute_force_through_two_collectors_is_one_alert(nodes) -> None:
     assert "citysoc_bus_published 6.0" in m, m[-2000:]
     cm = _metrics(core, core.api_key("admin"))
     assert "citysoc_bus_writer_stored 12.0" in cm and "citysoc_bus_detector_owned_partitions 4.0" in cm, cm[-2000:]
+    # The operator's view: every partition owned by the core node in both groups, nothing pending.
+    st = json.loads(core.cli("cluster", "status", "--json"))
+    for group in ("detector", "writer"):
+        assert list(st["groups"][group]["members"]) == ["core"], st["groups"][group]
+        parts = st["groups"][group]["partitions"]
+        assert {p["owner"] for p in parts.values()} == {"core"} and sum(p["pending"] for p in parts.values()) == 0
+    assert st["state"]["messages"] == 12 and len(st["state"]["replicas"]) == 2
+    assert "core" in core.cli("cluster", "status")
 
 
 def _figure(text: str, name: str) -> float:
