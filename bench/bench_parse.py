@@ -45,6 +45,23 @@ def _lines(n: int) -> dict[str, tuple[str, list[bytes], Callable[[bytes], object
                 f"from {_ip(r)} port {r.randint(1024, 65535)} ssh2").encode()
     out["sshd_rfc3164"] = ("rfc3164", [sshd(i) for i in range(n)], lambda b: _SYSLOG_RE.match(b))
 
+    def honeypot(i: int) -> bytes:
+        # The pre-auth noise of an internet-facing sshd (the forms read by the generic peer search included).
+        body = r.choice([f"Received disconnect from {_ip(r)} port {r.randint(1024, 65535)}:11: Bye Bye [preauth]",
+                         f"Connection closed by authenticating user root {_ip(r)} port {r.randint(1024, 65535)} [preauth]",
+                         f"Invalid user {r.choice(users)} from {_ip(r)}",
+                         f"Unable to negotiate with {_ip(r)} port {r.randint(1024, 65535)}: no matching host key type found",
+                         f"drop connection #1 from [{_ip(r)}]:{r.randint(1024, 65535)} on [10.0.0.1]:22 past MaxStartups"])
+        return f"<38>Nov 25 10:{i % 60:02d}:{i % 59:02d} honeypot sshd[{2000 + i}]: {body}".encode()
+    out["sshd_preauth"] = ("syslog", [honeypot(i) for i in range(n)], lambda b: _SYSLOG_RE.match(b))
+
+    def ftp(i: int) -> bytes:
+        verb = r.choice(["OK LOGIN", "FAIL LOGIN", "OK UPLOAD"])
+        tail = f', "/srv/ftp/cam{i % 90:02d}/{i}.jpg", {r.randint(1000, 900000)} bytes, 800.0Kbyte/sec' if "UPLOAD" in verb else ""
+        return (f'<30>Nov 25 10:{i % 60:02d}:00 nvr-d{i % 24}-01 vsftpd[{3000 + i}]: [pid {3001 + i}] [cam{i % 90:02d}] '
+                f'{verb}: Client "::ffff:{_ip(r)}"{tail}').encode()
+    out["vsftpd"] = ("syslog", [ftp(i) for i in range(n)], lambda b: _SYSLOG_RE.match(b))
+
     def hik(i: int) -> bytes:
         minor = r.choice(["Remote: Login", "Illegal Login", "Motion Detection Started", "Video Signal Loss"])
         return (f"<134>1 2026-11-25T10:{i % 60:02d}:00.{i % 1000:03d}Z CAM-D1-{i % 500:04d} HIKVISION - - - "
