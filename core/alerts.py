@@ -75,6 +75,7 @@ __all__ = [
     "targets_of",
     "ports_of",
     "merge_list",
+    "absorb",
 ]
 
 log = logging.getLogger("citysoc.alerts")
@@ -190,11 +191,21 @@ def dedupe_key(rule_id: str, entities: Entities, group_key: str | None = None) -
     return hashlib.sha256("\x1f".join(basis).encode("utf-8")).hexdigest()[:32]
 
 
-def _event_time(ev: Event) -> str:
-    ms = event_ms(ev)  # the epoch the edge carries (core.events invariant 3)
-    if ms is None:
-        return utc_now_iso()
-    return ms_to_iso(ms)
+def _time_span(events: Sequence[Event]) -> list[str]:
+    """[first, last] event time as ISO text (min/max of the carried epochs: two
+    conversions per detection, not one per event and a sort)."""
+    if not events:
+        return []
+    stamped = [event_ms(e) for e in events]
+    known = [ms for ms in stamped if ms is not None]
+    if not known:
+        now = utc_now_iso()
+        return [now, now]
+    first, last = ms_to_iso(min(known)), ms_to_iso(max(known))
+    if len(known) < len(stamped):  # an event without a time counts as now, as before
+        now = utc_now_iso()
+        return [min(first, now), max(last, now)]
+    return [first, last]
 
 
 def events_query(entities: Entities) -> str:
@@ -255,7 +266,7 @@ class Alert:
             for k, v in override.items():
                 if k in ENTITY_FIELDS or k == "criticality":
                     setattr(ent, k, v)
-        times = sorted(_event_time(e) for e in det.events) or [now]
+        times = _time_span(det.events) or [now]
         return Alert(
             id=0, rule_id=det.rule_id[:200], rule_title=(det.title or det.rule_id)[:500],
             level=det.level if det.level in LEVELS else DEFAULT_LEVEL, tags=[str(t) for t in det.tags][:50],
@@ -435,6 +446,32 @@ def merge_list(into: list[Any], more: Sequence[Any], limit: int = MAX_LIST) -> l
             seen.add(str(v))
             out.append(v)
     return out
+
+
+def absorb(into: Alert, more: Alert) -> bool:
+    """Grow ``into`` by ``more``, a later detection with the same dedupe key: counts add
+    up, the time span widens, the sample fills up to :data:`MAX_SAMPLE_EVENTS`, the score
+    and level only rise, folded rules/tags/targets/ports are listed once. ``into`` keeps
+    its own entities, title and description. Returns whether the sample grew.
+
+    The one merge rule for both an alert already stored and alerts of one batch merged in
+    memory before they are written, so merging a batch first gives what recording its
+    detections one by one would."""
+    room = MAX_SAMPLE_EVENTS - len(into.events)
+    into.count += more.count
+    into.first_seen = min(into.first_seen, more.first_seen)
+    into.last_seen = max(into.last_seen, more.last_seen)
+    if room > 0:
+        into.events.extend(more.events[:room])
+    # A higher-criticality asset seen later raises the score, never lowers it.
+    into.risk_score = max(into.risk_score, more.risk_score)
+    # a same-behaviour rule folded in: list it, and what it saw
+    into.rules = merge_list(into.rules or [into.rule_id], more.rules or [more.rule_id])
+    into.tags = merge_list(into.tags, more.tags, 50)
+    into.targets = merge_list(into.targets, more.targets)
+    into.ports = merge_list(into.ports, more.ports)
+    into.level = max(into.level, more.level, key=level_number)
+    return room > 0
 
 
 def targets_of(det: Detection, ent: Entities) -> list[str]:

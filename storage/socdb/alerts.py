@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as _dt
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -18,8 +19,8 @@ from core.alerts import (
     GroupingPolicy,
     NotFound,
     Suppression,
+    absorb,
     level_number,
-    merge_list,
 )
 from core.events import parse_timestamp, to_utc_iso, utc_now_iso
 from storage.socdb._db import SocDatabase
@@ -70,6 +71,16 @@ def _ago(now: str, seconds: float) -> str:
     return to_utc_iso(parse_timestamp(now) - _dt.timedelta(seconds=seconds))
 
 
+@dataclass
+class _Slot:
+    """One alert row a batch writes: a new alert, or a stored open one it grows."""
+    alert: Alert
+    touched: str
+    created: bool
+    stored_events: str = "[]"
+    grew: bool = False
+
+
 class SQLiteAlertStore:
     """Alerts in ``soc.db``. ``record`` deduplicates inside one write transaction, so
     alerts of one batch that share a key merge too."""
@@ -82,69 +93,98 @@ class SQLiteAlertStore:
                policy: GroupingPolicy | None = None) -> list[AlertChange]:
         """Write detections' alerts: grow the open alert with the same dedupe key seen
         within ``window_s`` (wall time) or add a new one; then, with a ``policy``, put each
-        into its incident in the same transaction."""
-        changes: dict[int, AlertChange] = {}
-        order: list[int] = []
+        into its incident in the same transaction.
+
+        Batched, because the detect stage hands over a whole batch at once: the open alerts
+        for all keys are found with one query per 500 keys, alerts of the batch that share a
+        key are merged in memory (:func:`core.alerts.absorb`, the rule an update applies
+        too), and each alert row is read once and written once. Incidents are still grown
+        detection by detection in the batch's order, since whether a detection joins an
+        incident depends on the incident's last alert so far: same result as recording the
+        detections one by one (``tests/api/test_alerts_batch_record.py``)."""
+        slots: list[_Slot] = []
+        live: dict[str, _Slot] = {}
+        grown: set[int] = set()
         with self.db.write() as conn:
             for a in alerts:
-                now = a.updated_at or utc_now_iso()
-                cutoff = _ago(now, window_s)
-                row = conn.execute(
-                    f"SELECT {_LIST_COLS}, events FROM alerts WHERE dedupe_key = ? AND status != 'closed' "
-                    "AND touched_at >= ? ORDER BY id DESC LIMIT 1", (a.dedupe_key, cutoff)).fetchone()
-                if row is None:
-                    cur = conn.execute(
-                        "INSERT INTO alerts(dedupe_key, rule_id, rule_title, level, level_num, tags, engine, description,"
-                        " host, user_name, source_ip, destination_ip, asset_id, center, criticality, risk_score, status,"
-                        " resolution, assignee, first_seen, last_seen, count, created_at, updated_at, touched_at, events,"
-                        " events_query, case_id, rules, targets, ports)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (a.dedupe_key, a.rule_id, a.rule_title, a.level, level_number(a.level), orjson.dumps(a.tags).decode(),
-                         a.engine, a.description, a.entities.host, a.entities.user, a.entities.source_ip,
-                         a.entities.destination_ip, a.entities.asset_id, a.entities.center, a.entities.criticality,
-                         a.risk_score, a.status, a.resolution, a.assignee, a.first_seen, a.last_seen, a.count,
-                         now, now, now, orjson.dumps(a.events[:MAX_SAMPLE_EVENTS]).decode(), a.events_query, None,
-                         orjson.dumps(a.rules or [a.rule_id]).decode(), orjson.dumps(a.targets).decode(),
-                         orjson.dumps(a.ports).decode()))
-                    a.id = int(cur.lastrowid)
-                    a.created_at = a.updated_at = now
-                    if policy is not None:
-                        attach(conn, a, created=True, added_count=a.count, policy=policy)
-                    changes[a.id] = AlertChange(alert=a, created=True)
-                    order.append(a.id)
-                    continue
-                cur_alert = _row_to_alert(row, with_events=True)
-                cur_alert.count += a.count
-                cur_alert.first_seen = min(cur_alert.first_seen, a.first_seen)
-                cur_alert.last_seen = max(cur_alert.last_seen, a.last_seen)
-                cur_alert.updated_at = now
-                room = MAX_SAMPLE_EVENTS - len(cur_alert.events)
-                if room > 0:
-                    cur_alert.events.extend(a.events[:room])
-                # A higher-criticality asset seen later raises the score, never lowers it.
-                cur_alert.risk_score = max(cur_alert.risk_score, a.risk_score)
-                # a same-behaviour rule folded in: list it, and what it saw
-                cur_alert.rules = merge_list(cur_alert.rules, a.rules or [a.rule_id])
-                cur_alert.tags = merge_list(cur_alert.tags, a.tags, 50)
-                cur_alert.targets = merge_list(cur_alert.targets, a.targets)
-                cur_alert.ports = merge_list(cur_alert.ports, a.ports)
-                cur_alert.level = max(cur_alert.level, a.level, key=level_number)
-                conn.execute(
-                    "UPDATE alerts SET count=?, first_seen=?, last_seen=?, updated_at=?, touched_at=?, events=?,"
-                    " risk_score=?, rules=?, tags=?, targets=?, ports=?, level=?, level_num=? WHERE id=?",
-                    (cur_alert.count, cur_alert.first_seen, cur_alert.last_seen, now, now,
-                     orjson.dumps(cur_alert.events).decode() if room > 0 else row["events"],
-                     cur_alert.risk_score, orjson.dumps(cur_alert.rules).decode(),
-                     orjson.dumps(cur_alert.tags).decode(), orjson.dumps(cur_alert.targets).decode(),
-                     orjson.dumps(cur_alert.ports).decode(), cur_alert.level, level_number(cur_alert.level),
-                     cur_alert.id))
+                a.updated_at = a.updated_at or utc_now_iso()
+            open_rows = self._open_alerts(conn, {(a.dedupe_key, a.updated_at) for a in alerts}, window_s)
+            for a in alerts:
+                now = a.updated_at
+                slot = live.get(a.dedupe_key)
+                if slot is not None and slot.touched < _ago(now, window_s):
+                    slot = None  # (only when one batch spans more than the window)
+                if slot is None:
+                    row = open_rows.get((a.dedupe_key, now))
+                    if row is not None and row["id"] in grown:
+                        row = None  # that row was grown by this batch already and expired since
+                    if row is None:
+                        a.created_at = now
+                        slot = _Slot(alert=a, touched=now, created=True)
+                        live[a.dedupe_key] = slot
+                        slots.append(slot)
+                        if policy is not None:  # sets a.incident_id; the INSERT writes it
+                            attach(conn, a, created=True, added_count=a.count, policy=policy)
+                        continue
+                    slot = _Slot(alert=_row_to_alert(row, with_events=True), touched=now, created=False,
+                                 stored_events=row["events"])
+                    grown.add(row["id"])
+                    live[a.dedupe_key] = slot
+                    slots.append(slot)
+                slot.grew = absorb(slot.alert, a) or slot.grew
+                slot.alert.updated_at = slot.touched = now
                 if policy is not None:
-                    attach(conn, cur_alert, created=False, added_count=a.count, policy=policy)
-                prior = changes.get(cur_alert.id)
-                changes[cur_alert.id] = AlertChange(alert=cur_alert, created=prior.created if prior else False)
-                if prior is None:
-                    order.append(cur_alert.id)
-        return [changes[i] for i in order]
+                    attach(conn, slot.alert, created=False, added_count=a.count, policy=policy)
+            for slot in slots:
+                self._write(conn, slot)
+        return [AlertChange(alert=s.alert, created=s.created) for s in slots]
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, slot: _Slot) -> None:
+        a, now = slot.alert, slot.touched
+        if not slot.created:
+            conn.execute(
+                "UPDATE alerts SET count=?, first_seen=?, last_seen=?, updated_at=?, touched_at=?, events=?,"
+                " risk_score=?, rules=?, tags=?, targets=?, ports=?, level=?, level_num=? WHERE id=?",
+                (a.count, a.first_seen, a.last_seen, now, now,
+                 orjson.dumps(a.events).decode() if slot.grew else slot.stored_events,
+                 a.risk_score, orjson.dumps(a.rules).decode(), orjson.dumps(a.tags).decode(),
+                 orjson.dumps(a.targets).decode(), orjson.dumps(a.ports).decode(), a.level,
+                 level_number(a.level), a.id))
+            return
+        cur = conn.execute(
+            "INSERT INTO alerts(dedupe_key, rule_id, rule_title, level, level_num, tags, engine, description,"
+            " host, user_name, source_ip, destination_ip, asset_id, center, criticality, risk_score, status,"
+            " resolution, assignee, first_seen, last_seen, count, created_at, updated_at, touched_at, events,"
+            " events_query, case_id, rules, targets, ports, incident_id)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (a.dedupe_key, a.rule_id, a.rule_title, a.level, level_number(a.level), orjson.dumps(a.tags).decode(),
+             a.engine, a.description, a.entities.host, a.entities.user, a.entities.source_ip,
+             a.entities.destination_ip, a.entities.asset_id, a.entities.center, a.entities.criticality,
+             a.risk_score, a.status, a.resolution, a.assignee, a.first_seen, a.last_seen, a.count,
+             a.created_at, now, now, orjson.dumps(a.events[:MAX_SAMPLE_EVENTS]).decode(), a.events_query, None,
+             orjson.dumps(a.rules or [a.rule_id]).decode(), orjson.dumps(a.targets).decode(),
+             orjson.dumps(a.ports).decode(), a.incident_id))
+        a.id = int(cur.lastrowid)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _open_alerts(conn: sqlite3.Connection, keys: set[tuple[str, str]],
+                     window_s: float) -> dict[tuple[str, str], sqlite3.Row]:
+        """The newest open alert touched within the window for each (dedupe key, now)."""
+        by_now: dict[str, list[str]] = {}
+        for key, now in keys:
+            by_now.setdefault(now, []).append(key)
+        found: dict[tuple[str, str], sqlite3.Row] = {}
+        for now, dkeys in by_now.items():
+            cutoff = _ago(now, window_s)
+            for i in range(0, len(dkeys), 500):
+                part = dkeys[i:i + 500]
+                rows = conn.execute(
+                    f"SELECT {_LIST_COLS}, events FROM alerts WHERE dedupe_key IN ({','.join('?' * len(part))})"
+                    " AND status != 'closed' AND touched_at >= ? ORDER BY id", (*part, cutoff)).fetchall()
+                for r in rows:  # ascending id: the newest of a key wins
+                    found[(r["dedupe_key"], now)] = r
+        return found
 
     # -- reads ------------------------------------------------------------------------
     def get(self, alert_id: int) -> Alert:

@@ -66,7 +66,9 @@ def _dumps(v: Any) -> str:
 
 def attach(conn: sqlite3.Connection, alert: Alert, *, created: bool, added_count: int,
            policy: GroupingPolicy) -> int | None:
-    """Put ``alert`` (already written) into its incident; returns the incident id.
+    """Put ``alert`` into its incident; returns the incident id and sets
+    ``alert.incident_id``. A stored alert's row is updated; a new one (``id`` 0) is
+    attached before it is inserted, and its INSERT carries the id.
 
     ``created``: the alert is new (the incident's alert count grows); otherwise it grew by
     ``added_count`` detections and keeps the incident it has."""
@@ -120,7 +122,8 @@ def attach(conn: sqlite3.Connection, alert: Alert, *, created: bool, added_count
              _dumps(targets), len(targets), _dumps(ports), len(ports), _dumps(merge_list(inc.assets, assets)),
              _dumps(merge_list(inc.tags, alert.tags, 50)), now, iid))
     if alert.incident_id != iid:
-        conn.execute("UPDATE alerts SET incident_id = ? WHERE id = ?", (iid, alert.id))
+        if alert.id:  # a new alert (id 0) is written after this, with the id in its INSERT
+            conn.execute("UPDATE alerts SET incident_id = ? WHERE id = ?", (iid, alert.id))
         alert.incident_id = iid
     return iid
 
