@@ -38,6 +38,9 @@ _WU_CONN_RE = re.compile(r"connection from (?P<ip>\S+) \((?P<host>[^)]*)\)")
 _WU_LOGIN_RE = re.compile(
     r"(?P<anon>ANONYMOUS )?FTP LOGIN (?:(?P<refused>REFUSED|FAILED)(?: \((?P<reason>[^)]*)\))? )?FROM (?P<host>\S+?),? "
     r"\[(?P<ip>[^\]]+)\],? ?(?P<user>\S*)")
+# The BSD-derived form names only the remote host (an address when it did not resolve):
+# "ANONYMOUS FTP LOGIN FROM 84.102.20.2,  (anonymous)", "FTP LOGIN FROM 192.0.2.5 as alice".
+_BSD_LOGIN_RE = re.compile(r"(?P<anon>ANONYMOUS )?FTP LOGIN FROM (?P<host>[^\s,\[]+)(?:,? +(?:as (?P<user>\S+)|\S*))?")
 _WU_FAILED_RE = re.compile(r"failed login from (?P<host>\S+?),? \[(?P<ip>[^\]]+)\]")
 # ProFTPD: "host (::ffff:1.2.3.4[::ffff:1.2.3.4]) - USER alice: Login successful.",
 # "... - USER alice (Login failed): Incorrect password.", "... - FTP session opened."
@@ -81,7 +84,8 @@ class FtpdParser(AppParser):
     body_sniff = True
 
     def sniff(self, message: str) -> bool:
-        return ("Client \"" in message and message.startswith("[pid ")) or message.startswith("FTP LOGIN FROM ")
+        return (("Client \"" in message and message.startswith("[pid ")) or message.startswith("FTP LOGIN FROM ")
+                or message.startswith("ANONYMOUS FTP LOGIN FROM "))
 
     def parse_native(self, ev: Event, text: str, record: RawRecord, now: _dt.datetime) -> bool:
         m = _VSFTPD_LOG_RE.match(text.rstrip("\r\n"))
@@ -147,6 +151,12 @@ class FtpdParser(AppParser):
             _login(ev, ok, "anonymous" if m.group("anon") else m.group("user"))
             if m.group("reason"):
                 set_field(ev, "system.auth.ftp.reason", m.group("reason"))
+            return True
+        m = _BSD_LOGIN_RE.match(msg)
+        if m:
+            host = m.group("host")
+            _peer(ev, host if parse_ip(host) is not None else None, host)
+            _login(ev, True, "anonymous" if m.group("anon") else m.group("user"))
             return True
         m = _WU_FAILED_RE.match(msg)
         if m:

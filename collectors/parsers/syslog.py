@@ -17,8 +17,9 @@ from core.events import Event, set_field
 from core.protocols import ParseError, RawRecord
 
 from ._app import utcnow
-from ._common import add_tag, base_event, record_zone
+from ._common import add_tag, base_event, categorize, record_zone, set_outcome
 from ._json import load_object
+from ._netfields import parse_ip
 from ._registry import ROUTES
 from ._syslog import adopt_bare_tag, apply_header, split_header
 from ._systemd import apply_systemd
@@ -27,6 +28,11 @@ from .pam import PARSER as PAM
 __all__ = ["SyslogParser", "SYSLOG", "RFC5424", "RFC3164", "dispatch"]
 
 _OLD_PAM_RE = re.compile(r"([a-z0-9_.-]+)\((pam_[a-z0-9_]+)\)$")
+# A body no app parser owns may still name its peer ("Received SNMP packet(s) from 192.0.2.5",
+# klogind's "Authentication failed from 192.0.2.5 (host): ..."): the address is what a hunt
+# or a brute-force count needs, so it becomes source.ip; nothing else is guessed.
+_PEER_RE = re.compile(r"(?:\bfrom |\brhost=|\bclient[= ])\[?([0-9A-Fa-f][0-9A-Fa-f:.]*[0-9A-Fa-f])\]?(?![\w.:-])")
+_KRB_FAILED_RE = re.compile(r"Authentication failed from (\S+) \(([^)]*)\): (.*)$")
 
 
 def dispatch(ev: Event, message: str, program: str | None, record: RawRecord, now: _dt.datetime) -> bool:
@@ -77,7 +83,31 @@ def dispatch(ev: Event, message: str, program: str | None, record: RawRecord, no
                 return True
         ev["json"] = doc
         return True
+    _peer_fallback(ev, message, prog)
     return False
+
+
+def _peer_fallback(ev: Event, message: str, prog: str) -> None:
+    """``source.ip`` from the first peer address the body names (see ``_PEER_RE``).
+
+    klogind/kshd (Kerberos rlogin/rsh of older Linux) failures are authentication failures
+    as well, so brute-force rules count them."""
+    if prog in ("klogind", "kshd", "eklogind"):
+        m = _KRB_FAILED_RE.match(message)
+        if m and parse_ip(m.group(1)) is not None:
+            set_field(ev, "source.ip", m.group(1))
+            if m.group(2) and m.group(2) != m.group(1):
+                set_field(ev, "source.domain", m.group(2))
+            categorize(ev, "authentication", "info", "kerberos-login")
+            set_outcome(ev, False)
+            set_field(ev, "event.reason", m.group(3))
+            return
+    for m in _PEER_RE.finditer(message):
+        ip = parse_ip(m.group(1))
+        if ip is not None:
+            mapped = getattr(ip, "ipv4_mapped", None)
+            set_field(ev, "source.ip", str(mapped or ip))
+            return
 
 
 class SyslogParser:
