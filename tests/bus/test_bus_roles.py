@@ -23,13 +23,16 @@ ATTACKER = "203.0.113.50"
 CORRELATION = "66476bbc-62e7-4b08-a2f3-26e9cf5abfb2"  # ssh brute force: 10 failures from one source in 5 min
 
 
-def _config(path: Path, cluster: NatsCluster, stream: str, roles: list[str], node: str) -> Path:
-    cfg = {
-        "bus": {"backend": "nats", "servers": cluster.urls, "stream": stream, "partitions": 4, "replicas": 3,
-                "lease_s": 2.0, "roles": roles, "node": node, "checkpoint_interval_s": 0.5},
+def _config(path: Path, cluster: NatsCluster | None, stream: str, roles: list[str], node: str,
+            extra: dict | None = None) -> Path:
+    cfg: dict = {
         "playbooks": {"enabled": False},  # nothing in this test may act on the host
         "pipeline": {"workers": 0, "flush_ms": 50},
+        **(extra or {}),
     }
+    if cluster is not None:  # None: one embedded node, no bus
+        cfg["bus"] = {"backend": "nats", "servers": cluster.urls, "stream": stream, "partitions": 4, "replicas": 3,
+                      "lease_s": 2.0, "roles": roles, "node": node, "checkpoint_interval_s": 0.5}
     path.write_text(json.dumps(cfg), encoding="utf-8")  # JSON is YAML
     return path
 
@@ -64,11 +67,12 @@ def _metrics(node: ServeProcess, key: str) -> str:
 def nodes(tmp_path: Path, nats_cluster: NatsCluster, stream_name: str):
     started: list[ServeProcess] = []
 
-    def start(name: str, roles: list[str], cluster: NatsCluster | None = None) -> ServeProcess:
+    def start(name: str, roles: list[str], cluster: NatsCluster | None = None, *, embedded: bool = False,
+              extra: dict | None = None) -> ServeProcess:
         data = tmp_path / name
         data.mkdir()
-        node = ServeProcess(data, config=_config(tmp_path / f"{name}.json", cluster or nats_cluster, stream_name,
-                                                 roles, name))
+        node = ServeProcess(data, config=_config(tmp_path / f"{name}.json", None if embedded else cluster or nats_cluster,
+                                                 stream_name, roles, name, extra))
         node.start()
         started.append(node)
         return node
@@ -181,3 +185,69 @@ def test_a_nats_node_killed_mid_stream_loses_no_acknowledged_event(nodes, own_cl
         r.raise_for_status()
         stored.update(ev["labels"]["probe"] for ev in r.json()["hits"])
     assert acked <= stored, (sorted(acked - stored)[:10], len(stored), core.log_tail(6000), collector.log_tail(4000))
+
+
+SIGMA_WINDOWS = Path("/work/shared/corpora/sigma/rules/windows")
+EVTX = Path("/work/shared/corpora/evtx")
+
+
+def _alert_signature(a: dict) -> tuple:
+    """What an analyst would compare: which rules, about whom, over which events, how often."""
+    e = a["entities"]
+    return (tuple(sorted(a.get("rules") or [a["rule_id"]])), a["level"], e.get("host"), e.get("user"),
+            e.get("source_ip"), e.get("destination_ip"), a["first_seen"], a["last_seen"], a["count"])
+
+
+def _settled_alerts(node: ServeProcess, key: str, timeout: float = 90) -> list[dict]:
+    """The alert list once it stops changing (two equal reads 3 s apart)."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{node.url}/api/v1/alerts", params={"limit": 500},
+                      headers={"Authorization": f"ApiKey {key}"}, timeout=30)
+        r.raise_for_status()
+        assert r.json()["total"] <= 500, r.json()["total"]
+        now = sorted(_alert_signature(a) for a in r.json()["items"])
+        if now and now == last:
+            return r.json()["items"]
+        last = now
+        time.sleep(3)
+    raise AssertionError(f"alerts still changing after {timeout} s on {node.data.name}")
+
+
+@pytest.mark.skipif(not SIGMA_WINDOWS.is_dir() or not EVTX.is_dir(), reason="../shared/corpora (SigmaHQ, EVTX) absent")
+def test_embedded_and_nats_raise_the_same_alerts_on_the_same_input(nodes) -> None:
+    """One golden run: real attack EVTX (Credential Access, Lateral Movement) against
+    SigmaHQ's Windows rules, plus an SSH brute force over syslog (a correlation), into one
+    embedded node and into a NATS deployment of a collector, two detectors and a writer.
+    The alerts, compared as an analyst would, are the same."""
+    from collectors.evtx import read_evtx
+
+    docs = [d for tactic in ("Credential Access", "Lateral Movement")
+            for f in sorted((EVTX / tactic).glob("*.evtx")) for d in read_evtx(f)]
+    body = b"".join(json.dumps(d).encode() + b"\n" for d in docs)
+    logins = _failed_logins(12, 42000, "wh-db-01")
+    extra = {"rules": [str(SIGMA_WINDOWS)]}
+    embedded = nodes("embedded", [], embedded=True, extra=extra)
+    core = nodes("core", ["detector", "writer", "api"], extra=extra)
+    det_b = nodes("det-b", ["detector"], extra=extra)
+    collector = nodes("collector", ["collector"], extra=extra)
+
+    def both_own() -> bool:
+        st = json.loads(core.cli("cluster", "status", "--json"))["groups"]["detector"]
+        return len(st["members"]) == 2 and all(m["owned"] for m in st["members"].values())
+
+    assert wait_for(both_own, timeout=60), core.cli("cluster", "status")
+    for node in (embedded, collector):
+        r = httpx.post(f"{node.url}/api/v1/ingest", params={"format": "ecs"}, content=body, timeout=120,
+                       headers={"Authorization": f"ApiKey {node.api_key('ingest')}"})
+        assert r.status_code == 200 and r.json()["stored"] == len(docs), r.text[:500]
+        _send_tcp(node.syslog_port, logins)
+    total = len(docs) + 12
+    for store in (embedded, core):
+        assert store.wait_count(store.api_key("viewer"), "*", total, timeout=120) == total, store.log_tail()
+    want = sorted(_alert_signature(a) for a in _settled_alerts(embedded, embedded.api_key("viewer")))
+    got = sorted(_alert_signature(a) for a in _settled_alerts(core, core.api_key("viewer")))
+    assert len(want) >= 20 and any(CORRELATION in s[0] for s in want), want  # the input is worth comparing
+    assert got == want, {"only embedded": [s for s in want if s not in got], "only nats": [s for s in got if s not in want]}
+    # Both detectors took part: the work was really split.
+    assert all(_figure(_metrics(n, n.api_key("admin")), "detector_acked") > 0 for n in (core, det_b))
