@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from api.deps import AppState, StateDep
 from api.limits import BodyLimitMiddleware
-from api.routers import alerts, audit, auth, cases, deadletters, events, incidents, ingest, rules, suppressions, users
+from api.routers import alerts, audit, auth, cases, deadletters, es_compat, events, incidents, ingest, rules, suppressions, users
 from api.security import AUTHENTICATED, Require, annotate_permissions
 from core.alerts import NotFound, TransitionError
 from core.auth import AuthError, Principal
@@ -81,6 +81,8 @@ def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) ->
     app.include_router(v1)
     annotate_permissions(ingest.bulk_router.routes)
     app.include_router(ingest.bulk_router, responses=ERROR_RESPONSES)
+    annotate_permissions(es_compat.router.routes)
+    app.include_router(es_compat.router, responses=ERROR_RESPONSES)
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
     async def openapi(_me: _Anyone) -> JSONResponse:

@@ -18,6 +18,9 @@ DEFAULT_MAX_BODY = 1024 * 1024
 _RULES: list[tuple[re.Pattern[str], int]] = [
     (re.compile(r"^/api/v1/ingest$|^/_bulk$|^/[^/]+/_bulk$"), 100 * 1024 * 1024),
     (re.compile(r"^/api/v1/cases/[^/]+/attachments$"), 26 * 1024 * 1024),
+    # Shippers' start-up PUTs: Filebeat's index template alone is about a megabyte.
+    (re.compile(r"^/(?:_index_template|_component_template|_template|_ilm/policy|_ingest/pipeline)/[^/]+$"),
+     16 * 1024 * 1024),
 ]
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from api.bodies import INFLIGHT, BodyLease, TooManyItems, iter_lines, read_body, split_array
 from api.deps import PipelineDep
+from api.routers.es_compat import cluster_info, es_response
 from api.security import Require
 from core.protocols import RawRecord
 
@@ -38,6 +39,11 @@ class ORJSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+    def __init__(self, content: Any, status_code: int = 200, **kw: Any) -> None:
+        # Elasticsearch clients (7.14+: Logstash, the Go and Java clients) refuse answers without it.
+        super().__init__(content, status_code=status_code, **kw)
+        self.headers.setdefault("X-Elastic-Product", "Elasticsearch")
 
 
 MAX_BODY_BYTES = 100 * 1024 * 1024  # Elasticsearch's default http.max_content_length
@@ -246,12 +252,6 @@ async def bulk_index(index: str, request: Request, pipeline: PipelineDep) -> ORJ
 
 
 @bulk_router.get("/", summary="Elasticsearch-compatible cluster info, for shippers' version checks")
-async def es_info() -> ORJSONResponse:
-    # Shippers (Filebeat, Logstash, omelasticsearch) probe GET / for the product and version.
-    return ORJSONResponse(
-        {"name": "citysoc", "cluster_name": "citysoc", "cluster_uuid": "citysoc",
-         "version": {"number": "8.17.0", "build_flavor": "default", "lucene_version": "9.12.0",
-                     "minimum_wire_compatibility_version": "7.17.0", "minimum_index_compatibility_version": "7.0.0"},
-         "tagline": "You Know, for Search"},
-        headers={"X-Elastic-Product": "Elasticsearch"},
-    )
+async def es_info() -> Response:
+    # Shippers (Filebeat, Logstash, Vector, omelasticsearch) probe GET / for the product and version.
+    return es_response(cluster_info())

@@ -60,7 +60,8 @@ def test_too_weak_role_gets_403_on_every_route(stack, client, hdr):
         for role in weak:
             r = client.request(method, _concrete(path), headers=hdr(role))
             assert r.status_code == 403, (method, path, role, r.status_code, r.text)
-            assert perm in r.json()["detail"]
+            if method != "HEAD":  # a HEAD answer has no body (the Elasticsearch-compatible exists checks)
+                assert perm in r.json()["detail"]
             checked += 1
     assert checked > 100
 
