@@ -29,6 +29,9 @@ __all__ = ["InflightBudget", "INFLIGHT", "read_body", "iter_lines", "split_array
 MAX_DEPTH = 64
 """Nesting depth of JSON accepted on ingest (ECS documents are a few levels deep)."""
 
+_INFLATE_STEP = 1024 * 1024
+"""Largest output of one ``decompress`` call while inflating a gzip body."""
+
 _LINE = re.compile(rb"[^\r\n]*[^\s][^\r\n]*")
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.S)
 
@@ -102,7 +105,9 @@ async def read_body(request: Request, limit: int, lease: BodyLease) -> bytes:
         data = chunk
         while data:
             try:
-                out = inflater.decompress(data, limit - size + 1)
+                # at most _INFLATE_STEP per call: zlib gathers one call's output in blocks and
+                # copies them into the result, so one unbounded call costs twice its output
+                out = inflater.decompress(data, min(_INFLATE_STEP, limit - size + 1))
             except zlib.error as exc:
                 raise HTTPException(400, f"body is not valid gzip: {exc}") from exc
             size += len(out)
@@ -114,6 +119,15 @@ async def read_body(request: Request, limit: int, lease: BodyLease) -> bytes:
             data = inflater.unconsumed_tail
             if inflater.eof:
                 break
+        while inflater is not None and not inflater.eof and not data and out:
+            # the chunk is consumed but zlib may still hold output it had no room for
+            out = inflater.decompress(b"", min(_INFLATE_STEP, limit - size + 1))
+            size += len(out)
+            if size > limit:
+                raise HTTPException(413, f"decompressed body exceeds the {limit} byte limit; send smaller batches")
+            if out:
+                lease.take(len(out))
+                parts.append(out)
     if inflater is not None and not inflater.eof and size:
         raise HTTPException(400, "body is not valid gzip: the stream ended early")
     return b"".join(parts)

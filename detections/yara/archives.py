@@ -118,7 +118,9 @@ class _Stop(Exception):
 def _read_bounded(f: BinaryIO, max_size: int, budget: Budget, *,
                   charge: bool = True) -> tuple[bytes | None, str | None]:
     """Read all of ``f`` unless it exceeds ``max_size`` or the budget: then (None, reason)."""
-    parts: list[bytes] = []
+    # BytesIO grows its one buffer in place and hands it out without a copy: a member costs
+    # its own size once, not twice (a list of chunks joined at the end held both)
+    out = io.BytesIO()
     total = 0
     while True:
         if budget.over_time():
@@ -129,7 +131,7 @@ def _read_bounded(f: BinaryIO, max_size: int, budget: Budget, *,
         except _Stop:
             return None, budget.exhausted
         if not chunk:
-            return b"".join(parts), None
+            return out.getvalue(), None
         total += len(chunk)
         if charge:
             budget.bytes_left -= len(chunk)
@@ -138,7 +140,7 @@ def _read_bounded(f: BinaryIO, max_size: int, budget: Budget, *,
             return None, budget.exhausted
         if total > max_size:
             return None, f"member larger than max size ({max_size} bytes): not scanned"
-        parts.append(chunk)
+        out.write(chunk)
 
 
 def _take_member(budget: Budget) -> bool:

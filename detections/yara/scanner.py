@@ -140,6 +140,7 @@ class YaraScanner:
                             children.append(child)
                             continue
                         sub = list(self._scan_data(member.data, mpath, member.name, depth + 1, budget))
+                        member.data = None  # scanned: free it before the next member is read
                         if unsafe_name(member.name):
                             sub[0].notes.append("unsafe member name (path traversal): content scanned, never extracted")
                         children.extend(sub)

@@ -23,6 +23,7 @@ import orjson
 
 from core.messages import Message
 from playbooks.actions.base import Action, ActionContext, ActionError, Param
+from playbooks.actions.chat_text import chat_text, neutralise_mentions
 
 __all__ = ["NotifyEmail", "NotifyWebhook", "sign", "SIGNATURE_HEADER", "TIMESTAMP_HEADER"]
 
@@ -83,7 +84,7 @@ class NotifyWebhook(Action):
     name = "notify_webhook"
     description = "POST a signed JSON message to a named webhook target (chat channel, ticketing, a center's endpoint)."
     inputs = {"target": Param("line", doc="name under playbooks.webhooks"),
-              "text": Param("str"),
+              "text": Param("str", doc="plain text: escaped for the target's chat format, markup is shown as typed"),
               "fields": Param("dict", required=False, default={}, doc="extra key/values (generic format)")}
     outputs = {"status": "HTTP status of the answer", "target": "target name"}
 
@@ -96,13 +97,16 @@ class NotifyWebhook(Action):
 
     @staticmethod
     def payload(fmt: str, text: str, fields: dict[str, Any], ctx: ActionContext, chat_id: str | None) -> dict[str, Any]:
+        """The JSON body for ``fmt``; chat formats get ``text`` escaped as plain text
+        (:mod:`playbooks.actions.chat_text`: log content must not page a channel or hide a link)."""
+        shown = chat_text(fmt, text)
         if fmt == "slack":
-            return {"text": text}
+            return {"text": shown, "mrkdwn": False}
         if fmt == "teams":
-            return {"@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": text[:80],
-                    "text": text}
+            return {"@type": "MessageCard", "@context": "https://schema.org/extensions",
+                    "summary": neutralise_mentions(text[:80]), "text": shown}
         if fmt == "telegram":
-            return {"chat_id": chat_id, "text": text}
+            return {"chat_id": chat_id, "text": shown, "disable_web_page_preview": True}
         return {"text": text, "fields": fields, "playbook": ctx.playbook, "run_id": ctx.run_id, "step": ctx.step}
 
     def run(self, ctx: ActionContext, *, target: str, text: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:

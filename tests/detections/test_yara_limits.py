@@ -55,6 +55,24 @@ def test_zip_bomb_is_stopped_at_the_extraction_byte_limit(rules):
     assert len(results) == 3  # the rest were never opened
 
 
+def test_archive_members_are_held_one_at_a_time_not_copied(rules):
+    """Issue 18 bad-input bench: a zip of members of zeros, each under the file-size limit,
+    held three members' worth at once (the previous member, the chunk list and its join)."""
+    import tracemalloc
+
+    member = 12 * 1024 * 1024
+    data = _zip({f"disk{i}.img": b"\x00" * member for i in range(5)})
+    scanner = YaraScanner(rules, ScanLimits(max_file_size=16 * 1024 * 1024, max_extracted=256 * 1024 * 1024))
+    tracemalloc.start()
+    try:
+        results = scanner.scan_data(data, "backup.zip")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [r.size for r in results[1:]] == [member] * 5
+    assert peak < 1.5 * member, f"scanning held {peak / member:.1f} members at once"
+
+
 def test_lying_member_size_is_still_bounded(rules):
     # The member says it is small in the central directory; the bounded read still stops.
     data = _zip({"a.bin": b"A" * (3 * 1024 * 1024)})

@@ -229,3 +229,41 @@ def test_enrich_reads_the_inventory_and_threat_intel(tmp_path: Path):
     assert ACTIONS["enrich"].run(ctx, indicator="10.1.2.3") == {"asset": {"name": "cam-q1-017", "type": "camera"},
                                                                  "intel": [], "sources": ["assets", "intel"]}
     mgr.close()
+
+
+ATTACK = ("<!channel> <@U024BE7LH> @everyone @here *urgent* _x_ ~y~ `z` [login](http://evil.example/p) "
+          "<http://evil.example|portal> <at>admin</at> # head | t & co, mail ops@city.example")
+
+
+@pytest.mark.parametrize("fmt", ["slack", "teams", "telegram"])
+def test_chat_text_from_log_content_is_shown_not_interpreted(http_server, tmp_path: Path, fmt: str):
+    """Issue 18: a user name from a syslog line reached Slack as ``<!channel>`` and paged
+    everyone. The rendered step text is escaped per channel before it is posted."""
+    from playbooks.templating import compile_template
+
+    url, rec = http_server
+    alert = {"entities": {"user": ATTACK}, "title": "Factory account login"}
+    text = compile_template("{{ alert.title }} by {{ alert.entities.user }}").render({"alert": alert})
+    ctx = _ctx(tmp_path, webhooks={"t": WebhookTarget(url=url, format=fmt, chat_id="-100")})
+    ACTIONS["notify_webhook"].run(ctx, target="t", text=text)
+    got = json.loads(rec.got[0][1])
+    shown = got["text"]
+    for mention in ("@everyone", "@here"):
+        assert mention not in shown and mention.replace("@", "@\u2060") in shown
+    assert "ops@city.example" in shown  # an e-mail address is not a mention
+    if fmt == "slack":
+        assert got["mrkdwn"] is False
+        assert "<" not in shown and ">" not in shown and "&lt;!channel&gt;" in shown and "&amp; co" in shown
+    elif fmt == "teams":
+        assert "<" not in shown and "&lt;at&gt;admin&lt;/at&gt;" in shown
+        assert r"\[login\]\(http://evil.example/p\)" in shown and r"\*urgent\*" in shown and r"\_x\_" in shown
+        assert "@everyone" not in got["summary"]
+    else:
+        assert "parse_mode" not in got and got["disable_web_page_preview"] is True
+        assert "<!channel>" in shown  # plain text: Telegram shows it as typed
+
+
+def test_generic_webhook_text_is_data_left_as_is(http_server, tmp_path: Path):
+    url, rec = http_server
+    ACTIONS["notify_webhook"].run(_ctx(tmp_path, webhooks={"t": WebhookTarget(url=url)}), target="t", text=ATTACK)
+    assert json.loads(rec.got[0][1])["text"] == ATTACK
