@@ -46,7 +46,6 @@ import hashlib
 import itertools
 import logging
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -60,6 +59,7 @@ from core.bus import Batch, BusRecord, BusSettings
 from core.events import Event, utc_now_iso
 from core.partitioning import home_partition
 from core.protocols import DeadLetter, Detection, Detector, IngestReport
+from core.sqlitedb import connect
 
 __all__ = ["BusPublisher", "WriterRole", "DetectorRole", "AlertRecording", "Cluster", "start_cluster", "node_name",
            "detection_items", "detection_from"]
@@ -111,8 +111,7 @@ class _Applied:
     """The writer's last stored stream sequence per partition (``<data>/bus-writer.db``)."""
 
     def __init__(self, path: Path):
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = connect(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS applied (stream TEXT, partition INTEGER, seq INTEGER,"
                          " PRIMARY KEY (stream, partition))")
         self._lock = threading.Lock()

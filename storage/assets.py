@@ -14,13 +14,12 @@ Example::
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 
+from core.sqlitedb import Database
 from core.assets import Asset, AssetHealth, asset_from_record
 
 __all__ = ["SQLiteAssetStore"]
@@ -49,37 +48,12 @@ class SQLiteAssetStore:
     """:class:`core.assets.AssetStore` over one SQLite file (one writer lock, reader per thread)."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self._w = self._connect()
-        with self._lock:
-            self._w.executescript(_SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        c = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
-        c.execute("PRAGMA journal_mode=WAL")
-        c.execute("PRAGMA synchronous=NORMAL")
-        c.execute("PRAGMA busy_timeout=30000")
-        return c
-
-    def _r(self) -> sqlite3.Connection:
-        c = getattr(self._local, "conn", None)
-        if c is None:
-            c = self._local.conn = self._connect()
-        return c
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._w.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._w
-            except BaseException:
-                self._w.execute("ROLLBACK")
-                raise
-            self._w.execute("COMMIT")
+        self._db = Database(path)
+        self.path = self._db.path
+        with self._db.lock:
+            self._db.writer.executescript(_SCHEMA)
+        self._r = self._db.reader
+        self._tx = self._db.transaction
 
     # -- inventory -------------------------------------------------------------------
     def list(self, *, center: str | None = None, type: str | None = None) -> list[Asset]:  # noqa: A002
@@ -156,7 +130,4 @@ class SQLiteAssetStore:
         return out
 
     def close(self) -> None:
-        c = getattr(self._local, "conn", None)
-        if c is not None:
-            c.close()
-        self._w.close()
+        self._db.close()

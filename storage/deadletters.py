@@ -21,7 +21,6 @@ Example::
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from typing import Any, Literal
 
 import orjson
 
+from core.sqlitedb import connect, transaction
 from core.events import utc_now_iso
 from core.protocols import DeadLetter
 
@@ -55,11 +55,8 @@ class SQLiteDeadLetterStore:
         """Entries removed for the total cap or their age (since start)."""
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
-        self._conn.execute("PRAGMA busy_timeout = 30000")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute(f"PRAGMA synchronous = {'FULL' if durability == 'power' else 'NORMAL'}")
+        self._lock = threading.RLock()
+        self._conn = connect(self.path, synchronous="FULL" if durability == "power" else "NORMAL")
         with self._lock:
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS citysoc_dead_letters ("
@@ -127,16 +124,11 @@ class SQLiteDeadLetterStore:
         if not rows:
             return
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(
+            with transaction(self._conn, self._lock) as c:
+                c.executemany(
                     "INSERT INTO citysoc_dead_letters (stage, reason, raw, source, time, meta, size, stored_s) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
                 )
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
             self._total += added
             due = self._total > self.max_total_bytes or now - self._last_prune > self.PRUNE_EVERY_S
         if due:

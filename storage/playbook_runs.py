@@ -18,8 +18,8 @@ from __future__ import annotations
 import pickle
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
+from core.sqlitedb import connect, transaction
 from core.events import utc_now_iso
 from core.messages import from_json, message_json
 from core.playbooks import Approval, Run, RunLimit, RunNotFound, StepState, check_run_transition
@@ -88,14 +89,7 @@ class SQLiteRunStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        try:
-            self._conn = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False, isolation_level=None)
-        except sqlite3.OperationalError as exc:
-            raise RuntimeError(f"cannot open {self.path}: {exc}; check the data directory is writable") from exc
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn = connect(self.path, row_factory=sqlite3.Row)
         with self._lock:
             self._conn.executescript(SCHEMA)
             cols = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}
@@ -108,17 +102,8 @@ class SQLiteRunStore:
                     self._conn.execute(ddl)
             self._conn.execute("CREATE INDEX IF NOT EXISTS runs_limit ON runs(playbook, trigger, created_at)")
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
-                self._conn.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._conn, self._lock)
 
     def close(self) -> None:
         with self._lock:
@@ -272,9 +257,7 @@ class SQLiteJobStore(BaseJobStore):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn = connect(self.path)
         self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table}(id TEXT PRIMARY KEY, next_run_time REAL, "
                            "job_state BLOB NOT NULL)")
         self._conn.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_next ON {self.table}(next_run_time)")

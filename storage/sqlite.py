@@ -52,6 +52,7 @@ import orjson
 
 from core.events import Event, StampedEvent, TimestampError, expand_dots, stamp, to_utc_iso
 from core.intervals import calendar_start, parse_interval
+from core.sqlitedb import connect, transaction
 from core.protocols import IngestReport, ItemError, QueryError, SearchResult, check_page, check_terms
 from storage.es_mappings import TEXT_FIELDS
 from storage.query import ast
@@ -139,22 +140,14 @@ class SQLiteEventStore:
 
     # -- connections -------------------------------------------------------------------
     def _connect(self, *, writer: bool) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        if writer:
-            # auto_vacuum only takes effect on a new file (before the first table).
-            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise sqlite3.OperationalError(f"{self.path}: cannot switch to WAL mode (got {mode}); is it on a network filesystem?")
-        conn.execute(f"PRAGMA synchronous = {'FULL' if self._durability == 'power' else 'NORMAL'}")
+        # auto_vacuum only takes effect on a new file (before the first table).
+        conn = connect(self.path, writer=writer, synchronous="FULL" if self._durability == "power" else "NORMAL",
+                       pragmas=("auto_vacuum = INCREMENTAL",) if writer else ())
         # The writer keeps a day's index pages cached (inserts touch 14 B-trees at random
         # places); readers mostly stream, so they share the OS cache through mmap.
         conn.execute(f"PRAGMA cache_size = {-262144 if writer else -65536}")
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA mmap_size = 268435456")
-        if not writer:
-            conn.execute("PRAGMA query_only = 1")
         conn.create_function("REGEXP", 2, _regexp, deterministic=True)
         register_functions(conn)
         return conn
@@ -197,15 +190,8 @@ class SQLiteEventStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         if self._closed:
             raise RuntimeError("the event store is closed")
-        with self._write_lock:
-            conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with transaction(self._writer, self._write_lock) as conn:
+            yield conn
 
     def _init_schema(self, tokenizer: str | None) -> str:
         with self._write() as c:

@@ -18,12 +18,13 @@ All times are epoch milliseconds (UTC).
 """
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from core.sqlitedb import connect, transaction
 
 __all__ = ["RunRecord", "GapRecord", "RunState"]
 
@@ -93,9 +94,7 @@ class RunState:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn = connect(self.path)
         self._conn.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -190,19 +189,11 @@ class RunState:
     def unseen(self, rule_id: str, keys: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
         """The (key, ts) pairs not yet recorded for ``rule_id``; records them (one transaction)."""
         fresh: list[tuple[str, int]] = []
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for key, ts in keys:
-                    cur = self._conn.execute(
-                        "INSERT OR IGNORE INTO seen (rule_id, key, ts) VALUES (?, ?, ?)", (rule_id, key, ts)
-                    )
-                    if cur.rowcount:
-                        fresh.append((key, ts))
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with transaction(self._conn, self._lock) as c:
+            for key, ts in keys:
+                cur = c.execute("INSERT OR IGNORE INTO seen (rule_id, key, ts) VALUES (?, ?, ?)", (rule_id, key, ts))
+                if cur.rowcount:
+                    fresh.append((key, ts))
         return fresh
 
     def forget(self, rule_id: str, keys: Iterable[str]) -> None:

@@ -8,10 +8,10 @@ covers the other process that may write at the same time (the CLI beside the ser
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
+
+from core.sqlitedb import Database
 
 __all__ = ["SocDatabase", "SCHEMA_VERSION"]
 
@@ -119,18 +119,12 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 """
 
 
-class SocDatabase:
-    """Owns ``soc.db``: schema, the writer connection and per-thread readers."""
+class SocDatabase(Database):
+    """Owns ``soc.db``: schema, the writer connection and per-thread readers
+    (:class:`core.sqlitedb.Database`; ``write()`` is its ``transaction()``)."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.lock = threading.RLock()
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
-        self.writer = self._connect()
-        self.writer.execute("PRAGMA journal_mode=WAL")
+        super().__init__(path, pragmas=("foreign_keys = ON",), row_factory=sqlite3.Row)
         with self.lock:
             self.writer.executescript(SCHEMA)
             self._migrate()
@@ -148,49 +142,7 @@ class SocDatabase:
                 self.writer.execute(f"ALTER TABLE alerts ADD COLUMN {col} {decl}")
         self.writer.execute("CREATE INDEX IF NOT EXISTS alerts_incident ON alerts(incident_id)")
 
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False, isolation_level=None)
-        except sqlite3.OperationalError as exc:
-            raise RuntimeError(f"cannot open {self.path}: {exc}; check the data directory exists and is writable") from exc
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        return conn
-
-    def reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            conn.execute("PRAGMA query_only=ON")
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
-        return conn
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``: takes the file's write lock up front,
         so read-then-write sequences such as the audit chain cannot interleave)."""
-        with self.lock:
-            conn = self.writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
-                conn.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._readers_lock:
-            for c in self._readers:
-                try:
-                    c.close()
-                except sqlite3.ProgrammingError:
-                    pass  # created in another thread that is gone; the OS closes it
-            self._readers.clear()
-        with self.lock:
-            self.writer.close()
+        return self.transaction()

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from core.sqlitedb import connect
 from core.audit import GENESIS, AuditEntry, VerifyResult, canonical, entry_hash, verify_chain
 from core.events import utc_now_iso
 from storage.socdb._db import SocDatabase
@@ -72,8 +73,7 @@ class SQLiteAuditLog:
 
     def iter_all(self) -> Iterator[AuditEntry]:
         # Own connection: a long verify or export must not hold a thread's shared reader.
-        conn = sqlite3.connect(self.db.path, timeout=10.0)
-        conn.row_factory = sqlite3.Row
+        conn = connect(self.db.path, writer=False, row_factory=sqlite3.Row)
         try:
             for r in conn.execute("SELECT * FROM audit ORDER BY seq"):
                 yield _entry(r)
