@@ -44,6 +44,7 @@ from playbooks.conductor import (
 from playbooks.expressions import ExpressionError
 from playbooks.spec import Playbook
 from playbooks.templating import TemplateError
+from playbooks.triggers import TriggerIndex
 
 __all__ = ["Runner", "Executor", "real_execute", "playbook_info"]
 
@@ -103,6 +104,8 @@ class Runner:
                  ctx: ActionContext, *, settings: PlaybookSettings, audit: AuditLog | None = None,
                  alerts: AlertStore | None = None, execute: Executor = real_execute):
         self.playbooks = dict(playbooks)
+        self._triggers: TriggerIndex | None = None
+        self._triggers_of: tuple[int, ...] = ()
         self.store = store
         self.actions = dict(actions)
         self.ctx = ctx
@@ -269,7 +272,13 @@ class Runner:
     # --- alerts, background work ------------------------------------------------------------
 
     def matching(self, alert: Alert) -> list[Playbook]:
-        return [p for p in sorted(self.playbooks.values(), key=lambda p: p.name) if p.matches(alert)]
+        """The playbooks a new ``alert`` starts, sorted by name, from the trigger index
+        (built again only when ``self.playbooks`` holds other playbooks)."""
+        current = tuple(map(id, self.playbooks.values()))
+        if self._triggers is None or current != self._triggers_of:
+            self._triggers = TriggerIndex(self.playbooks.values())
+            self._triggers_of = current
+        return self._triggers.matching(alert)
 
     async def on_alerts(self, changes: Sequence[AlertChange]) -> list[Run]:
         """Start every playbook whose alert trigger matches a *new* alert (grown ones are the same incident)."""
