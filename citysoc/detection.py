@@ -53,6 +53,9 @@ class DetectionRuntime:
     sigma: Any = None
     network: Any = None
     yara_scanner: Any = None
+    yara_files: Any = None
+    """The file-event YARA detector (``detections.yara.FileEventScanner``), when folders are watched."""
+    yara_queue_size: int = 256
     intel_manager: Any = None
     failures: list[str] = field(default_factory=list)
     state_path: Path | None = None
@@ -135,7 +138,16 @@ class DetectionRuntime:
                 out.update(engine.hits)
         return out
 
+    def start_background(self, emit: Any) -> None:
+        """Move watched-folder YARA scans off the detection thread: one worker scans and hands
+        its detections to ``emit`` (the alert sink's, thread-safe). Servers call this; the CLI
+        and the demo's seeding keep scans inline."""
+        if self.yara_files is not None:
+            self.yara_files.start(emit, queue_size=self.yara_queue_size)
+
     def close(self) -> None:
+        if self.yara_files is not None:
+            self.yara_files.stop()
         if self.intel_manager is not None:
             self.intel_manager.close()
 
@@ -239,6 +251,7 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
         fe = build_file_event_scanner(ys, rt.yara_scanner)
         if fe is not None:
             rt.detectors.append(fe)
+            rt.yara_files, rt.yara_queue_size = fe, ys.watch_queue_size
 
     # Threat intel: feeds refreshed in the background, matched on every event.
     intel_cfg = dict(d.intel)

@@ -267,6 +267,9 @@ async def _run_server(settings: Settings, *, log_level: str, stoppers: list[Any]
         services["cluster"] = cluster
     if cluster is None:
         pipeline = build_pipeline(settings, store, deadletters, detectors=detection.detectors, alert_sink=alert_sink)
+        detection.start_background(alert_sink.emit)  # watched-folder YARA scans on their own worker
+        if detection.yara_files is not None:
+            pipeline.sources["yara-file-scans"] = detection.yara_files.metrics
     else:  # a collector publishes where the store would be; detection runs on the detector nodes
         pipeline = build_pipeline(settings, cluster.publisher or store, deadletters, detectors=[],
                                   alert_sink=alert_sink)

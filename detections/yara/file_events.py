@@ -7,13 +7,25 @@ paths under the configured prefixes are read (an event must not make the SOC rea
 ``/etc/shadow``), after resolving symlinks and ``..``. Content already scanned is
 recognised by its sha256 (an LRU), so a file rewritten a hundred times with the same
 bytes is matched once, and a (content, path) pair already reported is not reported again.
+
+Scanning one file may take the scan deadline (60 s for a hostile archive), and a detector
+runs on the pipeline's detection thread: every other rule would wait behind it. So a
+server calls :meth:`FileEventScanner.start` with the alert sink's ``emit``: from then on
+:meth:`~FileEventScanner.process` only checks the event (category, allowed folder) and
+queues the file for one worker thread, which scans and emits the detections itself. The
+queue is bounded (``queue_size``): past it a file is not scanned and ``dropped`` counts
+it, so a flood of file events costs a fixed amount of memory and never stalls detection.
+Without :meth:`start` (the CLI, tests) scans run inline and ``process`` returns them.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import queue
+import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.events import Event, get_field
@@ -22,6 +34,9 @@ from detections.yara.results import ScanResult, to_detections
 from detections.yara.scanner import YaraScanner
 
 __all__ = ["FileEventScanner"]
+
+log = logging.getLogger(__name__)
+_STOP = object()
 
 
 class _LRU(OrderedDict):
@@ -48,7 +63,71 @@ class FileEventScanner:
         self.prefixes = [os.path.realpath(p).rstrip("/") + "/" for p in allowed_prefixes]
         self._by_hash: _LRU = _LRU(cache_size)
         self._reported: _LRU = _LRU(cache_size)
-        self.counters = {"events": 0, "scanned": 0, "cache_hits": 0, "refused": 0, "skipped": 0, "detections": 0}
+        # "events"/"refused"/"queued"/"dropped" are written by the detection thread, the
+        # others by whoever scans (the worker once started): one writer per key
+        self.counters = {"events": 0, "scanned": 0, "cache_hits": 0, "refused": 0, "skipped": 0, "detections": 0,
+                         "queued": 0, "dropped": 0, "errors": 0}
+        self._queue: queue.Queue[object] | None = None
+        self._worker: threading.Thread | None = None
+        self._emit: Callable[[list[Detection]], None] | None = None
+
+    # -- background scanning ---------------------------------------------------------------
+    def start(self, emit: Callable[[list[Detection]], None], *, queue_size: int = 256) -> None:
+        """Scan on one worker thread from now on, handing detections to ``emit`` (the alert
+        sink's, which is thread-safe); at most ``queue_size`` files wait."""
+        if self._worker is not None:
+            raise RuntimeError("FileEventScanner already started")
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, got {queue_size}")
+        self._emit = emit
+        self._queue = queue.Queue(maxsize=queue_size)
+        self._worker = threading.Thread(target=self._work, name="yara-file-scans", daemon=True)
+        self._worker.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the worker: the scan in progress finishes (within ``timeout``), queued files
+        are left (the events are stored; their files can be rescanned with ``citysoc scan``)."""
+        q, w = self._queue, self._worker
+        if q is None or w is None:
+            return
+        while True:  # make room for the stop mark: what is still queued is not scanned
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                break
+        try:
+            q.put(_STOP, timeout=timeout)
+        except queue.Full:  # refilled meanwhile: the worker is a daemon and ends with the process
+            pass
+        w.join(timeout)
+        self._queue = self._worker = None
+
+    def metrics(self) -> dict[str, int]:
+        """The component counters (received, emitted, errors, dropped) for ``/metrics``."""
+        c = self.counters
+        return {"received": c["events"], "emitted": c["detections"], "errors": c["errors"],
+                "dropped": c["dropped"], "queue_depth": self.pending, **c}
+
+    @property
+    def pending(self) -> int:
+        """Files queued and not yet scanned."""
+        return self._queue.qsize() if self._queue is not None else 0
+
+    def _work(self) -> None:
+        assert self._queue is not None and self._emit is not None
+        q, emit = self._queue, self._emit
+        while True:
+            item = q.get()
+            if item is _STOP:
+                return
+            path, real, event = item  # type: ignore[misc]
+            try:
+                dets = self._scan(path, real, event)
+                if dets:
+                    emit(dets)
+            except Exception:  # one bad file must not end the worker
+                self.counters["errors"] += 1
+                log.exception("yara scan of %s failed", path)
 
     def _allowed(self, path: str) -> str | None:
         real = os.path.realpath(path)
@@ -68,6 +147,17 @@ class FileEventScanner:
         if real is None:
             self.counters["refused"] += 1
             return []
+        if self._queue is not None:
+            try:
+                self._queue.put_nowait((path, real, event))
+                self.counters["queued"] += 1
+            except queue.Full:
+                self.counters["dropped"] += 1
+            return []
+        return self._scan(path, real, event)
+
+    def _scan(self, path: str, real: str, event: Event) -> list[Detection]:
+        """Read, hash and scan one allowed file; the detections it completes."""
         lim = self.scanner.limits
         try:
             size = os.path.getsize(real)

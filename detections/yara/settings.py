@@ -41,6 +41,9 @@ class YaraSettings(BaseModel):
     max_extracted_mb: float = Field(256, gt=0)
     watch_prefixes: list[Path] = Field(default_factory=list)
     """Folders whose files are scanned when file events name them (ingest, firmware staging)."""
+    watch_queue_size: int = Field(256, ge=1)
+    """Files named by events waiting for the scan worker (a server scans off the detection
+    thread); past it a file is not scanned and counted as ``dropped``."""
     dedupe_cache_size: int = Field(4096, ge=1)
     """Contents (by sha256) remembered so the same bytes are scanned once."""
 

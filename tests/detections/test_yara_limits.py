@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -170,6 +171,51 @@ def test_file_event_scanner_scans_only_allowed_prefixes_and_dedupes(rules, tmp_p
     assert det.process({"event": {"category": "process"}, "file": {"path": str(ingest / "a.php")}}) == []
     with pytest.raises(ValueError, match="allowed path prefix"):
         FileEventScanner(YaraScanner(rules), [])
+
+
+def test_started_file_scanner_never_holds_the_detection_thread(rules, tmp_path: Path):
+    """Issue 18: a watched-folder scan ran on the detection thread, so one slow file (a
+    bomb's 60 s deadline) stalled every rule. A FIFO stands in for a file that takes as long
+    as we like to read: ``process`` must return at once, the worker scans it once we write,
+    and files past the bounded queue are counted as dropped, not held."""
+    import threading
+
+    ingest = tmp_path / "ingest"
+    ingest.mkdir()
+    fifo = ingest / "upload.php"
+    os.mkfifo(fifo)
+    got: list = []
+    arrived = threading.Event()
+
+    def emit(dets) -> None:
+        got.extend(dets)
+        arrived.set()
+
+    det = FileEventScanner(YaraScanner(rules), [ingest])
+    det.start(emit, queue_size=2)
+    ev = _file_event(fifo)
+    returned: list = []
+    caller = threading.Thread(target=lambda: returned.append(det.process(ev)), daemon=True)
+    caller.start()
+    caller.join(2)
+    try:
+        assert not caller.is_alive(), "process() waited for the file: the detection thread is held"
+        assert returned == [[]]
+        deadline = time.monotonic() + 5
+        while det.pending and time.monotonic() < deadline:  # the worker took it and waits on the FIFO
+            time.sleep(0.01)
+        for i in range(5):
+            assert det.process(_file_event(ingest / f"more{i}.php")) == []
+        assert det.counters["queued"] == 3 and det.counters["dropped"] == 3 and det.pending == 2
+        m = det.metrics()
+        assert m["received"] == 6 and m["dropped"] == 3 and m["queue_depth"] == 2
+    finally:
+        with open(fifo, "wb") as w:  # unblocks the worker (and the old inline scan)
+            w.write(SHELL)
+    assert arrived.wait(10)
+    assert got and got[0].engine == "yara" and got[0].extra["file.path"] == str(fifo) and got[0].events == [ev]
+    det.stop()
+    assert det.counters["scanned"] == 1
 
 
 def test_damaged_zip_member_is_skipped_and_the_others_scanned(rules):
