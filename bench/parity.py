@@ -46,7 +46,7 @@ from collectors.parsers import parse_record
 from core.events import flatten
 from core.protocols import ParseError, RawRecord
 
-__all__ = ["STREAMS", "OWNED_STREAMS", "corpus_dir", "wanted", "load_exceptions", "measure_stream", "measure",
+__all__ = ["STREAMS", "OWNED_STREAMS", "corpus_dir", "stream_inputs", "wanted", "load_exceptions", "measure_stream", "measure",
            "StreamResult", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -244,6 +244,21 @@ def _pairs(stream_dir: Path) -> tuple[list[tuple[str, dict[str, Any], str | None
                 continue
             out.append((line, doc, zone, inp.name))
     return out, unpaired
+
+
+def stream_inputs(stream: str, base: Path) -> list[str]:
+    """Every input event of ``stream`` (paired with an expected document or not), in file order.
+
+    The raw material for tests that need real lines of a format (the property test
+    mutates them), read with the same multiline rules as the parity measurement."""
+    stream_dir = base / stream
+    common = _read_config(stream_dir / "test-common-config.yml")
+    out: list[str] = []
+    for inp in sorted(stream_dir.glob("test-*")):
+        if inp.name.endswith(("-expected.json", ".yml")):
+            continue
+        out += _events(inp, {**common, **_read_config(Path(f"{inp}-config.yml"))})
+    return out
 
 
 def _excepted(rules: list[dict[str, Any]], want: Any, line: str, test: str = "") -> bool:

@@ -169,10 +169,15 @@ def categorize(ev: Event, category: str | list[str], type_: str | list[str], act
     e["action"] = action
 
 
+_INT64 = 2**63
+
+
 def to_int(value: Any) -> int | None:
-    """``int(value)`` or ``None`` for anything that is not a plain integer."""
+    """``int(value)`` or ``None`` for anything that is not a plain integer, or one past the
+    signed 64-bit range (no store can keep it: a ``long`` in Elasticsearch, an INTEGER in SQLite)."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        n = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return n if -_INT64 <= n < _INT64 else None
 

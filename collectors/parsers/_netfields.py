@@ -72,6 +72,12 @@ def community_id(src: str, dst: str, sport: int | None, dport: int | None, proto
             dport = pairs[sport]
         else:
             one_way = True
+    if not 0 <= proto <= 255 or not 0 <= seed <= 65535:
+        return None
+    if any(p is not None and not 0 <= p <= 65535 for p in (sport, dport)):
+        return None
+    if proto in (6, 17, 132) and (sport is None or dport is None):
+        return None  # a TCP/UDP/SCTP flow is its ports too: a hash without them would join other flows
     has_ports = proto in (1, 6, 17, 58, 132) and sport is not None and dport is not None
     ab, bb = a.packed, b.packed
     sp, dp = (sport or 0), (dport or 0)
@@ -106,9 +112,11 @@ def set_endpoint(ev: Event, side: str, ip: Any = None, port: Any = None, *, addr
             set_field(ev, f"{side}.address", text)
     if port not in (None, "", "-"):
         try:
-            set_field(ev, f"{side}.port", int(port))
-        except (TypeError, ValueError):
-            pass
+            num = int(port)
+        except (TypeError, ValueError, OverflowError):
+            return
+        if 0 <= num <= 65535:  # anything else is no port (and past 64 bits no store could keep it)
+            set_field(ev, f"{side}.port", num)
 
 
 def set_transport(ev: Event, proto: Any) -> int | None:

@@ -314,7 +314,7 @@ def apply_header(ev: Event, hdr: SyslogHeader, now: _dt.datetime) -> None:
         rep = _REPEATED_RE.match(hdr.message)
         if rep and rep.group(2):
             hdr.message = rep.group(2)
-            set_field(ev, "citysoc.repeated", int(rep.group(1)))
+            set_field(ev, "citysoc.repeated", to_int(rep.group(1)))
             add_tag(ev, "syslog_repeated")
     ev["message"] = hdr.message
     if isinstance(hdr.timestamp, _dt.datetime):

@@ -33,7 +33,7 @@ from core.events import Event, set_field
 from core.protocols import RawRecord
 
 from ._appliance import ApplianceParser
-from ._common import add_tag, set_outcome
+from ._common import add_tag, set_outcome, to_int
 from ._netfields import add_related, observer, set_community_id, set_endpoint, set_transport
 
 __all__ = ["CiscoAsaParser", "PARSER", "LEVELS"]
@@ -205,7 +205,7 @@ def _icmp(ev: Event, m: re.Match[str], code: str) -> None:
     set_transport(ev, "icmp")
     for k in ("icmp_type", "icmp_code"):
         if m.group(k) is not None:
-            set_field(ev, f"cisco.asa.{k}", int(m.group(k)))
+            set_field(ev, f"cisco.asa.{k}", to_int(m.group(k)))
 
 
 def _endpoints(ev: Event, m: re.Match[str], code: str) -> None:
@@ -220,7 +220,7 @@ def _endpoints(ev: Event, m: re.Match[str], code: str) -> None:
             set_field(ev, f"{side}.nat.ip", nat_ip)
             add_related(ev, "ip", nat_ip)
             if nat_port:
-                set_field(ev, f"{side}.nat.port", int(nat_port))
+                set_field(ev, f"{side}.nat.port", to_int(nat_port))
     src_if, dst_if = _g(m, f"{src}_if"), _g(m, f"{dst}_if")
     in_if = _g(m, "in_if")
     if in_if:
@@ -262,10 +262,10 @@ def _fill(ev: Event, m: re.Match[str], code: str) -> None:
         if ns is not None:
             set_field(ev, "event.duration", ns)
     if _g(m, "bytes"):
-        set_field(ev, "network.bytes", int(m.group("bytes")))
+        set_field(ev, "network.bytes", to_int(m.group("bytes")))
     if _g(m, "bytes_out"):
-        set_field(ev, "source.bytes", int(m.group("bytes_out")))
-        set_field(ev, "destination.bytes", int(m.group("bytes_in")))
+        set_field(ev, "source.bytes", to_int(m.group("bytes_out")))
+        set_field(ev, "destination.bytes", to_int(m.group("bytes_in")))
     if _g(m, "reason"):
         set_field(ev, "event.reason", m.group("reason"))
     if _g(m, "command"):
@@ -311,7 +311,7 @@ class CiscoAsaParser(ApplianceParser):
         observer(ev, "Cisco", "asa" if family != "FTD" else "ftd", "firewall")
         rm = _REPEAT_RE.match(text)
         if rm:
-            set_field(ev, "cisco.asa.message_repeats", int(rm.group(1)))
+            set_field(ev, "cisco.asa.message_repeats", to_int(rm.group(1)))
             text = rm.group(2)
         spec = _PATTERNS.get(code)
         if spec is None:

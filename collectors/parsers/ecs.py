@@ -11,7 +11,7 @@ import datetime as _dt
 
 import orjson
 
-from core.events import Event, expand_dots, get_field, set_field, to_utc_iso
+from core.events import Event, TimestampError, expand_dots, get_field, parse_timestamp, set_field, to_utc_iso
 from core.protocols import ParseError, RawRecord
 
 from ._app import utcnow
@@ -35,9 +35,29 @@ class EcsParser:
         stamp = to_utc_iso(now or utcnow())
         if "@timestamp" not in ev:
             ev["@timestamp"] = stamp
+        else:
+            _check_timestamp(ev, stamp)
         if get_field(ev, "event.ingested") is None:
             set_field(ev, "event.ingested", stamp)
         return ev
+
+
+def _check_timestamp(ev: Event, stamp: str) -> None:
+    """A ``@timestamp`` that is not a time is kept aside and replaced by ingest time, tagged
+    ``timestamp_invalid`` as every parser does: stamping would refuse the whole event."""
+    raw = ev["@timestamp"]
+    try:
+        parse_timestamp(raw)
+        return
+    except (TimestampError, ValueError, OverflowError):
+        pass
+    ev["@timestamp"] = stamp
+    set_field(ev, "citysoc.timestamp_original", str(raw))
+    tags = ev.get("tags")
+    tags = tags if isinstance(tags, list) else ([] if tags is None else [tags])
+    if "timestamp_invalid" not in tags:
+        tags.append("timestamp_invalid")
+    ev["tags"] = tags
 
 
 PARSER = EcsParser()

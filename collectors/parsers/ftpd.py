@@ -120,7 +120,7 @@ class FtpdParser(AppParser):
             return False
         verb, result, user = m.group("verb"), m.group("result"), m.group("user")
         if m.group("pid") and ev.get("process", {}).get("pid") is None:
-            set_field(ev, "process.pid", int(m.group("pid")))
+            set_field(ev, "process.pid", to_int(m.group("pid")))
         _peer(ev, m.group("ip"))
         if verb == "LOGIN":
             _login(ev, result == "OK", user)

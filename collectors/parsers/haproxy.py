@@ -169,7 +169,7 @@ class HaproxyParser(AppParser):
     def _process(self, ev: Event, m: re.Match[str]) -> None:
         if m.group("prog"):
             set_field(ev, "process.name", m.group("prog"))
-            set_field(ev, "process.pid", int(m.group("pid")))
+            set_field(ev, "process.pid", to_int(m.group("pid")))
 
     def _common(self, ev: Event, m: re.Match[str], record: RawRecord, now: _dt.datetime) -> None:
         """Client, accept date and frontend: what every per-session line starts with."""
@@ -185,7 +185,7 @@ class HaproxyParser(AppParser):
         if client != "-":
             set_endpoint(ev, "source", client, m.group("cport"), address=True)
         else:
-            set_field(ev, "source.port", int(m.group("cport")))
+            set_field(ev, "source.port", to_int(m.group("cport")))
         raw = m.group("date")
         ts = _accept_date(raw, record_zone(record))
         set_timestamp(ev, ts if ts is not None else raw, now, original=raw)
@@ -195,12 +195,12 @@ class HaproxyParser(AppParser):
         set_field(ev, "haproxy.backend_name", m.group("backend"))
         set_field(ev, "haproxy.server_name", m.group("server"))
         set_field(ev, "haproxy.termination_state", m.group("term"))
-        set_field(ev, "haproxy.bytes_read", int(m.group("bytes")))
-        set_field(ev, "haproxy.connections", {k: int(m.group(g)) for k, g in (
+        set_field(ev, "haproxy.bytes_read", to_int(m.group("bytes")))
+        set_field(ev, "haproxy.connections", {k: to_int(m.group(g)) for k, g in (
             ("active", "actconn"), ("frontend", "feconn"), ("backend", "beconn"), ("server", "srv_conn"),
             ("retries", "retries"))})
-        set_field(ev, "haproxy.server_queue", int(m.group("srv_queue")))
-        set_field(ev, "haproxy.backend_queue", int(m.group("backend_queue")))
+        set_field(ev, "haproxy.server_queue", to_int(m.group("srv_queue")))
+        set_field(ev, "haproxy.backend_queue", to_int(m.group("backend_queue")))
         set_field(ev, "haproxy.total_waiting_time_ms", _ms(m.group("Tw")))
         set_field(ev, "haproxy.connection_wait_time_ms", _ms(m.group("Tc")))
         duration = _ms(total)
@@ -226,7 +226,7 @@ class HaproxyParser(AppParser):
         if status is not None and status >= 0:
             set_field(ev, "http.response.status_code", status)
             set_outcome(ev, status < 400)
-        set_field(ev, "http.response.bytes", int(m.group("bytes")))
+        set_field(ev, "http.response.bytes", to_int(m.group("bytes")))
         request = m.group("request")
         if request is not None:
             set_field(ev, "haproxy.http.request.raw_request_line", request)

@@ -32,7 +32,7 @@ from core.events import Event, set_field
 from core.protocols import RawRecord
 
 from ._app import AppParser
-from ._common import add_tag, categorize, record_zone, set_outcome, set_timestamp
+from ._common import add_tag, categorize, record_zone, set_outcome, set_timestamp, to_int
 from ._netfields import set_endpoint
 
 __all__ = ["MysqlErrorParser", "PARSER"]
@@ -135,7 +135,7 @@ class MysqlErrorParser(AppParser):
 
     def _fields(self, ev: Event, m: re.Match[str]) -> None:
         if m.group("thread"):
-            set_field(ev, "mysql.thread_id", int(m.group("thread")))
+            set_field(ev, "mysql.thread_id", to_int(m.group("thread")))
         if m.group("code"):
             set_field(ev, "event.code", m.group("code"))
             set_field(ev, "event.provider", m.group("provider"))
@@ -172,7 +172,7 @@ class MysqlErrorParser(AppParser):
         if a:
             categorize(ev, ["database", "network"], types + ["connection"], "db-connection-aborted")
             set_outcome(ev, False)
-            set_field(ev, "mysql.thread_id", int(a.group("id")))
+            set_field(ev, "mysql.thread_id", to_int(a.group("id")))
             if a.group("user"):
                 set_field(ev, "user.name", a.group("user"))
                 set_field(ev, "db.user", a.group("user"))

@@ -151,7 +151,7 @@ class NetfilterParser(ApplianceParser):
         for key, name in (("TOS", "tos"), ("PREC", "precedence_bits"), ("TC", "traffic_class")):
             if key in fields:
                 try:
-                    set_field(ev, f"iptables.{name}", int(fields[key], 16))
+                    set_field(ev, f"iptables.{name}", to_int(int(fields[key], 16)))
                 except ValueError:
                     pass
         if frag:
@@ -162,21 +162,21 @@ class NetfilterParser(ApplianceParser):
             if flags:
                 set_field(ev, "iptables.tcp.flags", flags)
             if to_int(fields.get("WINDOW")) is not None:
-                set_field(ev, "iptables.tcp.window", int(fields["WINDOW"]))
+                set_field(ev, "iptables.tcp.window", to_int(fields["WINDOW"]))
             if "RES" in fields:
                 try:
-                    set_field(ev, "iptables.tcp.reserved_bits", int(fields["RES"], 16))
+                    set_field(ev, "iptables.tcp.reserved_bits", to_int(int(fields["RES"], 16)))
                 except ValueError:
                     pass
         elif proto in ("ICMP", "ICMPv6"):
             for key, name in (("TYPE", "type"), ("CODE", "code")):
                 if to_int(fields.get(key)) is not None:
-                    set_field(ev, f"iptables.icmp.{name}", int(fields[key]))
+                    set_field(ev, f"iptables.icmp.{name}", to_int(fields[key]))
         if proto == "UDP":
             # The second LEN= of a UDP line is the UDP length (the first is the IP length).
             lens = [w[4:] for w in body[words_at:].split() if w.startswith("LEN=")]
             if len(lens) > 1 and lens[1].isdigit():
-                set_field(ev, "iptables.udp.length", int(lens[1]))
+                set_field(ev, "iptables.udp.length", to_int(lens[1]))
         if proto in ("ICMP", "ICMPv6"):
             set_community_id(ev, num, to_int(fields.get("TYPE")), to_int(fields.get("CODE")))
         else:

@@ -158,7 +158,7 @@ class PostgresParser(AppParser):
         if m:
             self.claim(ev, record)
             self._stamp(ev, m.group("ts"), m.group("tz"), record, now)
-            set_field(ev, "process.pid", int(m.group("pid")))
+            set_field(ev, "process.pid", to_int(m.group("pid")))
             self._prefix(ev, m.group("prefix"))
             self._message(ev, m.group("level"), m.group("msg"), m.group("state"))
             return True
@@ -167,7 +167,7 @@ class PostgresParser(AppParser):
             self.claim(ev, record)
             self._stamp(ev, m.group("ts"), m.group("tz"), record, now)
             if m.group("pid"):
-                set_field(ev, "process.pid", int(m.group("pid")))
+                set_field(ev, "process.pid", to_int(m.group("pid")))
             self._who(ev, m.group("user"), m.group("db"), None, m.group("client") or m.group("bclient"),
                       m.group("cport"))
             self._message(ev, m.group("level"), m.group("msg"), m.group("state"))
@@ -183,7 +183,7 @@ class PostgresParser(AppParser):
         m = _NATIVE_RE.match(message)
         if m:
             self.claim(ev, record)
-            set_field(ev, "process.pid", int(m.group("pid")))
+            set_field(ev, "process.pid", to_int(m.group("pid")))
         else:
             m = _BODY_RE.match(message)
             if not m:

@@ -96,7 +96,7 @@ def _source(ev: Event, ip: str | None, port: str | None = None) -> None:
         return
     set_field(ev, "source.ip", ip)
     if port:
-        set_field(ev, "source.port", int(port))
+        set_field(ev, "source.port", to_int(port))
 
 
 def _src(ev: Event, m: re.Match[str]) -> None:
@@ -197,7 +197,7 @@ class SshdParser(AppParser):
             kv = dict(re.findall(r"(\w+)=(\S*)", m.group("kv")))
             _user(ev, kv.get("user"))
             rhost_fields(ev, kv.get("rhost", ""))
-            set_field(ev, "system.auth.ssh.pam_failures", int(m.group("n")))
+            set_field(ev, "system.auth.ssh.pam_failures", to_int(m.group("n")))
             return True
         m = _PAM_ERR_RE.match(msg)
         if m:
@@ -256,7 +256,7 @@ class SshdParser(AppParser):
             categorize(ev, "network", ["connection", "start"], "ssh-connection")
             _src(ev, m)
             set_field(ev, "destination.ip", m.group("dip"))
-            set_field(ev, "destination.port", int(m.group("dport")))
+            set_field(ev, "destination.port", to_int(m.group("dport")))
             return True
         m = _SESSION_RE.match(msg)
         if m:

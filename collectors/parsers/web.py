@@ -282,8 +282,8 @@ class _WebParser(AppParser):
             ev["event"]["module"] = "nginx"
             ts = _dt.datetime.strptime(m.group("time"), "%Y/%m/%d %H:%M:%S").replace(tzinfo=record_zone(record))
             set_timestamp(ev, ts, now, original=m.group("time"))
-            set_field(ev, "process.pid", int(m.group("pid")))
-            set_field(ev, "process.thread.id", int(m.group("tid")))
+            set_field(ev, "process.pid", to_int(m.group("pid")))
+            set_field(ev, "process.thread.id", to_int(m.group("tid")))
         else:
             m = _APACHE_ERR_RE.match(message)
             if not m:
@@ -301,9 +301,9 @@ class _WebParser(AppParser):
             except ValueError:
                 set_timestamp(ev, raw, now)
             if m.group("pid"):
-                set_field(ev, "process.pid", int(m.group("pid")))
+                set_field(ev, "process.pid", to_int(m.group("pid")))
             if m.group("tid"):
-                set_field(ev, "process.thread.id", int(m.group("tid")))
+                set_field(ev, "process.thread.id", to_int(m.group("tid")))
             if m.group("client"):
                 host, port = _split_hostport(m.group("client"))
                 set_endpoint(ev, "source", host, port, address=True)

@@ -113,9 +113,10 @@ def _tsv_value(raw: str, typ: str, hdr: dict[str, Any]) -> Any:
         return [_tsv_value(v, inner, hdr) for v in raw.split(hdr["set_sep"])]
     if typ in ("count", "int", "port"):
         try:
-            return int(raw)
+            n = int(raw)
         except ValueError:
             return raw
+        return n if -(2**63) <= n < 2**63 else raw  # past 64 bits no store keeps a number
     if typ in ("double", "interval", "time"):
         try:
             return float(raw)
