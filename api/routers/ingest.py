@@ -22,6 +22,7 @@ from api.deps import PipelineDep
 from api.routers.es_compat import cluster_info, es_response
 from api.security import Require
 from core.protocols import RawRecord
+from core.timezones import effective_zone
 
 __all__ = ["router", "bulk_router", "parse_bulk_body", "BulkError", "MAX_BODY_BYTES"]
 
@@ -52,6 +53,15 @@ MAX_ITEMS = 100_000
 
 async def _read_body(request: Request, lease: BodyLease) -> bytes:
     return await read_body(request, MAX_BODY_BYTES, lease)
+
+
+def _site_zone(request: Request) -> str:
+    """The zone for zone-less timestamps in shipped raw lines (an auth.log line carries none):
+    the site's, as for syslog sources that set no zone of their own; a shipper's own
+    ``event.timezone`` wins over it (collectors.parsers.json_generic)."""
+    state = getattr(request.app.state, "citysoc", None)
+    settings = getattr(state, "settings", None)
+    return effective_zone(None, settings.site.timezone if settings is not None else None)
 
 
 class IngestItemError(BaseModel):
@@ -103,7 +113,9 @@ async def ingest(
         del body
         peer = request.client.host if request.client else "unknown"
         fmt = "ndjson" if format == "auto" else format
-        records = [RawRecord(data=line, format=fmt, source=f"http:{peer}", dataset=dataset) for line in lines]
+        meta = {"timezone": _site_zone(request)}
+        records = [RawRecord(data=line, format=fmt, source=f"http:{peer}", dataset=dataset, meta=meta)
+                   for line in lines]
         del lines
         res = await pipeline.submit(records, wait=True)
     finally:
@@ -203,6 +215,7 @@ async def _bulk_held(request: Request, pipeline: PipelineDep, index: str | None,
         )
     del body
     peer = request.client.host if request.client else "unknown"
+    zone = _site_zone(request)
     records: list[RawRecord] = []
     positions: list[int] = []  # record k belongs to item positions[k]
     results: list[dict[str, Any]] = []
@@ -216,7 +229,7 @@ async def _bulk_held(request: Request, pipeline: PipelineDep, index: str | None,
             continue
         results.append({action: {"_index": idx, "_id": doc_id}})
         records.append(RawRecord(data=source or b"", format="json", source=f"bulk:{peer}",
-                                 dataset=_dataset_from_index(idx), meta={"bulk.index": idx}))
+                                 dataset=_dataset_from_index(idx), meta={"bulk.index": idx, "timezone": zone}))
         positions.append(pos)
     errors_by_pos: dict[int, tuple[str, int]] = {}
     if records:

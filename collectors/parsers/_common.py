@@ -15,7 +15,7 @@ Kept in one place so every format treats the hard cases the same way:
   ECS dotted name under ``log.``, ``network.``, ``agent.``, ``labels.`` or ``tls.``
   (sources use ``log.source.address``, ``log.file.path``, ``log.offset``,
   ``network.transport``). ``meta["truncated"]`` (set by a source that cut an oversized
-  message) becomes tag ``truncated``; ``meta["timezone"]`` (an IANA name) is the zone
+  message) becomes tag ``truncated``; ``meta["timezone"]`` (an IANA name or a UTC offset) is the zone
   assumed for timestamps written without one (RFC 3164, nginx error log, Postgres
   without ``%Z``).
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -107,15 +108,28 @@ def base_event(
     return ev, text
 
 
+_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{2}):?(\d{2})?$")
+
+
 def record_zone(record: RawRecord, default: _dt.tzinfo = _dt.timezone.utc) -> _dt.tzinfo:
-    """The zone to assume for zone-less timestamps of this record (``meta['timezone']``)."""
+    """The zone to assume for zone-less timestamps of this record (``meta['timezone']``): an
+    IANA name, or a UTC offset such as ``+07:00`` (what Filebeat's ``add_locale`` writes
+    into ``event.timezone`` and Elastic's pipelines read the syslog date in)."""
     name = record.meta.get("timezone") if record.meta else None
     if not name:
         return default
+    text = str(name).strip()
     try:
-        return ZoneInfo(str(name))
+        return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
+        pass
+    m = _OFFSET.match(text)
+    if m is None:
         return default
+    minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
+    if minutes > 18 * 60:
+        return default
+    return _dt.timezone(_dt.timedelta(minutes=-minutes if m.group(1) == "-" else minutes))
 
 
 def set_timestamp(ev: Event, value: Any, now: _dt.datetime, *, original: str | None = None) -> None:

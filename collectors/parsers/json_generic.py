@@ -96,7 +96,8 @@ class JsonParser(JsonFamilyParser):
         """A shipper's document (Filebeat, Elastic Agent, Fluent Bit, Vector, Logstash) carrying the raw
         ``message`` of a source we read: parse the message with that source's parser (the same one the
         syslog path uses) and merge the shipper's fields over it. The shipper's ``event.dataset`` wins
-        over the record's (an index name); the log's own timestamp wins over the shipper's read time."""
+        over the record's (an index name); the log's own timestamp wins over the shipper's read time,
+        read in the shipper's ``event.timezone`` when it sends one, else in the record's zone (the site's)."""
         message = doc.get("message")
         event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
         if not isinstance(message, str) or not message or event.get("original"):
@@ -104,9 +105,13 @@ class JsonParser(JsonFamilyParser):
         fmt = shipped_format(doc)
         if fmt is None:
             return False
+        meta = dict(getattr(record, "meta", None) or {})
+        zone = event.get("timezone")
+        if isinstance(zone, str) and zone:
+            meta["timezone"] = zone  # the shipping host's zone (Filebeat's add_locale) wins over the site's
         try:
             parsed = ROUTES.parsers[fmt].parse(RawRecord(message.encode(), format=fmt, source=getattr(record, "source", ""),
-                                                  meta=getattr(record, "meta", None) or {}), now=now)
+                                                  meta=meta), now=now)
         except ParseError:
             return False
         shipper = {k: v for k, v in doc.items() if k not in ("message", "@timestamp")}
