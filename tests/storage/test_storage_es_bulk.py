@@ -522,7 +522,7 @@ def test_storage_es_search_request_and_result(fake: FakeElasticsearch) -> None:
     assert body["query"] == {
         "bool": {
             "filter": [
-                {"term": {"host.name": "cam-01"}},
+                {"term": {"host.name": {"value": "cam-01", "case_insensitive": True}}},  # host names: any case
                 {
                     "range": {
                         "@timestamp": {
