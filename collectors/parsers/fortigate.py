@@ -80,7 +80,8 @@ def _epoch_ns(value: str, tz: str | None) -> _dt.datetime | None:
 def _offset(tz: str | None) -> _dt.timezone | None:
     if tz and re.fullmatch(r"[+-]\d{4}", tz):
         delta = _dt.timedelta(hours=int(tz[1:3]), minutes=int(tz[3:5]))
-        return _dt.timezone(-delta if tz[0] == "-" else delta)
+        if delta < _dt.timedelta(hours=24):  # "+3200" is no offset
+            return _dt.timezone(-delta if tz[0] == "-" else delta)
     return None
 
 

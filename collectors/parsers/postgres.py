@@ -132,7 +132,8 @@ def _zone(tz: str | None, record: RawRecord) -> _dt.tzinfo:
     m = re.match(r"([+-])(\d\d):?(\d\d)?$", tz)
     if m:
         delta = _dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
-        return _dt.timezone(delta if m.group(1) == "+" else -delta)
+        if delta < _dt.timedelta(hours=24):  # "+3200" is no offset
+            return _dt.timezone(delta if m.group(1) == "+" else -delta)
     return record_zone(record)
 
 

@@ -76,6 +76,8 @@ def _clf_time(text: str) -> _dt.datetime | None:
     tz = _ZONES.get(off)
     if tz is None:
         delta = _dt.timedelta(hours=int(m.group(8)), minutes=int(m.group(9)))
+        if delta >= _dt.timedelta(hours=24):
+            return None  # "+3200" is no offset: the caller tags the time invalid
         tz = _ZONES[off] = _dt.timezone(-delta if m.group(7) == "-" else delta)
     try:
         return _dt.datetime(int(m.group(3)), _MONTHS[m.group(2)], int(m.group(1)), int(m.group(4)), int(m.group(5)),
