@@ -78,6 +78,9 @@ class VerifyOutcome:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     manifest: dict[str, Any] | None = None
+    no_manifest: bool = False
+    """Nothing to check against (the sidecar is not beside the file, e.g. a report downloaded
+    from the console without its manifest): not verified, which is not the same as tampered."""
 
 
 def _check_archive(path: Path, out: VerifyOutcome) -> None:
@@ -155,5 +158,6 @@ def verify(path: Path, *, audit: AuditLog | None = None) -> VerifyOutcome:
         _check_archive(path, out)
     elif out.manifest is None:
         out.problems.append(f"{path.name}: no manifest to check against ({side.name} is missing)")
+        out.no_manifest = True
     out.ok = not out.problems
     return out

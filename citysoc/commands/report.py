@@ -119,7 +119,9 @@ def evidence(case_id: int | None, alert_id: int | None, margin: int, max_events:
               help="Also check that this data directory's audit log recorded the file's hash (when soc.db exists).")
 @config_option
 def verify_cmd(file: Path, use_audit: bool, config: str | None) -> None:
-    """Check a report or evidence archive against its manifest. Exit 0 intact, 1 tampered."""
+    """Check a report or evidence archive against its manifest. Exit 0 intact, 1 tampered,
+    2 not verified (no manifest beside the file: download it too, e.g. the console's
+    "manifest" link next to the report, and save it as <file>.manifest.json)."""
     from reports.manifest import verify
 
     soc = None
@@ -136,6 +138,13 @@ def verify_cmd(file: Path, use_audit: bool, config: str | None) -> None:
             soc.close()
     for n in r.notes:
         click.echo(f"  {n}")
+    if r.no_manifest and len(r.problems) == 1:
+        # a missing manifest proves nothing either way: say so, do not call it tampering
+        err.print(f"[bold yellow]NOT VERIFIED[/] {r.file}: no manifest beside it. Download the report's "
+                  f"manifest too (the console's manifest link, or GET /api/v1/reports/<name>/manifest) and "
+                  f"save it as {r.file.name}.manifest.json next to the file, then verify again.",
+                  markup=True, highlight=False)
+        sys.exit(2)
     if not r.ok:
         err.print(f"[bold red]TAMPERED[/] {r.file}:")
         for p in r.problems:

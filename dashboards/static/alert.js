@@ -116,7 +116,7 @@
           const b = e.before ? e.before[k] : undefined, a = e.after ? e.after[k] : undefined;
           if (e.after && b !== a) parts.push(T("alert." + k) + ": " + show(k, b) + " → " + show(k, a));
         }
-        ol.append(el("li", {}, el("span", {class: "time", text: fmtDate(e.time)}), " ", el("strong", {text: e.actor}), " ",
+        ol.append(el("li", {}, el("span", {class: "time", text: fmtDate(e.time)}), " ", el("strong", {text: CS.actorName(e.actor)}), " ",
           el("span", {class: "audit-action", title: e.action, text: CS.label("audit", e.action)}), parts.length ? " " + parts.join("; ") : null));
       }
       if (!page.items.length) ol.append(el("li", {class: "muted", text: T("alert.no_history")}));

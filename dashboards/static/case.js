@@ -11,7 +11,7 @@
   function who(actor) {
     if (!actor) return "";
     if (actor === "system:scanner") return T("case.actor_scanner");
-    return String(actor).replace(/^user:/, "");
+    return CS.actorName(actor);
   }
 
   function showCase(c) {
@@ -33,11 +33,11 @@
   async function loadIncidents() {
     const body = clear(document.getElementById("c-incidents"));
     for (const i of await api("GET", BASE + "/incidents")) {
-      const rules = (i.rule_titles && i.rule_titles.length) ? i.rule_titles : i.rules;
+      const rules = CS.incidentRules(i);
       body.append(el("tr", {dataset: {id: String(i.id)}},
         el("td", {}, el("a", {href: "/incidents?attacker=" + encodeURIComponent(i.attacker), text: "#" + i.id})),
         el("td", {}, levelBadge(i.level)), el("td", {class: "num", text: fmtNum(i.risk_score)}),
-        el("td", {text: i.attacker}), el("td", {text: i.center || ""}),
+        el("td", {text: i.attacker}), el("td", {text: CS.label("center", i.center)}),
         el("td", {class: "num", text: fmtNum(i.alert_count)}), el("td", {text: rules.slice(0, 3).join(", ")}),
         el("td", {}, el("span", {class: "status st-" + i.status, text: T("status." + i.status)})),
         el("td", {class: "time", text: fmtDate(i.last_seen)})));
@@ -52,7 +52,7 @@
       const e = a.entities || {};
       body.append(el("tr", {dataset: {id: String(a.id)}},
         el("td", {}, el("a", {href: "/alerts/" + encodeURIComponent(a.id), text: "#" + a.id})),
-        el("td", {}, levelBadge(a.level)), el("td", {text: a.rule_title || a.rule_id}),
+        el("td", {}, levelBadge(a.level)), el("td", {text: CS.ruleTitle(a.rule_id, a.rule_title, a.title_msg)}),
         el("td", {text: e.host || ""}), el("td", {text: e.source_ip || ""}),
         el("td", {}, el("span", {class: "status st-" + a.status, text: T("status." + a.status)})),
         el("td", {class: "time", text: fmtDate(a.last_seen)})));

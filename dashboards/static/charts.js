@@ -50,6 +50,10 @@
     svg.append(s("line", {x1: padL, y1: h - padB, x2: w, y2: h - padB, class: "axis"}));
     svg.append(s("text", {x: padL - 4, y: padT + 10, "text-anchor": "end", class: "val"}, CS.fmtNum(max)));
     svg.append(s("text", {x: padL - 4, y: h - padB, "text-anchor": "end", class: "val"}, "0"));
+    // the ticks are wall-clock times: the axis names their zone (issue 16 item 5)
+    const zone = s("text", {x: 2, y: h - 6, class: "tick zone"}, CS.zoneOffset());
+    zone.append(s("title", {}, CS.zoneLabel()));
+    svg.append(zone);
     const every = Math.max(1, Math.ceil(buckets.length / 8));
     buckets.forEach(function (b, i) {
       let y = h - padB;

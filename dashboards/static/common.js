@@ -76,6 +76,7 @@
     return p.year + "-" + p.month + "-" + p.day + " " + String(+p.hour % 24).padStart(2, "0") + ":" + p.minute + ":" +
       p.second + " (" + offsetLabel(p.offset) + ")";
   }
+  function zoneOffset() { return offsetLabel(zoneParts(new Date(), displayZone()).offset); }
   function zoneLabel() { return displayZone() + " (" + offsetLabel(zoneParts(new Date(), displayZone()).offset) + ")"; }
   // <input type="datetime-local" step="1"> values in the display zone, seconds kept.
   function toZoneInput(iso) {
@@ -128,6 +129,17 @@
     const vi = (PAGE.rule_titles_vi || {})[ruleId];
     if (vi) return vi;
     return (englishTitle || ruleId) + (plain ? "" : " " + T("lang.english_marker"));
+  }
+  // A person as the console names them: "user:resp2" (how the API records an actor) is "resp2";
+  // system actors ("system:demo", "apikey:...") stay as they are.
+  function actorName(actor) { return actor ? String(actor).replace(/^user:/, "") : ""; }
+  // An incident's rules for display: in Vietnamese each rule's catalog title where it has one
+  // (the stored titles are the English ones the detectors wrote), else the English title, marked.
+  function incidentRules(inc) {
+    const ids = inc.rules || [], titles = inc.rule_titles || [];
+    if (PAGE.lang !== "vi") return titles.length ? titles : ids;
+    const aligned = titles.length === ids.length;
+    return ids.map(function (id, k) { return ruleTitle(id, aligned ? titles[k] : id, null); });
   }
   function fmtNum(n) { return (typeof n === "number") ? n.toLocaleString(LOCALE) : (n === null || n === undefined ? "" : String(n)); }
 
@@ -227,7 +239,7 @@
     });
   });
 
-  window.CS = {T, PAGE, LOCALE, can, el, clear, fmtDate, fmtNum, zoneLabel, displayZone, toZoneInput, fromZoneInput,
-               label, fmt, msg, ruleTitle, api, ApiError, errorText, decisionError, toast, quoteValue,
+  window.CS = {T, PAGE, LOCALE, can, el, clear, fmtDate, fmtNum, zoneLabel, zoneOffset, displayZone, toZoneInput, fromZoneInput,
+               label, fmt, msg, ruleTitle, incidentRules, actorName, api, ApiError, errorText, decisionError, toast, quoteValue,
                pivotHref, levelBadge, attackLinks, safeHref};
 })();

@@ -20,7 +20,7 @@
     for (const name of FIELDS) {
       const v = p.get(name) || DEFAULTS[name] || "";
       const sel = f.elements[name];
-      if (v && !Array.from(sel.options).some(function (o) { return o.value === v; })) sel.append(el("option", {value: v, text: v}));
+      if (v && !Array.from(sel.options).some(function (o) { return o.value === v; })) sel.append(el("option", {value: v, text: sel.name === "center" ? CS.label("center", v) : v}));
       sel.value = v;
     }
     state.offset = Math.max(0, parseInt(p.get("offset") || "0", 10) || 0);
@@ -57,7 +57,7 @@
     for (const sel of document.querySelectorAll("select[data-facet]")) {
       const keep = sel.value;
       for (const v of facets[sel.dataset.facet] || []) {
-        if (!Array.from(sel.options).some(function (o) { return o.value === v; })) sel.append(el("option", {value: v, text: v}));
+        if (!Array.from(sel.options).some(function (o) { return o.value === v; })) sel.append(el("option", {value: v, text: sel.name === "center" ? CS.label("center", v) : v}));
       }
       sel.value = keep;
     }
@@ -81,13 +81,13 @@
     });
     const exp = el("button", {type: "button", class: "mini expand", "aria-label": T("incidents.expand"), title: T("incidents.expand"), text: "▸"});
     exp.addEventListener("click", function () { toggle(i, exp); });
-    const rules = (i.rule_titles && i.rule_titles.length) ? i.rule_titles : i.rules;
+    const rules = CS.incidentRules(i);
     const tr = el("tr", {dataset: {id: String(i.id)}},
       el("td", {}, box), el("td", {}, exp),
       el("td", {}, levelBadge(i.level)),
       el("td", {class: "num", text: fmtNum(i.risk_score)}),
       el("td", {}, el("span", {class: "attacker", text: i.attacker}), i.case_id ? el("a", {href: "/cases/" + encodeURIComponent(i.case_id), class: "tag", text: T("incidents.case") + " #" + i.case_id}) : null),
-      el("td", {text: i.center || ""}),
+      el("td", {text: CS.label("center", i.center)}),
       el("td", {class: "num", text: fmtNum(i.alert_count) + " (" + fmtNum(i.detection_count) + ")"}),
       listCell(i.targets, i.target_count), listCell(rules, rules.length),
       el("td", {}, el("span", {class: "status st-" + i.status, text: T("status." + i.status)})),
@@ -111,7 +111,7 @@
     const body = el("tbody", {});
     for (const a of alerts) {
       body.append(el("tr", {dataset: {alertId: String(a.id)}}, el("td", {}, levelBadge(a.level)),
-        el("td", {}, el("a", {href: "/alerts/" + encodeURIComponent(a.id), text: a.rule_title || a.rule_id})),
+        el("td", {}, el("a", {href: "/alerts/" + encodeURIComponent(a.id), text: CS.ruleTitle(a.rule_id, a.rule_title, a.title_msg)})),
         el("td", {text: (a.entities && a.entities.host) || ""}),
         el("td", {}, el("span", {class: "status st-" + a.status, text: T("status." + a.status)})),
         el("td", {class: "num", text: fmtNum(a.count)}),

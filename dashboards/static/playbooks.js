@@ -7,7 +7,7 @@
     const ol = el("ol", {class: "steps"});
     for (const s of run.steps) ol.append(el("li", {class: "step st-" + s.status}, el("strong", {text: s.name}), " (",
       el("code", {text: s.action}), ") ", el("span", {class: "status", text: T("step." + s.status)}),
-      s.approved_by ? el("span", {class: "muted small", text: " " + T("playbook.approved_by") + " " + s.approved_by}) : null,
+      s.approved_by ? el("span", {class: "muted small", text: " " + T("playbook.approved_by") + " " + CS.actorName(s.approved_by)}) : null,
       s.would ? el("div", {class: "would", text: CS.msg(s.would_msg, s.would)}) : null, s.error ? el("div", {class: "error", text: s.error}) : null));
     return ol;
   }
@@ -15,7 +15,7 @@
     const box = clear(document.getElementById("run-detail"));
     box.append(el("h3", {text: T("playbook.run_no") + " #" + run.id + " · " + run.playbook + " · "},
       el("span", {class: "status run-" + run.status, id: "run-status", text: T("run." + run.status)})), steps(run));
-    for (const a of run.approvals) box.append(el("p", {class: "muted small", text: a.step + ": " + T("decision." + a.decision) + " · " + a.actor + " · " + fmtDate(a.time) + (a.comment ? " · " + a.comment : "")}));
+    for (const a of run.approvals) box.append(el("p", {class: "muted small", text: a.step + ": " + T("decision." + a.decision) + " · " + CS.actorName(a.actor) + " · " + fmtDate(a.time) + (a.comment ? " · " + a.comment : "")}));
   }
   async function decide(run, what, box) {
     // at once: the box says the decision is on its way, its buttons go
@@ -77,7 +77,7 @@
       open.addEventListener("click", function () { showDetail(r); });
       tb.append(el("tr", {dataset: {run: String(r.id)}}, el("td", {}, open), el("td", {text: r.playbook}),
         el("td", {}, el("span", {class: "status run-" + r.status, text: T("run." + r.status)})), el("td", {text: CS.label("trigger", r.trigger)}),
-        el("td", {text: r.actor}), el("td", {}, r.alert_id ? el("a", {href: "/alerts/" + encodeURIComponent(r.alert_id), text: "#" + r.alert_id}) : null),
+        el("td", {text: CS.actorName(r.actor)}), el("td", {}, r.alert_id ? el("a", {href: "/alerts/" + encodeURIComponent(r.alert_id), text: "#" + r.alert_id}) : null),
         el("td", {text: r.dry_run ? T("common.yes") : ""}), el("td", {text: fmtDate(r.created_at)})));
     }
     if (!runs.items.length) tb.append(el("tr", {}, el("td", {colspan: 8, class: "muted", text: T("playbooks.no_runs")})));

@@ -79,6 +79,16 @@ def test_missing_manifest_is_a_failure(report) -> None:
     assert not r.ok and any("no manifest" in p for p in r.problems)
 
 
+def test_cli_verify_without_a_manifest_is_not_verified_not_tampered(week, report) -> None:
+    """A report downloaded from the console without its manifest (issue 16): exit 2, says
+    what to fetch, never "TAMPERED"."""
+    sidecar_of(report).unlink()
+    r = citysoc(week.data, "report", "verify", str(report))
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "NOT VERIFIED" in r.stderr and "TAMPERED" not in r.stderr
+    assert f"{report.name}.manifest.json" in r.stderr.replace("\n", "")
+
+
 def test_cli_verify_exit_codes(week, report) -> None:
     ok = citysoc(week.data, "report", "verify", str(report))
     assert ok.returncode == 0, ok.stderr
