@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {', '.join(available())})")
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    ap.add_argument("--soak-seconds", type=float, default=None,
+                    help="length of the soak phases of benchmarks that have one (ingest_paths: issue 14 asks 600)")
     args = ap.parse_args(argv)
     names = args.names or available()
     unknown = sorted(set(names) - set(available()))
@@ -39,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {name} ==", flush=True)
         t0 = time.perf_counter()
         try:
-            figures = mod.run(quick=args.quick)
+            extra = {}
+            if args.soak_seconds is not None and "soak_seconds" in inspect.signature(mod.run).parameters:
+                extra["soak_seconds"] = args.soak_seconds
+            figures = mod.run(quick=args.quick, **extra)
         except Exception as exc:  # a broken benchmark must not hide the others' figures
             failed += 1
             print(f"   FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
