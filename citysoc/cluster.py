@@ -55,10 +55,11 @@ from typing import Any
 
 import orjson
 
+from bus.spool import SegmentSpool, SpooledPublisher
 from core.bus import Batch, BusRecord, BusSettings
 from core.events import Event, utc_now_iso
 from core.partitioning import home_partition
-from core.protocols import DeadLetter, Detection, Detector, IngestReport
+from core.protocols import DeadLetter, Detection, Detector, IngestReport, ItemError
 from core.sqlitedb import connect
 
 __all__ = ["BusPublisher", "WriterRole", "DetectorRole", "AlertRecording", "Cluster", "start_cluster", "node_name",
@@ -88,6 +89,7 @@ class BusPublisher:
         self._prefix = f"{node}-{time.time_ns():x}"  # ids stay unique across restarts of this node
         self.published = 0
         self.failed = 0
+        self.spool: SpooledPublisher | None = None  # set by start_cluster when bus.spool is on
 
     def ingest(self, events: Sequence[Event]) -> IngestReport:
         parts = self.bus.partitions
@@ -96,6 +98,13 @@ class BusPublisher:
             rid = f"{self._prefix}-{next(self._ids)}"
             records.append(BusRecord(id=rid, partition=home_partition(ev, parts, fallback=rid), event=ev,
                                      source=self.node))
+        if self.spool is not None:  # a district collector: JetStream, or the spool while the link is down
+            accepted = self.spool.publish(records)
+            self.published += accepted
+            self.failed += len(records) - accepted
+            return IngestReport(stored=accepted, errors=[
+                ItemError(i, f"bus spool full ({self.spool.spool.max_bytes} bytes): refused", 507)
+                for i in range(accepted, len(records))])
         fut = asyncio.run_coroutine_threadsafe(self.bus.publish(records), self.loop)
         try:
             fut.result(self.timeout_s + 5)
@@ -315,6 +324,8 @@ class Cluster:
         if self.publisher is not None:
             out["published"] = self.publisher.published
             out["publish_failures"] = self.publisher.failed
+            if self.publisher.spool is not None:
+                out.update(self.publisher.spool.counters())
         for m in self.memberships:
             st = m.stats()
             out[f"{st.group}_owned_partitions"] = len(st.owned)
@@ -365,6 +376,40 @@ class Cluster:
         await self.bus.close()  # leaves every group: the others take the partitions at once
         if self.writer is not None:
             self.writer.applied.close()
+        if self.publisher is not None and self.publisher.spool is not None:
+            self.publisher.spool.spool.close()
+
+
+def spool_full_detection(node: str, started: float, spool: SegmentSpool) -> Detection:
+    """``bus:spool_full``: a district collector's spool refused events (once per episode)."""
+    ev: Event = {"@timestamp": utc_now_iso(), "message": f"bus spool of {node} full: refusing the newest events",
+                 "event": {"kind": "alert", "category": ["host"], "dataset": "citysoc.bus", "module": "citysoc"},
+                 "host": {"name": node},
+                 "citysoc": {"spool": {"node": node, "max_bytes": spool.max_bytes, "bytes": spool.bytes,
+                                       "events": spool.events, "dropped": spool.dropped}}}
+    return Detection(
+        rule_id="bus:spool_full", title=f"District collector spool full: {node}", level="high", events=[ev],
+        tags=["citysoc.bus-health"], engine="bus", group_key=f"spool_full:{node}:{int(started * 1000)}",
+        description=(f"{node} cannot reach the core and its spool ({spool.max_bytes} bytes) is full: it refuses "
+                     "new events (counted in citysoc_bus_spool_dropped_total) until the link returns. Restore "
+                     "the district link, or raise bus.spool_max_bytes if outages this long are expected."))
+
+
+def _district_spool(bus: Any, settings: Any, node: str, alert_sink: Any, *, local_alert: bool) -> SpooledPublisher:
+    bs: BusSettings = settings.bus
+    spool = SegmentSpool(Path(settings.data) / "spool", bs.spool_max_bytes)
+    sp: SpooledPublisher
+
+    def on_full(started: float) -> None:
+        det = spool_full_detection(node, started, spool)
+        if local_alert:  # this node's own console sees it during the outage
+            alert_sink.emit([det])
+        items = detection_items([det], Batch(group="collector", partition=0, records=[]))
+        sp.after_drain.append(lambda: bus.publish_alerts(items))  # the core's, once the link is back
+
+    sp = SpooledPublisher(bus, asyncio.get_running_loop(), spool, timeout_s=bs.publish_timeout_s,
+                          connected=lambda: bool(bus.nc.is_connected), on_full=on_full)
+    return sp
 
 
 async def start_cluster(settings: Any, *, store: Any, deadletters: Any, detectors: Sequence[Detector],
@@ -383,6 +428,9 @@ async def start_cluster(settings: Any, *, store: Any, deadletters: Any, detector
     try:
         if "collector" in roles:
             c.publisher = BusPublisher(bus, asyncio.get_running_loop(), node, timeout_s=bs.publish_timeout_s)
+            if bs.spool:
+                c.publisher.spool = _district_spool(bus, settings, node, alert_sink, local_alert="api" not in roles)
+                c._tasks.append(asyncio.create_task(c.publisher.spool.run(), name="bus-spool-forward"))
         if "writer" in roles:
             c.writer = WriterRole(bus, store, deadletters, settings.data)
             c.memberships.append(await bus.join("writer", node, c.writer.handle))

@@ -86,6 +86,15 @@ class BusSettings(BaseModel):
     """How far back a detector taking over a partition replays it to rebuild correlation
     and network-detector state (at least the longest correlation timespan)."""
     checkpoint_interval_s: float = Field(5.0, gt=0)
+    spool: bool = True
+    """A ``collector`` that cannot reach the core spools batches in ``<data>/spool`` (fsynced
+    before the sender is acknowledged) and forwards them in order when the link returns
+    (``bus/spool.py``). Off: a batch the core does not confirm fails back to the sender."""
+    spool_max_bytes: int = Field(1 << 30, ge=4096)
+    """Disk budget of the spool (default 1 GiB: about 2.5 M events of 400 B, i.e. a district
+    sending 500 events/s rides out 80 minutes). When full the spool refuses the newest
+    events (drop-newest, counted as ``citysoc_bus_spool_dropped_total``) and raises one
+    ``bus:spool_full`` alert per episode."""
 
 
 class BusUnavailable(RuntimeError):
