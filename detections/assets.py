@@ -187,7 +187,11 @@ class UnmanagedAssetDetector:
             engine="assets", description=(
                 f"{src} sent traffic inside a camera network but is in no inventory entry. Find the device "
                 "(switch port by MAC), then add it to the inventory or unplug it."),
-            group_key=f"unmanaged:{src}", extra={"ip": src})]
+            # the event was enriched with the asset it talked to (matched on destination.ip,
+            # e.g. the VMS): the alert is about the unknown device, not that asset, so no
+            # asset, host or criticality of it (the VMS got risk 60 for a stranger)
+            group_key=f"unmanaged:{src}",
+            extra={"ip": src, "entities": {"asset_id": None, "host": None, "criticality": None}})]
 
 
 ASSET_SPECS: dict[str, DetectorSpec] = {d.spec.rule_id: d.spec for d in (SilentAssetDetector, UnmanagedAssetDetector)}

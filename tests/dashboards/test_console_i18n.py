@@ -83,3 +83,27 @@ def test_default_language_setting() -> None:
 
     assert Settings().console.default_language == "vi"
     assert Settings(console={"default_language": "en"}).console.default_language == "en"
+
+
+def test_console_and_reports_use_the_glossarys_one_term() -> None:
+    """Issue 16: "True positive" was "tấn công thật" in the console and "Đúng là tấn công" in
+    the PDF. Every glossary row that pairs console keys with report keys (``center.*`` =
+    reports ``ctr_*``...) must give the same words in both, in both languages (capitals
+    follow the place, the words do not change)."""
+    glossary = (DASH / "i18n" / "GLOSSARY.md").read_text(encoding="utf-8")
+    pairs = re.findall(r"`([a-z_.]+?)(\*?)` = reports `([a-z_]+?)(\*?)`", glossary)
+    assert len(pairs) >= 6, pairs
+    reports = DASH.parent / "reports" / "catalogs"
+    compared = 0
+    for lang in LANGUAGES:
+        console = catalog(lang)
+        report = json.loads((reports / f"{lang}.json").read_text(encoding="utf-8"))
+        for ck, wild, rk, _ in pairs:
+            keys = [k for k in console if k.startswith(ck)] if wild else [ck]
+            for k in keys:
+                rkey = rk + k[len(ck):] if wild else rk
+                if rkey not in report:
+                    continue  # a console-only value ("no center")
+                assert console[k].casefold() == report[rkey].casefold(), (lang, k, console[k], rkey, report[rkey])
+                compared += 1
+    assert compared >= 2 * 15, compared
