@@ -41,7 +41,12 @@ def make_sources(settings: Settings) -> list[Source]:
     if sy.enabled:
         from collectors.sources.syslog import SyslogTCPSource, SyslogUDPSource
 
-        common = dict(format=sy.format, timezone=effective_zone(sy.timezone, settings.site.timezone), max_message_size=sy.max_message_size)
+        zone: object = effective_zone(sy.timezone, settings.site.timezone)
+        if sy.timezones:
+            from collectors.sources.peer_zones import PeerZones
+
+            zone = PeerZones([(g.name, g.networks, g.timezone) for g in sy.timezones], default=str(zone))
+        common = dict(format=sy.format, timezone=zone, max_message_size=sy.max_message_size)
         stream = dict(max_connections=sy.max_connections, max_connections_per_peer=sy.max_connections_per_peer,
                       idle_timeout=sy.idle_timeout, frame_timeout=sy.frame_timeout)
         if sy.udp:

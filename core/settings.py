@@ -9,13 +9,14 @@ top-level keys directly: ``data`` <- ``CITYSOC_DATA``.
 from __future__ import annotations
 
 import copy
+import ipaddress
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from core.mappings import deep_merge
 from core.alerts import AlertSettings
@@ -48,6 +49,25 @@ class StorageSettings(_Strict):
     """Names of the data stream, index template and ILM policy start with this."""
 
 
+def _check_network(value: str) -> str:
+    """A CIDR network (host bits allowed: ``10.27.3.1/16`` is ``10.27.0.0/16``), normalised."""
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a network: write it as CIDR, e.g. 10.27.0.0/16") from exc
+
+
+class SenderZone(_Strict):
+    """A group of senders whose clocks share a zone (one district's cameras on local time)."""
+
+    name: str
+    """The group, e.g. cameras-d7 (named in errors and docs)."""
+    networks: list[Annotated[str, AfterValidator(_check_network)]] = Field(min_length=1)
+    """Sender networks of the group (CIDR, host bits allowed), e.g. 10.27.0.0/16."""
+    timezone: ZoneName
+    """IANA zone of the group's zone-less timestamps (checked at start-up)."""
+
+
 class SyslogSettings(_Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -62,6 +82,9 @@ class SyslogSettings(_Strict):
     """Parser id for received messages (auto sniffs RFC 5424/3164 and the app inside)."""
     timezone: ZoneName | None = None
     """Zone of device clocks that send local time without an offset, e.g. Asia/Ho_Chi_Minh (default: site.timezone)."""
+    timezones: list[SenderZone] = Field(default_factory=list)
+    """Zones per sender group: a message from an address in a group's networks is read in that
+    group's zone (most specific network first), any other in ``timezone``."""
     max_message_size: int = Field(65535, ge=256)
     """Longer messages are cut and flagged ``truncated``."""
     relp_port: int | None = Field(None, ge=0, le=65535)

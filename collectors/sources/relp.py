@@ -46,6 +46,7 @@ from typing import Any
 from core.protocols import RawRecord
 
 from . import SourceCounters
+from .peer_zones import Zone
 from .syslog import DEFAULT_MAX_MESSAGE, PeerSlots, _meta
 
 __all__ = ["RelpSource", "RelpFramer", "RelpFrame", "RelpProtocolError", "DurableEmit"]
@@ -192,7 +193,7 @@ class RelpSource:
         name: str | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE,
         read_size: int = 256 * 1024,
-        timezone: str | None = None,
+        timezone: Zone = None,
         max_connections: int = 1024,
         max_connections_per_peer: int = 64,
         idle_timeout: float | None = 600.0,

@@ -48,6 +48,7 @@ from typing import Any
 from core.protocols import Emit, RawRecord
 
 from . import SourceCounters
+from .peer_zones import PeerZones, Zone
 
 __all__ = ["SyslogUDPSource", "SyslogTCPSource", "SyslogFramer", "PeerSlots", "udp_kernel_drops"]
 
@@ -215,11 +216,14 @@ class _TcpCounters(SourceCounters):
     slow_closed: int = 0
 
 
-def _meta(peer: Any, transport: str, timezone: str | None) -> dict[str, Any]:
+def _meta(peer: Any, transport: str, timezone: Zone) -> dict[str, Any]:
     meta: dict[str, Any] = {"network.transport": transport}
+    host = None
     if isinstance(peer, tuple) and len(peer) >= 2:
         host = peer[0]
         meta["log.source.address"] = f"[{host}]:{peer[1]}" if ":" in str(host) else f"{host}:{peer[1]}"
+    if isinstance(timezone, PeerZones):
+        timezone = timezone.zone_for(host) if host is not None else timezone.default
     if timezone:
         meta["timezone"] = timezone
     return meta
@@ -264,7 +268,7 @@ class SyslogUDPSource:
         queue_size: int = 10_000,
         batch_size: int = 500,
         rcvbuf: int = 8 * 1024 * 1024,
-        timezone: str | None = None,
+        timezone: Zone = None,
     ) -> None:
         self.host, self.port = host, port
         self.format, self.dataset, self.timezone = format, dataset, timezone
@@ -334,7 +338,7 @@ class SyslogTCPSource:
         name: str | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE,
         read_size: int = 64 * 1024,
-        timezone: str | None = None,
+        timezone: Zone = None,
         max_connections: int = 1024,
         max_connections_per_peer: int = 64,
         idle_timeout: float | None = 600.0,
