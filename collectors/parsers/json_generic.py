@@ -70,6 +70,8 @@ class JsonParser(JsonFamilyParser):
                 ev["event"]["dataset"] = record_dataset
             set_timestamp(ev, ts, now)
             return
+        if self._parse_shipped(ev, doc, record, now, ecs=False):
+            return
         ev["json"] = doc
         set_timestamp(ev, pick(doc, "timestamp", "time", "ts", "date", "datetime", "@t"), now)
         msg = pick_str(doc, "message", "msg", "log", "@m")
@@ -92,17 +94,22 @@ class JsonParser(JsonFamilyParser):
                 pass
 
 
-    def _parse_shipped(self, ev: Event, doc: dict[str, Any], record: Any, now: _dt.datetime) -> bool:
+    def _parse_shipped(self, ev: Event, doc: dict[str, Any], record: Any, now: _dt.datetime, *,
+                       ecs: bool = True) -> bool:
         """A shipper's document (Filebeat, Elastic Agent, Fluent Bit, Vector, Logstash) carrying the raw
-        ``message`` of a source we read: parse the message with that source's parser (the same one the
-        syslog path uses) and merge the shipper's fields over it. The shipper's ``event.dataset`` wins
-        over the record's (an index name); the log's own timestamp wins over the shipper's read time,
-        read in the shipper's ``event.timezone`` when it sends one, else in the record's zone (the site's)."""
-        message = doc.get("message")
+        line of a source we read: parse it with that source's parser (the same one the syslog path
+        uses) and keep the shipper's fields beside it. The shipper's ``event.dataset`` wins over the
+        record's (an index name); the log's own timestamp wins over the shipper's read time, read in
+        the shipper's ``event.timezone`` when it sends one, else in the record's zone (the site's).
+
+        ``ecs``: the document is ECS-shaped (Filebeat, Agent, Logstash, Fluent Bit), so its fields are
+        merged over the parsed ones; otherwise (Vector's ``host``/``file`` strings) they go under
+        ``json`` with ``file`` as ``log.file.path``, so a string can never break an ECS object."""
+        key, message = _raw_message(doc)
         event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
-        if not isinstance(message, str) or not message or event.get("original"):
-            return False
-        fmt = shipped_format(doc)
+        if message is None or (event.get("original") and event.get("original") != message):
+            return False  # no raw line, or one already parsed upstream (event.original kept apart)
+        fmt = shipped_format(doc, getattr(record, "dataset", None))
         if fmt is None:
             return False
         meta = dict(getattr(record, "meta", None) or {})
@@ -114,11 +121,20 @@ class JsonParser(JsonFamilyParser):
                                                   meta=meta), now=now)
         except ParseError:
             return False
-        shipper = {k: v for k, v in doc.items() if k not in ("message", "@timestamp")}
+        shipper = {k: v for k, v in doc.items() if k not in (key, "@timestamp")}
+        shipper_ts = doc.get("@timestamp") if ecs else pick(doc, "@timestamp", "timestamp")
         parsed_ts = parsed["@timestamp"] if parsed["@timestamp"] != parsed["event"]["ingested"] else None
         ev.clear()
         ev.update(parsed)
-        deep_merge(ev, shipper)
+        if ecs:
+            deep_merge(ev, shipper)
+        else:
+            path = shipper.pop("file", None)
+            shipper.pop("timestamp", None)
+            if shipper:
+                ev["json"] = shipper
+            if isinstance(path, str):
+                set_field(ev, "log.file.path", path)
         ev["event"]["original"] = message
         ev["event"]["ingested"] = parsed["event"]["ingested"]
         ev["event"].setdefault("kind", "event")
@@ -126,8 +142,18 @@ class JsonParser(JsonFamilyParser):
         if dataset:
             ev["event"]["dataset"] = dataset
         if parsed_ts is None:
-            set_timestamp(ev, doc.get("@timestamp"), now)
+            set_timestamp(ev, shipper_ts, now)
         return True
+
+
+def _raw_message(doc: dict[str, Any]) -> tuple[str, str | None]:
+    """(key, raw line): ``message`` (Filebeat, Agent, Logstash, Vector), else Fluent Bit's tail
+    key ``log`` when it is a string (in ECS ``log`` is an object, so a string cannot be ECS's)."""
+    for key in ("message", "log"):
+        value = doc.get(key)
+        if isinstance(value, str) and value:
+            return key, value
+    return "message", None
 
 
 def _shipped_dataset(doc: dict[str, Any]) -> str | None:
@@ -142,20 +168,34 @@ def _shipped_dataset(doc: dict[str, Any]) -> str | None:
     return None
 
 
-def shipped_format(doc: dict[str, Any]) -> str | None:
-    """Our format id for a shipper's document, from its dataset or its ``log.file.path``; None if unknown.
-
-    Both tables are derived from the parsers' ``datasets`` and ``log_paths`` declarations."""
-    dataset = _shipped_dataset(doc)
-    if dataset in ROUTES.by_dataset:
-        return ROUTES.by_dataset[dataset]
+def _shipped_path(doc: dict[str, Any]) -> str | None:
     log = doc.get("log") if isinstance(doc.get("log"), dict) else {}
     file = log.get("file") if isinstance(log.get("file"), dict) else {}
     path = file.get("path")
     if isinstance(path, str):
+        return path
+    vector_file = doc.get("file")  # Vector's file source
+    return vector_file if isinstance(vector_file, str) else None
+
+
+def shipped_format(doc: dict[str, Any], index_dataset: str | None = None) -> str | None:
+    """Our format id for a shipper's document; None if unknown.
+
+    Tried in order: the document's dataset (``event.dataset``, ``data_stream.dataset``,
+    ``event.module`` + ``fileset.name``), its file path (``log.file.path``, Vector's ``file``),
+    then ``index_dataset``, the dataset of the data stream it was sent to
+    (``logs-system.auth-default``: Fluent Bit, Vector or Logstash pointed at Elastic's naming).
+    Both tables are derived from the parsers' ``datasets`` and ``log_paths`` declarations."""
+    dataset = _shipped_dataset(doc)
+    if dataset in ROUTES.by_dataset:
+        return ROUTES.by_dataset[dataset]
+    path = _shipped_path(doc)
+    if path is not None:
         for prefix, fmt in ROUTES.by_path:
             if path.startswith(prefix):
                 return fmt
+    if index_dataset in ROUTES.by_dataset:
+        return ROUTES.by_dataset[index_dataset]
     return None
 
 

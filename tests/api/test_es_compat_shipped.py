@@ -83,3 +83,59 @@ def test_record_zone_takes_iana_names_and_utc_offsets(name: str, offset: int) ->
 @pytest.mark.parametrize("name", ["+25:00", "Mars/Olympus", "7", ""])
 def test_record_zone_falls_back_on_nonsense(name: str) -> None:
     assert record_zone(RawRecord(b"", meta={"timezone": name})) is dt.timezone.utc
+
+
+# -- each shipper's own document shape, parsed in process (the HTTP path is the same call) ----------
+from collectors.parsers import parse_record  # noqa: E402
+from core.events import flatten  # noqa: E402
+
+NOW = dt.datetime(2026, 11, 25, 5, 0, tzinfo=dt.timezone.utc)
+LINE = "Nov 25 10:29:05 fc-gpu-01 sshd[811]: Failed password for root from 203.0.113.99 port 40001 ssh2"
+DETECTION = ("@timestamp", "source.ip", "source.port", "user.name", "event.outcome", "event.action", "process.name")
+
+
+def _parsed(doc: dict, dataset: str | None = None) -> dict:
+    return flatten(parse_record(RawRecord(json.dumps(doc).encode(), format="json", source="bulk:x", dataset=dataset,
+                                          meta={"timezone": DEFAULT_SITE_ZONE}), now=NOW))
+
+
+def _syslog() -> dict:
+    return flatten(parse_record(RawRecord(LINE.encode(), format="syslog", meta={"timezone": DEFAULT_SITE_ZONE}),
+                                now=NOW))
+
+
+@pytest.mark.parametrize("shipper,doc,index_dataset", [
+    # Logstash 8 (ECS compatibility v8): its file input copies the line into event.original too.
+    ("logstash", {"@timestamp": "2026-11-25T04:59:00.000Z", "message": LINE, "event": {"original": LINE},
+                  "log": {"file": {"path": "/var/log/auth.log"}}, "host": {"name": "fc-gpu-01"}}, "generic"),
+    # Fluent Bit's tail input: the line under "log", sent to a data stream named as Elastic names them.
+    ("fluent-bit", {"@timestamp": "2026-11-25T04:59:00.000Z", "log": LINE}, "system.auth"),
+    # Vector's file source: flat strings host/file, its own "timestamp" and "source_type".
+    ("vector", {"file": "/var/log/auth.log", "host": "fc-gpu-01", "message": LINE, "source_type": "file",
+                "timestamp": "2026-11-25T04:59:00.000Z"}, None),
+])
+def test_each_shippers_document_is_parsed_like_the_syslog_line(shipper: str, doc: dict,
+                                                               index_dataset: str | None) -> None:
+    got, want = _parsed(doc, index_dataset), _syslog()
+    assert {k: got.get(k) for k in DETECTION} == {k: want.get(k) for k in DETECTION}, shipper
+    assert got["source.ip"] == "203.0.113.99" and got["@timestamp"] == "2026-11-25T03:29:05.000Z"
+    assert got["event.original"] == LINE and got["event.dataset"] == "system.auth"
+    if shipper == "vector":  # flat strings kept apart from ECS objects
+        assert got["log.file.path"] == "/var/log/auth.log" and got["json.source_type"] == "file"
+        assert got["host.name"] == "fc-gpu-01" and "json.host" in got
+
+
+def test_a_line_parsed_upstream_is_not_parsed_again() -> None:
+    """``event.original`` differing from ``message``: someone upstream already parsed it (an
+    ingest pipeline, a Logstash filter): the document is taken as it is."""
+    doc = {"@timestamp": "2026-11-25T04:59:00.000Z", "message": "Failed password for root",
+           "event": {"original": LINE, "dataset": "system.auth", "outcome": "failure"},
+           "source": {"ip": "198.51.100.1"}}
+    got = _parsed(doc)
+    assert got["source.ip"] == "198.51.100.1" and got["message"] == "Failed password for root"
+    assert got["@timestamp"] == "2026-11-25T04:59:00.000Z"
+
+
+def test_unknown_index_dataset_leaves_plain_json_alone() -> None:
+    got = _parsed({"message": LINE, "level": "info"}, dataset="acme-app")
+    assert "source.ip" not in got and got["json.message"] == LINE
