@@ -30,6 +30,8 @@ import nats
 import pytest
 
 from bus.servers import NatsCluster
+from bus.spool import SegmentSpool
+from core.bus import BusRecord
 from citysoc.testing import ServeProcess, free_port, wait_for
 
 
@@ -303,3 +305,47 @@ def test_a_full_spool_refuses_the_newest_counts_them_and_alerts_once(district, c
     queued = wait_for(lambda: _alerts(core, viewer, "bus:spool_full"), timeout=30)
     assert len(queued) == 1 and "district-7" in queued[0]["rule_title"], queued
     assert _metric(collector, admin, "spool_dropped_total") == len(sender.refused)
+
+
+# -- the spool on its own (real files, no NATS) ----------------------------------------
+def _records(first: int, n: int, src: str = "cam-1") -> list[BusRecord]:
+    return [BusRecord(id=f"{src}-{i}", partition=i % 4, source=src,
+                      event={"message": f"frame {i} " + "x" * 200, "labels": {"seq": i}}) for i in range(first, first + n)]
+
+
+def _drain(spool: SegmentSpool, step: int = 7) -> list[int]:
+    out = []
+    while True:
+        recs, mark = spool.peek(step)
+        if not recs:
+            return out
+        out += [r.event["labels"]["seq"] for r in recs]
+        spool.commit(mark)
+
+
+def test_spool_refuses_the_newest_within_its_bound_and_counts_them(tmp_path: Path) -> None:
+    spool = SegmentSpool(tmp_path / "spool", max_bytes=20_000, segment_bytes=4096)
+    accepted = sum(spool.append(_records(i, 10)) for i in range(0, 300, 10))
+    assert 0 < accepted < 300 and spool.dropped == 300 - accepted and spool.appended == accepted
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "spool").glob("seg-*.log"))
+    assert on_disk == spool.bytes <= 20_000
+    assert _drain(spool) == list(range(accepted))  # the oldest kept, in order: the newest were refused
+    assert spool.events == 0 and spool.bytes == 0 and not list((tmp_path / "spool").glob("seg-*.log"))
+    assert spool.append(_records(1000, 10)) == 10  # room again once forwarded
+
+
+def test_spool_survives_a_restart_and_cuts_a_torn_write(tmp_path: Path) -> None:
+    folder = tmp_path / "spool"
+    spool = SegmentSpool(folder, max_bytes=1 << 20, segment_bytes=4096)
+    for i in range(0, 100, 10):
+        spool.append(_records(i, 10))
+    recs, mark = spool.peek(35)
+    spool.commit(mark)  # 35 forwarded before the restart
+    spool.close()
+    last = sorted(folder.glob("seg-*.log"))[-1]
+    with open(last, "ab") as f:  # a crash in the middle of writing a frame (never acknowledged)
+        f.write(b"\x40\x00\x00\x00\x01\x02\x03\x04{\"id\": \"half")
+    again = SegmentSpool(folder, max_bytes=1 << 20, segment_bytes=4096)
+    assert again.events == 65
+    again.append(_records(100, 5))
+    assert _drain(again) == list(range(35, 105))
