@@ -145,6 +145,10 @@ def set_timestamp(ev: Event, value: Any, now: _dt.datetime, *, original: str | N
         add_tag(ev, "timestamp_invalid")
         set_field(ev, "citysoc.timestamp_original", original if original is not None else str(value))
         return
+    if ts.year < 1970:  # no log line predates the epoch (and the year would not print in 4 digits)
+        add_tag(ev, "timestamp_invalid")
+        set_field(ev, "citysoc.timestamp_original", original if original is not None else str(value))
+        return
     if ts - now > FUTURE_TOLERANCE:
         add_tag(ev, "timestamp_future")
         set_field(ev, "citysoc.timestamp_original", original if original is not None else str(value))

@@ -180,7 +180,7 @@ class AuditdParser(AppParser):
         kv = parse_kv(m.group("body"))
         ev["message"] = message
         set_timestamp(ev, m.group("ts"), now)
-        log: dict[str, object] = {"record_type": rtype, "sequence": int(m.group("seq"))}
+        log: dict[str, object] = {"record_type": rtype, "sequence": to_int(m.group("seq"))}
         log.update(kv)
         ev["auditd"] = {"log": log}
         if m.group("node"):

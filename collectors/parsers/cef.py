@@ -223,10 +223,10 @@ def _map(ev: Event, x: dict[str, str], now: _dt.datetime) -> None:
     for key, field in (("startTime", "start"), ("endTime", "end"), ("agentReceiptTime", "created")):
         if x.get(key):
             t = _cef_time(x[key])
-            if isinstance(t, (int, float)):
-                e[field] = _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="milliseconds").replace(
-                    "+00:00", "Z")
-            else:
+            try:
+                e[field] = (_dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="milliseconds")
+                            .replace("+00:00", "Z")) if isinstance(t, (int, float)) else x[key]
+            except (ValueError, OverflowError, OSError):  # past year 9999: kept as written
                 e[field] = x[key]
     # A custom-string label names its value: "cs1Label=Module cs1=systemd" -> cef.extensions keep both.
 
