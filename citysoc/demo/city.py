@@ -17,36 +17,38 @@ network            zone                  holds
 from __future__ import annotations
 
 import random
+import unicodedata
 from dataclasses import dataclass
 
 from core.assets import Asset, Location
 
 __all__ = ["DISTRICTS", "City", "build_city", "VMS_IP", "SOC_IP"]
 
-# (name, ward, lat, lon): a ward of each district near its centre.
+# (name, ward, lat, lon): a ward of each district near its centre, named as the city writes
+# them (with diacritics); asset ids and host names are the ASCII short form (``_short``).
 DISTRICTS: list[tuple[str, str, float, float]] = [
-    ("Quan 1", "Ben Nghe", 10.7769, 106.7009),
-    ("Quan 3", "Vo Thi Sau", 10.7840, 106.6844),
-    ("Quan 4", "Phuong 13", 10.7579, 106.7046),
-    ("Quan 5", "Phuong 11", 10.7540, 106.6634),
-    ("Quan 6", "Phuong 7", 10.7480, 106.6352),
-    ("Quan 7", "Tan Phong", 10.7340, 106.7216),
-    ("Quan 8", "Phuong 4", 10.7241, 106.6286),
-    ("Quan 10", "Phuong 12", 10.7746, 106.6679),
-    ("Quan 11", "Phuong 5", 10.7629, 106.6500),
-    ("Quan 12", "Tan Chanh Hiep", 10.8672, 106.6413),
-    ("Binh Thanh", "Phuong 25", 10.8106, 106.7091),
-    ("Phu Nhuan", "Phuong 9", 10.7992, 106.6803),
-    ("Go Vap", "Phuong 10", 10.8387, 106.6653),
-    ("Tan Binh", "Phuong 2", 10.8015, 106.6528),
-    ("Tan Phu", "Tan Son Nhi", 10.7901, 106.6282),
-    ("Binh Tan", "Binh Tri Dong", 10.7653, 106.6037),
-    ("Thu Duc", "Thao Dien", 10.8031, 106.7390),
-    ("Binh Chanh", "Tan Tuc", 10.6880, 106.5938),
-    ("Hoc Mon", "Thi tran Hoc Mon", 10.8864, 106.5923),
-    ("Nha Be", "Phu Xuan", 10.6957, 106.7397),
-    ("Cu Chi", "Thi tran Cu Chi", 10.9733, 106.4936),
-    ("Can Gio", "Can Thanh", 10.4114, 106.9547),
+    ("Quận 1", "Bến Nghé", 10.7769, 106.7009),
+    ("Quận 3", "Võ Thị Sáu", 10.7840, 106.6844),
+    ("Quận 4", "Phường 13", 10.7579, 106.7046),
+    ("Quận 5", "Phường 11", 10.7540, 106.6634),
+    ("Quận 6", "Phường 7", 10.7480, 106.6352),
+    ("Quận 7", "Tân Phong", 10.7340, 106.7216),
+    ("Quận 8", "Phường 4", 10.7241, 106.6286),
+    ("Quận 10", "Phường 12", 10.7746, 106.6679),
+    ("Quận 11", "Phường 5", 10.7629, 106.6500),
+    ("Quận 12", "Tân Chánh Hiệp", 10.8672, 106.6413),
+    ("Bình Thạnh", "Phường 25", 10.8106, 106.7091),
+    ("Phú Nhuận", "Phường 9", 10.7992, 106.6803),
+    ("Gò Vấp", "Phường 10", 10.8387, 106.6653),
+    ("Tân Bình", "Phường 2", 10.8015, 106.6528),
+    ("Tân Phú", "Tân Sơn Nhì", 10.7901, 106.6282),
+    ("Bình Tân", "Bình Trị Đông", 10.7653, 106.6037),
+    ("Thủ Đức", "Thảo Điền", 10.8031, 106.7390),
+    ("Bình Chánh", "Tân Túc", 10.6880, 106.5938),
+    ("Hóc Môn", "Thị trấn Hóc Môn", 10.8864, 106.5923),
+    ("Nhà Bè", "Phú Xuân", 10.6957, 106.7397),
+    ("Củ Chi", "Thị trấn Củ Chi", 10.9733, 106.4936),
+    ("Cần Giờ", "Cần Thạnh", 10.4114, 106.9547),
 ]
 
 VMS_IP = "10.20.0.2"
@@ -64,8 +66,15 @@ class City:
         return [a for a in self.assets if a.type == t]
 
 
+def _ascii(text: str) -> str:
+    """"Bình Thạnh" -> "Binh Thanh" (ids and host names stay ASCII)."""
+    plain = unicodedata.normalize("NFKD", text.replace("Đ", "D").replace("đ", "d"))
+    return "".join(c for c in plain if not unicodedata.combining(c))
+
+
 def _short(district: str) -> str:
-    return district.replace("Quan ", "q").replace(" ", "").lower()[:6]
+    """"Quận 7" -> "q7", "Bình Thạnh" -> "binhth": the district part of asset ids."""
+    return _ascii(district).replace("Quan ", "q").replace(" ", "").lower()[:6]
 
 
 def build_city(cameras: int = 240, *, seed: int = 7) -> City:
@@ -75,7 +84,7 @@ def build_city(cameras: int = 240, *, seed: int = 7) -> City:
     assets: list[Asset] = [
         Asset(id="vms-01", name="Video management server", type="vms", center="operations", criticality=5,
               subsystem="cctv", zone="camera-core", ips=[VMS_IP], hostnames=["vms-01"], owner="operations-center",
-              log_sources=["linux.auth"], location=Location(ward="Ben Nghe", district="Quan 1", lat=10.7769,
+              log_sources=["linux.auth"], location=Location(ward="Bến Nghé", district="Quận 1", lat=10.7769,
                                                            lon=106.7009)),
     ]
     nvrs: list[Asset] = []
@@ -105,7 +114,7 @@ def build_city(cameras: int = 240, *, seed: int = 7) -> City:
     wh = [Asset(id=f"wh-db-{k:02d}", name=f"Warehouse PostgreSQL node {k}", type="db_node", center="warehouse",
                 criticality=5, subsystem="warehouse", zone="warehouse-db", ips=[f"10.30.0.{10 + k}"],
                 hostnames=[f"wh-db-{k:02d}"], owner="data-warehouse", log_sources=["postgresql.log"],
-                log_interval_s=900, location=Location(ward="Thao Dien", district="Thu Duc"))
+                log_interval_s=900, location=Location(ward="Thảo Điền", district="Thủ Đức"))
           for k in (1, 2, 3)]
     wh += [Asset(id=f"etl-{k:02d}", name=f"ETL runner {k}", type="etl", center="warehouse", criticality=4,
                  subsystem="warehouse", zone="warehouse-db", ips=[f"10.30.0.{20 + k}"], hostnames=[f"etl-{k:02d}"],

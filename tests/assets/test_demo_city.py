@@ -47,3 +47,21 @@ def test_every_generated_line_parses_and_is_attributed(tmp_path: Path) -> None:
     assert all(world.start <= ts < world.end + 3600 for ts, _r in world.records)
     for p in world.pcaps:
         assert sum(1 for _ in pcap_events(p)) > 0
+
+
+def test_place_names_are_written_as_the_city_writes_them_ids_stay_ascii(tmp_path: Path) -> None:
+    """Issue 16: the demo's places read "Quan 7", "Thu Duc"; they are "Quận 7", "Thủ Đức".
+    Asset ids and host names (what logs and queries use) stay ASCII and unchanged."""
+    city = build_city(44)
+    by = city.by_id
+    assert by["cam-q7-0001"].name == "Camera Quận 7 #1" and by["cam-q7-0001"].hostnames == ["CAM-Q7-0001"]
+    assert by["cam-binhth-0001"].location.district == "Bình Thạnh"
+    assert by["nvr-thuduc-01"].name == "NVR Thủ Đức" and by["nvr-thuduc-01"].location.ward == "Thảo Điền"
+    assert by["wh-db-01"].location.district == "Thủ Đức" and by["vms-01"].location.ward == "Bến Nghé"
+    assert all(a.id.isascii() and all(h.isascii() for h in a.hostnames) for a in city.assets)
+    # every district and ward name carries its diacritics (only "Phường n" wards are plain digits)
+    plain = [n for d in DISTRICTS for n in d[:2] if n.isascii()]
+    assert plain == [], plain
+    p = tmp_path / "inventory.yml"
+    p.write_text(dump_yaml(city.assets), encoding="utf-8")
+    assert AssetIndex.load(p).lookup_ip(by["cam-q7-0001"].ips[0]).name == "Camera Quận 7 #1"
