@@ -45,7 +45,10 @@ def _mac(raw: str) -> tuple[str | None, str | None, int | None]:
         return None, None, None
     dst = "-".join(parts[0:6]).upper()
     src = "-".join(parts[6:12]).upper()
-    etype = int(parts[12] + parts[13], 16) if len(parts) >= 14 and all(len(p) == 2 for p in parts[12:14]) else None
+    try:
+        etype = int(parts[12] + parts[13], 16) if len(parts) >= 14 and all(len(p) == 2 for p in parts[12:14]) else None
+    except ValueError:  # not hex: no EtherType
+        etype = None
     return dst, src, etype
 
 

@@ -117,6 +117,8 @@ class OnvifParser:
             raise ParseError(f"ONVIF document refused: {type(exc).__name__} (DTDs and entities are not allowed)") from exc
         except XmlParseError as exc:
             raise ParseError(f"ONVIF document is not well-formed XML: {exc}") from exc
+        except (LookupError, ValueError) as exc:  # an XML declaration naming an encoding Python does not have
+            raise ParseError(f"ONVIF document cannot be decoded: {exc}") from exc
         msgs = [_message(nm) for nm in root.iter(f"{_WSNT}NotificationMessage")]
         if not msgs:
             add_tag(ev, "onvif_no_notification")
