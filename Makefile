@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export CITYSOC_DATA ?= ./data
 
-.PHONY: install run test bench clean
+.PHONY: install run lint test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,7 +20,13 @@ run: $(STAMP)
 	$(if $(DEMO),$(BIN)/citysoc demo --if-empty,)
 	$(BIN)/citysoc serve --host 127.0.0.1 --port 8000$(if $(DEMO), --config $(CITYSOC_DATA)/citysoc-demo.yml,)
 
-test: $(STAMP)
+# Lint and types first (rules and strictness in pyproject.toml): seconds, and they catch
+# what a refactor broke before the slow suite runs.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
 	bash scripts/system-deps.sh
 	$(BIN)/python -m pytest -q tests
 

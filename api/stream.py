@@ -98,7 +98,7 @@ class AlertBroadcaster:
         loop = self._loop
         if loop is None or not self._subs or loop.is_closed():
             return
-        items = []
+        items: list[tuple[str, int | None, bytes]] = []
         for ch in changes:
             a = ch.alert
             data = orjson.dumps(a.to_dict(with_events=False))
@@ -125,7 +125,8 @@ class AlertBroadcaster:
                 "steps": [{"name": s.name, "status": s.status, "approved_by": s.approved_by} for s in run.steps]}
         frame = sse_frame(event, orjson.dumps(body), f"run-{run.id}-{run.status}")
         try:
-            loop.call_soon_threadsafe(self._deliver, [("run", None, frame)])
+            batch: list[tuple[str, int | None, bytes]] = [("run", None, frame)]
+            loop.call_soon_threadsafe(self._deliver, batch)
         except RuntimeError:
             return
         with self._lock:

@@ -315,7 +315,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         a, b = r["attack"], r["benign"]
         print(f"{name:26} {r['bytes']:>10,} {str(a['status']) + ' ' + a['answer'][:19]:>24} {a['growth_mb']:>7} "
               f"{a['seconds']:>6} | {str(b['status']) + ' ' + b['answer'][:19]:>24} {b['growth_mb']:>7} "
-              f"{b['seconds']:>6} {str(r['ratio']):>6} {'ok' if r['within_aim'] else 'MISSED':6} "
+              f"{b['seconds']:>6} {r['ratio']!s:>6} {'ok' if r['within_aim'] else 'MISSED':6} "
               f"{'ok' if r['within_limit_bound'] else 'OVER'} {r['limit_bound_mb'] or ''}")
     return {"aim": f"attack growth < 2x benign and < {AIM_MB} MiB (growth <= {NOISE_MB} MiB counts as noise)",
             "bound": "attack growth <= what our limits let one request hold (limit_bound_mb: the "

@@ -30,7 +30,7 @@ VIEWS = {"default": "/alerts", "filtered": "/alerts?status=new&level=medium&cent
 
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, int(round(p / 100 * (len(xs) - 1)))))] if xs else float("nan")
+    return xs[min(len(xs) - 1, max(0, round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
 
 
 def _seed(soc: Any, n: int) -> float:

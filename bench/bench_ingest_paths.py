@@ -403,7 +403,7 @@ def run(quick: bool, soak_seconds: float | None = None) -> dict:
         after = _store_only(tmp, docs, "baseline-b")
     store_rate = (before + after) / 2
     figures["store_only_events_per_s"] = {"before": round(before), "after": round(after), "mean": round(store_rate)}
-    for name, r in results.items():
+    for r in results.values():
         for path in ("syslog_tcp", "bulk", "syslog_udp"):
             r[path]["vs_store_only"] = round(r[path]["events_per_s"] / store_rate, 3)
     figures["scenarios"] = results

@@ -236,9 +236,9 @@ def run(quick: bool) -> dict:
     n = 2_000 if quick else 30_000
     figures: dict[str, dict[str, float]] = {}
     for name, (fmt, lines, baseline) in _lines(n).items():
-        _rate(lambda b: parse_record(RawRecord(b, format=fmt)), lines[:200])  # warm up
+        _rate(lambda b, fmt=fmt: parse_record(RawRecord(b, format=fmt)), lines[:200])  # warm up
         base = _rate(baseline, lines)
-        named = _rate(lambda b: parse_record(RawRecord(b, format=fmt)), lines)
+        named = _rate(lambda b, fmt=fmt: parse_record(RawRecord(b, format=fmt)), lines)
         auto = _rate(lambda b: parse_record(RawRecord(b, format="auto")), lines)
         figures[name] = {
             "lines": len(lines),

@@ -105,7 +105,7 @@ def make_capture(path: Path, packets: int) -> None:
         t += 0.00002
         sec = int(t)
         w.write_packet(_patch(frame, sess[2], sess[3], sess[4], direction), sec=sec,
-                       usec=int(round((t - sec) * 1e6)) % 1_000_000)
+                       usec=round((t - sec) * 1e6) % 1_000_000)
         written += 1
         sess[1] += 1
         if sess[1] == len(sess[0]):
@@ -120,7 +120,7 @@ def _time(fn) -> tuple[float, int]:
 
 
 def run(quick: bool) -> dict:
-    from scapy.all import PcapReader, RawPcapReader  # noqa: F401 (scapy.all registers every layer)
+    from scapy.all import PcapReader, RawPcapReader
 
     from collectors.network import NetworkDecoder, pcap_events
 

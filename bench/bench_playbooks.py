@@ -65,7 +65,7 @@ steps:
 
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))], 3)
+    return round(xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))], 3)
 
 
 def _summary(xs: list[float]) -> dict[str, float]:
@@ -117,7 +117,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 while not runner._tasks and time.monotonic() < deadline:
                     await asyncio.sleep(0)
                 await runner.drain()
-                total, runs = runner.list_runs(limit=1)
+                _total, runs = runner.list_runs(limit=1)
                 r = runs[0]
                 assert r.status == "succeeded", r.reason
                 start_lat.append((began[r.id] - t0) * 1000)

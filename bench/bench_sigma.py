@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -272,7 +271,7 @@ def run(quick: bool) -> dict[str, Any]:
         # -- baseline: SQLite per rule, same corpus, same run ---------------------------
         c = _Clock()
         base = _sqlite_baseline(events, limit_rules=200 if quick else None)
-        base_w, base_c = c.stop()
+        _base_w, base_c = c.stop()
         base["end_to_end_cpu_s"] = round(base_c, 2)
         res["sqlite_baseline"] = base
         if not quick:

@@ -26,7 +26,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import orjson
 
@@ -81,7 +82,7 @@ def make_events(n: int, *, seed: int = 42, span_days: float = 5.0) -> list[dict[
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
     s = sorted(samples)
-    p95 = s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
+    p95 = s[min(len(s) - 1, round(0.95 * (len(s) - 1)))]
     return {"p50_ms": round(statistics.median(s) * 1000, 2), "p95_ms": round(p95 * 1000, 2)}
 
 
@@ -216,8 +217,8 @@ def run(quick: bool) -> dict[str, Any]:
             path = tmp / f"tok_{name}.db"
             s = SQLiteEventStore(path, tokenizer=name)
             secs = _ingest(s, events[:tok_n])
-            ft, res = _timed(lambda: s.count("tamper AND alarm"), repeat)
-            ph, _ = _timed(lambda: s.count('"firmware update"'), repeat)
+            ft, res = _timed(lambda s=s: s.count("tamper AND alarm"), repeat)
+            ph, _ = _timed(lambda s=s: s.count('"firmware update"'), repeat)
             tok[name] = {
                 "ingest_events_per_s": round(tok_n / secs),
                 "db_mb": _size_mb(path),

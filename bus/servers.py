@@ -101,7 +101,7 @@ class NatsCluster:
         cports = [free_port() for _ in range(nodes)]
         self.nodes = [NatsNode(name=f"n{i + 1}", port=free_port(), cluster_port=cports[i],
                                store_dir=Path(folder) / f"n{i + 1}" / "js", cluster_name=name,
-                               routes=[p for p in cports] if nodes > 1 else [])
+                               routes=list(cports) if nodes > 1 else [])
                       for i in range(nodes)]
 
     @property

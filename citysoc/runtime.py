@@ -46,9 +46,9 @@ def make_sources(settings: Settings) -> list[Source]:
             from collectors.sources.peer_zones import PeerZones
 
             zone = PeerZones([(g.name, g.networks, g.timezone) for g in sy.timezones], default=str(zone))
-        common = dict(format=sy.format, timezone=zone, max_message_size=sy.max_message_size)
-        stream = dict(max_connections=sy.max_connections, max_connections_per_peer=sy.max_connections_per_peer,
-                      idle_timeout=sy.idle_timeout, frame_timeout=sy.frame_timeout)
+        common = {"format": sy.format, "timezone": zone, "max_message_size": sy.max_message_size}
+        stream = {"max_connections": sy.max_connections, "max_connections_per_peer": sy.max_connections_per_peer,
+                      "idle_timeout": sy.idle_timeout, "frame_timeout": sy.frame_timeout}
         if sy.udp:
             sources.append(SyslogUDPSource(host=sy.host, port=sy.port, **common))
         if sy.tcp:
@@ -195,10 +195,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     from api.header_timeout import header_timeout_protocol
 
     srv = settings.server
-    return dict(host=srv.host, port=srv.port, limit_concurrency=srv.limit_concurrency,
-                timeout_keep_alive=srv.timeout_keep_alive, http=header_timeout_protocol(srv.header_timeout),
-                h11_max_incomplete_event_size=srv.max_header_bytes,
-                proxy_headers=bool(srv.trusted_proxies), forwarded_allow_ips=list(srv.trusted_proxies) or None)
+    return {"host": srv.host, "port": srv.port, "limit_concurrency": srv.limit_concurrency,
+                "timeout_keep_alive": srv.timeout_keep_alive, "http": header_timeout_protocol(srv.header_timeout),
+                "h11_max_incomplete_event_size": srv.max_header_bytes,
+                "proxy_headers": bool(srv.trusted_proxies), "forwarded_allow_ips": list(srv.trusted_proxies) or None}
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -353,7 +353,7 @@ async def _run_server(settings: Settings, *, log_level: str, stoppers: list[Any]
     async def _end_alert_streams() -> None:
         # uvicorn waits for open responses before it stops; SSE streams never end on
         # their own, so end them as soon as shutdown begins.
-        while not server.should_exit:
+        while not server.should_exit:  # noqa: ASYNC110 -- uvicorn exposes a flag, not an event
             await asyncio.sleep(0.2)
         services["alert_stream"].close()
 

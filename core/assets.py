@@ -303,8 +303,8 @@ def asset_from_record(row: Mapping[str, Any]) -> Asset:
             ipaddress.ip_network(ip, strict=False)
         except ValueError:
             problems.append(f"{ip!r} is not an IP address or network")
-    loc = clean.get("location") if isinstance(clean.get("location"), Mapping) else {}
-    loc = {str(k).lower(): v for k, v in loc.items()}
+    raw_loc = clean.get("location")
+    loc = {str(k).lower(): v for k, v in raw_loc.items()} if isinstance(raw_loc, Mapping) else {}
     ward = _opt(loc.get("ward", clean.get("ward")))
     district = _opt(loc.get("district", clean.get("district")))
     lat = _float(loc.get("lat", clean.get("lat")), "lat", -90, 90, problems)
@@ -348,7 +348,7 @@ def assets_from_records(rows: Iterable[Any], *, source: str = "<inventory>", csv
             problems.append(f"{where}: duplicate id {a.id!r}")
             continue
         seen[a.id] = a.id
-        for key in [ip for ip in a.ips] + [h.lower() for h in a.hostnames]:
+        for key in list(a.ips) + [h.lower() for h in a.hostnames]:
             other = seen.get("addr:" + key)
             if other is not None:
                 problems.append(f"{where}: {key} already belongs to {other!r}")
@@ -570,7 +570,7 @@ def asset_risk(alerts: Iterable[Any], criticality: int, now: float) -> int:
                 age = 0.0
             w *= math.pow(0.5, age / RISK_HALF_LIFE_S)
         keep *= 1.0 - min(w, 1.0)
-    return int(round(100 * (1.0 - keep)))
+    return round(100 * (1.0 - keep))
 
 
 def center_summary(center: str, assets: Sequence[Asset], health: Mapping[str, AssetHealth], alerts: Sequence[Any],

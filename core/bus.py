@@ -53,10 +53,9 @@ GROUPS = ("detector", "writer")
 """The consumer groups of a citysoc deployment; each sees every partition exactly once."""
 
 
-ROLES = ("collector", "detector", "writer", "api")
-"""What one ``citysoc serve`` node may do; one process may hold several (default: all)."""
-
 Role = Literal["collector", "detector", "writer", "api"]
+ROLES: tuple[Role, ...] = ("collector", "detector", "writer", "api")
+"""What one ``citysoc serve`` node may do; one process may hold several (default: all)."""
 
 
 class BusSettings(BaseModel):

@@ -243,7 +243,7 @@ TS_MS = "ts_ms"
 """The name of the one attribute that carries ``@timestamp`` as epoch milliseconds."""
 
 
-class StampedEvent(dict):  # type: ignore[type-arg]
+class StampedEvent(dict):
     """An event that has passed the edge: nested, with ``@timestamp`` set and its epoch
     milliseconds in :attr:`ts_ms`. It *is* a ``dict`` (orjson, Sigma and the API see a
     plain mapping); the attribute does not serialize, so a batch that crosses a process
@@ -292,8 +292,8 @@ def stamp(event: Mapping[str, Any], ts_ms: int | None = None, now_ms: int | None
             ev["@timestamp"] = to_utc_iso(_dt.datetime.fromtimestamp(ts_ms / 1000, _dt.timezone.utc))
         else:
             ts_ms = iso_ms(raw)
-    ev.ts_ms = ts_ms  # type: ignore[union-attr]
-    return ev  # type: ignore[return-value]
+    ev.ts_ms = ts_ms
+    return ev
 
 
 def event_ms(event: Mapping[str, Any]) -> int | None:

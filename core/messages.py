@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ CATALOG_DIR = Path(__file__).resolve().parents[1] / "dashboards" / "i18n"
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalog(lang: str) -> dict[str, str]:
     return json.loads((CATALOG_DIR / f"{lang}.json").read_text(encoding="utf-8"))
 

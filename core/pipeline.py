@@ -131,7 +131,7 @@ class EventQueue:
                     break
                 try:
                     await asyncio.wait_for(self._cond.wait_for(lambda: bool(self._items)), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
                 if self._items and taken + self._items[0].size() > max_events:
                     break

@@ -100,9 +100,9 @@ class ReportSettings(BaseModel):
 
     schedules: list[Literal["daily", "weekly", "monthly"]] = Field(default_factory=list)
     """Which periodic reports to make: any of ``daily``, ``weekly``, ``monthly`` (none by default)."""
-    formats: list[Literal["pdf", "csv", "json", "html"]] = Field(default_factory=lambda: ["pdf", "json"])
+    formats: list[Literal["pdf", "csv", "json", "html"]] = Field(default=["pdf", "json"])
     """Formats made for each scheduled period."""
-    langs: list[Literal["vi", "en"]] = Field(default_factory=lambda: ["vi"])
+    langs: list[Literal["vi", "en"]] = Field(default=["vi"])
     """Languages made for each scheduled period."""
     tz: str = "Asia/Ho_Chi_Minh"
     """Zone whose midnights bound the periods."""

@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUSY_TIMEOUT_S", "connect", "transaction", "Database"]
+__all__ = ["BUSY_TIMEOUT_S", "connect", "transaction", "inserted_id", "Database"]
 
 BUSY_TIMEOUT_S = 30.0
 """How long any connection waits for another connection's lock before ``database is locked``."""
@@ -79,6 +79,15 @@ def transaction(conn: sqlite3.Connection, lock: AbstractContextManager[Any]) -> 
             raise
         else:
             conn.execute("COMMIT")
+
+
+def inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid the ``INSERT`` on ``cur`` made (``lastrowid`` is typed optional: it is
+    ``None`` only before any insert, which would be a bug in the caller)."""
+    rowid = cur.lastrowid
+    if rowid is None:
+        raise RuntimeError("no row was inserted")
+    return int(rowid)
 
 
 class Database:

@@ -138,9 +138,9 @@ def parse_chunk(records: Sequence[RecordTuple]) -> ParsedChunk:
         blob = orjson.dumps(events, option=orjson.OPT_NON_STR_KEYS)
     except (TypeError, orjson.JSONEncodeError):  # one event the store could not keep either
         keep: list[int] = []
-        for k, ev in enumerate(events):
+        for k, one in enumerate(events):
             try:
-                orjson.dumps(ev, option=orjson.OPT_NON_STR_KEYS)
+                orjson.dumps(one, option=orjson.OPT_NON_STR_KEYS)
                 keep.append(k)
             except (TypeError, orjson.JSONEncodeError) as exc:
                 errors.append((origin[k], f"JSONEncodeError: {exc}"))

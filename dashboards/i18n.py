@@ -8,7 +8,7 @@ the key itself, so a gap is visible rather than blank.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from starlette.requests import Request
@@ -20,7 +20,7 @@ LANG_COOKIE = "citysoc_lang"
 _DIR = Path(__file__).with_name("i18n")
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(lang: str) -> dict[str, str]:
     """The catalog of ``lang`` (read once per process)."""
     if lang not in LANGUAGES:

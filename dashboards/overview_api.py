@@ -104,14 +104,14 @@ def overview(alerts: AlertStore, now: _dt.datetime, hours: int = 24) -> dict[str
     start = (now - _dt.timedelta(hours=hours)).replace(minute=0, second=0, microsecond=0)
     since = start.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     recent = _scan(alerts, AlertFilter(since=since, sort="-last_seen"), SCAN_LIMIT)
-    series: dict[str, dict[str, int]] = defaultdict(lambda: {lv: 0 for lv in LEVELS})
+    series: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(LEVELS, 0))
     for a in recent:
         if a.last_seen >= since:
             series[_hour(a.last_seen)][a.level if a.level in LEVELS else "informational"] += 1
     buckets = []
     for i in range(hours + 1):
         key = (start + _dt.timedelta(hours=i)).strftime("%Y-%m-%dT%H:00:00Z")
-        buckets.append({"key": key, **series.get(key, {lv: 0 for lv in LEVELS})})
+        buckets.append({"key": key, **series.get(key, dict.fromkeys(LEVELS, 0))})
     return {
         "open_by_level": by_level,
         "open_total": sum(by_level.values()),

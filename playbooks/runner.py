@@ -358,7 +358,7 @@ class Runner:
         self.scheduler = PlaybookScheduler(self, self.jobstore if self.jobstore is not None else MemoryJobStore())
         return self.scheduler.start()
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 -- bounds the wait for running steps, callers pass it
         if self.scheduler is not None:
             self.scheduler.shutdown()
         if self._sweeper:
@@ -684,7 +684,7 @@ class Runner:
                 out = await asyncio.wait_for(asyncio.to_thread(self.execute, action, sctx, dict(st.inputs), step.name),
                                              timeout=sctx.timeout)
                 err = None
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 out, err = None, f"timed out after {sctx.timeout:g} s"
             except Exception as exc:
                 out, err = None, f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)

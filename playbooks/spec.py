@@ -497,7 +497,7 @@ def parse_playbook(data: Any, file: str, actions: Mapping[str, Action], lines: d
     for iname, spec in inputs.items():
         if spec.default is not None:
             for e in spec.default.expressions:
-                for root, keys in e.refs:
+                for root, _ref_keys in e.refs:
                     if root in ("steps", "inputs"):
                         errs.add(f"inputs.{iname}.default", f"an input default may use alert, run and trigger, "
                                                             f"not {root}")

@@ -254,7 +254,7 @@ class _AlertPass:
 
     def result(self, assets: dict[str, Any]) -> dict[str, Any]:
         rules = sorted(self.by_rule.items(), key=lambda kv: (-kv[1][1], kv[0]))
-        top = sorted(((int(round(100 * (1 - s[0]))), aid, s) for aid, s in self.assets.items()),
+        top = sorted(((round(100 * (1 - s[0])), aid, s) for aid, s in self.assets.items()),
                      key=lambda x: (-x[0], -x[2][1], x[1]))[:TOP_ASSETS]
         return {
             "alerts": {

@@ -56,7 +56,7 @@ class SQLiteAssetStore:
         self._tx = self._db.transaction
 
     # -- inventory -------------------------------------------------------------------
-    def list(self, *, center: str | None = None, type: str | None = None) -> list[Asset]:  # noqa: A002
+    def list(self, *, center: str | None = None, type: str | None = None) -> list[Asset]:
         sql, args = "SELECT doc FROM assets", []
         where = []
         if center:

@@ -147,7 +147,7 @@ def _reason(error: Any) -> str:
     """Elasticsearch's error object (type, reason, caused_by) as one readable line."""
     if not isinstance(error, dict):
         return str(error)
-    parts = []
+    parts: list[str] = []
     node: Any = error
     while isinstance(node, dict) and len(parts) < 4:
         kind, why = node.get("type"), node.get("reason")
@@ -202,7 +202,7 @@ class ElasticsearchEventStore:
         self.prefix = storage.elasticsearch_prefix
         self.retention_days = storage.retention_days
         self.data_stream = es_mappings.data_stream_name(self.prefix)
-        self.refresh = refresh
+        self.bulk_refresh = refresh
         self.max_retries = max_retries
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
@@ -474,8 +474,8 @@ class ElasticsearchEventStore:
                 time.sleep(self._backoff(attempt))
             attempt += 1
             params: dict[str, Any] = {"index": self.data_stream, "operations": [line for _, line in todo]}
-            if self.refresh not in (False, "false"):
-                params["refresh"] = self.refresh
+            if self.bulk_refresh not in (False, "false"):
+                params["refresh"] = self.bulk_refresh
             try:
                 resp = self._writer.bulk(**params)
             except (TransportConnectionError, ConnectionTimeout) as exc:
@@ -505,7 +505,7 @@ class ElasticsearchEventStore:
                 )
             retry: list[tuple[int, bytes]] = []
             for (i, line), item in zip(todo, items):
-                result = item.get("create") or next(iter(item.values()), {})
+                result: dict[str, Any] = item.get("create") or next(iter(item.values()), {})
                 status = int(result.get("status", 500))
                 if 200 <= status < 300 or (status == 409 and attempt > 1):
                     # 409 on a retry: our own earlier attempt stored it (the _id is ours).
@@ -659,7 +659,7 @@ class ElasticsearchEventStore:
     def close(self) -> None:
         self._es.close()
 
-    def __enter__(self) -> "ElasticsearchEventStore":
+    def __enter__(self) -> ElasticsearchEventStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -28,7 +28,7 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
-from core.sqlitedb import connect, transaction
+from core.sqlitedb import connect, inserted_id, transaction
 from core.events import utc_now_iso
 from core.messages import from_json, message_json
 from core.playbooks import Approval, Run, RunLimit, RunNotFound, StepState, check_run_transition
@@ -139,7 +139,7 @@ class SQLiteRunStore:
                  # a refused run keeps no idempotency key: the same alert may start it once the limit frees up
                  run.idempotency_key if status != "refused" else None, reason, run.created_at or utc_now_iso(),
                  run.started_at, ended, run.parent_run_id, run.current_step, run.approval_expires_at, run.rule_id))
-            run_id = int(cur.lastrowid or 0)
+            run_id = inserted_id(cur)
             for st in run.steps:
                 self._save_step(c, run_id, st)
             return self._get(c, run_id), True
@@ -187,7 +187,8 @@ class SQLiteRunStore:
     def set_status(self, run_id: int, expected: str, new: str, *, reason: str | None = None,
                    current_step: str | None = None, approval_expires_at: str | None = None,
                    started_at: str | None = None, ended_at: str | None = None) -> bool:
-        sets, args = ["status = ?"], [new]
+        sets: list[str] = ["status = ?"]
+        args: list[str | None] = [new]
         if reason is not None:
             sets.append("reason_msg = ?")
             args.append(_msg(reason))

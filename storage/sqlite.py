@@ -247,9 +247,9 @@ class SQLiteEventStore:
                     if day not in known:
                         self._ensure_partition(c, day)
                     (next_id,) = c.execute("SELECT next_id FROM citysoc_partitions WHERE day = ?", (day,)).fetchone()
-                    ev, fts = partition_name(day), partition_name(day, "fts")
+                    ev_table, fts = partition_name(day), partition_name(day, "fts")
                     c.executemany(
-                        f"INSERT INTO {ev} VALUES ({placeholders})",
+                        f"INSERT INTO {ev_table} VALUES ({placeholders})",
                         [(next_id + k, *row) for k, (row, _) in enumerate(items)],
                     )
                     c.executemany(
@@ -273,7 +273,7 @@ class SQLiteEventStore:
             ts_ms = ev.ts_ms
         else:  # a direct caller (tests, imports): make it so here, once
             doc = stamp(expand_dots(ev) if _has_dotted_keys(ev) else ev, now_ms=now_ms)
-            ts_ms = doc.ts_ms  # type: ignore[attr-defined]
+            ts_ms = doc.ts_ms
         values: list[Any] = [ts_ms]
         for parts, is_int in _PATHS:
             node: Any = doc.get(parts[0])
@@ -529,7 +529,7 @@ class SQLiteEventStore:
                 conn.close()
             self._all_readers.clear()
 
-    def __enter__(self) -> "SQLiteEventStore":
+    def __enter__(self) -> SQLiteEventStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,12 +8,14 @@ import io
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Depends, APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import MAX_ID, AlertsDep, AuditDep, BroadcasterDep, IdPath, RowId, require
+from api.deps import MAX_ID, AlertsDep, AuditDep, BroadcasterDep, IdPath, RowId
+from api.security import Require
+from core.auth import Principal
 from api.stream import sse_frame
 from api.timeparams import parse_time_bound
 from core.spreadsheet import safe_row
@@ -198,9 +200,9 @@ def _filter(status: list[Status] | None, level: list[Level] | None, rule_id: str
 
 
 
-CanRead = require("alerts:read")
-CanWrite = require("alerts:write")
-CanExport = require("export")
+CanRead = Annotated[Principal, Depends(Require("alerts:read"))]
+CanWrite = Annotated[Principal, Depends(Require("alerts:write"))]
+CanExport = Annotated[Principal, Depends(Require("export"))]
 
 
 @router.get("", response_model=None, summary="List alerts, newest activity first, with filters",
@@ -242,7 +244,7 @@ async def stream(
             while not sub.ended:
                 try:
                     frame = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if await request.is_disconnected():
                         return
                     yield b": keepalive\n\n"

@@ -15,12 +15,14 @@ import datetime as _dt
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Depends, APIRouter, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AlertsDep, AuditDep, StateDep, require, service
+from api.deps import AlertsDep, AuditDep, StateDep, service
+from api.security import Require
+from core.auth import Principal
 from core.alerts import AlertFilter
 from core.assets import (ASSET_TYPES, CENTERS, HEALTH_STATUSES, Asset, AssetError, AssetHealth, AssetStore,
                          asset_from_record, asset_risk, center_summary, dump_csv, dump_yaml, health_status)
@@ -30,8 +32,8 @@ __all__ = ["router", "AssetIn", "AssetOut"]
 
 router = APIRouter(prefix="/assets", tags=["assets"])
 
-CanRead = require("assets:read")
-CanWrite = require("assets:write")
+CanRead = Annotated[Principal, Depends(Require("assets:read"))]
+CanWrite = Annotated[Principal, Depends(Require("assets:write"))]
 AssetsDep = Annotated[AssetStore, service("assets")]
 RISK_WINDOW = _dt.timedelta(days=7)
 """Alerts older than this (by last_seen) no longer weigh on an asset's risk."""
@@ -111,7 +113,7 @@ async def _alerts(alerts: Any, now: float, **flt: Any) -> list[Any]:
 @router.get("", response_model=list[AssetOut], summary="List assets with their health status")
 async def list_assets(_me: CanRead, state: StateDep, store: AssetsDep,
                       center: Literal[CENTERS] | None = Query(None),  # type: ignore[valid-type]
-                      type: Literal[ASSET_TYPES] | None = Query(None),  # type: ignore[valid-type]  # noqa: A002
+                      type: Literal[ASSET_TYPES] | None = Query(None),  # type: ignore[valid-type]
                       status: Literal[HEALTH_STATUSES] | None = Query(None),  # type: ignore[valid-type]
                       limit: int = Query(500, ge=1, le=10_000), offset: int = Query(0, ge=0)) -> list[AssetOut]:
     assets = await asyncio.to_thread(store.list, center=center, type=type)
@@ -127,7 +129,7 @@ async def list_assets(_me: CanRead, state: StateDep, store: AssetsDep,
 
 @router.get("/export", response_class=PlainTextResponse, summary="The inventory as YAML or CSV")
 async def export_assets(_me: CanRead, store: AssetsDep,
-                        format: Literal["yaml", "csv"] = Query("yaml")) -> PlainTextResponse:  # noqa: A002
+                        format: Literal["yaml", "csv"] = Query("yaml")) -> PlainTextResponse:
     assets = await asyncio.to_thread(store.list)
     if format == "csv":
         return PlainTextResponse(dump_csv(assets), media_type="text/csv")

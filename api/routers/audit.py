@@ -2,22 +2,24 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import Depends, APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.auditing import audit
-from api.deps import AuditDep, require
+from api.deps import AuditDep
+from api.security import Require
+from core.auth import Principal
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
-CanRead = require("audit:read")
-CanExport = require("export")
+CanRead = Annotated[Principal, Depends(Require("audit:read"))]
+CanExport = Annotated[Principal, Depends(Require("export"))]
 
 
 class AuditEntryOut(BaseModel):

@@ -10,14 +10,16 @@ import asyncio
 import logging
 import re
 from pathlib import Path as FsPath
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, APIRouter, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AlertsDep, AuditDep, CasesDep, IdPath, IncidentsDep, RowId, ScannerDep, require
+from api.deps import AlertsDep, AuditDep, CasesDep, IdPath, IncidentsDep, RowId, ScannerDep
+from api.security import Require
+from core.auth import Principal
 from api.routers.incidents import IncidentOut
 from core.alerts import AlertFilter, Case
 from core.levels import Level
@@ -25,12 +27,12 @@ from core.protocols import IncompleteScan
 
 __all__ = ["router", "MAX_ATTACHMENT_BYTES"]
 
-log = logging.getLogger("citysoc.api.cases")
+logger = logging.getLogger("citysoc.api.cases")
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
-CanRead = require("cases:read")
-CanWrite = require("cases:write")
+CanRead = Annotated[Principal, Depends(Require("cases:read"))]
+CanWrite = Annotated[Principal, Depends(Require("cases:write"))]
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 MAX_CASE_ALERTS = 5000
 CaseStatus = Literal["open", "in_progress", "closed"]
@@ -235,7 +237,7 @@ async def upload_attachment(me: CanWrite, request: Request, case_id: IdPath, cas
                         for f in exc.findings] + [{"incomplete": r[:300]} for r in exc.reasons[:20]]
             status = "flagged" if exc.findings else "incomplete"
         except Exception as exc:  # a scanner failure must not lose the upload
-            log.warning("attachment scan failed for %s: %s", att.sha256, exc)
+            logger.warning("attachment scan failed for %s: %s", att.sha256, exc)
             findings, status = [{"error": f"{type(exc).__name__}: {exc}"[:500]}], "error"
         await asyncio.to_thread(cases.set_scan_result, att.id, status, findings)
         att = await asyncio.to_thread(cases.get_attachment, case_id, att.id)
@@ -247,7 +249,7 @@ async def upload_attachment(me: CanWrite, request: Request, case_id: IdPath, cas
                                                                                   "format": "binary"}}}}})
 async def download_attachment(_me: CanRead, case_id: IdPath, attachment_id: IdPath, cases: CasesDep) -> FileResponse:
     att = await asyncio.to_thread(cases.get_attachment, case_id, attachment_id)
-    if not FsPath(att.path).is_file():
+    if not await asyncio.to_thread(FsPath(att.path).is_file):
         raise HTTPException(410, f"the file of attachment {attachment_id} is missing from the data directory")
     return FileResponse(att.path, media_type="application/octet-stream", filename=att.filename,
                         headers={"X-Content-SHA256": att.sha256, "X-Content-Type-Options": "nosniff"})

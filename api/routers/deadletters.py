@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from api.deps import DeadLettersDep
 from api.security import Require
+from core.protocols import DeadLetter
 
 router = APIRouter(prefix="/deadletters", tags=["deadletters"], dependencies=[Depends(Require("deadletters:read"))])
 
@@ -51,7 +52,8 @@ async def list_deadletters(
 ) -> DeadLetterPage:
     items = await asyncio.to_thread(dl.list, limit=limit, offset=offset, stage=stage)
     total = await asyncio.to_thread(dl.count, stage=stage)
-    kept, size = [], 0
+    kept: list[DeadLetter] = []
+    size = 0
     for d in items:
         if kept and size + len(d.raw) > PAGE_BYTES:
             break

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Depends, APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AlertsDep, AuditDep, IdPath, IncidentsDep, RowId, require
+from api.deps import AlertsDep, AuditDep, IdPath, IncidentsDep, RowId
+from api.security import Require
+from core.auth import Principal
 from api.routers.alerts import AlertOut, Level, Resolution, Status, _iso, public
 from core.alerts import AlertFilter, Incident, IncidentFilter, NotFound, TransitionError, check_transition
 
@@ -137,8 +139,8 @@ class IdsOut(BaseModel):
     truncated: bool
 
 
-CanRead = require("alerts:read")
-CanWrite = require("alerts:write")
+CanRead = Annotated[Principal, Depends(Require("alerts:read"))]
+CanWrite = Annotated[Principal, Depends(Require("alerts:write"))]
 
 
 def _filter(q: IncidentQuery) -> IncidentFilter:

@@ -11,10 +11,12 @@ import asyncio
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import Depends, APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import AlertsDep, IdPath, RowId, require, service
+from api.deps import AlertsDep, IdPath, RowId, service
+from api.security import Require
+from core.auth import Principal
 from core.playbooks import ApprovalDenied, PlaybookInputError, PlaybookRunner, RUN_STATUSES
 
 __all__ = ["router", "runs_router", "routers"]
@@ -22,9 +24,9 @@ __all__ = ["router", "runs_router", "routers"]
 router = APIRouter(prefix="/playbooks", tags=["playbooks"])
 runs_router = APIRouter(prefix="/playbook-runs", tags=["playbooks"])
 
-CanRead = require("playbooks:read")
-CanRun = require("playbooks:run")
-CanApprove = require("playbooks:approve")
+CanRead = Annotated[Principal, Depends(Require("playbooks:read"))]
+CanRun = Annotated[Principal, Depends(Require("playbooks:run"))]
+CanApprove = Annotated[Principal, Depends(Require("playbooks:approve"))]
 RunnerDep = Annotated[PlaybookRunner, service("playbooks")]
 
 

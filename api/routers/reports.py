@@ -10,20 +10,21 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import Depends, APIRouter, HTTPException, Path, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AuditDep, RowId, require, service
-from api.security import client_ip
+from api.deps import AuditDep, RowId, service
+from api.security import Require, client_ip
+from core.auth import Principal
 from core.reports import ReportError, ReportInfo, ReportNotFound, ReportRequest, ReportService
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-CanExport = require("export")
+CanExport = Annotated[Principal, Depends(Require("export"))]
 ReportsDep = Annotated[ReportService, service("reports")]
 NamePath = Annotated[str, Path(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.\-]+$")]
 

@@ -6,20 +6,23 @@ Works with whatever :class:`core.protocols.RuleCatalog` ``citysoc/`` wired; answ
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import Depends, APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel
 
 from api.auditing import audit
-from api.deps import AuditDep, RulesDep, require
+from api.deps import AuditDep, RulesDep
+from api.security import Require
+from core.auth import Principal
 from core.protocols import RuleInfo
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/rules", tags=["rules"])
 
-CanRead = require("rules:read")
-CanWrite = require("rules:write")
+CanRead = Annotated[Principal, Depends(Require("rules:read"))]
+CanWrite = Annotated[Principal, Depends(Require("rules:write"))]
 RuleId = Path(..., min_length=1, max_length=200)
 
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Depends, APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import require, service
+from api.deps import service
+from api.security import Require
+from core.auth import Principal
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/scheduled-rules", tags=["rules"])
 
-CanRead = require("rules:read")
+CanRead = Annotated[Principal, Depends(Require("rules:read"))]
 ScheduledDep = Annotated[Any, service("scheduled_rules")]
 RuleFilter = Query(None, min_length=1, max_length=200, description="Only this rule id")
 

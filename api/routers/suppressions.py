@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Depends, APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AlertsDep, AuditDep, IdPath, StateDep, require
+from api.deps import AlertsDep, AuditDep, IdPath, StateDep
+from api.security import Require
+from core.auth import Principal
 from api.timeparams import parse_since
 from core.alerts import Suppression
 from core.events import TimestampError, parse_timestamp, to_utc_iso
@@ -20,8 +22,8 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/suppressions", tags=["suppressions"])
 
-CanRead = require("alerts:read")
-CanWrite = require("alerts:write")
+CanRead = Annotated[Principal, Depends(Require("alerts:read"))]
+CanWrite = Annotated[Principal, Depends(Require("alerts:write"))]
 MAX_TTL = _dt.timedelta(days=365)
 
 EntityField = Literal["*", "host", "user", "source_ip", "destination_ip", "asset_id", "center"]

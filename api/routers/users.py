@@ -3,13 +3,15 @@ that created them, and never written to the audit log or any other log."""
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import Depends, APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AuditDep, UsersDep, require
+from api.deps import AuditDep, UsersDep
+from api.security import Require
+from core.auth import Principal
 from core.auth import ApiKey, User, generate_password
 
 __all__ = ["users_router", "keys_router"]
@@ -17,7 +19,7 @@ __all__ = ["users_router", "keys_router"]
 users_router = APIRouter(prefix="/users", tags=["users"])
 keys_router = APIRouter(prefix="/apikeys", tags=["apikeys"])
 
-Admin = require("users:admin")
+Admin = Annotated[Principal, Depends(Require("users:admin"))]
 Role = Literal["ingest", "viewer", "auditor", "analyst", "responder", "admin"]
 Name = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$")
 

@@ -235,7 +235,7 @@ def detect(paths: tuple[str, ...], rules: tuple[str, ...], json_out: str | None,
     if json_out == "-":
         sink = sys.stdout.buffer
     elif json_out:
-        sink = open(json_out, "wb")  # noqa: SIM115 - closed below
+        sink = open(json_out, "wb")
     problems: list[str] = []
     detections = 0
     events = 0

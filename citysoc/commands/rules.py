@@ -90,7 +90,7 @@ def check(dirs: tuple[str, ...], as_json: bool, placeholders: tuple[str, ...], c
             for f in failures:
                 table.add_row(f.path, f.title or f.rule_id or "", f.reason)
             out.print(table)
-        for p, i, w in warnings:
+        for p, _i, w in warnings:
             out.print(f"[yellow]warning[/] {p}: {w}")
         rate = 100.0 * (len(rs.rules) - len(engine.failures)) / (rs.total or 1)
         out.print(f"{rs.files} files, {len(rs.rules) - len(engine.failures)} rules loaded, {len(failures)} failed ({rate:.2f} % loaded)")

@@ -115,5 +115,5 @@ def write_pcap(path: Path, recipes: Iterable[dict[str, Any]], *, seed: int = 7) 
         w.write_header(None)
         for ts, frame in pkts:
             sec = int(ts)
-            w.write_packet(frame, sec=sec, usec=int(round((ts - sec) * 1e6)) % 1_000_000)
+            w.write_packet(frame, sec=sec, usec=round((ts - sec) * 1e6) % 1_000_000)
     return len(pkts)

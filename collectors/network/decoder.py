@@ -101,7 +101,7 @@ def _iso(ts: float) -> str:
     if _iso_cache[0] != sec:
         _iso_cache[0] = sec
         _iso_cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(sec))
-    return f"{_iso_cache[1]}{min(int(round((ts - sec) * 1e6)), 999999):06d}Z"
+    return f"{_iso_cache[1]}{min(round((ts - sec) * 1e6), 999999):06d}Z"
 
 
 class _Flow:
@@ -352,7 +352,7 @@ class NetworkDecoder:
                 out.append(self._flow_event(f, "idle_timeout"))
         closed = self._closed
         while closed:
-            k, t = next(iter(closed.items()))
+            _k, t = next(iter(closed.items()))
             if now - t < _CLOSED_TTL:
                 break
             closed.popitem(last=False)
@@ -406,7 +406,7 @@ class NetworkDecoder:
             "module": "network",
             "start": _iso(f.first),
             "end": _iso(f.last),
-            "duration": int(round((f.last - f.first) * 1e6)) * 1000,
+            "duration": round((f.last - f.first) * 1e6) * 1000,
             "reason": reason,
         }
         ev["source"]["bytes"] = f.cby
@@ -450,7 +450,7 @@ class NetworkDecoder:
                 f.sbudget -= 1
             if f.proto != TCP:
                 return
-            if payload.startswith(REQUEST_PREFIXES) or payload.startswith(RESPONSE_PREFIXES):
+            if payload.startswith((REQUEST_PREFIXES, RESPONSE_PREFIXES)):
                 app = f.app = "http"  # may turn into rtsp once the start line is read
                 f.cbudget = f.sbudget = 1 << 30
             elif looks_like_client_hello(payload) and to_server:

@@ -102,7 +102,7 @@ def parse_dns(msg: bytes) -> dict[str, Any]:
     """Decode one DNS message into ECS ``dns`` fields; raises :class:`DNSError` if malformed."""
     if len(msg) < 12:
         raise DNSError(f"message of {len(msg)} bytes is shorter than the 12-byte header")
-    ident, flags, qd, an, ns, ar = _hdr(msg, 0)
+    ident, flags, qd, an, _ns, _ar = _hdr(msg, 0)
     is_response = bool(flags & 0x8000)
     dns: dict[str, Any] = {
         "id": ident,

@@ -217,7 +217,7 @@ def _parse_3164(rest: str, now: _dt.datetime, zone: _dt.tzinfo, *, rfc: str, str
                 # An ISO timestamp starts many non-syslog lines too: in the file form it
                 # counts as syslog only with "host tag:" after it (rsyslog's file format).
                 head = body.split(" ", 2)
-                if len(head) < 2 or not _TAG_RE.match(head[1] + " " if len(head) == 2 else head[1] + " "):
+                if len(head) < 2 or not _TAG_RE.match(head[1] + " "):
                     return None
         elif strict:
             return None

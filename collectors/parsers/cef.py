@@ -27,7 +27,7 @@ from core.protocols import RawRecord
 
 from ._appliance import ApplianceParser
 from ._common import add_tag, set_outcome, set_timestamp, to_int
-from ._netfields import add_related, observer, set_community_id, set_endpoint, set_transport
+from ._netfields import add_related, set_community_id, set_endpoint, set_transport
 
 __all__ = ["CefParser", "PARSER", "parse_cef"]
 

@@ -221,7 +221,7 @@ class FortigateParser(ApplianceParser):
         elif ftype == "event":
             if action:
                 e["action"] = action
-            if "login" in action or "logout" in action or sub == "user" and "auth" in action:
+            if "login" in action or "logout" in action or (sub == "user" and "auth" in action):
                 e["category"] = ["authentication"]
                 e["type"] = ["start"] if "login" in action else ["end"]
                 if user:

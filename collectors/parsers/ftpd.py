@@ -84,8 +84,7 @@ class FtpdParser(AppParser):
     body_sniff = True
 
     def sniff(self, message: str) -> bool:
-        return (("Client \"" in message and message.startswith("[pid ")) or message.startswith("FTP LOGIN FROM ")
-                or message.startswith("ANONYMOUS FTP LOGIN FROM "))
+        return (('Client "' in message and message.startswith("[pid ")) or message.startswith(("FTP LOGIN FROM ", "ANONYMOUS FTP LOGIN FROM ")))
 
     def parse_native(self, ev: Event, text: str, record: RawRecord, now: _dt.datetime) -> bool:
         m = _VSFTPD_LOG_RE.match(text.rstrip("\r\n"))

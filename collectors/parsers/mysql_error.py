@@ -102,7 +102,7 @@ class MysqlErrorParser(AppParser):
     def parse_native(self, ev: Event, text: str, record: RawRecord, now: _dt.datetime) -> bool:
         m = _LINE_RE.match(text) if text[:1].isdigit() else None
         if m is None:
-            if text.startswith(("InnoDB: ", "Version: ", "ERROR: ")) or text.startswith(" "):
+            if text.startswith(("InnoDB: ", "Version: ", "ERROR: ", " ")):
                 # a continuation line without a timestamp (InnoDB's, the version banner, bootstrap SQL errors)
                 self.claim(ev, record)
                 self._classify(ev, "ERROR" if text.startswith("ERROR: ") else None, text, None)

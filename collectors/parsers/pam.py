@@ -117,7 +117,7 @@ class PamParser(AppParser):
             set_outcome(ev, False)
             _auth_failure(ev, rest)
             return True
-        if rest.startswith("check pass; user unknown") or rest.startswith("bad username"):
+        if rest.startswith(("check pass; user unknown", "bad username")):
             categorize(ev, "authentication", "info", "pam-user-unknown")
             set_outcome(ev, False)
             return True

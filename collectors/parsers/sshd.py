@@ -129,7 +129,7 @@ class SshdParser(AppParser):
             msg = msg.split(": ", 1)[1]
         return self._known(ev, msg) or self._any_address(ev, msg)
 
-    def _known(self, ev: Event, msg: str) -> bool:  # noqa: C901 - one flat list of message forms reads best
+    def _known(self, ev: Event, msg: str) -> bool:
         m = _LOGIN_RE.match(msg)
         if m:
             result = m.group("result")

@@ -75,7 +75,7 @@ def registered_domain(name: str) -> tuple[str, str, str] | None:
 
 
 def _kind_from_keys(doc: dict[str, Any]) -> str | None:
-    if "conn_state" in doc or "orig_ip_bytes" in doc or "history" in doc and "service" in doc:
+    if "conn_state" in doc or "orig_ip_bytes" in doc or ("history" in doc and "service" in doc):
         return "conn"
     if "query" in doc or "qtype" in doc or "trans_id" in doc:
         return "dns"
@@ -273,7 +273,7 @@ class ZeekParser(JsonFamilyParser):
         if isinstance(doc.get("service"), str):
             set_field(ev, "network.protocol", doc["service"].split(",")[0])
         if isinstance(doc.get("duration"), (int, float)):
-            e["duration"] = int(round(doc["duration"] * 1e9))
+            e["duration"] = round(doc["duration"] * 1e9)
         for key, field in (("orig_ip_bytes", "source.bytes"), ("resp_ip_bytes", "destination.bytes"),
                            ("orig_pkts", "source.packets"), ("resp_pkts", "destination.packets")):
             if isinstance(doc.get(key), int):
@@ -335,8 +335,8 @@ class ZeekParser(JsonFamilyParser):
                     item["ttl"] = int(ttls[i])
                 out.append(item)
             set_field(ev, "dns.answers", out)
-            ips = [a for a in answers if isinstance(a, str) and a[:1].isdigit() and a.count(".") == 3 or
-                   isinstance(a, str) and ":" in a and "." not in a]
+            ips = [a for a in answers if (isinstance(a, str) and a[:1].isdigit() and a.count(".") == 3) or
+                   (isinstance(a, str) and ":" in a and "." not in a)]
             set_field(ev, "dns.resolved_ip", ips)
             for ip in ips:
                 add_related(ev, "ip", ip)

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
-from typing import Union
 
 __all__ = ["PeerZones", "Zone"]
 
-_Net = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+_Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 _CACHE_MAX = 4096
 
 
@@ -63,5 +62,5 @@ class PeerZones:
         return zone
 
 
-Zone = Union[str, PeerZones, None]
+Zone = str | PeerZones | None
 """What a listener's ``timezone`` is: one zone name, per-sender zones, or none (UTC)."""

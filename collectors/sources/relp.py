@@ -270,9 +270,9 @@ class RelpSource:
                     timeout = left if timeout is None else min(timeout, left)
                 try:
                     if timeout is not None and timeout <= 0:
-                        raise asyncio.TimeoutError
+                        raise TimeoutError
                     chunk = await asyncio.wait_for(reader.read(self.read_size), timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if framer.pending:
                         c.slow_closed += 1
                     else:

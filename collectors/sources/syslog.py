@@ -424,9 +424,9 @@ class SyslogTCPSource:
                     timeout = left if timeout is None else min(timeout, left)
                 try:
                     if timeout is not None and timeout <= 0:
-                        raise asyncio.TimeoutError
+                        raise TimeoutError
                     chunk = await asyncio.wait_for(reader.read(self.read_size), timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if framer.pending and frame_started is not None and \
                             time.monotonic() - frame_started >= self.frame_timeout:
                         c.slow_closed += 1

@@ -96,7 +96,7 @@ class IocIndex:
         self.feeds: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, indicators: Iterable[Indicator]) -> "IocIndex":
+    def build(cls, indicators: Iterable[Indicator]) -> IocIndex:
         idx = cls()
         tmp: dict[str, dict] = {"ip": {}, "domain": {}, "url": {}, "hash": {}}
         nets: dict[tuple[int, int, int], list[Indicator]] = {}

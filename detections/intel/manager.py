@@ -63,7 +63,7 @@ class FeedSpec:
         return self.location.startswith(("http://", "https://"))
 
     @classmethod
-    def parse(cls, text: str, **kw) -> "FeedSpec":
+    def parse(cls, text: str, **kw) -> FeedSpec:
         """``NAME=LOCATION`` or just ``LOCATION`` (name from the file or URL)."""
         m = re.match(r"^([A-Za-z0-9_.-]+)=(.+)$", text)
         if m:
@@ -134,7 +134,7 @@ class FeedManager:
                     st.last_error = f"{type(exc).__name__}: {exc}" if isinstance(exc, httpx.HTTPError) else str(exc)
                     st.last_result = outcome[name] = f"failed: {st.last_error}"
                     continue
-                except Exception as exc:  # noqa: BLE001 - a hostile feed must not stop the refresher
+                except Exception as exc:
                     log.exception("feed %s: unexpected error while loading %s", name, st.spec.location)
                     st.last_error = f"unexpected {type(exc).__name__} while loading {st.spec.location}: {exc}"
                     st.last_result = outcome[name] = f"failed: {st.last_error}"

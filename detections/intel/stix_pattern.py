@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 __all__ = ["StixPatternError", "UnsupportedPattern", "parse_pattern", "pattern_iocs", "MAX_NESTING"]
 
@@ -107,10 +107,10 @@ class Comparison:
 @dataclass(frozen=True, slots=True)
 class BoolExpr:
     op: str  # 'AND' | 'OR'
-    items: tuple["CompExpr", ...]
+    items: tuple[CompExpr, ...]
 
 
-CompExpr = Union[Comparison, BoolExpr]
+CompExpr = Comparison | BoolExpr
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +122,11 @@ class Observation:
 @dataclass(frozen=True, slots=True)
 class ObsExpr:
     op: str  # 'AND' | 'OR' | 'FOLLOWEDBY'
-    items: tuple["ObsNode", ...]
+    items: tuple[ObsNode, ...]
     qualifiers: tuple[tuple[str, Any], ...] = ()
 
 
-ObsNode = Union[Observation, ObsExpr]
+ObsNode = Observation | ObsExpr
 
 
 class _Parser:

@@ -29,6 +29,7 @@ from detections.network.addrset import AddrSet
 from detections.network.base import NetworkDetector
 from detections.network.settings import BeaconingSettings
 from detections.network.zones import ZoneMap
+import itertools
 
 __all__ = ["BeaconingDetector", "interval_stats"]
 
@@ -36,7 +37,7 @@ __all__ = ["BeaconingDetector", "interval_stats"]
 def interval_stats(starts: list[float]) -> tuple[list[float], float, float]:
     """(intervals, mean, coefficient of variation) of sorted start times."""
     ts = sorted(starts)
-    intervals = [b - a for a, b in zip(ts, ts[1:])]
+    intervals = [b - a for a, b in itertools.pairwise(ts)]
     mean = sum(intervals) / len(intervals)
     if mean <= 0:
         return intervals, mean, math.inf

@@ -82,7 +82,7 @@ class PortScanDetector(NetworkDetector):
         horizon = now - th.window_s
         if probes and next(iter(probes.values())) < horizon:
             while probes:
-                (h, p), t = next(iter(probes.items()))
+                (h, _p), t = next(iter(probes.items()))
                 if t >= horizon:
                     break
                 probes.popitem(last=False)

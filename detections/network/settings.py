@@ -122,7 +122,7 @@ class ZonedSettings(StrictModel, Generic[T]):
     _resolved: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
-    def _merge_zones(self) -> "ZonedSettings[T]":
+    def _merge_zones(self) -> ZonedSettings[T]:
         default = self.default  # type: ignore[attr-defined]
         cls = type(default)
         errors: list[str] = []

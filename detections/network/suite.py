@@ -59,7 +59,7 @@ class NetworkDetectors:
         self.events_seen = 0
 
     @classmethod
-    def from_settings(cls, data: Mapping[str, Any] | None, *, disabled: Iterable[str] = ()) -> "NetworkDetectors":
+    def from_settings(cls, data: Mapping[str, Any] | None, *, disabled: Iterable[str] = ()) -> NetworkDetectors:
         """Build from a plain mapping (the ``detection.network`` section of a config file)."""
         return cls(NetworkDetectorSettings.model_validate(dict(data or {})), disabled=disabled)
 

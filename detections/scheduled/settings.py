@@ -56,7 +56,7 @@ class ScheduledRuleEntry(BaseModel):
     _v = field_validator("interval", "lookback")(_check_duration)
 
     @model_validator(mode="after")
-    def _one_of(self) -> "ScheduledRuleEntry":
+    def _one_of(self) -> ScheduledRuleEntry:
         if (self.path is None) == (self.id is None):
             raise ValueError("give exactly one of 'path' (a rule file or folder) or 'id' (a rule id)")
         return self

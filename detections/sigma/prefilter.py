@@ -119,7 +119,7 @@ def regex_literals(pattern: str, flags: int) -> list[str] | None:
         import sre_parse  # type: ignore[no-redef]
     try:
         parsed = sre_parse.parse(pattern, flags)
-    except Exception:  # noqa: BLE001 - any parse trouble: no literal, evaluate always
+    except Exception:
         return None
     lits = _branches_literal(parsed)
     if not lits or not all(x.isascii() for x in lits):

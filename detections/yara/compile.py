@@ -156,7 +156,7 @@ def _cache_key(namespaces: dict[str, Path]) -> str:
 
 
 def _compile(filepaths: dict[str, str]) -> yara.Rules:
-    return yara.compile(filepaths=filepaths, externals={k: "" for k in EXTERNALS}, includes=True)
+    return yara.compile(filepaths=filepaths, externals=dict.fromkeys(EXTERNALS, ""), includes=True)
 
 
 def compile_rules(

@@ -7,7 +7,6 @@ Field names are ECS dotted paths; ``field=None`` means free text (any field / fu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 __all__ = ["Node", "MatchAll", "Term", "Phrase", "Wildcard", "Range", "Exists", "And", "Or", "Not", "CASELESS_FIELDS"]
 
@@ -76,17 +75,17 @@ class Exists:
 
 @dataclass(frozen=True, slots=True)
 class And:
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Or:
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
-    child: "Node"
+    child: Node
 
 
-Node = Union[MatchAll, Term, Phrase, Wildcard, Range, Exists, And, Or, Not]
+Node = MatchAll | Term | Phrase | Wildcard | Range | Exists | And | Or | Not

@@ -228,7 +228,7 @@ class _Converter:
         out: list[ast.Node] = []
         for c in children:
             if isinstance(c, kind):
-                out.extend(c.children)  # type: ignore[attr-defined]
+                out.extend(c.children)  # type: ignore[union-attr]
             else:
                 out.append(c)
         return out[0] if len(out) == 1 else kind(tuple(out))

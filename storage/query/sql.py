@@ -327,17 +327,17 @@ class _Compiler:
             return "(" + " AND ".join(parts) + ")"
         bounds = [b for b in (n.low, n.high) if b is not None]
         if is_ip_field(n.field) and all(_ip_key(b) is not None for b in bounds):
-            ops = []
+            ip_ops: list[str] = []
             keys = []
             if n.low is not None:
-                ops.append(f"citysoc_ip_key({{x}}) {lo_op} ?")
+                ip_ops.append(f"citysoc_ip_key({{x}}) {lo_op} ?")
                 keys.append(_ip_key(n.low))
             if n.high is not None:
-                ops.append(f"citysoc_ip_key({{x}}) {hi_op} ?")
+                ip_ops.append(f"citysoc_ip_key({{x}}) {hi_op} ?")
                 keys.append(_ip_key(n.high))
             if col is not None:
-                return self._column_pred(col, path, "(" + " AND ".join(ops) + ")", keys)
-            return self._json_pred(path, "(" + " AND ".join(ops) + ")", keys)
+                return self._column_pred(col, path, "(" + " AND ".join(ip_ops) + ")", keys)
+            return self._json_pred(path, "(" + " AND ".join(ip_ops) + ")", keys)
         numeric = all(_number(b) is not None for b in bounds)
         conv: list[Any] = []
         ops: list[str] = []

@@ -1,6 +1,7 @@
 """SQLite implementation of :class:`core.alerts.AlertStore` (alerts, comments, suppressions)."""
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import sqlite3
 from collections.abc import Sequence
@@ -9,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from core.sqlitedb import inserted_id
 from core.alerts import (
     MAX_SAMPLE_EVENTS,
     Alert,
@@ -165,7 +167,7 @@ class SQLiteAlertStore:
              a.created_at, now, now, orjson.dumps(a.events[:MAX_SAMPLE_EVENTS]).decode(), a.events_query, None,
              orjson.dumps(a.rules or [a.rule_id]).decode(), orjson.dumps(a.targets).decode(),
              orjson.dumps(a.ports).decode(), a.incident_id))
-        a.id = int(cur.lastrowid)  # type: ignore[arg-type]
+        a.id = inserted_id(cur)
 
     @staticmethod
     def _open_alerts(conn: sqlite3.Connection, keys: set[tuple[str, str]],
@@ -268,9 +270,9 @@ class SQLiteAlertStore:
                 raise NotFound(f"alert {alert_id} does not exist")
             cur = conn.execute("INSERT INTO alert_comments(alert_id, author, time, text) VALUES (?,?,?,?)",
                                (alert_id, author, now, text))
-        return Comment(id=int(cur.lastrowid), alert_id=alert_id, author=author, time=now, text=text)
+        return Comment(id=inserted_id(cur), alert_id=alert_id, author=author, time=now, text=text)
 
-    def comments(self, alert_id: int) -> list[Comment]:
+    def comments(self, alert_id: int) -> builtins.list[Comment]:
         conn = self.db.reader()
         if conn.execute("SELECT 1 FROM alerts WHERE id = ?", (alert_id,)).fetchone() is None:
             raise NotFound(f"alert {alert_id} does not exist")
@@ -286,10 +288,10 @@ class SQLiteAlertStore:
             cur = conn.execute(
                 "INSERT INTO suppressions(rule_id, field, value, owner, reason, created_at, expires_at)"
                 " VALUES (?,?,?,?,?,?,?)", (rule_id, field, value, owner, reason, now, expires_at))
-        return Suppression(id=int(cur.lastrowid), rule_id=rule_id, field=field, value=value, owner=owner,
+        return Suppression(id=inserted_id(cur), rule_id=rule_id, field=field, value=value, owner=owner,
                            reason=reason, created_at=now, expires_at=expires_at)
 
-    def suppressions(self, *, include_expired: bool = False) -> list[Suppression]:
+    def suppressions(self, *, include_expired: bool = False) -> builtins.list[Suppression]:
         conn = self.db.reader()
         if include_expired:
             rows = conn.execute("SELECT * FROM suppressions WHERE deleted = 0 ORDER BY id").fetchall()

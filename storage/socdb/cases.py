@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from core.sqlitedb import inserted_id
 from core.alerts import CASE_STATUSES, Attachment, Case, CaseNote, NotFound, TimelineEntry
 from core.events import utc_now_iso
 from storage.socdb._db import SocDatabase
@@ -63,7 +64,7 @@ class SQLiteCaseStore:
             cur = conn.execute(
                 "INSERT INTO cases(title, description, status, severity, assignee, created_by, created_at, updated_at)"
                 " VALUES (?,?,?,?,?,?,?,?)", (title, description, "open", severity, assignee, created_by, now, now))
-            cid = int(cur.lastrowid)
+            cid = inserted_id(cur)
             self._timeline(conn, cid, created_by, "created", f"case opened: {title}", now=now)
             for a in dict.fromkeys(alert_ids):
                 conn.execute("INSERT OR IGNORE INTO case_alerts(case_id, alert_id) VALUES (?,?)", (cid, a))
@@ -138,7 +139,7 @@ class SQLiteCaseStore:
                 raise NotFound(f"case {case_id} does not exist")
             cur = conn.execute("INSERT INTO case_notes(case_id, author, time, text) VALUES (?,?,?,?)",
                                (case_id, author, now, text))
-            nid = int(cur.lastrowid)
+            nid = inserted_id(cur)
             self._timeline(conn, case_id, author, "note", text[:200], {"note_id": nid}, now)
             conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (now, case_id))
         return CaseNote(id=nid, case_id=case_id, author=author, time=now, text=text)
@@ -175,7 +176,7 @@ class SQLiteCaseStore:
                 "INSERT INTO case_attachments(case_id, filename, size, sha256, content_type, uploaded_by, time, path,"
                 " scan_status, scan_findings) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (case_id, filename, len(data), digest, content_type, uploaded_by, now, digest, "not_scanned", "[]"))
-            aid = int(cur.lastrowid)
+            aid = inserted_id(cur)
             self._timeline(conn, case_id, uploaded_by, "attachment", f"attached {filename} ({len(data)} bytes)",
                            {"attachment_id": aid, "sha256": digest}, now)
             conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (now, case_id))

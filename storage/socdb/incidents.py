@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from core.sqlitedb import inserted_id
 from core.alerts import (
     MAX_LIST,
     Alert,
@@ -100,7 +101,7 @@ def attach(conn: sqlite3.Connection, alert: Alert, *, created: bool, added_count
              alert.risk_score, alert.first_seen, alert.last_seen, alert.count, _dumps(alert.rules[:MAX_LIST]),
              _dumps([alert.rule_title]), _dumps(alert.targets[:MAX_LIST]), len(alert.targets),
              _dumps(alert.ports[:MAX_LIST]), len(alert.ports), _dumps(assets), _dumps(alert.tags[:50]), now, now))
-        iid = int(cur.lastrowid)  # type: ignore[arg-type]
+        iid = inserted_id(cur)
     else:
         inc = _row(row)
         iid = inc.id

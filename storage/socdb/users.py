@@ -9,6 +9,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from core.sqlitedb import inserted_id
 from core.auth import (
     AccountExists,
     AccountNotFound,
@@ -64,7 +65,7 @@ class SQLiteUserStore:
                                    (name, role, pw_hash, now))
         except sqlite3.IntegrityError as exc:
             raise AccountExists(f"user {name!r} already exists; pick another name or change that user") from exc
-        return User(id=int(cur.lastrowid), name=name, role=role, created_at=now, password_hash=pw_hash)
+        return User(id=inserted_id(cur), name=name, role=role, created_at=now, password_hash=pw_hash)
 
     def get_user(self, name: str) -> User | None:
         row = self.db.reader().execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()

@@ -77,7 +77,7 @@ def test_rewritten_hash_breaks_the_link_to_the_next_entry(logged):
 
 
 def test_truncation_is_caught_with_the_expected_head(logged):
-    code, out = _verify_cli(logged)
+    _code, out = _verify_cli(logged)
     head = out.strip().split()[-1]
     _tamper(logged, "DELETE FROM audit WHERE seq = 5")
     r = CliRunner().invoke(main, ["audit", "verify", "--expect-head", head], env={"CITYSOC_DATA": str(logged)})

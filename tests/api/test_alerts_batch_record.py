@@ -69,7 +69,7 @@ def test_batched_recording_stores_what_one_by_one_recording_stores(tmp_path, see
         times = [f"2026-12-03T08:{m:02d}:00.000Z" for m in range(8)]
         for k, soc in enumerate(socs):
             now = [times[0]]
-            rec = AlertRecorder(soc.alerts, window_s=150, clock=lambda: now[0])
+            rec = AlertRecorder(soc.alerts, window_s=150, clock=lambda now=now: now[0])
             for part in range(8):  # 8 emits a minute apart: the window lets some keys expire
                 now[0] = times[part]
                 chunk = dets[part * 50:(part + 1) * 50]

@@ -52,7 +52,7 @@ def test_outside_window_or_after_close_a_new_alert_starts(soc):
     assert soc.alerts.list(AlertFilter())[0] == 2
     soc.alerts.update(2, status="closed", resolution="benign")
     rec.emit([_det()])  # the open one is closed now: new alert
-    total, items = soc.alerts.list(AlertFilter(sort="id"))
+    _total, items = soc.alerts.list(AlertFilter(sort="id"))
     assert [a.count for a in items] == [2, 1, 1]
 
 
@@ -60,7 +60,7 @@ def test_suppression_stops_alerts_and_counts_hits(soc):
     soc.alerts.add_suppression("r1", "host", "cam-0*", "user:alice", "firmware upgrade", "2099-01-01T00:00:00.000Z")
     rec = AlertRecorder(soc.alerts)
     rec.emit([_det(host="cam-01"), _det(host="cam-02"), _det(host="nvr-01"), _det(host="cam-01", rule="r2")])
-    total, items = soc.alerts.list(AlertFilter(sort="id"))
+    _total, items = soc.alerts.list(AlertFilter(sort="id"))
     assert [(a.rule_id, a.entities.host) for a in items] == [("r1", "nvr-01"), ("r2", "cam-01")]
     assert soc.alerts.suppressions()[0].hits == 2
     assert rec.suppressed == 2

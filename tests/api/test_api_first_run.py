@@ -112,13 +112,13 @@ def test_serve_on_an_empty_data_dir(tmp_path):
             assert created and created[0] >= t_sent, frames
             t0 = time.monotonic()
             proc.terminate()
-            out, err = proc.communicate(timeout=20)
+            _out, err = proc.communicate(timeout=20)
             assert time.monotonic() - t0 < 5, "shutdown waited on the open alert stream"
             assert stream_ended.wait(5)
     finally:
         if proc.poll() is None:
             proc.terminate()
-            out, err = proc.communicate(timeout=20)
+            _out, err = proc.communicate(timeout=20)
     assert password in err  # printed once to the terminal ...
     assert err.count(password) == 1
     assert not list(Path(tmp_path).glob("*.log"))  # ... and no log file holds it

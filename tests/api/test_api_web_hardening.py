@@ -125,7 +125,7 @@ def test_trickled_headers_are_cut_off(srv):
                 if s.recv(1) == b"":
                     closed = True
                     break
-            except socket.timeout:
+            except TimeoutError:
                 pass
         assert closed, "a trickling client kept its connection"
     # a normal request on a fresh connection still works

@@ -59,7 +59,7 @@ def _ingest(pipeline, lines: list[bytes]) -> None:
 
 
 def test_crud_is_audited_and_permissioned(stack) -> None:
-    app, soc, assets, _p, keys, _c = stack
+    app, soc, _assets, _p, keys, _c = stack
     c = TestClient(app)
     assert c.post("/api/v1/assets", json=CAM).status_code == 401
     assert c.post("/api/v1/assets", json=CAM, headers=_h(keys["viewer"])).status_code == 403

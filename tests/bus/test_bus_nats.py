@@ -106,7 +106,7 @@ def test_partitions_split_and_move_when_a_member_leaves(nats_cluster: NatsCluste
         await bus_a.publish(_records(400, 8, src="c2"))
         await _until(lambda: sum(1 for i in got["a"] if i.startswith("c2")) >= 400)
         owners = await bus_a.partition_owners("detector")
-        assert owners == {p: "a" for p in range(8)}
+        assert owners == dict.fromkeys(range(8), "a")
         await bus_a.save_checkpoint("detector", 3, b"seq=17")
         assert await bus_b.load_checkpoint("detector", 3) == b"seq=17"
         assert await bus_b.load_checkpoint("detector", 4) is None

@@ -339,7 +339,7 @@ def test_spool_survives_a_restart_and_cuts_a_torn_write(tmp_path: Path) -> None:
     spool = SegmentSpool(folder, max_bytes=1 << 20, segment_bytes=4096)
     for i in range(0, 100, 10):
         spool.append(_records(i, 10))
-    recs, mark = spool.peek(35)
+    _recs, mark = spool.peek(35)
     spool.commit(mark)  # 35 forwarded before the restart
     spool.close()
     last = sorted(folder.glob("seg-*.log"))[-1]

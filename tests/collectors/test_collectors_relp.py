@@ -294,7 +294,7 @@ def test_sigkill_of_serve_loses_no_relp_message(tmp_path):
         r = srv.get(viewer, "/api/v1/events/terms", field="user.name", q="user.name:relpuser*", size=1000)
         r.raise_for_status()
         got = {b["key"] for b in r.json()}
-        missing = sorted(set(f"relpuser{i}" for i in range(n)) - got)
+        missing = sorted({f"relpuser{i}" for i in range(n)} - got)
         assert missing == [], f"{len(missing)} lines lost across the SIGKILL, e.g. {missing[:5]}"
     finally:
         proc.terminate()

@@ -62,7 +62,7 @@ def _ssh_line(i: int) -> str:
 async def _logger(args: list[str], lines: list[str]) -> None:
     proc = await asyncio.create_subprocess_exec(
         LOGGER, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(("\n".join(lines) + "\n").encode()), 30)
+    _out, err = await asyncio.wait_for(proc.communicate(("\n".join(lines) + "\n").encode()), 30)
     assert proc.returncode == 0, err.decode()
 
 
@@ -152,7 +152,7 @@ ruleset(name="fwd") {{
             proc.terminate()
             try:
                 await asyncio.wait_for(proc.wait(), 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 proc.kill()
                 await proc.wait()
         per_path: dict[str, dict[str, int]] = {}

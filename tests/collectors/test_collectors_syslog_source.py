@@ -101,8 +101,8 @@ def test_tcp_many_messages_both_framings() -> None:
         src = SyslogTCPSource(port=0, max_message_size=4096)
         task = await _start(src, sink)
         n = 2000
-        r1, w1 = await asyncio.open_connection("127.0.0.1", src.port)
-        r2, w2 = await asyncio.open_connection("127.0.0.1", src.port)
+        _r1, w1 = await asyncio.open_connection("127.0.0.1", src.port)
+        _r2, w2 = await asyncio.open_connection("127.0.0.1", src.port)
         for i in range(n):
             msg = f"<38>Nov 25 10:00:01 srv sshd[1]: Failed password for u{i} from 10.0.0.1 port {i} ssh2".encode()
             if i % 2:

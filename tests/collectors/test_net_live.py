@@ -198,7 +198,7 @@ def test_net_live_capture_in_namespaces(netns, tmp_path: Path) -> None:
     for ev in events:
         by_action.setdefault(ev["event"]["action"], []).append(ev)
 
-    (req,) = [e for e in by_action["http_request"]]
+    (req,) = list(by_action["http_request"])
     assert req["url"]["path"] == "/live-test" and req["url"]["query"] == "cam=7"
     assert req["user_agent"]["original"] == "citysoc-live-test"
     assert (req["source"]["ip"], req["destination"]["ip"], req["destination"]["port"]) == (A_IP, B_IP, 8080)
@@ -225,7 +225,7 @@ def test_net_live_capture_in_namespaces(netns, tmp_path: Path) -> None:
 
 
 def test_net_live_capture_reports_a_missing_interface(netns) -> None:
-    ns_a, ns_b, _, _ = netns
+    _ns_a, ns_b, _, _ = netns
     cap = _CaptureInNamespace(ns_b, "no-such-if0", "tcp")
     cap._thread.start()
     cap._thread.join(15)
@@ -233,7 +233,7 @@ def test_net_live_capture_reports_a_missing_interface(netns) -> None:
 
 
 def test_net_live_capture_reports_a_bad_filter(netns) -> None:
-    ns_a, ns_b, _, veth_b = netns
+    _ns_a, ns_b, _, veth_b = netns
     cap = _CaptureInNamespace(ns_b, veth_b, "tcp port banana")
     cap._thread.start()
     cap._thread.join(15)

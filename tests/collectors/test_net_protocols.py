@@ -209,7 +209,7 @@ def _by_action(events: list[dict], action: str) -> list[dict]:
 
 
 def test_net_dns_query_and_answers(events: list[dict]) -> None:
-    (query,) = [e for e in _by_action(events, "dns_query")]
+    (query,) = list(_by_action(events, "dns_query"))
     assert query["dns"]["question"] == {"name": "p2p.nvr.example", "type": "A", "class": "IN"}
     assert query["source"] == {"ip": CAM, "port": 40000}
     answers = _by_action(events, "dns_answer")

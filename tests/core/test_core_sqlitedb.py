@@ -31,7 +31,7 @@ def test_transaction_commits_or_rolls_back_and_takes_the_write_lock_up_front(tmp
     with pytest.raises(ZeroDivisionError):
         with db.transaction() as c:
             c.execute("INSERT INTO t VALUES (2)")
-            1 / 0
+            raise ZeroDivisionError("a failure inside the transaction")
     assert [r[0] for r in db.reader().execute("SELECT x FROM t")] == [1]
     # BEGIN IMMEDIATE: a second connection cannot start writing while the first one is in a transaction
     other = sqlite3.connect(tmp_path / "t.db", timeout=0.05, isolation_level=None)

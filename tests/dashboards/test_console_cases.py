@@ -55,7 +55,7 @@ def test_case_from_an_incident_with_notes_attachments_and_timeline(console: Cons
     with console.login_api("ana") as c:
         got = c.get(f"/api/v1/cases/{case_id}").json()
         assert got["status"] == "in_progress" and got["assignee"] == "ana"
-        assert c.get(f"/api/v1/incidents?rule_id=wh-mass-export&status=new").json()["items"][0]["case_id"] == case_id
+        assert c.get("/api/v1/incidents?rule_id=wh-mass-export&status=new").json()["items"][0]["case_id"] == case_id
     page.goto("/cases")
     _loaded(page)
     expect(page.locator(f"#cases-body tr[data-id='{case_id}']")).to_contain_text("đang xử lý")

@@ -48,7 +48,7 @@ def test_security_headers_on_every_console_response(console: Console) -> None:
 
 def test_session_cookie_is_httponly_samesite(console: Console) -> None:
     r = httpx.post(console.url + "/api/v1/auth/login", json={"username": "ana", "password": "Analyst-pass-123"})
-    cookie = [v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("citysoc_session=")][0]
+    cookie = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("citysoc_session="))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
 
 

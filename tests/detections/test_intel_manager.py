@@ -97,7 +97,7 @@ def server():
     state = _Feeds()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        def do_GET(self) -> None:
             state.requests.append((self.path, self.headers.get("If-None-Match")))
             if state.fail:
                 self.send_error(503, "maintenance")

@@ -137,7 +137,7 @@ def _require() -> None:
 @pytest.fixture
 def netns():
     _require()
-    with netns_pair("csnd", ATTACKER, VICTIM) as (ns_a, ns_b, veth_a, veth_b):
+    with netns_pair("csnd", ATTACKER, VICTIM) as (ns_a, ns_b, _veth_a, veth_b):
         yield ns_a, ns_b, veth_b
 
 

@@ -41,7 +41,7 @@ def test_serve_wiring_runs_a_pack_rule_by_id_into_soc_alerts_and_the_cli_shows_r
         assert services["scheduled_rules"] is runner and list(runner.rules) == [RULE_ID]
         outcomes = runner.run_due()
         assert outcomes[0].alerts == 1 and {o.kind for o in outcomes} == {"run", "catchup"}
-        total, [alert] = soc.alerts.list(AlertFilter())
+        _total, [alert] = soc.alerts.list(AlertFilter())
         assert soc.alerts.get(alert.id).engine == "sigma-scheduled"
     finally:
         runner.state.close()

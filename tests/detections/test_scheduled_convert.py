@@ -82,7 +82,7 @@ def test_pack_queries_find_their_match_events_and_not_their_nomatch_events(store
 
 def test_without_case_variants_case_sensitive_stores_miss_what_sigma_matches(store):
     # *telnet* vs "Telnet Service", *ntp* vs "NTP": why values are expanded by default.
-    checked, diverging = _diverging(store, case_variants=False)
+    _checked, diverging = _diverging(store, case_variants=False)
     assert {"dc6f987d-bbb1-4b10-97fb-cead3bec1e91", "1288a74e-3cf0-4eee-8191-e03c6b2a21a5"} <= diverging
 
 

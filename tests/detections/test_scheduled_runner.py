@@ -59,7 +59,7 @@ def env(tmp_path):
 
 
 def make_runner(tmp_path, store, recorder, clock, **kw) -> ScheduledRunner:
-    [q] = [r for r in convert_file(RULE)]
+    [q] = list(convert_file(RULE))
     rule = ScheduledRule(q, interval_ms=5 * MIN, lookback_ms=kw.pop("lookback_ms", 10 * MIN))
     opts = {"ingest_delay_ms": 30_000, "max_catchup_chunks": 12, **kw}
     return ScheduledRunner([rule], store, recorder, RunState(state_path(tmp_path)), clock=clock, **opts)
@@ -159,7 +159,7 @@ def test_seen_keys_are_pruned_to_the_lookback_horizon(env):
 
 
 def test_more_hits_than_max_hits_is_reported_as_truncated(env):
-    tmp_path, store, soc, recorder = env
+    tmp_path, store, _soc, recorder = env
     clock = Clock(T0)
     store.ingest([telnet_on(T0 - _dt.timedelta(minutes=3, seconds=i), f"cam-{i}") for i in range(7)])
     runner = make_runner(tmp_path, store, recorder, clock, max_hits=5, page_size=2)
@@ -169,7 +169,7 @@ def test_more_hits_than_max_hits_is_reported_as_truncated(env):
 
 
 def test_a_failing_store_does_not_advance_coverage_so_nothing_is_lost(env):
-    tmp_path, store, soc, recorder = env
+    tmp_path, store, _soc, recorder = env
     clock = Clock(T0)
     runner = make_runner(tmp_path, store, recorder, clock)
     runner.run_due()
@@ -189,7 +189,7 @@ def test_a_failing_store_does_not_advance_coverage_so_nothing_is_lost(env):
 
 
 def test_build_from_settings_reports_what_is_not_scheduled(env):
-    tmp_path, store, soc, recorder = env
+    tmp_path, store, _soc, recorder = env
     regex_rule = PACK / "forecasting" / "job_command_downloads_or_shell.yml"
     runner = build_scheduled(
         {"rules": [{"id": RULE_ID, "interval": "1m"}, {"path": str(regex_rule)},
@@ -229,7 +229,7 @@ def test_run_forever_alerts_through_the_recorder_with_the_scheduled_engine(env):
 
 
 def test_a_failed_run_right_after_a_gap_does_not_record_the_gap_twice(env):
-    tmp_path, store, soc, recorder = env
+    tmp_path, store, _soc, recorder = env
     clock = Clock(T0)
     state = RunState(state_path(tmp_path))
     state.set_covered_end(RULE_ID, ms(T0 - _dt.timedelta(hours=1)))

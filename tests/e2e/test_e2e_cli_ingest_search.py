@@ -7,7 +7,6 @@ import os
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -91,7 +90,7 @@ def test_json_output_is_one_document_per_line(corpus):
     res = _run(["search", "host.name:cam-042", "--json", "--limit", "5"], env)
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 5
-    assert all(json.loads(l)["host"]["name"] == "cam-042" for l in lines)
+    assert all(json.loads(line)["host"]["name"] == "cam-042" for line in lines)
 
 
 def test_bad_query_names_the_position(corpus):
@@ -110,7 +109,7 @@ def test_bad_input_is_dead_lettered_and_neighbours_survive(tmp_path):
         b'{"message": "half a line',                                   # invalid JSON
         b'{"message": "bad utf8 \xff\xfe here"}',                     # invalid UTF-8: kept, tagged
         b'{"message": "' + b"x" * (10 * 1024 * 1024) + b'"}',          # a 10 MB line
-        ('{"nested": %s}' % deep).encode(),                            # deeply nested JSON
+        f'{{"nested": {deep}}}'.encode(),                            # deeply nested JSON
         json.dumps({"@timestamp": future, "message": "from the future"}).encode(),
         json.dumps({"@timestamp": "not-a-time", "message": "bad time"}).encode(),
         b'{"message": "good 2"}',
@@ -124,10 +123,10 @@ def test_bad_input_is_dead_lettered_and_neighbours_survive(tmp_path):
     assert _count(env, "tags:timestamp_invalid") == 1
     stored = _count(env, "*")
     dl = _run(["deadletters", "--json", "--limit", "100"], env)
-    letters = [json.loads(l) for l in dl.stdout.splitlines()]
+    letters = [json.loads(line) for line in dl.stdout.splitlines()]
     # Every line is either stored or dead-lettered with a reason: nothing vanished.
     assert stored + len(letters) == len(lines)
-    assert all(l["reason"] and l["stage"] for l in letters)
-    raws = {l["raw_base64"] for l in letters}
+    assert all(d["reason"] and d["stage"] for d in letters)
+    raws = {d["raw_base64"] for d in letters}
     import base64
     assert base64.b64encode(b'{"message": "half a line').decode() in raws

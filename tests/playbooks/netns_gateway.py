@@ -18,17 +18,17 @@ ATTACKER, CLIENT = "10.99.40.2", "10.99.41.2"
 GW_A, GW_C = "10.99.40.1", "10.99.41.1"
 PORT = 8080
 
-_SERVER = """
+_SERVER = f"""
 import socket, threading
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", %d)); s.listen(64)
+s.bind(("0.0.0.0", {PORT})); s.listen(64)
 while True:
     c, _ = s.accept()
     try:
         c.sendall(b"ok"); c.close()
     except OSError:
         pass
-""" % PORT
+"""
 
 _CONNECT = """
 import socket, sys

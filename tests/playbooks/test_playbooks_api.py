@@ -83,7 +83,7 @@ def test_roles_read_run_approve(api):
                       headers=_h(keys, "viewer")).json()
     assert page["total"] == 1 and page["items"][0]["steps"][1]["approved_by"].startswith("apikey:")
     # the run is in the audit log under the caller's name
-    total, entries = soc.audit.list(target=f"playbook_run:{run['id']}", limit=100)
+    _total, entries = soc.audit.list(target=f"playbook_run:{run['id']}", limit=100)
     assert {e.action for e in entries} >= {"playbook.run.start", "playbook.approve", "playbook.step", "playbook.run.end"}
     assert all(e.actor.startswith("apikey:") for e in entries)
 

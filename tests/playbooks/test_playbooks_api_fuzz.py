@@ -38,7 +38,7 @@ def test_playbook_routes_conform_to_their_schema(tmp_path: Path):
     st = Settings(data=tmp_path / "data")
     soc = open_soc(st)
     sink, services = build_alerting(soc)
-    runner, errors = build_playbooks(st, soc, execute=_refuse, rescan=object())
+    runner, _errors = build_playbooks(st, soc, execute=_refuse, rescan=object())
     services["playbooks"] = runner
     store = SQLiteEventStore(tmp_path / "data" / "events.db")
     dls = SQLiteDeadLetterStore(tmp_path / "data" / "deadletters.db")

@@ -41,7 +41,7 @@ steps:
 class _Hook(BaseHTTPRequestHandler):
     got: list[bytes] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         type(self).got.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         self.send_response(200)
         self.end_headers()

@@ -25,7 +25,7 @@ class _Receiver(BaseHTTPRequestHandler):
     got: list[tuple[dict[str, str], bytes]] = []
     status = 200
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         type(self).got.append(({k.lower(): v for k, v in self.headers.items()}, body))
         self.send_response(type(self).status)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.alerts import AlertChange
-from core.playbooks import ApprovalDenied, PlaybookInputError, PlaybookSettings, Run, RunStateError
+from core.playbooks import ApprovalDenied, PlaybookInputError, Run, RunStateError
 from pbhelpers import audit_actions, lab_settings, make_runner, record_alert
 from playbooks.actions import ACTIONS, ActionError
 from playbooks.rehearsal import Pause, Script
@@ -121,7 +121,7 @@ def test_approval_blocks_until_given_and_checks_the_role(soc, tmp_path: Path):
         done = await runner.approve(parked.id, actor="user:lan", role="responder")
         return parked, done
 
-    parked, done = asyncio.run(scenario())
+    _parked, done = asyncio.run(scenario())
     assert done.status == "succeeded"
     assert script.sequence() == ["lookup", "isolate", "notify"]
     assert done.step("isolate").approved_by == "user:lan"

@@ -67,7 +67,7 @@ def test_spoofed_syslog_lines_block_nobody_until_a_responder_approves(tmp_path: 
         alert = srv.get(responder, f"/api/v1/alerts/{runs[0]['alert_id']}").json()
         assert alert["rule_id"] == "a7150a9d-efc1-431a-9e59-6bf44a1f9125"
         # every decision is audited
-        refused = [r for r in runs if r["status"] == "refused"][0]
+        refused = next(r for r in runs if r["status"] == "refused")
         audit = srv.get(auditor, "/api/v1/audit", target=f"playbook_run:{refused['id']}", limit=10).json()
         assert [e["action"] for e in audit["items"]] == ["playbook.run.refused"]
         # a responder approves the run for the lab attacker: only that address is blocked

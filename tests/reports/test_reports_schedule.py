@@ -18,8 +18,8 @@ def test_run_due_makes_each_missing_report_once(week, tmp_path) -> None:
     gen = ReportGenerator(tmp_path / "reports", week.sources(), settings, clock=lambda: now)
     made = gen.run_due()
     assert len(made) == 2 * 2 * 2
-    assert {(i.kind, i.fmt, i.lang) for i in made} == {(k, f, l) for k in ("daily", "weekly") for f in ("json", "csv")
-                                                       for l in ("vi", "en")}
+    assert {(i.kind, i.fmt, i.lang) for i in made} == {(k, f, lang) for k in ("daily", "weekly") for f in ("json", "csv")
+                                                       for lang in ("vi", "en")}
     assert gen.run_due() == []  # already there: nothing new
     daily = next(i for i in made if i.kind == "daily" and i.fmt == "json")
     data = orjson.loads(gen.path_of(daily.name).read_bytes())

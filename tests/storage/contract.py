@@ -43,7 +43,8 @@ import copy
 import datetime as dt
 import re
 from collections import Counter
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pytest
 

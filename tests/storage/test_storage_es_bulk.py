@@ -374,7 +374,7 @@ def test_storage_es_ingest_prepares_events_like_the_sqlite_store(fake: FakeElast
     assert [(e.index, e.status) for e in report.errors] == [(1, 400), (2, 400)]
     assert "not a timestamp" in report.errors[0].reason
     assert "JSON object" in report.errors[1].reason
-    sent = [doc for doc in fake.bulk_requests()[0].ndjson()[1::2]]
+    sent = list(fake.bulk_requests()[0].ndjson()[1::2])
     assert len(sent) == 4
     no_ts, epoch, spaced, offset = sent
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", no_ts["@timestamp"])

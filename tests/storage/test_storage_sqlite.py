@@ -214,7 +214,7 @@ def test_threads_read_while_one_writes(store):
                 assert n % size == 0, n  # a snapshot never shows half a batch
                 seen.append(n)
                 store.search("event.dataset:t", limit=5)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     readers = [threading.Thread(target=read) for _ in range(3)]
@@ -255,7 +255,7 @@ def test_another_process_reads_while_this_one_writes(store, tmp_path):
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
-    for b in range(10):
+    for _b in range(10):
         store.ingest([{"@timestamp": "2026-05-02T00:00:00Z", "event": {"dataset": "p"}, "seq": k} for k in range(batch)])
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, err
