@@ -146,3 +146,32 @@ def test_dead_letter_pages_are_bounded(srv):
     first = body["items"][0]
     assert first["meta"]["truncated"] is True and first["meta"]["raw_bytes"] > 2 * 1024 * 1024
     assert srv.get(srv.keys["viewer"], "/api/v1/deadletters", limit=1000).status_code == 422
+
+
+# -- connections at once: past server.limit_concurrency a request is a 503, not a queue --------
+def test_connections_past_the_concurrency_limit_are_answered_503(tmp_path):
+    """Issue 18: 500 idle connections were all accepted and held. With
+    ``server.limit_concurrency`` uvicorn answers 503 once that many connections are open,
+    and serves again when they go."""
+    cfg = tmp_path / "citysoc.yml"
+    cfg.write_text("server:\n  limit_concurrency: 4\n  header_timeout: 30\n")
+    s = ServeProcess(tmp_path / "data", config=cfg)
+    s.data.mkdir()
+    s.start()
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(4):  # silent connections: each holds a slot until its header deadline
+            idle.append(socket.create_connection(("127.0.0.1", s.http_port), timeout=10))
+
+        def refused() -> bool:
+            return httpx.get(s.url + "/healthz", timeout=10).status_code == 503
+
+        assert wait_for(refused, timeout=10), "a request past the connection limit was served"
+        for c in idle:
+            c.close()
+        idle.clear()
+        assert wait_for(lambda: httpx.get(s.url + "/healthz", timeout=10).status_code == 200, timeout=15)
+    finally:
+        for c in idle:
+            c.close()
+        s.stop()
