@@ -1,4 +1,4 @@
-"""Fuzzing the parsers and the query parser with atheris, for a bounded time (``make bench``, not CI).
+"""Fuzzing the parsers, the query parser and ingest body splitting with atheris, for a bounded time (``make bench``, not CI).
 
 Each target runs in its own process for ``SECONDS`` (60, or 10 with ``--quick``); the
 figures are executions per second beside the baseline target (the fuzzer's own cost, no
@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+FUZZED = ("parsers", "query", "bodies")
+"""Targets of :mod:`bench.fuzz.targets` fuzzed here (beside the no-work ``baseline``)."""
 ROOT = HERE.parent
 
 
@@ -40,9 +42,9 @@ def run(quick: bool = False) -> dict:
     seconds = 10 if quick else 60
     outdir = ROOT / "bench" / "results" / "fuzz-crashes"
     outdir.mkdir(parents=True, exist_ok=True)
-    figures = {name: _one(name, seconds, outdir) for name in ("baseline", "parsers", "query")}
+    figures = {name: _one(name, seconds, outdir) for name in ("baseline", *FUZZED)}
     base = figures["baseline"]["execs_per_s"] or 1
-    for name in ("parsers", "query"):
+    for name in FUZZED:
         figures[name]["ratio_to_baseline"] = round(figures[name]["execs_per_s"] / base, 4)
         print(f"   {name}: {figures[name]['executions']} inputs in {seconds} s "
               f"({figures[name]['execs_per_s']}/s, baseline {base}/s), crashes: {len(figures[name]['crashes'])}")

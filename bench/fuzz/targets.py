@@ -11,7 +11,7 @@ import datetime as _dt
 
 from core.protocols import ParseError, QueryError, RawRecord
 
-__all__ = ["TARGETS", "parsers_target", "query_target", "baseline_target"]
+__all__ = ["TARGETS", "parsers_target", "query_target", "bodies_target", "baseline_target"]
 
 _NOW = _dt.datetime(2026, 12, 2, 12, 0, tzinfo=_dt.timezone.utc)
 
@@ -55,9 +55,35 @@ def query_target(data: bytes) -> None:
         pass
 
 
+def bodies_target(data: bytes) -> None:
+    """Ingest bodies as they arrive: ``/api/v1/ingest`` (JSON array or NDJSON) and ``_bulk``.
+
+    Their only answers are 400/413 (``HTTPException`` with that status, ``BulkError``,
+    ``TooManyItems``): anything else would be a 500. Every element a JSON array is cut
+    into must be bytes of the body itself (never re-serialised).
+    """
+    from fastapi import HTTPException
+
+    from api.bodies import TooManyItems
+    from api.routers.ingest import BulkError, parse_bulk_body, split_ingest_body
+
+    try:
+        items = split_ingest_body(data, max_items=64)
+    except HTTPException as exc:
+        if exc.status_code not in (400, 413):
+            raise
+    else:
+        for it in items:
+            assert it in data, "an ingest item is not a slice of its body"
+    try:
+        parse_bulk_body(data, "fuzz", max_items=64)
+    except (BulkError, TooManyItems):
+        pass
+
+
 def baseline_target(data: bytes) -> None:
     """The same-run baseline: the fuzzer's own cost per input, with no work in the target."""
     len(data)
 
 
-TARGETS = {"parsers": parsers_target, "query": query_target, "baseline": baseline_target}
+TARGETS = {"parsers": parsers_target, "query": query_target, "bodies": bodies_target, "baseline": baseline_target}
