@@ -26,6 +26,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from api.bodies import INFLIGHT, BodyLease, read_body
 from api.security import Require
 
 __all__ = ["router", "EsResources", "es_response", "cluster_info", "VERSION", "LICENSE"]
@@ -116,8 +117,18 @@ def _resources(request: Request) -> EsResources:
     return res
 
 
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""A PUT body, inflated: Filebeat's index template alone is about a megabyte (api.limits agrees)."""
+
+
 async def _json_object(request: Request) -> dict[str, Any] | Response:
-    raw = await request.body()  # bounded by api.limits for these paths
+    # read_body, as _bulk does: libbeat gzips every request body when compression_level > 0
+    # (its 8.x default), so a template PUT arrives as Content-Encoding: gzip; bounded inflated.
+    lease = BodyLease(INFLIGHT)
+    try:
+        raw = await read_body(request, MAX_BODY_BYTES, lease)
+    finally:
+        lease.release()
     if not raw.strip():
         return _error(400, "parse_exception", "request body is required")
     try:

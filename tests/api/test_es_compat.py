@@ -8,6 +8,8 @@ Elasticsearch outputs) and checks the status and the fields that code parses.
 from __future__ import annotations
 
 import base64
+import gzip
+import json
 
 import pytest
 
@@ -137,3 +139,16 @@ def test_resources_are_bounded_per_kind() -> None:
     res2 = EsResources()
     res2.put("index_template", "big", big)
     assert res2.get("index_template", "big") == {"index_patterns": ["x"], "priority": 1}
+
+
+def test_gzipped_bodies_are_inflated_as_libbeat_sends_them(client, hdr) -> None:
+    """libbeat compresses every body (``compression_level`` 1 by default in 8.x), template PUTs too."""
+    body = gzip.compress(json.dumps(TEMPLATE_BODY).encode())
+    r = client.put(f"/_index_template/{TEMPLATE}", content=body,
+                   headers={**hdr("ingest"), "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert r.status_code == 200, r.text
+    assert client.head(f"/_index_template/{TEMPLATE}", headers=hdr("ingest")).status_code == 200
+    bomb = gzip.compress(b'{"a":"' + b"a" * (17 * 1024 * 1024) + b'"}')
+    r = client.put("/_index_template/bomb", content=bomb,
+                   headers={**hdr("ingest"), "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert r.status_code == 413

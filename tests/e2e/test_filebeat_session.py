@@ -5,7 +5,7 @@ brute-force alert (issue 13 item 4, its Done-when line).
 Filebeat itself cannot be installed here (no registry reachable from this machine ships it:
 /work/shared/FACTS.md), so the session is rebuilt from its output code (elastic/beats
 ``libbeat/outputs/elasticsearch/client.go`` for the ``create`` action with ``_index`` and
-``pipeline``, ``filter_path`` on ``POST /_bulk``; the document fields its log input and the
+``pipeline``, ``filter_path`` on ``POST /_bulk``, every body gzipped at level 1 as its 8.x default; the document fields its log input and the
 system module's auth fileset add): start-up calls first, then ``_bulk``.
 
 The lines are real: every line of Elastic's own system.auth pipeline test
@@ -18,6 +18,7 @@ in wall-clock terms, not for the test's question) and its text is kept byte for 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import socket
 import uuid
@@ -36,6 +37,8 @@ CORRELATION = "66476bbc-62e7-4b08-a2f3-26e9cf5abfb2"  # ssh brute force: 10 fail
 ATTACKER = "89.160.20.156"
 SITE_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 FAILURES = 12
+FILEBEAT_HEADERS = {"User-Agent": "Elastic-filebeat/8.17.0 (linux; amd64; 092a7ed; 2024-12-10 00:00:00 +0000 UTC)",
+                    "Accept": "application/json", "Content-Type": "application/json"}
 COMPARED = ("@timestamp", "message", "host.name", "source.ip", "source.port", "user.name", "event.outcome",
             "event.action", "event.category", "event.type", "event.dataset", "event.kind", "process.name",
             "process.pid", "related.ip", "related.user", "group.name", "group.id", "user.id", "user.effective.name",
@@ -102,9 +105,13 @@ def _filebeat_start_up(url: str, headers: dict[str, str]) -> list[tuple[str, str
              ("GET", "/_ingest/pipeline/filebeat-8.17.0-system-auth-pipeline", None),
              ("PUT", "/_ingest/pipeline/filebeat-8.17.0-system-auth-pipeline", {"processors": []})]
     seen = []
-    with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
+    with httpx.Client(base_url=url, headers={**headers, **FILEBEAT_HEADERS}, timeout=30) as c:
         for method, path, body in calls:
-            r = c.request(method, path, json=body) if body is not None else c.request(method, path)
+            if body is None:
+                r = c.request(method, path)
+            else:  # libbeat gzips every body (compression_level 1, its 8.x default)
+                r = c.request(method, path, content=gzip.compress(json.dumps(body).encode(), 1),
+                              headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
             seen.append((method, path, r.status_code))
     return seen
 
@@ -155,8 +162,8 @@ def test_filebeat_bulk_session_parses_and_alerts_like_syslog(two_servers) -> Non
     seen = _filebeat_start_up(fb.url, ingest)
     assert [s for _m, _p, s in seen] == [200, 200, 404, 200, 404, 200, 404, 200, 404, 200], seen
     r = httpx.post(f"{fb.url}/_bulk", params={"filter_path": "errors,items.*.error,items.*.status"},
-                   content=_filebeat_bulk(lines), timeout=60,
-                   headers={**ingest, "Content-Type": "application/json"})
+                   content=gzip.compress(_filebeat_bulk(lines), 1), timeout=60,
+                   headers={**ingest, **FILEBEAT_HEADERS, "Content-Encoding": "gzip"})
     assert r.status_code == 200 and r.headers["x-elastic-product"] == "Elasticsearch", r.text
     answer = r.json()
     assert answer["errors"] is False and [i["create"]["status"] for i in answer["items"]] == [201] * len(lines)
