@@ -163,6 +163,12 @@ class StepState:
         shows it in the reader's language; None for plain text."""
         return message_json(self.would)
 
+    @property
+    def error_msg(self) -> dict[str, Any] | None:
+        """``error`` as a catalog key and parameters when the action wrote one (an SMTP
+        failure), so it reads in the reader's language; None for plain text."""
+        return message_json(self.error)
+
 
 @dataclass(slots=True)
 class Run:

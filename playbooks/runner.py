@@ -687,7 +687,10 @@ class Runner:
             except TimeoutError:
                 out, err = None, f"timed out after {sctx.timeout:g} s"
             except Exception as exc:
-                out, err = None, f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+                first = exc.args[0] if len(exc.args) == 1 else None
+                # an action's Message stays one (shown in the reader's language), else its text
+                out, err = None, first if isinstance(first, Message) else (
+                    f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc))
             st.duration_ms = round((time.perf_counter() - t0) * 1000, 3)
             st.ended_at = utc_now_iso()
             if err is None:

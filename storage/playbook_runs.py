@@ -65,8 +65,9 @@ MIGRATIONS = (
 )
 STEP_MIGRATIONS = (
     ("would_msg", "ALTER TABLE steps ADD COLUMN would_msg TEXT"),
+    ("error_msg", "ALTER TABLE steps ADD COLUMN error_msg TEXT"),
 )
-"""Catalog key + parameters of ``runs.reason`` / ``steps.would`` (core.messages), beside the English text."""
+"""Catalog key + parameters of ``runs.reason`` / ``steps.would`` / ``steps.error`` (core.messages), beside the English text."""
 
 
 def _msg(value: Any) -> str | None:
@@ -157,7 +158,8 @@ class SQLiteRunStore:
         for s in c.execute("SELECT * FROM steps WHERE run_id=? ORDER BY idx", (run_id,)):
             run.steps.append(StepState(
                 index=s["idx"], name=s["name"], action=s["action"], status=s["status"], inputs=orjson.loads(s["inputs"]),
-                output=orjson.loads(s["output"]) if s["output"] is not None else None, error=s["error"],
+                output=orjson.loads(s["output"]) if s["output"] is not None else None,
+                error=from_json(s["error"], s["error_msg"]),
                 would=from_json(s["would"], s["would_msg"]), attempts=s["attempts"], started_at=s["started_at"], ended_at=s["ended_at"],
                 duration_ms=s["duration_ms"], destructive=bool(s["destructive"]), approval_role=s["approval_role"],
                 approved_by=s["approved_by"], approved_at=s["approved_at"]))
@@ -213,12 +215,12 @@ class SQLiteRunStore:
     def _save_step(self, c: sqlite3.Connection, run_id: int, s: StepState) -> None:
         c.execute(
             "INSERT OR REPLACE INTO steps(run_id, idx, name, action, status, inputs, output, error, would, attempts,"
-            " started_at, ended_at, duration_ms, destructive, approval_role, approved_by, approved_at, would_msg)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " started_at, ended_at, duration_ms, destructive, approval_role, approved_by, approved_at, would_msg,"
+            " error_msg) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, s.index, s.name, s.action, s.status, _dumps(s.inputs),
              _dumps(s.output) if s.output is not None else None, s.error, s.would, s.attempts, s.started_at,
              s.ended_at, s.duration_ms, int(s.destructive), s.approval_role, s.approved_by, s.approved_at,
-             _msg(s.would)))
+             _msg(s.would), _msg(s.error)))
 
     def save_step(self, run_id: int, step: StepState) -> None:
         with self._tx() as c:

@@ -58,6 +58,8 @@ class StepOut(BaseModel):
     would: str
     would_msg: dict[str, Any] | None = None
     """``would`` as a catalog key and parameters (``dashboards/i18n``), for display in either language."""
+    error_msg: dict[str, Any] | None = None
+    """``error`` likewise, when the action wrote a catalog message (else only the text)."""
     attempts: int
     started_at: str
     ended_at: str

@@ -145,7 +145,7 @@
         el("span", {class: "status", text: T("step." + s.status)}),
         s.destructive ? el("span", {class: "tag warn", text: T("playbook.destructive")}) : null,
         s.would ? el("div", {class: "would", text: CS.msg(s.would_msg, s.would)}) : null,
-        s.error ? el("div", {class: "error", text: s.error}) : null));
+        s.error ? el("div", {class: "error", text: CS.msg(s.error_msg, s.error)}) : null));
     }
     return ol;
   }

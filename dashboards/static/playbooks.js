@@ -8,7 +8,7 @@
     for (const s of run.steps) ol.append(el("li", {class: "step st-" + s.status}, el("strong", {text: s.name}), " (",
       el("code", {text: s.action}), ") ", el("span", {class: "status", text: T("step." + s.status)}),
       s.approved_by ? el("span", {class: "muted small", text: " " + T("playbook.approved_by") + " " + CS.actorName(s.approved_by)}) : null,
-      s.would ? el("div", {class: "would", text: CS.msg(s.would_msg, s.would)}) : null, s.error ? el("div", {class: "error", text: s.error}) : null));
+      s.would ? el("div", {class: "would", text: CS.msg(s.would_msg, s.would)}) : null, s.error ? el("div", {class: "error", text: CS.msg(s.error_msg, s.error)}) : null));
     return ol;
   }
   function showDetail(run) {

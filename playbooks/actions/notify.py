@@ -69,7 +69,7 @@ class NotifyEmail(Action):
                     smtp.login(s.username, s.password or "")
                 refused = smtp.send_message(msg, from_addr=s.sender, to_addrs=rcpt)
         except (OSError, smtplib.SMTPException) as exc:
-            raise ActionError(f"SMTP {s.host}:{s.port} failed: {exc}; check playbooks.smtp") from None
+            raise ActionError(Message("msg.email.failed", host=s.host, port=s.port, error=str(exc))) from None
         if refused:
             raise ActionError(f"SMTP server refused recipients: {', '.join(refused)}")
         return {"message_id": msg["Message-ID"], "recipients": rcpt}
