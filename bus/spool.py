@@ -308,6 +308,7 @@ class SpooledPublisher:
         self._spooling = spool.events > 0  # what a restart found goes first
         self._wake = asyncio.Event()
         self._episode: float | None = None
+        self._probe = False
         self.after_drain: list[Callable[[], Any]] = []
         """Coroutine functions the forwarder awaits once the spool drained (alerts queued for the core)."""
         self.direct = 0
@@ -368,6 +369,9 @@ class SpooledPublisher:
                     await self.after_drain[0]()
                     self.after_drain.pop(0)
             except BusUnavailable as exc:
+                # Until one record gets through, retry with one: a link that drops packets
+                # silently leaves every attempt in the client's buffer until it times out.
+                self._probe = True
                 log.info("spool forward paused: %s", exc)
                 await asyncio.sleep(self.retry_s)
             except Exception:
@@ -377,9 +381,10 @@ class SpooledPublisher:
     async def _drain(self) -> None:
         t0, n = time.monotonic(), 0
         while True:
-            records, mark = await asyncio.to_thread(self.spool.peek, self.batch)
+            records, mark = await asyncio.to_thread(self.spool.peek, 1 if self._probe else self.batch)
             if records:
                 await self.bus.publish(records)
+                self._probe = False
                 await asyncio.to_thread(self.spool.commit, mark)
                 n += len(records)
                 continue

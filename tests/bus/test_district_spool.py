@@ -3,7 +3,9 @@
 A real 3-node JetStream cluster on loopback, a core node (``writer`` + ``api``) and a
 district collector (``citysoc serve --roles collector``) that reaches the cluster only
 through :class:`LinkProxy`, a TCP relay standing for the district's link: ``cut()`` drops
-every connection and refuses new ones, ``restore()`` lets them through again. The servers
+every connection and refuses new ones (the 60 s outage), ``pause()`` forwards nothing
+while keeping connections open (a link that drops packets silently: the full-spool test),
+``restore()`` lets everything through again. The servers
 run with ``--no_advertise`` so the collector's client cannot learn (and reconnect around
 the link to) the other servers' addresses.
 
@@ -42,6 +44,7 @@ class LinkProxy:
         self.target = target
         self.port = free_port()
         self.up = True
+        self.paused = False
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._srv = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
@@ -56,6 +59,9 @@ class LinkProxy:
 
     def _accept(self) -> None:
         while not self._stop:
+            if self.paused:  # a black hole: connection attempts wait in the backlog
+                time.sleep(0.05)
+                continue
             try:
                 c, _ = self._srv.accept()
             except TimeoutError:
@@ -81,6 +87,8 @@ class LinkProxy:
                 data = a.recv(65536)
                 if not data:
                     break
+                while self.paused and not self._stop:  # hold the bytes; TCP backpressure does the rest
+                    time.sleep(0.05)
                 b.sendall(data)
         except OSError:
             pass
@@ -104,8 +112,13 @@ class LinkProxy:
         for s in conns:
             self._close(s)
 
+    def pause(self) -> None:
+        """The link drops packets silently: connections stay open, nothing crosses."""
+        self.paused = True
+
     def restore(self) -> None:
         self.up = True
+        self.paused = False
 
     def close(self) -> None:
         self._stop = True
@@ -284,12 +297,13 @@ def test_a_full_spool_refuses_the_newest_counts_them_and_alerts_once(district, c
     viewer, admin = core.api_key("viewer"), collector.api_key("admin")
     sender = Sender(collector, per_batch=10)
     sender.run_for(1)
-    link.cut()
-    time.sleep(0.5)
+    link.pause()  # this time the link goes silent (no reset): found by the publish timeout
     for _ in range(40):  # 40 x 3 x 10 events of ~300 bytes: far more than 16 KiB
         for s in range(len(SOURCES)):
             sender.send_one(s)
     assert sender.refused, "the spool should have filled"
+    assert sender.slowest >= 2.5, sender.slowest  # the first batch waited out publish_timeout_s (3 s), then spooled
+    assert _metric(collector, admin, "spool_outages_total") == 1
     assert _metric(collector, admin, "spool_dropped_total") == len(sender.refused)
     assert _metric(collector, admin, "spool_bytes") <= 16384
     local = _alerts(collector, collector.api_key("viewer"), "bus:spool_full")
