@@ -76,6 +76,8 @@ PORT_PROTOCOLS = {
     37810: "dhip", 44818: "enip", 47808: "bacnet",
 }
 _SERVICE_PORTS = frozenset(PORT_PROTOCOLS)
+_HTTP_PREFIXES = REQUEST_PREFIXES + RESPONSE_PREFIXES
+"""What an HTTP or RTSP head starts with, either direction (one ``startswith`` per packet)."""
 _REMOTE_ACCESS = {21: "ftp", 22: "ssh", 2222: "ssh", 23: "telnet", 2323: "telnet"}
 _DNS_PORTS = frozenset({53, 5353, 5355})
 _ICMP_REPLIES = frozenset({0, 14, 16, 18})
@@ -450,7 +452,7 @@ class NetworkDecoder:
                 f.sbudget -= 1
             if f.proto != TCP:
                 return
-            if payload.startswith((REQUEST_PREFIXES, RESPONSE_PREFIXES)):
+            if payload.startswith(_HTTP_PREFIXES):
                 app = f.app = "http"  # may turn into rtsp once the start line is read
                 f.cbudget = f.sbudget = 1 << 30
             elif looks_like_client_hello(payload) and to_server:
