@@ -92,6 +92,12 @@ def _nats_cpu(cluster: NatsCluster) -> float:
     return sum(_tree_cpu(n.proc.pid) for n in cluster.nodes if n.proc is not None)
 
 
+def _server_name(nc: Any) -> str | None:
+    """The name (``-n``) of the server a nats-py client is connected to."""
+    info = getattr(nc, "_server_info", None) or {}
+    return info.get("server_name") or info.get("name")
+
+
 async def _publish_rounds(cluster: NatsCluster, docs: list[dict], rounds: int) -> dict[str, Any]:
     import nats
     from nats.js import api
@@ -142,11 +148,18 @@ async def _publish_rounds(cluster: NatsCluster, docs: list[dict], rounds: int) -
         bare_info = await js.stream_info("BENCH_BARE")
         ours_info = await js.stream_info("BENCH_OURS")
         stored = {"bare": bare_info.state.messages, "ours": ours_info.state.messages}
+        # Where each stream's leader sits against the server each client talks to: a leader
+        # one route away costs the cluster more CPU per message than a local one.
+        placement = {"bare_leader": bare_info.cluster.leader if bare_info.cluster else None,
+                     "ours_leader": ours_info.cluster.leader if ours_info.cluster else None,
+                     "bare_client_server": _server_name(nc),
+                     "ours_client_server": _server_name(bus.nc)}
     finally:
         await nc.close()
         await bus.close()
     fig: dict[str, Any] = {"messages": len(docs), "batch": BATCH, "rounds": rounds,
-                           "payload_bytes_mean": round(statistics.mean(sizes)), "stored": stored}
+                           "payload_bytes_mean": round(statistics.mean(sizes)), "stored": stored,
+                           "placement": placement}
     for name, runs in out.items():
         rates = [r["msgs_per_s"] for r in runs]
         fig[name] = {"msgs_per_s": round(statistics.mean(rates)), "msgs_per_s_runs": [round(r) for r in rates],
@@ -272,6 +285,24 @@ def _owners(cluster: NatsCluster, stream: str) -> dict[int, str] | str:
         return f"not read: {exc!r}"
 
 
+def _heartbeat_owned(cluster: NatsCluster, stream: str, member: str) -> list[int]:
+    """The partitions ``member`` last reported owning in its heartbeat (empty if unreadable)."""
+    from bus.nats import NatsBus
+
+    async def main() -> list[int]:
+        bus = await NatsBus.connect(cluster.urls, partitions=PARTITIONS, replicas=3, stream=stream,
+                                    subject_prefix=f"citysoc.{stream}.events", lease_s=LEASE_S)
+        try:
+            return list((await bus.live_members("detector")).get(member, {}).get("owned", []))
+        finally:
+            await bus.nc.close()
+
+    try:
+        return asyncio.run(main())
+    except Exception:
+        return []
+
+
 def _failed_logins(n: int, first_port: int, attacker: str) -> bytes:
     now = dt.datetime.now(dt.timezone.utc)
     return "".join(f"<38>1 {(now + dt.timedelta(milliseconds=i)).strftime('%Y-%m-%dT%H:%M:%S.%fZ')} wh-db-01 sshd 811"
@@ -379,11 +410,20 @@ def _resets(nodes: list[_Node]) -> dict[str, int]:
 
 
 def _handover(cluster: NatsCluster, stream: str, core: _Node, collector: _Node, dets: list[_Node]) -> dict[str, Any]:
-    owners = _owners(cluster, stream)
     victim, survivor = dets[0], dets[1]
-    mine = {p for p, o in owners.items() if o == victim.node} if isinstance(owners, dict) else set()
+    # The victim's partitions: from the locks on the bus, else its own heartbeat (a
+    # loaded cluster can answer the lock reads late or with leases just expiring).
+    deadline = time.monotonic() + 60
+    while True:
+        owners = _owners(cluster, stream)
+        mine = {p for p, o in owners.items() if o == victim.node} if isinstance(owners, dict) else set()
+        if not mine:
+            mine = set(_heartbeat_owned(cluster, stream, victim.node))
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
     if not mine:
-        raise RuntimeError(f"{victim.node} owns no partition: {owners}")
+        raise RuntimeError(f"{victim.node} owns no partition: locks {owners}")
     attacker = next(ip for ip in (f"198.51.100.{i}" for i in range(1, 255))
                     if home_partition({"source": {"ip": ip}}, PARTITIONS) in mine)
     before = victim.bus("detector_acked")
