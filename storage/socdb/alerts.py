@@ -26,7 +26,7 @@ from core.alerts import (
 )
 from core.events import parse_timestamp, to_utc_iso, utc_now_iso
 from storage.socdb._db import SocDatabase
-from storage.socdb.incidents import attach
+from storage.socdb.incidents import IncidentBatch
 
 __all__ = ["SQLiteAlertStore", "SORTS"]
 
@@ -101,15 +101,17 @@ class SQLiteAlertStore:
         for all keys are found with one query per 500 keys, alerts of the batch that share a
         key are merged in memory (:func:`core.alerts.absorb`, the rule an update applies
         too), and each alert row is read once and written once. Incidents are still grown
-        detection by detection in the batch's order, since whether a detection joins an
-        incident depends on the incident's last alert so far: same result as recording the
-        detections one by one (``tests/api/test_alerts_batch_record.py``)."""
+        detection by detection in the batch's order (whether a detection joins an incident
+        depends on the incident's last alert so far), in memory (:class:`IncidentBatch`),
+        and each incident is written once: same result as recording the detections one by one 
+        (``tests/api/test_alerts_batch_record.py``)."""
         slots: list[_Slot] = []
         live: dict[str, _Slot] = {}
         grown: set[int] = set()
         with self.db.write() as conn:
             for a in alerts:
                 a.updated_at = a.updated_at or utc_now_iso()
+            incidents = IncidentBatch(conn, policy) if policy is not None else None
             open_rows = self._open_alerts(conn, {(a.dedupe_key, a.updated_at) for a in alerts}, window_s)
             for a in alerts:
                 now = a.updated_at
@@ -125,8 +127,8 @@ class SQLiteAlertStore:
                         slot = _Slot(alert=a, touched=now, created=True)
                         live[a.dedupe_key] = slot
                         slots.append(slot)
-                        if policy is not None:  # sets a.incident_id; the INSERT writes it
-                            attach(conn, a, created=True, added_count=a.count, policy=policy)
+                        if incidents is not None:  # sets a.incident_id; the INSERT writes it
+                            incidents.attach(a, created=True, added_count=a.count)
                         continue
                     slot = _Slot(alert=_row_to_alert(row, with_events=True), touched=now, created=False,
                                  stored_events=row["events"])
@@ -135,8 +137,10 @@ class SQLiteAlertStore:
                     slots.append(slot)
                 slot.grew = absorb(slot.alert, a) or slot.grew
                 slot.alert.updated_at = slot.touched = now
-                if policy is not None:
-                    attach(conn, slot.alert, created=False, added_count=a.count, policy=policy)
+                if incidents is not None:
+                    incidents.attach(slot.alert, created=False, added_count=a.count)
+            if incidents is not None:
+                incidents.flush()
             for slot in slots:
                 self._write(conn, slot)
         return [AlertChange(alert=s.alert, created=s.created) for s in slots]

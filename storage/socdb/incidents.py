@@ -32,7 +32,7 @@ from core.alerts import (
 from core.events import parse_timestamp, to_utc_iso, utc_now_iso
 from storage.socdb._db import SocDatabase
 
-__all__ = ["SQLiteIncidentStore", "INCIDENT_SORTS", "attach"]
+__all__ = ["SQLiteIncidentStore", "INCIDENT_SORTS", "attach", "IncidentBatch"]
 
 INCIDENT_SORTS: dict[str, str] = {
     "-last_seen": "last_seen DESC, id DESC",
@@ -68,65 +68,141 @@ def _dumps(v: Any) -> str:
 def attach(conn: sqlite3.Connection, alert: Alert, *, created: bool, added_count: int,
            policy: GroupingPolicy) -> int | None:
     """Put ``alert`` into its incident; returns the incident id and sets
-    ``alert.incident_id``. A stored alert's row is updated; a new one (``id`` 0) is
-    attached before it is inserted, and its INSERT carries the id.
+    ``alert.incident_id`` (one alert: an :class:`IncidentBatch` of one, written at once).
 
     ``created``: the alert is new (the incident's alert count grows); otherwise it grew by
     ``added_count`` detections and keeps the incident it has."""
-    key = policy.incident_key(alert)
-    if key is None:
-        return None
-    kind, who, center = key
-    if not alert.rules:  # as the alerts row stores it: an alert lists at least its own rule
-        alert.rules = [alert.rule_id]
-    now = alert.updated_at or utc_now_iso()
-    row = None
-    if alert.incident_id is not None:
-        row = conn.execute("SELECT * FROM incidents WHERE id = ?", (alert.incident_id,)).fetchone()
-    if row is None:
-        cutoff = to_utc_iso(parse_timestamp(alert.first_seen) - _dt.timedelta(seconds=policy.incidents.window_s))
-        row = conn.execute("SELECT * FROM incidents WHERE key = ? AND status != 'closed' AND last_seen >= ? "
-                           "ORDER BY id DESC LIMIT 1", (_key(kind, who, center), cutoff)).fetchone()
-        created = True  # new to this incident either way
-    assets = [alert.entities.asset_id] if alert.entities.asset_id else []
-    if row is None:
-        title = incident_title(kind, who, [alert.rule_title], alert.targets, len(alert.targets), alert.ports,
-                               len(alert.ports))
-        cur = conn.execute(
-            "INSERT INTO incidents(key, attacker_kind, attacker, center, title, level, level_num, risk_score, status,"
-            " resolution, assignee, first_seen, last_seen, alert_count, detection_count, rules, rule_titles, targets,"
-            " target_count, ports, port_count, assets, tags, created_at, updated_at, case_id)"
-            " VALUES (?,?,?,?,?,?,?,?,'new',NULL,NULL,?,?,1,?,?,?,?,?,?,?,?,?,?,?,NULL)",
-            (_key(kind, who, center), kind, who, center or None, title, alert.level, level_number(alert.level),
-             alert.risk_score, alert.first_seen, alert.last_seen, alert.count, _dumps(alert.rules[:MAX_LIST]),
-             _dumps([alert.rule_title]), _dumps(alert.targets[:MAX_LIST]), len(alert.targets),
-             _dumps(alert.ports[:MAX_LIST]), len(alert.ports), _dumps(assets), _dumps(alert.tags[:50]), now, now))
-        iid = inserted_id(cur)
-    else:
-        inc = _row(row)
-        iid = inc.id
-        rules = merge_list(inc.rules, alert.rules)
-        new_rules = [r for r in alert.rules if r not in inc.rules]
-        titles = merge_list(inc.rule_titles, [alert.rule_title], 50) if new_rules else inc.rule_titles
-        targets = merge_list(inc.targets, alert.targets)
-        ports = merge_list(inc.ports, alert.ports)
-        lvl = max(inc.level, alert.level, key=level_number)
-        # an incident that was closed comes back to work when its attacker is still at it
-        conn.execute(
-            "UPDATE incidents SET title=?, level=?, level_num=?, risk_score=?, first_seen=?, last_seen=?,"
-            " alert_count=?, detection_count=?, rules=?, rule_titles=?, targets=?, target_count=?, ports=?,"
-            " port_count=?, assets=?, tags=?, updated_at=? WHERE id=?",
-            (incident_title(kind, who, titles, targets, len(targets), ports, len(ports)), lvl, level_number(lvl),
-             max(inc.risk_score, alert.risk_score), min(inc.first_seen, alert.first_seen),
-             max(inc.last_seen, alert.last_seen), inc.alert_count + (1 if created else 0),
-             inc.detection_count + (alert.count if created else added_count), _dumps(rules), _dumps(titles),
-             _dumps(targets), len(targets), _dumps(ports), len(ports), _dumps(merge_list(inc.assets, assets)),
-             _dumps(merge_list(inc.tags, alert.tags, 50)), now, iid))
-    if alert.incident_id != iid:
-        if alert.id:  # a new alert (id 0) is written after this, with the id in its INSERT
-            conn.execute("UPDATE alerts SET incident_id = ? WHERE id = ?", (iid, alert.id))
-        alert.incident_id = iid
+    batch = IncidentBatch(conn, policy)
+    iid = batch.attach(alert, created=created, added_count=added_count)
+    batch.flush()
     return iid
+
+
+class IncidentBatch:
+    """The incidents one write transaction grows, held in memory and written once at
+    :meth:`flush`: a batch of detections against one attacker reads and writes its
+    incident once, not once per detection.
+
+    :meth:`attach` is called detection by detection, in order, and decides exactly as
+    writing each one at once would: an incident looked up by key is the newest open one of
+    that key whose last alert (as it stands in this batch) is within the window. A new
+    incident is inserted at once (its id is the one one-by-one recording gives it); a
+    stored alert that moves to another incident is updated at once. A new alert (``id``
+    0) gets ``incident_id`` set, and its own INSERT writes it."""
+
+    def __init__(self, conn: sqlite3.Connection, policy: GroupingPolicy):
+        self.conn = conn
+        self.policy = policy
+        self._held: dict[int, Incident] = {}
+        self._keys: dict[int, str] = {}
+        self._of_key: dict[str, list[int]] = {}
+        self._dirty: set[int] = set()
+
+    def _hold_key(self, iid: int, key: str) -> None:
+        self._keys[iid] = key
+        self._of_key.setdefault(key, []).append(iid)
+
+    def _by_id(self, iid: int) -> Incident | None:
+        inc = self._held.get(iid)
+        if inc is None:
+            row = self.conn.execute("SELECT * FROM incidents WHERE id = ?", (iid,)).fetchone()
+            if row is None:
+                return None
+            inc = self._held[iid] = _row(row)
+            self._hold_key(iid, row["key"])
+        return inc
+
+    def _by_key(self, key: str, cutoff: str) -> Incident | None:
+        row = self.conn.execute("SELECT id FROM incidents WHERE key = ? AND status != 'closed' AND last_seen >= ? "
+                                "ORDER BY id DESC LIMIT 1", (key, cutoff)).fetchone()
+        best = row["id"] if row is not None else None
+        for iid in self._of_key.get(key, ()):  # held ones: as this batch left them (last_seen only grows)
+            inc = self._held[iid]
+            if inc.status != "closed" and inc.last_seen >= cutoff and (best is None or iid > best):
+                best = iid
+        return self._by_id(best) if best is not None else None
+
+    def attach(self, alert: Alert, *, created: bool, added_count: int) -> int | None:
+        """Put ``alert`` into its incident (see the class); returns the incident id."""
+        key = self.policy.incident_key(alert)
+        if key is None:
+            return None
+        kind, who, center = key
+        if not alert.rules:  # as the alerts row stores it: an alert lists at least its own rule
+            alert.rules = [alert.rule_id]
+        now = alert.updated_at or utc_now_iso()
+        inc = self._by_id(alert.incident_id) if alert.incident_id is not None else None
+        ikey = _key(kind, who, center)
+        if inc is None:
+            cutoff = to_utc_iso(parse_timestamp(alert.first_seen)
+                                - _dt.timedelta(seconds=self.policy.incidents.window_s))
+            inc = self._by_key(ikey, cutoff)
+            created = True  # new to this incident either way
+        assets = [alert.entities.asset_id] if alert.entities.asset_id else []
+        if inc is None:
+            title = incident_title(kind, who, [alert.rule_title], alert.targets, len(alert.targets), alert.ports,
+                                   len(alert.ports))
+            cur = self.conn.execute(
+                "INSERT INTO incidents(key, attacker_kind, attacker, center, title, level, level_num, risk_score,"
+                " status, resolution, assignee, first_seen, last_seen, alert_count, detection_count, rules,"
+                " rule_titles, targets, target_count, ports, port_count, assets, tags, created_at, updated_at,"
+                " case_id) VALUES (?,?,?,?,?,?,?,?,'new',NULL,NULL,?,?,1,?,?,?,?,?,?,?,?,?,?,?,NULL)",
+                (ikey, kind, who, center or None, title, alert.level, level_number(alert.level),
+                 alert.risk_score, alert.first_seen, alert.last_seen, alert.count, _dumps(alert.rules[:MAX_LIST]),
+                 _dumps([alert.rule_title]), _dumps(alert.targets[:MAX_LIST]), len(alert.targets),
+                 _dumps(alert.ports[:MAX_LIST]), len(alert.ports), _dumps(assets), _dumps(alert.tags[:50]), now,
+                 now))
+            iid = inserted_id(cur)
+            self._held[iid] = Incident(
+                id=iid, attacker_kind=kind, attacker=who, center=center or None, title=title, level=alert.level,
+                risk_score=alert.risk_score, status="new", resolution=None, assignee=None,
+                first_seen=alert.first_seen, last_seen=alert.last_seen, alert_count=1,
+                detection_count=alert.count, rules=list(alert.rules[:MAX_LIST]), rule_titles=[alert.rule_title],
+                targets=list(alert.targets[:MAX_LIST]), target_count=len(alert.targets),
+                ports=list(alert.ports[:MAX_LIST]), port_count=len(alert.ports), assets=assets,
+                tags=list(alert.tags[:50]), created_at=now, updated_at=now, case_id=None)
+            self._hold_key(iid, ikey)
+        else:
+            iid = inc.id
+            new_rules = [r for r in alert.rules if r not in inc.rules]
+            inc.rules = merge_list(inc.rules, alert.rules)
+            if new_rules:
+                inc.rule_titles = merge_list(inc.rule_titles, [alert.rule_title], 50)
+            inc.targets = merge_list(inc.targets, alert.targets)
+            inc.ports = merge_list(inc.ports, alert.ports)
+            inc.target_count, inc.port_count = len(inc.targets), len(inc.ports)
+            inc.title = incident_title(kind, who, inc.rule_titles, inc.targets, len(inc.targets), inc.ports,
+                                       len(inc.ports))
+            inc.level = max(inc.level, alert.level, key=level_number)
+            inc.risk_score = max(inc.risk_score, alert.risk_score)
+            inc.first_seen = min(inc.first_seen, alert.first_seen)
+            inc.last_seen = max(inc.last_seen, alert.last_seen)
+            inc.alert_count += 1 if created else 0
+            inc.detection_count += alert.count if created else added_count
+            inc.assets = merge_list(inc.assets, assets)
+            inc.tags = merge_list(inc.tags, alert.tags, 50)
+            inc.updated_at = now
+            self._dirty.add(iid)
+        if alert.incident_id != iid:
+            if alert.id:  # a new alert (id 0) is written after this, with the id in its INSERT
+                self.conn.execute("UPDATE alerts SET incident_id = ? WHERE id = ?", (iid, alert.id))
+            alert.incident_id = iid
+        return iid
+
+    def flush(self) -> None:
+        """Write the incidents this batch grew (an incident closed meanwhile comes back to
+        work when its attacker is still at it: its status is not touched)."""
+        for iid in sorted(self._dirty):
+            inc = self._held[iid]
+            self.conn.execute(
+                "UPDATE incidents SET title=?, level=?, level_num=?, risk_score=?, first_seen=?, last_seen=?,"
+                " alert_count=?, detection_count=?, rules=?, rule_titles=?, targets=?, target_count=?, ports=?,"
+                " port_count=?, assets=?, tags=?, updated_at=? WHERE id=?",
+                (inc.title, inc.level, level_number(inc.level), inc.risk_score, inc.first_seen, inc.last_seen,
+                 inc.alert_count, inc.detection_count, _dumps(inc.rules), _dumps(inc.rule_titles),
+                 _dumps(inc.targets), inc.target_count, _dumps(inc.ports), inc.port_count, _dumps(inc.assets),
+                 _dumps(inc.tags), inc.updated_at, iid))
+        self._dirty.clear()
 
 
 class SQLiteIncidentStore:
