@@ -103,7 +103,7 @@ class SQLiteAlertStore:
         too), and each alert row is read once and written once. Incidents are still grown
         detection by detection in the batch's order (whether a detection joins an incident
         depends on the incident's last alert so far), in memory (:class:`IncidentBatch`),
-        and each incident is written once: same result as recording the detections one by one 
+        and each incident is written once: same result as recording the detections one by one
         (``tests/api/test_alerts_batch_record.py``)."""
         slots: list[_Slot] = []
         live: dict[str, _Slot] = {}
