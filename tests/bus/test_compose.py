@@ -163,6 +163,9 @@ def test_cluster_profile_publishes_what_senders_and_people_use(compose: dict[str
     assert {"5514/udp", "5514/tcp"} <= published
     collector_settings, _ = _node_settings(collector)
     assert collector_settings.syslog.host == "0.0.0.0" and collector_settings.syslog.port == 5514
+    # The district spool lives in the collector's data folder: a named volume, so it survives a restart.
+    assert collector_settings.bus.spool
+    assert any(v == "collector-data:/data" for v in collector["volumes"]) and "collector-data" in compose["volumes"]
     assert any(p.endswith(":8000/tcp") for p in nodes["api"]["ports"])
     # The single-node service stays the default: without the profile nothing of this starts.
     default = {n for n, s in compose["services"].items() if not s.get("profiles")}
