@@ -106,13 +106,16 @@
     catch (e) { toast(errorText(e), true); btn.textContent = "▸"; return; }
     const inner = el("table", {class: "data inner"},
       el("thead", {}, el("tr", {}, el("th", {text: T("alert.level")}), el("th", {text: T("alert.rule")}),
-        el("th", {text: T("alert.host")}), el("th", {text: T("alert.status")}), el("th", {text: T("alert.count")}),
+        el("th", {text: T("incidents.targets")}), el("th", {text: T("alert.status")}), el("th", {text: T("alert.count")}),
         el("th", {text: T("alert.first_seen")}), el("th", {text: T("alert.last_seen")}))));
     const body = el("tbody", {});
     for (const a of alerts) {
       body.append(el("tr", {dataset: {alertId: String(a.id)}}, el("td", {}, levelBadge(a.level)),
         el("td", {}, el("a", {href: "/alerts/" + encodeURIComponent(a.id), text: CS.ruleTitle(a.rule_id, a.rule_title, a.title_msg)})),
-        el("td", {text: (a.entities && a.entities.host) || ""}),
+        // what each alert was about: in Vietnamese its title is the rule's, so the targets say
+        // which host it was (the English title names it: "Port scan of 10.20.0.20 ...")
+        (a.targets && a.targets.length) ? listCell(a.targets, a.targets.length)
+          : el("td", {text: (a.entities && (a.entities.host || a.entities.destination_ip)) || ""}),
         el("td", {}, el("span", {class: "status st-" + a.status, text: T("status." + a.status)})),
         el("td", {class: "num", text: fmtNum(a.count)}),
         el("td", {class: "time", text: fmtDate(a.first_seen)}), el("td", {class: "time", text: fmtDate(a.last_seen)})));

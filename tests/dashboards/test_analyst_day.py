@@ -119,6 +119,9 @@ def test_analyst_day_on_the_demo_in_vietnamese(demo: ServeProcess, browser: Any)
         inner = page.locator("#incidents-body tr.incident-alerts")
         expect(inner.locator("tbody tr")).to_have_count(n_alerts)
         assert "Port scan of" not in inner.text_content()  # rule titles in Vietnamese
+        # ...so each alert's targets say which host it was about
+        targets = [r.locator("td").nth(2).text_content() for r in inner.locator("tbody tr").all()]
+        assert "10.20.0.20" in targets and "10.20.0.49" in targets, targets
         shot(page, "analyst-day-02-incident-expanded-vi")
 
         # 2. The incident becomes a case.

@@ -100,3 +100,20 @@ def test_every_time_on_every_page_shows_its_zone(console: Console, new_page, bro
         assert page.locator("svg text.zone").first.evaluate("n => n.firstChild.nodeValue") == "UTC+07"
     finally:
         ctx.close()
+
+
+def test_a_pivot_keeps_its_seconds(console: Console, new_page) -> None:
+    """Issue 16: a datetime field dropped seconds from a pivot (08:49:05 became 08:49:00).
+    A search opened with an exact range shows it to the second in the site zone, and
+    searching again keeps it to the second in the URL and the request."""
+    page, watch = new_page("ana")
+    page.goto("/search?q=host.name:cam-q1-000&from=2026-12-03T01:49:05Z&to=2026-12-03T02:00:07Z")
+    page.wait_for_selector("body[data-loaded='1']", timeout=10_000)
+    assert page.input_value("#from") == "2026-12-03T08:49:05"  # UTC+07, seconds kept
+    assert page.input_value("#to") == "2026-12-03T09:00:07"
+    with page.expect_request(lambda r: "/api/v1/events/search" in r.url or "/api/v1/events" in r.url) as req:
+        page.click("#search-form button[type=submit]")
+    assert "01%3A49%3A05Z" in req.value.url or "01:49:05Z" in req.value.url, req.value.url
+    page.wait_for_selector("body[data-loaded='1']")
+    assert "from=2026-12-03T01%3A49%3A05Z" in page.url or "from=2026-12-03T01:49:05Z" in page.url, page.url
+    assert not watch.errors and not watch.dialogs
