@@ -305,7 +305,7 @@ class NatsBus:
             while True:
                 try:
                     msgs = await sub.fetch(self.fetch_batch, timeout=1.0)
-                except nats.errors.TimeoutError:
+                except asyncio.TimeoutError:  # nats-py raises its own subclass or a bare asyncio one
                     break
                 done = False
                 for m in msgs:
@@ -400,9 +400,20 @@ class NatsMembership:
         if release and self.on_ownership is not None:
             await self.on_ownership(frozenset(), frozenset(release))
         if assigned:
-            self.moves += len(assigned)
             if self.on_ownership is not None:
-                await self.on_ownership(frozenset(assigned), frozenset())
+                try:
+                    await self.on_ownership(frozenset(assigned), frozenset())
+                except Exception:
+                    # Not ready to own them (e.g. the replay fetch failed under load): give
+                    # the locks back so a later round, here or on another member, takes them
+                    # again. Keeping a lock without a consumer would leave them unread.
+                    for p in assigned:
+                        rev = self._locks.pop(p, None)
+                        if rev is not None:
+                            with contextlib.suppress(Exception):
+                                await kv.delete(f"l.{self.group}.{p}", last=rev)
+                    raise
+            self.moves += len(assigned)
             for p in sorted(assigned):
                 self._stopping[p] = asyncio.Event()
                 self._tasks[p] = asyncio.create_task(self._consume(p), name=f"bus-{self.group}-p{p}")
@@ -460,7 +471,7 @@ class NatsMembership:
                     sub = await self._reset_consumer(p)
                 try:
                     msgs = await sub.fetch(self.bus.fetch_batch, timeout=0.5)
-                except nats.errors.TimeoutError:
+                except asyncio.TimeoutError:  # nats-py raises its own subclass or a bare asyncio one
                     self._lag[p] = 0
                     continue
                 if not msgs:
@@ -544,7 +555,7 @@ class AlertConsumer:
                     sub = await self.bus.js.pull_subscribe_bind(durable=self.NAME, stream=self.bus.alert_stream)
                 try:
                     msgs = await sub.fetch(self.bus.fetch_batch, timeout=0.5)
-                except nats.errors.TimeoutError:
+                except asyncio.TimeoutError:  # nats-py raises its own subclass or a bare asyncio one
                     continue
                 if not msgs:
                     continue

@@ -114,3 +114,44 @@ def test_partitions_split_and_move_when_a_member_leaves(nats_cluster: NatsCluste
         await bus_b.close()
 
     asyncio.run(main())
+
+
+def test_a_failed_take_over_gives_the_partitions_back_and_they_are_read(nats_cluster: NatsCluster,
+                                                                        stream_name: str) -> None:
+    """A member whose ownership callback fails (the replay fetch timed out under load) must
+    not keep the locks without consuming: the partitions come back in a later round and
+    every record is read."""
+    async def main() -> None:
+        kw = {"partitions": 4, "replicas": 3, "stream": stream_name, "subject_prefix": stream_name.lower(),
+              "lease_s": 1.0}
+        bus_a, bus_b = await NatsBus.connect(nats_cluster.urls, **kw), await NatsBus.connect(nats_cluster.urls, **kw)
+        calls: list[frozenset[int]] = []
+        got: list[str] = []
+
+        async def on_own(assigned: frozenset[int], revoked: frozenset[int]) -> None:
+            if assigned:
+                calls.append(assigned)
+                if len(calls) == 2:  # the take-over after b leaves fails once
+                    raise RuntimeError("replay fetch failed")
+
+        async def handle(batch: Batch) -> None:
+            got.extend(r.id for r in batch.records)
+
+        async def nothing(batch: Batch) -> None:
+            pass
+
+        ma = await bus_a.join("detector", "a", handle, on_own)
+        mb = await bus_b.join("detector", "b", nothing)
+        want_b = {p for p in range(4) if owner_of(p, ["a", "b"]) == "b"}
+        await _until(lambda: mb.owned == want_b and ma.owned == set(range(4)) - want_b)
+        await mb.leave()
+        await _until(lambda: len(calls) >= 3 and ma.owned == frozenset(range(4)))
+        assert calls[1] == calls[2] == want_b  # failed once, taken again
+        await bus_a.publish(_records(40, 4))
+        await _until(lambda: len(got) >= 40)
+        assert sorted(got) == sorted(f"c1-{i}" for i in range(40))
+        assert await bus_a.partition_owners("detector") == dict.fromkeys(range(4), "a")
+        await bus_a.close()
+        await bus_b.close()
+
+    asyncio.run(main())
