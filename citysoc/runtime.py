@@ -281,6 +281,8 @@ async def _run_server(settings: Settings, *, log_level: str, stoppers: list[Any]
         pipeline.sources["bus"] = cluster.counters
     assets = build_assets(settings, alert_sink)
     assets.install(pipeline, services)
+    if playbook_runner is not None:
+        playbook_runner.ctx.asset_lookup = assets.lookup  # the enrich action sees what the API edits
     from api.routers.assets import router as assets_router
 
     extra_routers = [*extra_routers, assets_router]

@@ -14,7 +14,7 @@ from core.protocols import DeadLetterStore, Detector, EventStore, RawRecord
 from core.settings import Settings
 
 __all__ = ["open_store", "open_deadletters", "make_parse", "check_formats", "format_errors", "FormatConfigError", "build_pipeline", "data_dir", "open_soc",
-           "ensure_initial_admin", "build_alerting", "build_playbooks", "build_assets", "AssetRuntime",
+           "ensure_initial_admin", "build_alerting", "build_playbooks", "build_assets", "open_assets", "AssetRuntime",
            "build_reports", "intel_lookup_for"]
 
 
@@ -100,12 +100,20 @@ def make_parse() -> Any:
 
 
 def make_enrichers(settings: Settings) -> list[Any]:
-    if settings.inventory is None:
+    """Attribution for a pipeline without a live :class:`AssetRuntime` (``citysoc ingest``):
+    one index over the asset store, which the API and CLI edit (the ``inventory`` file is
+    imported into it on first use, see :func:`open_assets`). ``serve`` replaces it with the
+    live index (:meth:`AssetRuntime.install`)."""
+    if settings.inventory is None and not (data_dir(settings) / "assets.db").exists():
         return []
     from collectors.enrich import AssetIndex
 
-    index = AssetIndex.load(settings.inventory)
-    return [index.enrich]
+    store = open_assets(settings)
+    try:
+        index = AssetIndex(store.list())
+    finally:
+        store.close()
+    return [index.enrich] if len(index) else []
 
 
 def build_pipeline(
@@ -229,8 +237,6 @@ def build_playbooks(settings: Settings, soc: Any, *, rescan: Any = None, execute
     inventory and ``intel_lookup`` (``indicator -> [records]``, enrich), and YARA (rescan of
     quarantined files). Returns (runner, load errors):
     a malformed playbook file is left out whole and reported, the others run."""
-    from dataclasses import asdict
-
     from playbooks.actions import ActionContext, load_actions
     from playbooks.runner import Runner, real_execute
     from playbooks.spec import LIBRARY, load_folders
@@ -239,16 +245,7 @@ def build_playbooks(settings: Settings, soc: Any, *, rescan: Any = None, execute
     ps = settings.playbooks
     actions = load_actions()
     catalog = load_folders([LIBRARY, *ps.folders], actions)
-    asset_lookup = None
-    if settings.inventory is not None:
-        from collectors.enrich import AssetIndex
-
-        index = AssetIndex.load(settings.inventory)
-
-        def asset_lookup(value: str) -> dict[str, Any] | None:
-            a = index.lookup_ip(value) or index.lookup_host(value)
-            return asdict(a) if a is not None else None
-
+    asset_lookup = None  # serve hands in AssetRuntime.lookup (the live index over the asset store)
     if rescan is None:
         from detections.yara.attachments import YaraAttachmentScanner
 
@@ -276,7 +273,6 @@ class AssetRuntime:
         from detections.assets import SilentAssetDetector, UnmanagedAssetDetector
 
         self.store = store
-        self._index_cls = AssetIndex
         self.index = AssetIndex([])
         now = now or _time.time
         self.tracker = HealthTracker(clock=clock, initial=store.health(), now=now)
@@ -289,16 +285,19 @@ class AssetRuntime:
         self.monitor.refresh(force=True)
 
     def _rebuild(self, assets: list[Any]) -> None:
-        from collectors.enrich import Asset as IndexAsset
+        from collectors.enrich import AssetIndex
 
-        self.index = self._index_cls([
-            IndexAsset(id=a.id, name=a.name, type=a.type, center=a.center, subsystem=a.subsystem,
-                       criticality=a.criticality, zone=a.zone, ips=tuple(a.ips), hostnames=tuple(a.hostnames))
-            for a in assets])
+        self.index = AssetIndex(assets)
         self.unmanaged.forget()
 
     def enrich(self, event: Event) -> None:
         self.index.enrich(event)
+
+    def lookup(self, value: str) -> dict[str, Any] | None:
+        """The asset owning an address or host name, as the playbook ``enrich`` action wants it."""
+        index = self.index
+        a = index.lookup_ip(value) or index.lookup_host(value)
+        return a.to_dict() if a is not None else None
 
     def changed(self) -> None:
         """Called by the API after a write: rebuild now rather than at the next tick."""
@@ -306,10 +305,7 @@ class AssetRuntime:
 
     def install(self, pipeline: Pipeline, services: dict[str, Any]) -> None:
         """Attribute events from the store's inventory, and count health / spot unmanaged devices."""
-        if len(self.index) or not pipeline.enrichers:
-            pipeline.enrichers = [self.enrich]
-        else:  # the file enricher stays (its inventory was not importable); API-added assets still count
-            pipeline.enrichers.append(self.enrich)
+        pipeline.enrichers = [self.enrich]  # the store-backed live index replaces the one built at start
         pipeline.detectors.extend([self.tracker, self.unmanaged])
         rules = services.get("rules")
         if rules is not None and hasattr(rules, "attach"):  # the rule catalog lists and toggles them
@@ -318,22 +314,28 @@ class AssetRuntime:
                          "asset_clock": lambda: self.monitor.clock()})
 
 
-def build_assets(settings: Settings, alert_sink: Any = None) -> AssetRuntime:
-    """``<data>/assets.db``; on first start with ``inventory`` set, that file is imported
-    into it (a file the asset model rejects is reported and left to the file enricher)."""
+def open_assets(settings: Settings) -> Any:
+    """The asset store, ``<data>/assets.db``. On first use with ``inventory`` set, that file
+    is imported into it (:func:`core.assets.load_inventory_file`); a file the asset model
+    rejects is reported with every bad row and nothing of it is imported."""
     import logging
 
-    from core.assets import AssetError, load_inventory_text
+    from core.assets import AssetError, load_inventory_file
     from storage.assets import SQLiteAssetStore
 
     store = SQLiteAssetStore(data_dir(settings) / "assets.db")
     inv = settings.inventory
     if inv is not None and store.count() == 0:
         try:
-            fmt = "csv" if Path(inv).suffix.lower() == ".csv" else "yaml"
-            store.put_many(load_inventory_text(Path(inv).read_text(encoding="utf-8"), fmt=fmt, source=str(inv)))
-        except (AssetError, OSError) as exc:
+            store.put_many(load_inventory_file(inv))
+        except AssetError as exc:
             logging.getLogger("citysoc.assets").warning("inventory %s not imported into the asset store: %s", inv, exc)
+    return store
+
+
+def build_assets(settings: Settings, alert_sink: Any = None) -> AssetRuntime:
+    """The asset runtime over :func:`open_assets`."""
+    store = open_assets(settings)
     return AssetRuntime(settings, store, alert_sink)
 
 

@@ -21,77 +21,28 @@ Lookups are O(1): addresses and host names are dict keys; networks (``10.20.0.0/
 are grouped by prefix length, and the longest prefix present wins with one dict
 lookup per distinct prefix length.
 
-Inventory format (YAML; a top-level list or ``{"assets": [...]}``)::
-
-    - id: cam-d1-0012
-      name: Camera Nguyen Hue / Le Loi
-      type: camera            # camera, nvr, server, gateway, database, workstation, network, ...
-      center: operations      # operations, warehouse, forecasting, security
-      subsystem: cctv
-      criticality: high       # low, medium, high, critical
-      zone: district-1
-      ips: [10.20.1.12]       # addresses or networks
-      hostnames: [CAM-D1-0012]
-
-CSV: the same columns, with ``ips`` and ``hostnames`` separated by ``;`` or spaces.
+The inventory is :class:`core.assets.Asset` (one model for the file, the asset store, the
+API and this index): :meth:`AssetIndex.load` reads the file with
+:func:`core.assets.load_inventory_file`, and the server builds its live index from the
+asset store (``citysoc.wiring.AssetRuntime``), so what the API and CLI edit attributes
+events too. ``citysoc.asset.criticality`` is the word (``low``..``critical``) of the
+asset's 1-5 level.
 """
 from __future__ import annotations
 
-import csv
 import ipaddress
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from core.spreadsheet import unsafe_cell
+from core.assets import CRIT_WORDS, Asset, AssetError, load_inventory_file
 from core.events import Event, get_field, set_field
 
-__all__ = ["Asset", "AssetIndex", "InventoryError", "CRITICALITIES", "PRECEDENCE"]
+__all__ = ["AssetIndex", "PRECEDENCE"]
 
-CRITICALITIES = ("low", "medium", "high", "critical")
 PRECEDENCE = ("observer.ip", "observer.hostname", "host.name", "host.hostname", "host.ip", "log.source.address",
               "source.ip", "destination.ip")
 _HOST_FIELDS = frozenset({"observer.hostname", "host.name", "host.hostname"})
-_KNOWN_KEYS = {"id", "name", "type", "center", "subsystem", "criticality", "zone", "ips", "hostnames", "owner",
-               "description", "model", "vendor", "location", "tags"}
-
-
-class InventoryError(ValueError):
-    """The inventory cannot be used; the message lists every problem with its row."""
-
-
-@dataclass(frozen=True, slots=True)
-class Asset:
-    id: str
-    name: str
-    type: str
-    center: str | None = None
-    subsystem: str | None = None
-    criticality: str | None = None
-    zone: str | None = None
-    ips: tuple[str, ...] = ()
-    hostnames: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-def _split(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [p for p in str(value).replace(";", " ").replace(",", " ").split() if p]
-
-
-def _valid_net(value: str) -> bool:
-    try:
-        ipaddress.ip_network(value, strict=False)
-        return True
-    except ValueError:
-        return False
-
 
 _NO = object()
 
@@ -155,7 +106,7 @@ class AssetIndex:
                 self._by_host[full] = a
                 self._by_short.setdefault(full.split(".", 1)[0], a)
         if errors:
-            raise InventoryError("inventory has problems:\n  " + "\n  ".join(errors))
+            raise AssetError("inventory has problems:\n  " + "\n  ".join(errors))
         for v in (4, 6):
             self._prefixes[v] = sorted(self._nets[v], reverse=True)
 
@@ -165,68 +116,13 @@ class AssetIndex:
     # -- loading ---------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path) -> AssetIndex:
-        """Load a ``.yml``/``.yaml`` or ``.csv`` inventory; raises :class:`InventoryError`."""
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InventoryError(f"cannot read inventory {p}: {exc.strerror}") from exc
-        if p.suffix.lower() == ".csv":
-            rows = [{k: unsafe_cell(v) if isinstance(v, str) else v for k, v in r.items()}
-                    for r in csv.DictReader(text.splitlines())]  # undo core.assets.dump_csv's formula guard
-            return cls.from_records(rows, source=str(p), first_row=2)
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InventoryError(f"{p}: invalid YAML: {exc}") from exc
-        if isinstance(doc, dict):
-            doc = doc.get("assets")
-        if not isinstance(doc, list):
-            raise InventoryError(f"{p}: expected a list of assets (or a mapping with an 'assets' list)")
-        return cls.from_records(doc, source=str(p), first_row=1)
-
-    @classmethod
-    def from_records(cls, rows: Iterable[Any], *, source: str = "<inventory>", first_row: int = 1) -> AssetIndex:
-        """Build from dicts (YAML items or CSV rows); every bad row is reported, not only the first."""
-        assets: list[Asset] = []
-        errors: list[str] = []
-        for n, row in enumerate(rows, first_row):
-            where = f"{source}: {'row' if source.endswith('.csv') else 'item'} {n}"
-            if not isinstance(row, dict):
-                errors.append(f"{where}: expected a mapping of fields, got {type(row).__name__}")
-                continue
-            clean = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
-            clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in clean.items()}
-            missing = [k for k in ("id", "type") if not clean.get(k)]
-            if missing:
-                errors.append(f"{where}: missing {', '.join(missing)}")
-                continue
-            crit = clean.get("criticality")
-            crit = str(crit).lower() if crit not in (None, "") else None
-            if crit is not None and crit not in CRITICALITIES:
-                errors.append(f"{where}: criticality {crit!r} is not one of {', '.join(CRITICALITIES)}")
-                continue
-            ips, hostnames = _split(clean.get("ips")), _split(clean.get("hostnames"))
-            if not ips and not hostnames:
-                errors.append(f"{where}: asset {clean['id']!r} has neither ips nor hostnames, so nothing can match it")
-                continue
-            bad = [ip for ip in ips if not _valid_net(ip)]
-            if bad:
-                errors.append(f"{where}: {', '.join(map(repr, bad))} is not an IP address or network")
-                continue
-            extra = {k: v for k, v in clean.items() if k not in _KNOWN_KEYS | {"id"} and v not in (None, "")}
-            assets.append(Asset(
-                id=str(clean["id"]), name=str(clean.get("name") or clean["id"]), type=str(clean["type"]).lower(),
-                center=str(clean["center"]) if clean.get("center") else None,
-                subsystem=str(clean["subsystem"]) if clean.get("subsystem") else None,
-                criticality=crit, zone=str(clean["zone"]) if clean.get("zone") else None,
-                ips=tuple(ips), hostnames=tuple(hostnames), extra=extra))
-        if errors:
-            raise InventoryError("inventory has problems:\n  " + "\n  ".join(errors))
+        """Index a ``.yml``/``.yaml`` or ``.csv`` inventory file; raises :class:`core.assets.AssetError`
+        listing every bad row."""
+        assets = load_inventory_file(path)
         try:
             return cls(assets)
-        except InventoryError as exc:
-            raise InventoryError(f"{source}: {exc}") from None
+        except AssetError as exc:
+            raise AssetError(f"{path}: {exc}") from None
 
     # -- lookups ---------------------------------------------------------------------
     _CACHE_MAX = 65_536
@@ -296,8 +192,7 @@ class AssetIndex:
             return
         a, path = found
         info: dict[str, Any] = {"id": a.id, "name": a.name, "type": a.type, "matched": path}
-        if a.criticality:
-            info["criticality"] = a.criticality
+        info["criticality"] = CRIT_WORDS.get(a.criticality, "medium")
         if a.subsystem:
             info["subsystem"] = a.subsystem
         if a.zone:

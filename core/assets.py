@@ -2,11 +2,12 @@
 
 Pure logic lives here so the store, the API, the CLI and the scheduler agree on it:
 
-* :class:`Asset` and its file form (:meth:`Asset.to_record` / :func:`asset_from_record`):
-  YAML items or CSV rows readable by ``collectors.enrich.AssetIndex`` too, so one file
-  both fills the store and attributes events. ``criticality`` is 1-5 here; the file
-  carries the word ``AssetIndex`` understands (``low``/``medium``/``high``/``critical``)
-  plus ``criticality_level`` with the exact number, so a round trip loses nothing.
+* :class:`Asset`, the one asset model (the file, the asset store, the API, the event
+  index ``collectors.enrich.AssetIndex`` and the playbook ``enrich`` action all use it),
+  and its file form (:meth:`Asset.to_record` / :func:`asset_from_record`,
+  :func:`load_inventory_file`). ``criticality`` is 1-5; the file carries the word
+  (``low``/``medium``/``high``/``critical``, as events do) plus ``criticality_level`` with
+  the exact number, so a round trip loses nothing.
 * :class:`HealthTracker`: an in-stream observer (a :class:`core.protocols.Detector` that
   never detects) counting, per asset, the last time it was heard from and its events
   per hour. It touches two dict entries per event; :meth:`HealthTracker.snapshot` hands
@@ -31,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import yaml
@@ -58,6 +60,7 @@ __all__ = [
     "asset_from_record",
     "assets_from_records",
     "load_inventory_text",
+    "load_inventory_file",
     "dump_yaml",
     "dump_csv",
     "CSV_COLUMNS",
@@ -143,7 +146,7 @@ class Asset:
     tags: list[str] = field(default_factory=list)
 
     def to_record(self) -> dict[str, Any]:
-        """The YAML form (also accepted by ``collectors.enrich.AssetIndex``)."""
+        """The YAML form (what :func:`asset_from_record` reads back)."""
         rec: dict[str, Any] = {"id": self.id, "name": self.name, "type": self.type, "center": self.center,
                                "criticality": CRIT_WORDS[self.criticality], "criticality_level": self.criticality}
         for k in ("subsystem", "zone", "owner", "description"):
@@ -377,6 +380,18 @@ def load_inventory_text(text: str, *, fmt: str, source: str = "<inventory>") -> 
     return assets_from_records(doc, source=source)
 
 
+def load_inventory_file(path: str | Path) -> list[Asset]:
+    """Read an inventory file (``.csv`` by its suffix, else YAML); :class:`AssetError` on
+    any problem, a missing or unreadable file included. The one reader of the file form:
+    the asset store's first import, ``citysoc ingest`` and :class:`collectors.enrich.AssetIndex`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AssetError(f"cannot read inventory {p}: {getattr(exc, 'strerror', None) or exc}") from exc
+    return load_inventory_text(text, fmt="csv" if p.suffix.lower() == ".csv" else "yaml", source=str(p))
+
+
 def dump_yaml(assets: Iterable[Asset]) -> str:
     return yaml.safe_dump({"assets": [a.to_record() for a in assets]}, sort_keys=False, allow_unicode=True)
 
@@ -387,7 +402,7 @@ CSV_COLUMNS: tuple[str, ...] = ("id", "name", "type", "center", "criticality", "
 
 
 def dump_csv(assets: Iterable[Asset]) -> str:
-    """CSV with ``;``-separated lists (as ``AssetIndex`` reads them)."""
+    """CSV with ``;``-separated lists (as :func:`load_inventory_text` reads them)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     w.writeheader()

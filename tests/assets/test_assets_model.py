@@ -160,3 +160,34 @@ def test_sqlite_store_crud_version_and_health(tmp_path: Path) -> None:
     assert st.delete(CAM.id) == changed and st.get(CAM.id) is None and CAM.id not in st.health()
     assert st.delete("nope") is None
     st.close()
+
+
+def test_one_live_index_over_the_store_for_serve_ingest_and_the_enrich_action(tmp_path: Path) -> None:
+    """The inventory file is imported once into the asset store; serve's live index, the
+    playbook ``enrich`` lookup and ``citysoc ingest``'s enricher all answer from the store,
+    so an asset added later (API/CLI) attributes events without touching the file."""
+    from citysoc.wiring import build_assets, make_enrichers
+    from core.settings import Settings
+
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(dump_yaml([CAM]))
+    settings = Settings(data=tmp_path / "data", inventory=inv)
+    rt = build_assets(settings)
+    assert rt.lookup("10.20.1.1")["id"] == "cam-q1-0001" and rt.lookup("10.30.0.11") is None
+    rt.store.put(DB)  # what POST /api/v1/assets does, then it calls assets_changed
+    rt.changed()
+    found = rt.lookup("wh-db-01")
+    assert found is not None and found["id"] == "wh-db-01" and found["criticality"] == 5
+    ev = {"source": {"ip": "10.30.0.11"}}
+    rt.enrich(ev)
+    assert ev["citysoc"]["asset"]["id"] == "wh-db-01" and ev["citysoc"]["asset"]["criticality"] == "critical"
+    assert ev["citysoc"]["center"] == "warehouse"
+    rt.store.close()
+    [enrich] = make_enrichers(settings)  # citysoc ingest: the same store, the API-added asset included
+    ev2 = {"host": {"name": "WH-DB-01.city.local"}}
+    enrich(ev2)
+    assert ev2["citysoc"]["asset"]["id"] == "wh-db-01"
+    # a file the asset model rejects is not imported (and the reason is logged), nothing half-imported
+    bad = tmp_path / "bad.yml"
+    bad.write_text("- {id: x, type: toaster, center: operations, ips: [10.9.9.9]}\n")
+    assert make_enrichers(Settings(data=tmp_path / "other", inventory=bad)) == []

@@ -31,7 +31,7 @@ def test_city_inventory_is_real_and_loads_in_the_enricher(tmp_path: Path) -> Non
 def test_every_generated_line_parses_and_is_attributed(tmp_path: Path) -> None:
     world = build_world(tmp_path, cameras=22, days=3, end=END)
     parse = make_parse()
-    index = AssetIndex.from_records([a.to_record() for a in world.city.assets])
+    index = AssetIndex(world.city.assets)
     unattributed: list[str] = []
     datasets: set[str] = set()
     for _ts, rec in world.records:

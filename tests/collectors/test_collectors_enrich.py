@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.enrich import AssetIndex, InventoryError
+from collectors.enrich import AssetIndex
+from core.assets import AssetError
 from collectors.parsers import parse_record
 from core.protocols import RawRecord
 
@@ -32,18 +33,18 @@ assets:
     hostnames: [nvr-d1-01.cam.hcmc.local]
   - id: cctv-d1-net
     name: District 1 camera network
-    type: network
+    type: network_device
     center: operations
     criticality: medium
     ips: [10.20.0.0/16]
   - id: cctv-d1-rack
     name: District 1 rack segment
-    type: network
+    type: network_device
     center: operations
     ips: [10.20.1.0/24, "2001:db8:20::/48"]
   - id: dw-pg-01
     name: Warehouse PostgreSQL primary
-    type: database
+    type: db_node
     center: warehouse
     criticality: critical
     ips: [10.30.0.10]
@@ -111,37 +112,54 @@ def test_csv_inventory(tmp_path: Path) -> None:
     p = tmp_path / "inv.csv"
     p.write_text("id,name,type,center,criticality,ips,hostnames\n"
                  "srv-soc-01,SOC server,server,security,high,10.10.0.5;10.10.0.6,srv-soc-01 soc.hcmc.local\n"
-                 "gw-api,API gateway,gateway,warehouse,,10.40.0.0/24,\n")
+                 "gw-api,API gateway,api_gateway,warehouse,,10.40.0.0/24,\n")
     idx = AssetIndex.load(p)
     assert idx.lookup_ip("10.10.0.6").id == "srv-soc-01" and idx.lookup_host("soc").id == "srv-soc-01"
-    assert idx.lookup_ip("10.40.0.12").type == "gateway" and idx.assets["gw-api"].criticality is None
+    # one asset model: no criticality is the default level 3, which events carry as "medium"
+    assert idx.lookup_ip("10.40.0.12").type == "api_gateway" and idx.assets["gw-api"].criticality == 3
 
 
 def test_every_problem_is_reported_with_its_row(tmp_path: Path) -> None:
     p = tmp_path / "bad.csv"
-    p.write_text("id,type,criticality,ips,hostnames\n"
-                 ",camera,high,10.0.0.1,\n"
-                 "a,camera,extreme,10.0.0.2,\n"
-                 "b,camera,low,,\n"
-                 "c,camera,low,10.0.0.300,\n")
-    with pytest.raises(InventoryError) as exc:
+    p.write_text("id,type,center,criticality,ips,hostnames\n"
+                 ",camera,operations,high,10.0.0.1,\n"
+                 "a,camera,operations,extreme,10.0.0.2,\n"
+                 "b,camera,operations,low,,\n"
+                 "c,camera,operations,low,10.0.0.300,\n"
+                 "d,gateway,,low,10.0.0.4,\n")
+    with pytest.raises(AssetError) as exc:
         AssetIndex.load(p)
     msg = str(exc.value)
-    assert "row 2: missing id" in msg and "row 3: criticality 'extreme'" in msg and "row 4:" in msg and "row 5: '10.0.0.300'" in msg
+    assert "row 2: asset '': missing id" in msg and "row 3: asset 'a': criticality 'extreme'" in msg
+    assert "row 4: asset 'b': neither ips nor hostnames" in msg and "row 5: asset 'c': '10.0.0.300'" in msg
+    # the same rules as the asset store and the API (one model): a known type and center
+    assert "row 6: asset 'd': missing center; type 'gateway' is not one of" in msg
     dup = tmp_path / "dup.yml"
-    dup.write_text("- {id: a, type: camera, ips: [10.0.0.1]}\n- {id: b, type: camera, ips: [10.0.0.1]}\n"
-                   "- {id: c, type: camera, ips: [10.0.0.400]}\n")
-    with pytest.raises(InventoryError, match=r"item 3: '10\.0\.0\.400' is not an IP"):
+    dup.write_text("- {id: a, type: camera, center: operations, ips: [10.0.0.1]}\n"
+                   "- {id: c, type: camera, center: operations, ips: [10.0.0.400]}\n")
+    with pytest.raises(AssetError, match=r"item 2: asset 'c': '10\.0\.0\.400' is not an IP"):
         AssetIndex.load(dup)
-    with pytest.raises(InventoryError, match="cannot read inventory"):
+    with pytest.raises(AssetError, match="cannot read inventory"):
         AssetIndex.load(tmp_path / "missing.yml")
 
 
 def test_address_claimed_twice_is_an_error(tmp_path: Path) -> None:
     dup = tmp_path / "dup.yml"
-    dup.write_text("- {id: a, type: camera, ips: [10.0.0.1]}\n- {id: b, type: camera, ips: [10.0.0.1]}\n"
-                   "- {id: a, type: nvr, hostnames: [x]}\n")
-    with pytest.raises(InventoryError) as exc:
+    dup.write_text("- {id: a, type: camera, center: operations, ips: [10.0.0.1]}\n"
+                   "- {id: b, type: camera, center: operations, ips: [10.0.0.1]}\n"
+                   "- {id: a, type: nvr, center: operations, hostnames: [x]}\n")
+    with pytest.raises(AssetError) as exc:
         AssetIndex.load(dup)
-    assert "asset 'a': duplicate id" in str(exc.value)
-    assert "asset 'b': address 10.0.0.1 already belongs to 'a'" in str(exc.value)
+    assert "item 2: 10.0.0.1 already belongs to 'a'" in str(exc.value)
+    assert "item 3: duplicate id 'a'" in str(exc.value)
+
+
+def test_index_over_store_assets_refuses_conflicts() -> None:
+    """The live index is built from store assets, not a file: its own checks still hold."""
+    from core.assets import Asset
+
+    a = Asset(id="a", name="a", type="camera", center="operations", ips=["10.0.0.1"])
+    b = Asset(id="b", name="b", type="camera", center="operations", ips=["10.0.0.1"])
+    with pytest.raises(AssetError, match="address 10.0.0.1 already belongs to 'a'"):
+        AssetIndex([a, b])
+    assert AssetIndex([a]).lookup_ip("10.0.0.1") is a

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(120)
 
 INVENTORY = """
 - {id: srv-soc-01, name: SOC server, type: server, center: security, criticality: high, hostnames: [%s]}
-- {id: api-gw-01, name: API gateway, type: gateway, center: warehouse, criticality: critical, ips: [10.40.0.0/24]}
+- {id: api-gw-01, name: API gateway, type: api_gateway, center: warehouse, criticality: critical, ips: [10.40.0.0/24]}
 """
 
 
