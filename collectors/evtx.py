@@ -274,138 +274,159 @@ def _set_process(ev: Event, ed: dict[str, str], prefix: str = "") -> None:
 
 def _promote(ev: Event, channel_l: str, code: str, ed: dict[str, str]) -> None:
     """The common ECS promotions Winlogbeat's sysmon and security modules make."""
-    evn = ev["event"]
     if channel_l == "microsoft-windows-sysmon/operational":
-        act = _SYSMON_ACTIONS.get(code)
-        if act:
-            evn["action"], evn["category"], evn["type"] = act[0], list(act[1]), list(act[2])
-        if code in ("10", "8"):
-            src = ed.get("SourceImage")
-            if src:
-                ev["process"] = {"executable": src, "name": _basename(src)}
-                pid = _int(ed.get("SourceProcessId"))
-                if pid is not None:
-                    ev["process"]["pid"] = pid
-        else:
-            _set_process(ev, ed)
-        if code == "1":
-            proc = ev.setdefault("process", {})
-            parent: dict[str, Any] = {}
-            if ed.get("ParentImage"):
-                parent["executable"] = ed["ParentImage"]
-                parent["name"] = _basename(ed["ParentImage"])
-            if ed.get("ParentCommandLine"):
-                parent["command_line"] = ed["ParentCommandLine"]
-            ppid = _int(ed.get("ParentProcessId"))
-            if ppid is not None:
-                parent["pid"] = ppid
-            if parent:
-                proc["parent"] = parent
-            if ed.get("CurrentDirectory"):
-                proc["working_directory"] = ed["CurrentDirectory"]
-            if ed.get("OriginalFileName"):
-                proc["pe"] = {"original_file_name": ed["OriginalFileName"]}
-            if ed.get("Hashes"):
-                proc["hash"] = _hashes(ed["Hashes"])
-        if ed.get("User"):
-            domain, name = _split_user(ed["User"])
-            ev["user"] = {"name": name, **({"domain": domain} if domain else {})}
-        if code == "3":
-            for side, ecs in (("Source", "source"), ("Destination", "destination")):
-                node: dict[str, Any] = {}
-                if ed.get(side + "Ip"):
-                    node["ip"] = ed[side + "Ip"]
-                port = _int(ed.get(side + "Port"))
-                if port is not None:
-                    node["port"] = port
-                if ed.get(side + "Hostname"):
-                    node["domain"] = ed[side + "Hostname"]
-                if node:
-                    ev[ecs] = node
-            if ed.get("Protocol"):
-                ev["network"] = {"transport": ed["Protocol"].lower()}
-        elif code in ("11", "23", "26", "2", "15") and ed.get("TargetFilename"):
-            ev["file"] = {"path": ed["TargetFilename"], "name": _basename(ed["TargetFilename"])}
-        elif code in ("12", "13", "14") and ed.get("TargetObject"):
-            reg: dict[str, Any] = {"path": ed["TargetObject"]}
-            if ed.get("Details"):
-                reg["data"] = {"strings": [ed["Details"]]}
-            ev["registry"] = reg
-        elif code == "22" and ed.get("QueryName"):
-            ev["dns"] = {"question": {"name": ed["QueryName"]}}
-        elif code in ("7", "6") and ed.get("ImageLoaded"):
-            ev["file"] = {"path": ed["ImageLoaded"], "name": _basename(ed["ImageLoaded"])}
-        return
-    if channel_l == "security":
-        act = _SECURITY_ACTIONS.get(code)
-        if act:
-            evn["action"], evn["category"], evn["type"] = act[0], list(act[1]), list(act[2])
-        if code in ("4624", "4625", "4634", "4647", "4648", "4768", "4769", "4776"):
-            name = ed.get("TargetUserName")
-            if name:
-                ev["user"] = {"name": name}
-                if ed.get("TargetDomainName"):
-                    ev["user"]["domain"] = ed["TargetDomainName"]
-                if ed.get("TargetUserSid"):
-                    ev["user"]["id"] = ed["TargetUserSid"]
-            src: dict[str, Any] = {}
-            ip = ed.get("IpAddress")
-            if ip and ip != "-":
-                src["ip"] = ip.removeprefix("::ffff:")
-                port = _int(ed.get("IpPort"))
-                if port:
-                    src["port"] = port
-            if ed.get("WorkstationName") and ed["WorkstationName"] != "-":
-                src["domain"] = ed["WorkstationName"]
-            if src:
-                ev["source"] = src
-            logon: dict[str, str] = {}
-            if ed.get("LogonType"):
-                logon["type"] = _LOGON_TYPES.get(ed["LogonType"], ed["LogonType"])
-            if ed.get("TargetLogonId"):
-                logon["id"] = ed["TargetLogonId"]
-            if logon:
-                ev["winlog"]["logon"] = logon
-            if code in ("4624", "4648"):
-                evn["outcome"] = "success"
-            elif code == "4625":
-                evn["outcome"] = "failure"
-        elif code == "4688":
-            proc: dict[str, Any] = {}
-            if ed.get("NewProcessName"):
-                proc["executable"] = ed["NewProcessName"]
-                proc["name"] = _basename(ed["NewProcessName"])
-            if ed.get("CommandLine"):
-                proc["command_line"] = ed["CommandLine"]
-            pid = _int(ed.get("NewProcessId"))
-            if pid is not None:
-                proc["pid"] = pid
-            parent: dict[str, Any] = {}
-            if ed.get("ParentProcessName"):
-                parent["executable"] = ed["ParentProcessName"]
-                parent["name"] = _basename(ed["ParentProcessName"])
-            ppid = _int(ed.get("ProcessId"))
-            if ppid is not None:
-                parent["pid"] = ppid
-            if parent:
-                proc["parent"] = parent
-            if proc:
-                ev["process"] = proc
-            if ed.get("SubjectUserName"):
-                ev["user"] = {"name": ed["SubjectUserName"]}
-                if ed.get("SubjectDomainName"):
-                    ev["user"]["domain"] = ed["SubjectDomainName"]
-        elif ed.get("SubjectUserName") and ed["SubjectUserName"] != "-":
-            ev["user"] = {"name": ed["SubjectUserName"]}
-            if ed.get("SubjectDomainName"):
-                ev["user"]["domain"] = ed["SubjectDomainName"]
-        return
-    if code == "4104" and "powershell" in channel_l and ed.get("ScriptBlockText") is not None:
+        _promote_sysmon(ev, code, ed)
+    elif channel_l == "security":
+        _promote_security(ev, code, ed)
+    elif code == "4104" and "powershell" in channel_l and ed.get("ScriptBlockText") is not None:
         ev["powershell"] = {
             "file": {"script_block_text": ed["ScriptBlockText"], "script_block_id": ed.get("ScriptBlockId", "")},
         }
         if ed.get("Path"):
             ev["file"] = {"path": ed["Path"], "name": _basename(ed["Path"])}
+
+
+def _promote_sysmon(ev: Event, code: str, ed: dict[str, str]) -> None:
+    """Sysmon: the event id's action and categories, the process, then what the id is about."""
+    evn = ev["event"]
+    act = _SYSMON_ACTIONS.get(code)
+    if act:
+        evn["action"], evn["category"], evn["type"] = act[0], list(act[1]), list(act[2])
+    if code in ("10", "8"):
+        src = ed.get("SourceImage")
+        if src:
+            ev["process"] = {"executable": src, "name": _basename(src)}
+            pid = _int(ed.get("SourceProcessId"))
+            if pid is not None:
+                ev["process"]["pid"] = pid
+    else:
+        _set_process(ev, ed)
+    if code == "1":
+        _sysmon_process_create(ev, ed)
+    if ed.get("User"):
+        domain, name = _split_user(ed["User"])
+        ev["user"] = {"name": name, **({"domain": domain} if domain else {})}
+    if code == "3":
+        _sysmon_network(ev, ed)
+    elif code in ("11", "23", "26", "2", "15") and ed.get("TargetFilename"):
+        ev["file"] = {"path": ed["TargetFilename"], "name": _basename(ed["TargetFilename"])}
+    elif code in ("12", "13", "14") and ed.get("TargetObject"):
+        reg: dict[str, Any] = {"path": ed["TargetObject"]}
+        if ed.get("Details"):
+            reg["data"] = {"strings": [ed["Details"]]}
+        ev["registry"] = reg
+    elif code == "22" and ed.get("QueryName"):
+        ev["dns"] = {"question": {"name": ed["QueryName"]}}
+    elif code in ("7", "6") and ed.get("ImageLoaded"):
+        ev["file"] = {"path": ed["ImageLoaded"], "name": _basename(ed["ImageLoaded"])}
+
+
+def _process_node(ed: dict[str, str], image: str, pid: str, command_line: str | None = None) -> dict[str, Any]:
+    """ECS ``process`` fields (executable, name, command line, pid) from the named EventData keys."""
+    node: dict[str, Any] = {}
+    if ed.get(image):
+        node["executable"] = ed[image]
+        node["name"] = _basename(ed[image])
+    if command_line and ed.get(command_line):
+        node["command_line"] = ed[command_line]
+    n = _int(ed.get(pid))
+    if n is not None:
+        node["pid"] = n
+    return node
+
+
+def _sysmon_process_create(ev: Event, ed: dict[str, str]) -> None:
+    """Sysmon 1 (process create): parent, working directory, PE name and hashes."""
+    proc = ev.setdefault("process", {})
+    parent = _process_node(ed, "ParentImage", "ParentProcessId", "ParentCommandLine")
+    if parent:
+        proc["parent"] = parent
+    if ed.get("CurrentDirectory"):
+        proc["working_directory"] = ed["CurrentDirectory"]
+    if ed.get("OriginalFileName"):
+        proc["pe"] = {"original_file_name": ed["OriginalFileName"]}
+    if ed.get("Hashes"):
+        proc["hash"] = _hashes(ed["Hashes"])
+
+
+def _sysmon_network(ev: Event, ed: dict[str, str]) -> None:
+    """Sysmon 3 (network connection): both ends and the transport."""
+    for side, ecs in (("Source", "source"), ("Destination", "destination")):
+        node: dict[str, Any] = {}
+        if ed.get(side + "Ip"):
+            node["ip"] = ed[side + "Ip"]
+        port = _int(ed.get(side + "Port"))
+        if port is not None:
+            node["port"] = port
+        if ed.get(side + "Hostname"):
+            node["domain"] = ed[side + "Hostname"]
+        if node:
+            ev[ecs] = node
+    if ed.get("Protocol"):
+        ev["network"] = {"transport": ed["Protocol"].lower()}
+
+
+def _promote_security(ev: Event, code: str, ed: dict[str, str]) -> None:
+    """The Security channel: logons, process creation, else the acting subject."""
+    evn = ev["event"]
+    act = _SECURITY_ACTIONS.get(code)
+    if act:
+        evn["action"], evn["category"], evn["type"] = act[0], list(act[1]), list(act[2])
+    if code in ("4624", "4625", "4634", "4647", "4648", "4768", "4769", "4776"):
+        _security_logon(ev, evn, code, ed)
+    elif code == "4688":
+        _security_process_created(ev, ed)
+    elif ed.get("SubjectUserName") and ed["SubjectUserName"] != "-":
+        ev["user"] = {"name": ed["SubjectUserName"]}
+        if ed.get("SubjectDomainName"):
+            ev["user"]["domain"] = ed["SubjectDomainName"]
+
+
+def _security_logon(ev: Event, evn: dict[str, Any], code: str, ed: dict[str, str]) -> None:
+    """Logon/logoff and Kerberos/NTLM events: target user, source, logon type and outcome."""
+    name = ed.get("TargetUserName")
+    if name:
+        ev["user"] = {"name": name}
+        if ed.get("TargetDomainName"):
+            ev["user"]["domain"] = ed["TargetDomainName"]
+        if ed.get("TargetUserSid"):
+            ev["user"]["id"] = ed["TargetUserSid"]
+    src: dict[str, Any] = {}
+    ip = ed.get("IpAddress")
+    if ip and ip != "-":
+        src["ip"] = ip.removeprefix("::ffff:")
+        port = _int(ed.get("IpPort"))
+        if port:
+            src["port"] = port
+    if ed.get("WorkstationName") and ed["WorkstationName"] != "-":
+        src["domain"] = ed["WorkstationName"]
+    if src:
+        ev["source"] = src
+    logon: dict[str, str] = {}
+    if ed.get("LogonType"):
+        logon["type"] = _LOGON_TYPES.get(ed["LogonType"], ed["LogonType"])
+    if ed.get("TargetLogonId"):
+        logon["id"] = ed["TargetLogonId"]
+    if logon:
+        ev["winlog"]["logon"] = logon
+    if code in ("4624", "4648"):
+        evn["outcome"] = "success"
+    elif code == "4625":
+        evn["outcome"] = "failure"
+
+
+def _security_process_created(ev: Event, ed: dict[str, str]) -> None:
+    """4688: the new process, its parent and the subject that started it."""
+    proc = _process_node(ed, "NewProcessName", "NewProcessId", "CommandLine")
+    parent = _process_node(ed, "ParentProcessName", "ProcessId")
+    if parent:
+        proc["parent"] = parent
+    if proc:
+        ev["process"] = proc
+    if ed.get("SubjectUserName"):
+        ev["user"] = {"name": ed["SubjectUserName"]}
+        if ed.get("SubjectDomainName"):
+            ev["user"]["domain"] = ed["SubjectDomainName"]
 
 
 def record_to_ecs(record: dict[str, Any], *, path: str | None = None, original: str | None = None) -> Event:

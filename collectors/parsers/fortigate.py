@@ -111,6 +111,23 @@ class FortigateParser(ApplianceParser):
         fw = {k: v for k, v in kv.items() if k not in _ECS_KEYS}
         if fw:
             ev.setdefault("fortinet", {})["firewall"] = fw
+        self._header(ev, kv, record, now)
+        ftype, sub = kv.get("type", ""), kv.get("subtype", "")
+        vpn = ftype == "event" and sub == "vpn"
+        self._flow(ev, kv, vpn)
+        user = kv.get("user") or kv.get("unauthuser")
+        if vpn and (not user or parse_ip(user) or user == "N/A"):
+            user = kv.get("eapuser") or (None if not user or parse_ip(user) or user == "N/A" else user)
+        if user and user != "N/A":
+            set_field(ev, "source.user.name", user)
+            add_related(ev, "user", user)
+        self._categorize(ev, kv, vpn, user)
+        self._web(ev, kv)
+        return True
+
+    @staticmethod
+    def _header(ev: Event, kv: dict[str, str], record: RawRecord, now: _dt.datetime) -> None:
+        """The device, the log id, the time (device-local with its ``tz``), level, message, rule."""
         e = ev["event"]
         observer(ev, "Fortinet", "Fortigate", "firewall")
         if kv.get("devname"):
@@ -146,8 +163,12 @@ class FortigateParser(ApplianceParser):
                            ("profile", "rule.ruleset"), ("logdesc", "rule.description")):
             if kv.get(key):
                 set_field(ev, field, kv[key])
-        ftype, sub = kv.get("type", ""), kv.get("subtype", "")
-        vpn = ftype == "event" and sub == "vpn"
+
+    @staticmethod
+    def _flow(ev: Event, kv: dict[str, str], vpn: bool) -> None:
+        """Both ends (a VPN tunnel's remote end is the source), NAT, bytes and packets per side,
+        duration, transport and protocol, community id and direction."""
+        e = ev["event"]
         if vpn and kv.get("remip"):
             set_endpoint(ev, "source", kv.get("remip"), kv.get("remport"))
             set_endpoint(ev, "destination", kv.get("locip"), kv.get("locport"))
@@ -192,12 +213,12 @@ class FortigateParser(ApplianceParser):
             d or "") or direction_of(ev.get("source", {}).get("ip"), ev.get("destination", {}).get("ip"))
         if direction:
             set_field(ev, "network.direction", direction)
-        user = kv.get("user") or kv.get("unauthuser")
-        if vpn and (not user or parse_ip(user) or user == "N/A"):
-            user = kv.get("eapuser") or (None if not user or parse_ip(user) or user == "N/A" else user)
-        if user and user != "N/A":
-            set_field(ev, "source.user.name", user)
-            add_related(ev, "user", user)
+
+    @staticmethod
+    def _categorize(ev: Event, kv: dict[str, str], vpn: bool, user: str | None) -> None:
+        """ECS category, type, action and outcome from the log ``type``/``subtype``."""
+        e = ev["event"]
+        ftype, sub = kv.get("type", ""), kv.get("subtype", "")
         action = kv.get("action", "")
         status = kv.get("status", "")
         if ftype == "traffic":
@@ -239,8 +260,6 @@ class FortigateParser(ApplianceParser):
                 set_outcome(ev, True)
             elif status in ("failed", "failure", "fail"):
                 set_outcome(ev, False)
-        self._web(ev, kv)
-        return True
 
     @staticmethod
     def _web(ev: Event, kv: dict[str, str]) -> None:

@@ -251,7 +251,6 @@ def _parse_ssl_request(ev: Event, line: str, now: _dt.datetime) -> bool:
 
 class _WebParser(AppParser):
     access_dataset: str
-    error_dataset: str
     line_re: re.Pattern[str]
     """The bare-line layout this parser claims under ``format=auto`` (``line_sniff``)."""
 
@@ -351,7 +350,6 @@ class NginxParser(_WebParser):
     dataset = "nginx.access"
     module = "nginx"
     access_dataset = "nginx.access"
-    error_dataset = "nginx.error"
     programs = frozenset({"nginx"})
     order = 110
     body_sniff = True
@@ -366,7 +364,6 @@ class ApacheParser(_WebParser):
     dataset = "apache.access"
     module = "apache"
     access_dataset = "apache.access"
-    error_dataset = "apache.error"
     programs = frozenset({"apache", "apache2", "httpd"})
     order = 120
     line_sniff = True
@@ -387,7 +384,6 @@ class AccessParser(_WebParser):
     dataset = "web.access"
     module = "web"
     access_dataset = "web.access"
-    error_dataset = "web.error"
     order = 90
     line_sniff = True
     line_re = _ACCESS_RE

@@ -15,9 +15,8 @@ from typing import Any, Generic, TypeVar
 
 from core.events import TimestampError, event_seconds, expand_dots, parse_timestamp
 
-__all__ = ["field", "nested", "EMPTY", "event_time", "categories", "BoundedMap", "MISSING"]
+__all__ = ["field", "nested", "EMPTY", "event_time", "categories", "BoundedMap"]
 
-MISSING: Any = None
 EMPTY: Mapping[str, Any] = {}
 """A shared empty mapping for ``(event.get("source") or EMPTY).get("ip")`` chains."""
 K = TypeVar("K")

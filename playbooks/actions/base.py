@@ -222,13 +222,6 @@ class Action:
         """One sentence saying what ``run`` would do with these inputs (dry-run)."""
         raise NotImplementedError(f"action {self.name!r} does not implement describe()")
 
-    def metadata(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "destructive": self.destructive,
-                "inputs": {k: {"type": p.type, "required": p.required, "default": p.default, "doc": p.doc,
-                               **({"choices": list(p.choices)} if p.choices else {})}
-                           for k, p in self.inputs.items()},
-                "outputs": dict(self.outputs)}
-
 
 def validate_params(action: Action, params: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``params`` against ``action.inputs``; return the clean values (defaults filled).

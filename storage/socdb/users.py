@@ -71,10 +71,6 @@ class SQLiteUserStore:
         row = self.db.reader().execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
         return _user(row) if row else None
 
-    def _user_by_id(self, user_id: int) -> User | None:
-        row = self.db.reader().execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
-        return _user(row) if row else None
-
     def list_users(self) -> list[User]:
         return [_user(r) for r in self.db.reader().execute("SELECT * FROM users ORDER BY name")]
 

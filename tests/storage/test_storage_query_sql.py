@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 
 import pytest
@@ -90,18 +91,34 @@ def test_bad_dates_are_query_errors():
 
 
 def test_compiled_sql_runs_against_the_schema():
-    """Every kind of node compiles to SQL SQLite accepts on a partition-shaped table."""
+    """Every kind of node compiles to SQL SQLite accepts on a partition-shaped table, and
+    selects the one stored event exactly when the query describes it."""
     from storage.query.sql import PROMOTED
+    from storage.sqlite import register_functions
 
     cols = ", ".join(f"{c.name}" for c in PROMOTED.values() if c.kind != "ts")
     db = sqlite3.connect(":memory:")
+    register_functions(db)
     db.execute(f"CREATE TABLE ev (id INTEGER PRIMARY KEY, ts INTEGER, {cols}, doc TEXT)")
     db.execute("CREATE VIRTUAL TABLE fts USING fts5(message, original, content='')")
-    for q in ["*", "a", '"a b"', "a*", "*a*", "message:x*", "host.name:x", "destination.port:22", "destination.port:x",
-              "n:[1 TO 2]", "n:[a TO b]", "host.name:[a TO b]", "@timestamp:[now-1h TO now]", "_exists_:x",
-              "flag:true", "host.ip:1.2.*", "destination.port:2*", "NOT (a OR b:c)", "n:>=2.5", "message:\"x\""]:
+    ts = int((NOW - dt.timedelta(minutes=30)).timestamp() * 1000)
+    doc = {"message": "a b", "host": {"name": "x", "ip": "1.2.3.4"}, "destination": {"port": 22}, "n": 2,
+           "flag": True, "b": {"c": "other"}}
+    db.execute("INSERT INTO ev (id, ts, host_name, host_ip, destination_port, doc) VALUES (1, ?, 'x', '1.2.3.4', 22, ?)",
+               (ts, json.dumps(doc)))
+    db.execute("INSERT INTO fts (rowid, message, original) VALUES (1, 'a b', '')")
+    expected = {
+        "*": 1, "a": 1, '"a b"': 1, "a*": 1, "*a*": 1, "message:x*": 0, "host.name:x": 1, "destination.port:22": 1,
+        "destination.port:x": 0, "n:[1 TO 2]": 1, "n:[a TO b]": 0, "host.name:[a TO b]": 0, "host.name:[w TO y]": 1,
+        "@timestamp:[now-1h TO now]": 1, "@timestamp:[now-10m TO now]": 0, "_exists_:x": 0, "_exists_:host.name": 1,
+        "flag:true": 1, "flag:false": 0, "host.ip:1.2.*": 1, "destination.port:2*": 1, "NOT (a OR b:c)": 0,
+        "NOT b:c": 1, "n:>=2.5": 0, "n:>=1.5": 1, "message:\"x\"": 0,
+    }
+    got = {}
+    for q in expected:
         frag = compile_query(parse_query(q), now=NOW)
-        db.execute(f"SELECT count(*) FROM ev WHERE {frag.bind('fts')}", frag.params).fetchone()
+        got[q] = db.execute(f"SELECT count(*) FROM ev WHERE {frag.bind('fts')}", frag.params).fetchone()[0]
+    assert got == expected
 
 
 def test_free_text_terms_share_one_fts_query():
