@@ -305,7 +305,7 @@ class NatsBus:
             while True:
                 try:
                     msgs = await sub.fetch(self.fetch_batch, timeout=1.0)
-                except asyncio.TimeoutError:  # nats-py raises its own subclass or a bare asyncio one
+                except TimeoutError:  # nats-py raises its own subclass or a bare asyncio one
                     break
                 done = False
                 for m in msgs:
@@ -471,7 +471,7 @@ class NatsMembership:
                     sub = await self._reset_consumer(p)
                 try:
                     msgs = await sub.fetch(self.bus.fetch_batch, timeout=0.5)
-                except asyncio.TimeoutError:  # nats-py raises its own subclass or a bare asyncio one
+                except TimeoutError:  # nats-py raises its own subclass or a bare asyncio one
                     self._lag[p] = 0
                     continue
                 if not msgs:
@@ -555,7 +555,7 @@ class AlertConsumer:
                     sub = await self.bus.js.pull_subscribe_bind(durable=self.NAME, stream=self.bus.alert_stream)
                 try:
                     msgs = await sub.fetch(self.bus.fetch_batch, timeout=0.5)
-                except asyncio.TimeoutError:  # nats-py raises its own subclass or a bare asyncio one
+                except TimeoutError:  # nats-py raises its own subclass or a bare asyncio one
                     continue
                 if not msgs:
                     continue
