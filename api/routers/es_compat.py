@@ -67,6 +67,12 @@ def es_response(content: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status, media_type="application/json", headers=_ES_HEADERS)
 
 
+def _head(status: int) -> Response:
+    """A HEAD answer as Elasticsearch gives it: no body, but the JSON content type (the
+    schema declares JSON for these routes, and clients read the status only)."""
+    return Response(status_code=status, media_type="application/json", headers=_ES_HEADERS)
+
+
 def _error(status: int, kind: str, reason: str) -> Response:
     cause = {"type": kind, "reason": reason}
     return es_response({"error": {"root_cause": [cause], **cause}, "status": status}, status)
@@ -169,7 +175,7 @@ def cluster_info() -> dict[str, Any]:
 
 @router.head("/", summary="Elasticsearch-compatible ping (HEAD /)", responses={200: _ANY_JSON})
 async def ping() -> Response:
-    return Response(status_code=200, headers=_ES_HEADERS)
+    return _head(200)
 
 
 @router.get("/_license", summary="Elasticsearch-compatible licence (libbeat refuses to start without one)",
@@ -228,7 +234,7 @@ async def nodes_selected(selector: str) -> Response:
              responses={200: _ANY_JSON, **_ES_ERRORS})
 async def index_template_exists(name: str, request: Request) -> Response:
     found = _resources(request).get("index_template", name) is not None
-    return Response(status_code=200 if found else 404, headers=_ES_HEADERS)
+    return _head(200 if found else 404)
 
 
 @router.get("/_index_template/{name}", summary="Elasticsearch-compatible: an index template as PUT",
@@ -257,7 +263,7 @@ async def index_template_delete(name: str, request: Request) -> Response:
              responses={200: _ANY_JSON, **_ES_ERRORS})
 async def component_template_exists(name: str, request: Request) -> Response:
     found = _resources(request).get("component_template", name) is not None
-    return Response(status_code=200 if found else 404, headers=_ES_HEADERS)
+    return _head(200 if found else 404)
 
 
 @router.get("/_component_template/{name}", summary="Elasticsearch-compatible: a component template as PUT",
@@ -280,7 +286,7 @@ async def component_template_put(name: str, request: Request) -> Response:
              responses={200: _ANY_JSON, **_ES_ERRORS})
 async def legacy_template_exists(name: str, request: Request) -> Response:
     found = _resources(request).get("template", name) is not None
-    return Response(status_code=200 if found else 404, headers=_ES_HEADERS)
+    return _head(200 if found else 404)
 
 
 @router.get("/_template/{name}", summary="Elasticsearch-compatible: a legacy template as PUT",
