@@ -220,6 +220,18 @@ def test_camera_by_asset_enrichment_and_not_when_it_is_the_server():
                           citysoc={"asset": asset})) == []
 
 
+def test_camera_egress_title_names_the_camera_once():
+    """A camera asset named "Camera Bình Thạnh #1" gave "Camera Camera Bình Thạnh #1 ..."."""
+    d = CameraEgressDetector(CameraEgressSettings(allow_default=["10.20.0.0/24"]))
+    for i, (name, want) in enumerate([("Camera Bình Thạnh #1", "Camera Bình Thạnh #1 talked to"),
+                                      ("camera q7-02", "camera q7-02 talked to"),
+                                      ("Cam Bến Thành", "Camera Cam Bến Thành talked to")]):
+        asset = {"id": f"cam-{i}", "name": name, "type": "camera", "zone": "district-1", "matched": "source.ip"}
+        dets = d.process(flow(f"10.77.0.{40 + i}", "203.0.113.9", 8000, T0, citysoc={"asset": asset}))
+        assert len(dets) == 1 and dets[0].title.startswith(want), dets[0].title
+        assert "Camera Camera" not in dets[0].title and "203.0.113.9" in dets[0].title
+
+
 def test_camera_settings_reject_bad_addresses():
     with pytest.raises(ValueError, match="camera_egress.allow_default"):
         CameraEgressDetector(CameraEgressSettings(allow_default=["nvr-01"]))
