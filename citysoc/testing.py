@@ -29,9 +29,27 @@ from typing import Any, TypeVar
 
 import httpx
 
-__all__ = ["free_port", "run_cli", "wait_for", "ServeProcess", "netns_pair"]
+__all__ = ["free_port", "run_cli", "wait_for", "ServeProcess", "netns_pair", "corpora_dir"]
 
 _T = TypeVar("_T")
+
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def corpora_dir() -> Path:
+    """Where the shared corpora are (real SigmaHQ rules, attack EVTX, pcaps, ecs-parity).
+
+    ``$CITYSOC_CORPORA`` if set, else ``shared/corpora`` beside the checkout (the CI
+    layout), else beside the main checkout of a worktree (``/work/wt/<name>`` ->
+    ``/work/shared``). Tests skip with a reason when the folder is absent, so the one
+    place that knows the layout is here."""
+    env = os.environ.get("CITYSOC_CORPORA")
+    if env:
+        return Path(env)
+    for base in (_REPO.parent, _REPO.parent.parent):
+        if (base / "shared" / "corpora").is_dir():
+            return base / "shared" / "corpora"
+    return _REPO.parent / "shared" / "corpora"
 
 
 def free_port() -> int:

@@ -10,7 +10,6 @@ same-behaviour rules fold, samples overflow and some alerts are closed in betwee
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import orjson
 import pytest
@@ -19,8 +18,9 @@ from core.alerts import DEFAULT_BEHAVIOURS, MAX_SAMPLE_EVENTS, AlertFilter, Aler
 from core.events import stamp
 from core.protocols import Detection
 from storage.socdb import open_socdb
+from citysoc.testing import corpora_dir
 
-CORPUS = Path("/work/shared/corpora/ecs-parity")
+CORPUS = corpora_dir() / "ecs-parity"
 STREAMS = ("system.auth", "iptables.log", "suricata.eve", "fortinet_fortigate.log", "nginx.access", "zeek.ssh",
            "cisco_asa.log")
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bus.servers import NatsCluster
-from citysoc.testing import ServeProcess, wait_for
+from citysoc.testing import ServeProcess, corpora_dir, wait_for
 
 ATTACKER = "203.0.113.50"
 CORRELATION = "66476bbc-62e7-4b08-a2f3-26e9cf5abfb2"  # ssh brute force: 10 failures from one source in 5 min
@@ -187,8 +187,8 @@ def test_a_nats_node_killed_mid_stream_loses_no_acknowledged_event(nodes, own_cl
     assert acked <= stored, (sorted(acked - stored)[:10], len(stored), core.log_tail(6000), collector.log_tail(4000))
 
 
-SIGMA_WINDOWS = Path("/work/shared/corpora/sigma/rules/windows")
-EVTX = Path("/work/shared/corpora/evtx")
+SIGMA_WINDOWS = corpora_dir() / "sigma" / "rules" / "windows"
+EVTX = corpora_dir() / "evtx"
 
 
 def _alert_signature(a: dict) -> tuple:

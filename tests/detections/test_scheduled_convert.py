@@ -12,9 +12,10 @@ from detections.scheduled import ConversionFailure, ScheduledQuery, convert_file
 from detections.sigma.loader import rule_files
 from storage.query.parse import parse_query
 from storage.sqlite import SQLiteEventStore
+from citysoc.testing import corpora_dir
 
 PACK = Path(__file__).resolve().parents[2] / "detections" / "rules" / "sigma"
-CORPUS = Path("/work/shared/corpora/sigma/rules/windows")
+CORPUS = corpora_dir() / "sigma" / "rules" / "windows"
 PROBE = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
 
 TELNET_RULE = PACK / "camera" / "camera_telnet_enabled.yml"

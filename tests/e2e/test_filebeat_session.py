@@ -28,11 +28,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from citysoc.testing import ServeProcess, wait_for
+from citysoc.testing import ServeProcess, corpora_dir, wait_for
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "ecs-parity" / "system.auth" / "test-auth.log"
-if not CORPUS.exists():  # worktrees live one level deeper than the main checkout
-    CORPUS = Path("/work/shared/corpora/ecs-parity/system.auth/test-auth.log")
+CORPUS = corpora_dir() / "ecs-parity" / "system.auth" / "test-auth.log"
 CORRELATION = "66476bbc-62e7-4b08-a2f3-26e9cf5abfb2"  # ssh brute force: 10 failures from one source in 5 min
 ATTACKER = "89.160.20.156"
 SITE_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import random
-from pathlib import Path
 
 import pytest
 import yaml
@@ -22,8 +21,9 @@ from detections.packs import SIGMA_PACK
 from playbooks.actions import ACTIONS
 from playbooks.spec import LIBRARY, AlertTrigger, Playbook, load_folders
 from playbooks.triggers import TriggerIndex
+from citysoc.testing import corpora_dir
 
-SIGMAHQ = Path("/work/shared/corpora/sigma/rules")
+SIGMAHQ = corpora_dir() / "sigma" / "rules"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
