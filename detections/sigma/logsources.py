@@ -24,6 +24,8 @@ __all__ = [
     "route_for",
     "event_route_key",
     "PRODUCT_MODULES",
+    "SERVICE_MODULES",
+    "module_matches",
 ]
 
 _SYSMON = "microsoft-windows-sysmon/operational"
@@ -147,9 +149,47 @@ CATEGORY_ECS: dict[str, frozenset[str]] = {
 
 _OS_PRODUCTS = frozenset({"windows", "linux", "macos"})
 
-PRODUCT_MODULES: dict[str, str] = {"zeek": "zeek", "suricata": "suricata", "fortigate": "fortinet_fortigate"}
-"""Sigma ``logsource.product`` of a sensor/appliance -> the ``event.module`` our parser writes:
-a ``product: zeek`` rule sees only Zeek events (its ``not selection`` must not match a camera log)."""
+PRODUCT_MODULES: dict[str, tuple[str, ...]] = {
+    "zeek": ("zeek",),
+    "suricata": ("suricata",),
+    "fortigate": ("fortinet_fortigate",),
+    "cisco": ("cisco",),
+    "juniper": ("juniper",),
+    "huawei": ("huawei",),
+    "paloalto": ("panw",),
+    "checkpoint": ("checkpoint",),
+    "aws": ("aws",),
+    "azure": ("azure",),
+    "gcp": ("gcp",),
+    "okta": ("okta",),
+    "github": ("github",),
+    "m365": ("o365", "m365"),
+    "google_workspace": ("google_workspace",),
+}
+"""Sigma ``logsource.product`` of a sensor, appliance or cloud service -> the ``event.module``
+values (Elastic's module names, which our parsers and shippers write) its logs carry, each
+also as a prefix (``cisco`` covers ``cisco_asa``, ``cisco_ios``, ``cisco_ftd``). A rule of
+such a product sees only those events: a ``product: zeek`` rule's ``not selection`` must not
+match a camera log, and SigmaHQ's ``product: cisco, service: aaa`` keyword rule
+(``erase``/``delete``/``format``) must not fire on every Linux syslog line whose severity
+name is "informational" (it did: 60,000 alerts for 60,000 sshd lines, issue 14's profile).
+Products not listed (an OS, our own pack's ``cctv``/``warehouse``/``forecasting``/``network``)
+are not narrowed by module: their rules' conditions select, and nothing silently never runs."""
+
+SERVICE_MODULES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("linux", "auditd"): ("auditd",),
+}
+"""``(product, service)`` -> ``event.module`` values, for services whose logs have a module
+of their own (auditd; ``auditd`` also covers Elastic Agent's ``auditd_manager``). Services
+that are syslog programs (``sshd``, ``cron``, ``sudo``) share the ``system`` module with
+every other program, so they are not narrowed here."""
+
+
+def module_matches(module: str | None, wanted: tuple[str, ...]) -> bool:
+    """True when ``module`` is one of ``wanted`` or starts with one of them and ``_``."""
+    if not module:
+        return False
+    return any(module == w or module.startswith(w + "_") for w in wanted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +203,9 @@ class Route:
     pairs: tuple[tuple[str, frozenset[str]], ...] | None = None
     os: str | None = None
     ecs_categories: frozenset[str] | None = None
-    module: str | None = None
-    """Only events whose ``event.module`` is this (sensor products, :data:`PRODUCT_MODULES`)."""
+    modules: tuple[str, ...] | None = None
+    """Only events whose ``event.module`` is one of these or starts with one and ``_``
+    (:data:`PRODUCT_MODULES`, :data:`SERVICE_MODULES`)."""
 
     def accepts(self, key: tuple[Any, ...]) -> bool:
         if key[0] == "win":
@@ -179,7 +220,7 @@ class Route:
         if self.windows is True:
             return False
         _, os_type, cats = key[:3]
-        if self.module is not None and (len(key) < 4 or key[3] != self.module):
+        if self.modules is not None and (len(key) < 4 or not module_matches(key[3], self.modules)):
             return False
         if self.os and os_type and os_type != self.os:
             return False
@@ -220,8 +261,9 @@ def route_for(product: str | None, category: str | None, service: str | None) ->
             return Route(None), warnings
         windows_too = category in CATEGORY_EVENTS
         return Route(None if windows_too else False, ecs_categories=CATEGORY_ECS.get(category or "")), warnings
+    modules = SERVICE_MODULES.get((product, service or "")) or PRODUCT_MODULES.get(product)
     return Route(False, os=product if product in _OS_PRODUCTS else None, ecs_categories=CATEGORY_ECS.get(category or ""),
-                 module=PRODUCT_MODULES.get(product)), warnings
+                 modules=modules), warnings
 
 
 def event_route_key(event: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -297,7 +297,10 @@ def test_sigma_non_windows_rules_never_see_windows_events(compile_rule) -> None:
     )
     etw = {"winlog": {"channel": "", "provider_name": "Microsoft-Windows-RPC", "event_id": "5"}, "message": "delete dump"}
     assert not cisco.process(etw) and not db.process(etw)
-    assert cisco.process({"message": "delete flash:x"}) and db.process({"message": "mysqldump all"})
+    assert cisco.process({"message": "delete flash:x", "event": {"module": "cisco_ios"}})
+    assert db.process({"message": "mysqldump all"})
+    # product: cisco is routed to cisco_* modules: a Linux line never reaches it.
+    assert not cisco.process({"message": "delete flash:x", "event": {"module": "system"}})
 
 
 def test_sigma_engine_is_a_core_detector(compile_rule) -> None:

@@ -81,3 +81,59 @@ def test_zeek_rules_do_not_see_other_sources(engine) -> None:
     assert not any("Zeek" in d.title or d.rule_id.startswith("zeek") for d in engine.process(ev))
     fired = {d.title for d in engine.process(ev)}
     assert all("RDP" not in t for t in fired)
+
+
+def _corpus_events(*streams: str) -> list[dict]:
+    """Every line of these ecs-parity streams, parsed as serve would parse it."""
+    fmt = {"system.auth": "syslog", "system.syslog": "syslog", "auditd.log": "auditd"}
+    out = []
+    for stream in streams:
+        for log in sorted((_shared() / "ecs-parity" / stream).glob("*.log")):
+            for line in log.read_text().splitlines():
+                if line.strip():
+                    out.append(parse_record(RawRecord(line.encode(), format=fmt[stream]), now=NOW))
+    return out
+
+
+@pytest.fixture(scope="module")
+def appliance_engine(tmp_path_factory) -> SigmaEngine:
+    net = _shared() / "sigma" / "rules" / "network"
+    rs = load_rules([net / "cisco", net / "juniper", net / "huawei"], cache_dir=tmp_path_factory.mktemp("plans"))
+    assert not rs.failures and len(rs.rules) >= 15
+    return SigmaEngine(rs.rules)
+
+
+def test_appliance_product_rules_do_not_see_linux_logs(appliance_engine) -> None:
+    # SigmaHQ's cisco/aaa keyword rules ("erase", "delete", "format") fired on every Linux
+    # syslog line, whose severity name "informational" contains "format": 60,000 alerts
+    # for 60,000 sshd lines before product: cisco was routed to cisco_* modules only.
+    events = _corpus_events("system.auth", "system.syslog", "auditd.log")
+    with_pri = b"<38>1 2026-12-02T10:00:00Z srv-01 sshd 4242 - - Failed password for invalid user u0 from 10.0.0.1 port 1024 ssh2"
+    events.append(parse_record(RawRecord(with_pri, format="syslog"), now=NOW))
+    assert len(events) > 30
+    assert "informational" in json.dumps(events[-1])
+    fired = [(d.title, ev["event"].get("dataset")) for ev in events for d in appliance_engine.process(ev)]
+    assert fired == []
+
+
+def test_cisco_rule_still_fires_on_a_cisco_event(appliance_engine) -> None:
+    line = (_shared() / "ecs-parity" / "cisco_asa.log" / "test-repeat-deny.log").read_text().splitlines()[0]
+    ev = parse_record(RawRecord(line.encode(), format="cisco_asa"), now=NOW)
+    assert ev["event"]["module"] == "cisco_asa"
+    assert "Cisco File Deletion" not in {d.title for d in appliance_engine.process(ev)}
+    cmd = "<165>Dec 02 2026 10:12:01: %ASA-5-111008: User 'admin' executed the 'delete /noconfirm flash:/asa.bin' command."
+    ev = parse_record(RawRecord(cmd.encode(), format="cisco_asa"), now=NOW)
+    assert "Cisco File Deletion" in {d.title for d in appliance_engine.process(ev)}
+
+
+def test_auditd_service_rules_see_auditd_events_only() -> None:
+    from detections.sigma.logsources import event_route_key, route_for
+
+    route, warnings = route_for("linux", None, "auditd")
+    assert warnings == []
+    auditd = _corpus_events("auditd.log")
+    sshd = _corpus_events("system.auth")
+    assert all(route.accepts(event_route_key(ev)) for ev in auditd)
+    assert not any(route.accepts(event_route_key(ev)) for ev in sshd)
+    # A service without a module of its own (sshd is the 'system' module) is not narrowed.
+    assert all(route_for("linux", None, "sshd")[0].accepts(event_route_key(ev)) for ev in sshd)
