@@ -21,7 +21,7 @@ from core.events import Event
 from core.protocols import Detection, Detector, RuleInfo
 from core.settings import Settings
 
-__all__ = ["DetectionRuntime", "build_detection", "SIGMA_PACK", "DetectionConfigError"]
+__all__ = ["DetectionRuntime", "build_detection", "sigma_folders", "sigma_cache", "SIGMA_PACK", "DetectionConfigError"]
 
 log = logging.getLogger("citysoc.detection")
 
@@ -177,6 +177,18 @@ def _yara_pack_rules() -> list[RuleInfo]:
     return out
 
 
+def sigma_folders(settings: Settings) -> list[Path]:
+    """The Sigma rule folders this configuration loads: our pack, then ``rules:``. The parse
+    workers load the same list (``citysoc.wiring.worker_stage``), so their matches name the
+    rules the server's engine holds."""
+    return ([SIGMA_PACK] if settings.detection.sigma_pack else []) + [Path(p) for p in settings.rules]
+
+
+def sigma_cache(settings: Settings) -> Path:
+    """Where compiled Sigma plans are cached (by rule file hash)."""
+    return Path(settings.data) / "cache" / "sigma"
+
+
 def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_only: bool = False) -> DetectionRuntime:
     """Every configured engine, ready for ``build_pipeline(detectors=rt.detectors)``.
 
@@ -198,7 +210,7 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
     # Sigma: our pack + configured folders, compiled plans cached by file hash.
     from detections.sigma import SigmaEngine, load_rules
 
-    folders = ([SIGMA_PACK] if d.sigma_pack else []) + [Path(p) for p in settings.rules]
+    folders = sigma_folders(settings)
     disabled = set(d.disabled_rules)
     if rt.state_path.exists():
         try:
@@ -208,7 +220,7 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
     rt.disabled_at_start = disabled
     if folders:
         try:
-            ruleset = load_rules(folders, cache_dir=cache / "sigma")
+            ruleset = load_rules(folders, cache_dir=sigma_cache(settings))
         except Exception as exc:  # a missing folder: say which, do not start half-blind
             raise DetectionConfigError(f"rules: {exc}") from exc
         rt.sigma = SigmaEngine(ruleset.rules, disabled=disabled)

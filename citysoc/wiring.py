@@ -99,6 +99,38 @@ def make_parse() -> Any:
     return parse
 
 
+def worker_stage(rule_folders: list[str], cache_dir: str) -> Any:
+    """A parse worker's stage: our parsers, then Sigma's base rules matched on each parsed
+    event (``SigmaEngine.match_ids``; ``core.events`` invariant 5). Runs inside the worker
+    process (a picklable ``functools.partial`` of this function is the factory). The rules
+    are the server's own folders, loaded from the same plan cache; toggles and correlation
+    state stay with the server's engine, which applies the matches after the commit."""
+    import logging
+    import os
+
+    from core.workers import WorkerStage
+    from detections.sigma import SigmaEngine, load_rules
+
+    # workers=1: a pool worker may not start processes of its own; the server filled the cache.
+    ruleset = load_rules([Path(f) for f in rule_folders], cache_dir=Path(cache_dir), workers=1)
+    engine = SigmaEngine(ruleset.rules, include_events=False)
+    logging.getLogger("citysoc.workers").debug("worker %d: %d sigma rules", os.getpid(), len(engine.rules))
+    return WorkerStage(parse=make_parse(), match=engine.match_ids)
+
+
+def parse_factory(settings: Settings, detectors: list[Detector]) -> Any:
+    """What the parse workers build: the parsers alone, or, when this pipeline runs Sigma
+    (a detector named ``sigma``), the parsers plus Sigma matching (:func:`worker_stage`). A
+    collector node (no detectors) does not match: its events are detected elsewhere."""
+    if not any(getattr(d, "name", None) == "sigma" for d in detectors):
+        return make_parse
+    import functools
+
+    from citysoc.detection import sigma_cache, sigma_folders
+
+    return functools.partial(worker_stage, [str(f) for f in sigma_folders(settings)], str(sigma_cache(settings)))
+
+
 def make_enrichers(settings: Settings) -> list[Any]:
     """Attribution for a pipeline without a live :class:`AssetRuntime` (``citysoc ingest``):
     one index over the asset store, which the API and CLI edit (the ``inventory`` file is
@@ -129,7 +161,7 @@ def build_pipeline(
 
     n = default_workers() if p.workers is None else p.workers
     # The factory is pickled into each worker, which builds the parser registry there.
-    workers = ParseWorkers(make_parse, n) if n > 0 else None
+    workers = ParseWorkers(parse_factory(settings, detectors or []), n) if n > 0 else None
     return Pipeline(
         workers=workers,
         store=store,

@@ -24,6 +24,11 @@ The event path's invariants (what every stage may rely on, and so must not re-de
 4. **Batches between stages.** Stages take lists of events; a worker process returns a
    batch as one orjson document plus the list of epochs, so crossing a process boundary
    costs one ``loads`` per batch, not a re-parse.
+5. **Matched once.** Stateless rule matching (Sigma's base rules) runs where the event is
+   parsed, in the worker process; the ids of the rules it matched ride beside the event as
+   the attribute ``event.matched`` (:func:`matched_rules`) and the detect stage only
+   applies them (emits, feeds correlations, honours rule toggles) instead of matching
+   again. ``None`` (no attribute) means "not matched yet": the detector matches itself.
 
 Example::
 
@@ -52,6 +57,7 @@ __all__ = [
     "parse_timestamp",
     "TimestampError",
     "StampedEvent",
+    "matched_rules",
     "TS_MS",
     "stamp",
     "event_ms",
@@ -249,8 +255,16 @@ class StampedEvent(dict):
     plain mapping); the attribute does not serialize, so a batch that crosses a process
     boundary carries the epochs beside the documents (see :func:`stamp`)."""
 
-    __slots__ = ("ts_ms",)
+    __slots__ = ("ts_ms", "matched")
     ts_ms: int
+    matched: tuple[str, ...]
+    """Ids of the Sigma base rules a worker process found this event to match (invariant 5);
+    unset when the event was not matched there. Read it with :func:`matched_rules`."""
+
+
+def matched_rules(event: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The rule ids a worker matched this event against (invariant 5), or None: match it here."""
+    return getattr(event, "matched", None)
 
 
 def iso_ms(value: Any) -> int:

@@ -323,8 +323,11 @@ class Pipeline:
                 batch.origin.append(offset + i)
             offset += len(chunk.origin) + len(chunk.errors)
         batch.errors.sort(key=lambda e: e.index)
-        cpu = time.thread_time() - cpu0 + sum(c.cpu_seconds for c in chunks)
+        matching = sum(c.match_cpu_seconds for c in chunks)  # the detect stage's work, done in the worker
+        cpu = time.thread_time() - cpu0 + sum(c.cpu_seconds for c in chunks) - matching
         self.counters["parse"].add(emitted=len(batch.events), errors=len(letters), cpu_seconds=cpu)
+        if matching:
+            self.counters["detect"].add(cpu_seconds=matching)
         if letters:
             self.deadletters.put(letters)
 

@@ -8,8 +8,14 @@ process loads it once and stamps each event with the epoch the worker computed, 
 nothing is parsed twice.
 
 The parse function is built *inside* each worker by a picklable factory (a top-level
-function or ``functools.partial`` of one, e.g. ``citysoc.wiring.worker_parse``), so
-``core`` never imports the parsers. Workers start with the ``forkserver`` method (no
+function or ``functools.partial`` of one, e.g. ``citysoc.wiring.make_parse`` or
+``citysoc.wiring.worker_stage``), so ``core`` never imports the parsers. A factory may
+return a :class:`WorkerStage` instead of a bare parse function: its ``match`` (Sigma's
+base rules, stateless) then runs here too, on each parsed event, and the matched rule ids
+travel back beside the epochs (``core.events`` invariant 5), so the server's detect stage
+only applies them. Stateful detection (correlations, network detectors, asset health)
+stays in the server process, fed in submission order, so its alerts are exactly those of
+one process. Workers start with the ``forkserver`` method (no
 copy of the server's threads, sockets or SQLite handles; ``spawn`` where it is missing).
 
 Shutdown: :meth:`ParseWorkers.stop` ends the workers. If the server process dies without
@@ -44,17 +50,26 @@ import orjson
 from core.events import Event, StampedEvent, stamp
 from core.protocols import RawRecord
 
-__all__ = ["ParseWorkers", "ParsedChunk", "parse_chunk", "MAX_ATTEMPTS", "default_workers"]
+__all__ = ["ParseWorkers", "ParsedChunk", "WorkerStage", "parse_chunk", "MAX_ATTEMPTS", "default_workers"]
 
 log = logging.getLogger("citysoc.workers")
 
 MAX_ATTEMPTS = 3
 """How often one batch may take a worker down before it is failed instead of retried."""
 
-ParseFactory = Callable[[], Callable[[RawRecord], Event]]
+@dataclass
+class WorkerStage:
+    """What a worker runs on each record: ``parse`` (bytes to a nested event) and, when
+    set, ``match`` (the ids of the stateless rules the parsed event matches)."""
+
+    parse: Callable[[RawRecord], Event]
+    match: Callable[[Event], tuple[str, ...]] | None = None
+
+
+ParseFactory = Callable[[], "Callable[[RawRecord], Event] | WorkerStage"]
 RecordTuple = tuple[bytes, str, str, "str | None", dict[str, Any]]
 
-_parse: Callable[[RawRecord], Event] | None = None
+_stage: WorkerStage | None = None
 
 
 def default_workers() -> int:
@@ -76,17 +91,26 @@ class ParsedChunk:
     errors: list[tuple[int, str]]
     pid: int
     cpu_seconds: float = 0.0
-    """CPU the worker spent on this chunk (parse + encode)."""
+    """CPU the worker spent on this chunk (parse + match + encode)."""
+    matched: list[tuple[str, ...]] | None = None
+    """Per event, the rule ids the worker's ``match`` found (None: the stage has no matcher)."""
+    match_cpu_seconds: float = 0.0
+    """The part of ``cpu_seconds`` spent matching (the detect stage's work, done here)."""
 
     def events(self) -> list[StampedEvent]:
         docs = orjson.loads(self.events_json)
-        return [stamp(d, ts) for d, ts in zip(docs, self.ts_ms)]
+        out = [stamp(d, ts) for d, ts in zip(docs, self.ts_ms)]
+        if self.matched is not None:
+            for ev, ids in zip(out, self.matched):
+                ev.matched = ids
+        return out
 
 
 def _init(factory: ParseFactory, server_pid: int) -> None:
-    global _parse
+    global _stage
     _watch_server(server_pid)
-    _parse = factory()
+    made = factory()
+    _stage = made if isinstance(made, WorkerStage) else WorkerStage(made)
 
 
 def _watch_server(server_pid: int) -> None:
@@ -117,8 +141,10 @@ def _watch_server(server_pid: int) -> None:
 
 
 def parse_chunk(records: Sequence[RecordTuple]) -> ParsedChunk:
-    """Runs in a worker: parse and stamp each record; failures are reported by index."""
-    assert _parse is not None, "worker not initialised"
+    """Runs in a worker: parse, stamp and match each record; failures are reported by index."""
+    stage = _stage
+    assert stage is not None, "worker not initialised"
+    parse, match = stage.parse, stage.match
     cpu0 = time.process_time()
     now_ms = int(time.time() * 1000)
     events: list[Event] = []
@@ -127,13 +153,26 @@ def parse_chunk(records: Sequence[RecordTuple]) -> ParsedChunk:
     errors: list[tuple[int, str]] = []
     for i, (data, fmt, source, dataset, meta) in enumerate(records):
         try:
-            ev = stamp(_parse(RawRecord(data, format=fmt, source=source, dataset=dataset, meta=meta)), now_ms=now_ms)
+            ev = stamp(parse(RawRecord(data, format=fmt, source=source, dataset=dataset, meta=meta)), now_ms=now_ms)
         except Exception as exc:  # ParseError or a parser bug: reported, never lost
             errors.append((i, f"{type(exc).__name__}: {exc}"))
             continue
         events.append(ev)
         ts.append(ev.ts_ms)
         origin.append(i)
+    matched: list[tuple[str, ...]] | None = None
+    match_cpu = 0.0
+    if match is not None:
+        m0 = time.process_time()
+        matched = []
+        for ev in events:
+            try:
+                matched.append(match(ev))
+            except Exception:  # a rule bug: the detect stage matches this event itself
+                log.warning("worker rule matching failed on an event; the detect stage matches it", exc_info=True)
+                matched = None
+                break
+        match_cpu = time.process_time() - m0
     try:
         blob = orjson.dumps(events, option=orjson.OPT_NON_STR_KEYS)
     except (TypeError, orjson.JSONEncodeError):  # one event the store could not keep either
@@ -147,9 +186,11 @@ def parse_chunk(records: Sequence[RecordTuple]) -> ParsedChunk:
         events = [events[k] for k in keep]
         ts = [ts[k] for k in keep]
         origin = [origin[k] for k in keep]
+        if matched is not None:
+            matched = [matched[k] for k in keep]
         errors.sort()
         blob = orjson.dumps(events, option=orjson.OPT_NON_STR_KEYS)
-    return ParsedChunk(blob, ts, origin, errors, os.getpid(), time.process_time() - cpu0)
+    return ParsedChunk(blob, ts, origin, errors, os.getpid(), time.process_time() - cpu0, matched, match_cpu)
 
 
 class ParseWorkers:

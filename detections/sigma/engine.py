@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.events import Event
+from core.events import Event, matched_rules
 from core.protocols import Detection
 
 from detections.sigma.correlation import CorrelationState
@@ -79,6 +79,7 @@ class SigmaEngine:
         self.include_events = include_events
         self._routes: dict[tuple[Any, ...], RouteIndex] = {}
         self._indexes: dict[tuple[int, ...], RouteIndex] = {}
+        self._by_id: dict[str, CompiledRule] = {}
         by_ref: dict[str, CompiledRule] = {}
         corr_specs: list[RuleSpec] = []
         seen_ids: set[str] = set()
@@ -93,6 +94,7 @@ class SigmaEngine:
             route, _ = route_for(spec.product, spec.category, spec.service)
             cr = CompiledRule(spec, None, route)
             self.rules.append(cr)
+            self._by_id[spec.id] = cr
             by_ref[spec.id] = cr
             if spec.name:
                 by_ref[spec.name] = cr
@@ -147,6 +149,7 @@ class SigmaEngine:
         except (ValueError, TypeError, re.error) as exc:
             self.failures.append(RuleFailure(r.spec.path, f"cannot compile plan: {exc}", r.spec.id, r.spec.title))
             self.rules.remove(r)
+            self._by_id.pop(r.spec.id, None)
             return False
 
     def compile_all(self) -> list[RuleFailure]:
@@ -185,6 +188,12 @@ class SigmaEngine:
     # --- matching ----------------------------------------------------------------
 
     def process(self, event: Event) -> list[Detection]:
+        """Detections for one event. An event a worker process already matched
+        (``core.events.matched_rules``) is only applied: the rules it matched emit and
+        feed their correlations here, in this engine's order of events."""
+        pre = matched_rules(event)
+        if pre is not None:
+            return self.apply(event, pre)
         self.events_seen += 1
         key = event_route_key(event)
         idx = self._routes.get(key)
@@ -196,30 +205,65 @@ class SigmaEngine:
         out: list[Detection] = []
         for r in idx.candidates(view):
             if r.match(view):  # type: ignore[misc]
-                spec = r.spec
-                self.hits[spec.id] += 1
-                if r.emit:
-                    out.append(
-                        Detection(
-                            rule_id=spec.id,
-                            title=spec.title,
-                            level=spec.level,
-                            events=[event] if self.include_events else [],
-                            tags=list(spec.tags),
-                            description=spec.description,
-                        )
-                    )
-                for state, ref in r.correlations:
-                    if state.rule_id in self.disabled:
-                        continue
-                    det = state.feed(ref, event, _value_of(view, spec))
-                    if det is not None:
-                        self.hits[state.rule_id] += 1
-                        out.append(det)
-                    over = state.take_overflow()
-                    if over is not None:
-                        out.append(over)
+                self._emit(r, event, view, out)
         return out
+
+    def match_ids(self, event: Event) -> tuple[str, ...]:
+        """The ids of every base rule ``event`` matches, disabled ones included, in the order
+        :meth:`process` would emit them: the stateless half of :meth:`process`, run in the
+        parse workers (``citysoc.wiring.worker_stage``). Toggles and correlation state are
+        applied by :meth:`apply` in the server process, so a toggle needs no message to the
+        workers and correlations count in one place."""
+        key = event_route_key(event)
+        idx = self._routes.get(key)
+        if idx is None:
+            idx = self.route_index(key)
+        if not idx.rules:
+            return ()
+        view = EventView(event, key)
+        return tuple(r.spec.id for r in idx.candidates(view) if r.match(view))  # type: ignore[misc]
+
+    def apply(self, event: Event, rule_ids: Iterable[str]) -> list[Detection]:
+        """What :meth:`process` returns for ``event`` when its matches are already known
+        (:meth:`match_ids` in a worker): enabled rules emit and feed their correlations."""
+        self.events_seen += 1
+        out: list[Detection] = []
+        view: EventView | None = None
+        dis = self.disabled
+        for rid in rule_ids:
+            r = self._by_id.get(rid)
+            if r is None or rid in dis:
+                continue
+            if r.correlations and view is None:
+                view = EventView(event, event_route_key(event))
+            self._emit(r, event, view, out)
+        return out
+
+    def _emit(self, r: CompiledRule, event: Event, view: EventView | None, out: list[Detection]) -> None:
+        spec = r.spec
+        self.hits[spec.id] += 1
+        if r.emit:
+            out.append(
+                Detection(
+                    rule_id=spec.id,
+                    title=spec.title,
+                    level=spec.level,
+                    events=[event] if self.include_events else [],
+                    tags=list(spec.tags),
+                    description=spec.description,
+                )
+            )
+        for state, ref in r.correlations:
+            if state.rule_id in self.disabled:
+                continue
+            assert view is not None
+            det = state.feed(ref, event, _value_of(view, spec))
+            if det is not None:
+                self.hits[state.rule_id] += 1
+                out.append(det)
+            over = state.take_overflow()
+            if over is not None:
+                out.append(over)
 
     def matches(self, event: Event) -> list[str]:
         """Ids of the (non-correlation) rules ``event`` matches, emitting or not; for tests."""
