@@ -165,9 +165,9 @@ def parse_chunk(records: Sequence[RecordTuple]) -> ParsedChunk:
     if match is not None:
         m0 = time.process_time()
         matched = []
-        for ev in events:
+        for parsed in events:
             try:
-                matched.append(match(ev))
+                matched.append(match(parsed))
             except Exception:  # a rule bug: the detect stage matches this event itself
                 log.warning("worker rule matching failed on an event; the detect stage matches it", exc_info=True)
                 matched = None
