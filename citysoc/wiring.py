@@ -99,36 +99,73 @@ def make_parse() -> Any:
     return parse
 
 
-def worker_stage(rule_folders: list[str], cache_dir: str) -> Any:
-    """A parse worker's stage: our parsers, then Sigma's base rules matched on each parsed
-    event (``SigmaEngine.match_ids``; ``core.events`` invariant 5). Runs inside the worker
-    process (a picklable ``functools.partial`` of this function is the factory). The rules
-    are the server's own folders, loaded from the same plan cache; toggles and correlation
-    state stay with the server's engine, which applies the matches after the commit."""
-    import logging
-    import os
+class _WorkerAssets:
+    """A worker's asset attribution: the same :class:`collectors.enrich.AssetIndex` the
+    server builds, over ``<data>/assets.db``, rebuilt whenever the version the server
+    sends with a batch differs from the one loaded (the server bumps it after every
+    inventory change it sees, :class:`AssetRuntime`), so an event parsed after a change
+    is attributed with the new inventory, as it would be in the server."""
 
+    def __init__(self, path: str) -> None:
+        from collectors.enrich import AssetIndex
+
+        self.path = Path(path)
+        self.version: object = object()  # matches no version: the first batch loads
+        self.index = AssetIndex([])
+
+    def refresh(self, version: object) -> None:
+        if version == self.version:
+            return
+        from collectors.enrich import AssetIndex
+        from storage.assets import SQLiteAssetStore
+
+        assets = []
+        if self.path.exists():
+            store = SQLiteAssetStore(self.path)
+            try:
+                assets = store.list()
+            finally:
+                store.close()
+        self.index = AssetIndex(assets)
+        self.version = version
+
+    def enrich(self, event: Event) -> None:
+        self.index.enrich(event)
+
+
+def worker_stage(rule_folders: list[str] | None, cache_dir: str | None, assets_db: str | None = None) -> Any:
+    """A parse worker's stage (built inside the worker process; a picklable
+    ``functools.partial`` of this function is the factory): our parsers; then asset
+    attribution over ``assets_db``; then Sigma's base rules matched on each parsed event
+    (``SigmaEngine.match_ids``; ``core.events`` invariant 5). The rules are the server's
+    own folders, loaded from the same plan cache; toggles and correlation state stay with
+    the server's engine, which applies the matches after the commit."""
     from core.workers import WorkerStage
-    from detections.sigma import SigmaEngine, load_rules
 
-    # workers=1: a pool worker may not start processes of its own; the server filled the cache.
-    ruleset = load_rules([Path(f) for f in rule_folders], cache_dir=Path(cache_dir), workers=1)
-    engine = SigmaEngine(ruleset.rules, include_events=False)
-    logging.getLogger("citysoc.workers").debug("worker %d: %d sigma rules", os.getpid(), len(engine.rules))
-    return WorkerStage(parse=make_parse(), match=engine.match_ids)
+    match = None
+    if rule_folders:
+        from detections.sigma import SigmaEngine, load_rules
+
+        # workers=1: a pool worker may not start processes of its own; the server filled the cache.
+        ruleset = load_rules([Path(f) for f in rule_folders], cache_dir=Path(cache_dir) if cache_dir else None,
+                             workers=1)
+        match = SigmaEngine(ruleset.rules, include_events=False).match_ids
+    assets = _WorkerAssets(assets_db) if assets_db else None
+    return WorkerStage(parse=make_parse(), match=match, enrich=assets.enrich if assets else None,
+                       refresh=assets.refresh if assets else None)
 
 
 def parse_factory(settings: Settings, detectors: list[Detector]) -> Any:
-    """What the parse workers build: the parsers alone, or, when this pipeline runs Sigma
-    (a detector named ``sigma``), the parsers plus Sigma matching (:func:`worker_stage`). A
+    """What the parse workers build (:func:`worker_stage`): the parsers, asset attribution
+    over ``<data>/assets.db`` (an empty index while there is none), and, when this pipeline runs Sigma (a detector named ``sigma``), Sigma matching. A
     collector node (no detectors) does not match: its events are detected elsewhere."""
-    if not any(getattr(d, "name", None) == "sigma" for d in detectors):
-        return make_parse
     import functools
 
     from citysoc.detection import sigma_cache, sigma_folders
 
-    return functools.partial(worker_stage, [str(f) for f in sigma_folders(settings)], str(sigma_cache(settings)))
+    sigma = any(getattr(d, "name", None) == "sigma" for d in detectors)
+    return functools.partial(worker_stage, [str(f) for f in sigma_folders(settings)] if sigma else None,
+                             str(sigma_cache(settings)) if sigma else None, str(data_dir(settings) / "assets.db"))
 
 
 def make_enrichers(settings: Settings) -> list[Any]:
@@ -306,6 +343,8 @@ class AssetRuntime:
 
         self.store = store
         self.index = AssetIndex([])
+        self.version = 0
+        """Bumped on every inventory change; sent with each batch to the parse workers."""
         now = now or _time.time
         self.tracker = HealthTracker(clock=clock, initial=store.health(), now=now)
         s = settings.assets
@@ -320,6 +359,7 @@ class AssetRuntime:
         from collectors.enrich import AssetIndex
 
         self.index = AssetIndex(assets)
+        self.version += 1  # the parse workers rebuild theirs before their next batch
         self.unmanaged.forget()
 
     def enrich(self, event: Event) -> None:
@@ -338,6 +378,8 @@ class AssetRuntime:
     def install(self, pipeline: Pipeline, services: dict[str, Any]) -> None:
         """Attribute events from the store's inventory, and count health / spot unmanaged devices."""
         pipeline.enrichers = [self.enrich]  # the store-backed live index replaces the one built at start
+        if pipeline.workers is not None:  # workers attribute with the same inventory, told of each change
+            pipeline.workers.context = lambda: self.version
         pipeline.detectors.extend([self.tracker, self.unmanaged])
         rules = services.get("rules")
         if rules is not None and hasattr(rules, "attach"):  # the rule catalog lists and toggles them

@@ -310,9 +310,10 @@ class Pipeline:
                 letters.append(_letter("parse", reason, batch.records[offset + i]))
                 batch.errors.append(ItemError(offset + i, reason, 400))
             events = chunk.events()
+            enrichers = () if chunk.enriched else self.enrichers
             for ev, i in zip(events, chunk.origin):
                 try:
-                    for enrich in self.enrichers:
+                    for enrich in enrichers:
                         enrich(ev)
                 except Exception as exc:
                     reason = f"{type(exc).__name__}: {exc}"

@@ -64,6 +64,13 @@ class WorkerStage:
 
     parse: Callable[[RawRecord], Event]
     match: Callable[[Event], tuple[str, ...]] | None = None
+    enrich: Callable[[Event], None] | None = None
+    """Asset attribution on each parsed event, before ``match``; the chunk then says
+    ``enriched`` and the server does not enrich it again."""
+    refresh: Callable[[Any], None] | None = None
+    """Called with the server's context value (:class:`ParseWorkers` ``context``) before
+    each batch: e.g. the asset inventory's version, so ``enrich`` rebuilds its index when
+    the inventory changed."""
 
 
 ParseFactory = Callable[[], "Callable[[RawRecord], Event] | WorkerStage"]
@@ -96,6 +103,8 @@ class ParsedChunk:
     """Per event, the rule ids the worker's ``match`` found (None: the stage has no matcher)."""
     match_cpu_seconds: float = 0.0
     """The part of ``cpu_seconds`` spent matching (the detect stage's work, done here)."""
+    enriched: bool = False
+    """The worker attributed these events to assets (the stage's ``enrich``)."""
 
     def events(self) -> list[StampedEvent]:
         docs = orjson.loads(self.events_json)
@@ -140,11 +149,13 @@ def _watch_server(server_pid: int) -> None:
     threading.Thread(target=_wait, name="citysoc-worker-watch", daemon=True).start()
 
 
-def parse_chunk(records: Sequence[RecordTuple]) -> ParsedChunk:
-    """Runs in a worker: parse, stamp and match each record; failures are reported by index."""
+def parse_chunk(records: Sequence[RecordTuple], context: Any = None) -> ParsedChunk:
+    """Runs in a worker: parse, stamp, enrich and match each record; failures are reported by index."""
     stage = _stage
     assert stage is not None, "worker not initialised"
-    parse, match = stage.parse, stage.match
+    if stage.refresh is not None:
+        stage.refresh(context)
+    parse, match, enrich = stage.parse, stage.match, stage.enrich
     cpu0 = time.process_time()
     now_ms = int(time.time() * 1000)
     events: list[Event] = []
@@ -154,6 +165,8 @@ def parse_chunk(records: Sequence[RecordTuple]) -> ParsedChunk:
     for i, (data, fmt, source, dataset, meta) in enumerate(records):
         try:
             ev = stamp(parse(RawRecord(data, format=fmt, source=source, dataset=dataset, meta=meta)), now_ms=now_ms)
+            if enrich is not None:
+                enrich(ev)
         except Exception as exc:  # ParseError or a parser bug: reported, never lost
             errors.append((i, f"{type(exc).__name__}: {exc}"))
             continue
@@ -190,7 +203,8 @@ def parse_chunk(records: Sequence[RecordTuple]) -> ParsedChunk:
             matched = [matched[k] for k in keep]
         errors.sort()
         blob = orjson.dumps(events, option=orjson.OPT_NON_STR_KEYS)
-    return ParsedChunk(blob, ts, origin, errors, os.getpid(), time.process_time() - cpu0, matched, match_cpu)
+    return ParsedChunk(blob, ts, origin, errors, os.getpid(), time.process_time() - cpu0, matched, match_cpu,
+                       enrich is not None)
 
 
 class ParseWorkers:
@@ -200,10 +214,14 @@ class ParseWorkers:
     new pool (see the module docs). ``pids()`` lists the live workers (tests kill one).
     """
 
-    def __init__(self, factory: ParseFactory, workers: int, *, method: str | None = None) -> None:
+    def __init__(self, factory: ParseFactory, workers: int, *, method: str | None = None,
+                 context: Callable[[], Any] | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.factory = factory
+        self.context = context
+        """Read in this process for each batch and handed to the stage's ``refresh`` in the
+        worker (picklable; e.g. the asset inventory's version)."""
         self.workers = workers
         methods = multiprocessing.get_all_start_methods()
         self._ctx = multiprocessing.get_context(method or ("forkserver" if "forkserver" in methods else "spawn"))
@@ -244,8 +262,9 @@ class ParseWorkers:
                 await asyncio.to_thread(self.start)
                 pool = self._pool
             assert pool is not None
+            context = self.context() if self.context is not None else None
             try:
-                return await loop.run_in_executor(pool, parse_chunk, tuples)
+                return await loop.run_in_executor(pool, parse_chunk, tuples, context)
             except BrokenProcessPool:
                 log.warning("a parse worker died (attempt %d of %d for a batch of %d); restarting the pool",
                             attempt, MAX_ATTEMPTS, len(tuples))

@@ -132,3 +132,50 @@ def test_a_worker_killed_mid_batch_is_redone_without_loss_or_duplicate_alert(tmp
     # The held batch really ran twice: once in the killed worker, once in a new one.
     pids = {int(m.name.split(".")[0]) for m in markers.iterdir()}
     assert len(pids) >= 2 and killed[0] in pids
+
+
+def test_workers_attribute_and_match_with_the_servers_inventory_and_rules(tmp_path: Path) -> None:
+    """``citysoc.wiring.worker_stage`` in real worker processes: events come back attributed
+    from assets.db and with the Sigma rules they match (our pack's SSH root login rule); an
+    asset added to the store is used from the first batch sent with the next version."""
+    from citysoc.wiring import worker_stage
+    from core.assets import Asset
+    from detections.packs import SIGMA_PACK
+    from detections.sigma import load_rules
+    from storage.assets import SQLiteAssetStore
+
+    cache = tmp_path / "plans"
+    load_rules([SIGMA_PACK], cache_dir=cache)  # the server fills the plan cache before workers start
+    db = tmp_path / "assets.db"
+    store = SQLiteAssetStore(db)
+    store.put_many([Asset(id="srv-a", name="A", type="server", center="warehouse", ips=["10.0.0.1"])])
+    version = [1]
+    pool = ParseWorkers(functools.partial(worker_stage, [str(SIGMA_PACK)], str(cache), str(db)), 1,
+                        context=lambda: version[0])
+
+    def line(ip: str) -> RawRecord:
+        return RawRecord(f"<38>Nov 25 10:00:01 gw sshd[77]: Accepted password for root from {ip} port 22 ssh2".encode(),
+                         source="test")
+
+    async def go() -> tuple:
+        first = await pool.parse([line("10.0.0.1"), line("10.0.0.2")])
+        store.put_many([Asset(id="srv-b", name="B", type="server", center="forecasting", ips=["10.0.0.2"])])
+        same = await pool.parse([line("10.0.0.2")])  # version unchanged: the worker keeps its index
+        version[0] += 1
+        after = await pool.parse([line("10.0.0.2")])
+        return first, same, after
+
+    pool.start()
+    try:
+        first, same, after = asyncio.run(go())
+    finally:
+        pool.stop()
+        store.close()
+    assert first.enriched and first.matched is not None
+    a, b = first.events()
+    assert a["citysoc"]["asset"]["id"] == "srv-a" and "asset" not in b.get("citysoc", {})
+    assert "asset" not in same.events()[0].get("citysoc", {})
+    assert after.events()[0]["citysoc"]["asset"]["id"] == "srv-b"
+    root_login = next(r.id for r in load_rules([SIGMA_PACK], cache_dir=cache).rules if "root" in r.title.lower()
+                      and "ssh" in r.title.lower())
+    assert root_login in a.matched and root_login in after.events()[0].matched
