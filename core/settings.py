@@ -140,9 +140,10 @@ class PipelineSettings(_Strict):
     flush_ms: int = Field(200, ge=1)
     """The longest an event waits for its batch to fill before it is stored anyway."""
     workers: int | None = Field(None, ge=0)
-    """Parse worker processes (``core.workers``). None (the default): one per core this
-    process may use; N: N processes; 0: parse in a thread of the server process (one core,
-    no extra processes, e.g. for a tiny site or a debugger)."""
+    """Worker processes that parse, attribute to assets and match Sigma's base rules
+    (``core.workers``, ``citysoc.wiring.worker_stage``). None (the default): one per core
+    this process may use; N: N processes; 0: all of it in a thread of the server process
+    (one core, no extra processes, e.g. for a tiny site or a debugger)."""
 
 
 class DeadLetterSettings(_Strict):
