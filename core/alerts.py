@@ -282,7 +282,12 @@ class Alert:
 
 @dataclass(slots=True)
 class AlertChange:
-    """What recording a detection did: a new alert (``created``) or a grown one."""
+    """What recording a detection did: a new alert (``created``) or a grown one.
+
+    A grown alert whose stored sample was already full (:data:`MAX_SAMPLE_EVENTS`) comes
+    without its sample events (``alert.events`` is empty): the sample did not change, and
+    loading it for every growth was a quarter of the server's time under a scan. Listeners
+    that want it read the alert from the store (playbooks start on created alerts only)."""
 
     alert: Alert
     created: bool
@@ -449,16 +454,17 @@ def merge_list(into: list[Any], more: Sequence[Any], limit: int = MAX_LIST) -> l
     return out
 
 
-def absorb(into: Alert, more: Alert) -> bool:
+def absorb(into: Alert, more: Alert, *, sample_full: bool = False) -> bool:
     """Grow ``into`` by ``more``, a later detection with the same dedupe key: counts add
     up, the time span widens, the sample fills up to :data:`MAX_SAMPLE_EVENTS`, the score
     and level only rise, folded rules/tags/targets/ports are listed once. ``into`` keeps
     its own entities, title and description. Returns whether the sample grew.
+    ``sample_full``: ``into`` is a stored alert read without its (full) sample.
 
     The one merge rule for both an alert already stored and alerts of one batch merged in
     memory before they are written, so merging a batch first gives what recording its
     detections one by one would."""
-    room = MAX_SAMPLE_EVENTS - len(into.events)
+    room = 0 if sample_full else MAX_SAMPLE_EVENTS - len(into.events)
     into.count += more.count
     into.first_seen = min(into.first_seen, more.first_seen)
     into.last_seen = max(into.last_seen, more.last_seen)

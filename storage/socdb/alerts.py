@@ -81,6 +81,8 @@ class _Slot:
     created: bool
     stored_events: str = "[]"
     grew: bool = False
+    sample_full: bool = False
+    """The stored sample holds MAX_SAMPLE_EVENTS already: it was not loaded and cannot grow."""
 
 
 class SQLiteAlertStore:
@@ -130,12 +132,13 @@ class SQLiteAlertStore:
                         if incidents is not None:  # sets a.incident_id; the INSERT writes it
                             incidents.attach(a, created=True, added_count=a.count)
                         continue
-                    slot = _Slot(alert=_row_to_alert(row, with_events=True), touched=now, created=False,
-                                 stored_events=row["events"])
+                    full = row["n_events"] >= MAX_SAMPLE_EVENTS  # then the sample cannot grow: skip loading it
+                    slot = _Slot(alert=_row_to_alert(row, with_events=not full), touched=now, created=False,
+                                 stored_events=row["events"], sample_full=full)
                     grown.add(row["id"])
                     live[a.dedupe_key] = slot
                     slots.append(slot)
-                slot.grew = absorb(slot.alert, a) or slot.grew
+                slot.grew = absorb(slot.alert, a, sample_full=slot.sample_full) or slot.grew
                 slot.alert.updated_at = slot.touched = now
                 if incidents is not None:
                     incidents.attach(slot.alert, created=False, added_count=a.count)
@@ -186,7 +189,8 @@ class SQLiteAlertStore:
             for i in range(0, len(dkeys), 500):
                 part = dkeys[i:i + 500]
                 rows = conn.execute(
-                    f"SELECT {_LIST_COLS}, events FROM alerts WHERE dedupe_key IN ({','.join('?' * len(part))})"
+                    f"SELECT {_LIST_COLS}, events, json_array_length(events) AS n_events FROM alerts"
+                    f" WHERE dedupe_key IN ({','.join('?' * len(part))})"
                     " AND status != 'closed' AND touched_at >= ? ORDER BY id", (*part, cutoff)).fetchall()
                 for r in rows:  # ascending id: the newest of a key wins
                     found[(r["dedupe_key"], now)] = r

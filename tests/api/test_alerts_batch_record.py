@@ -91,3 +91,24 @@ def test_batched_recording_stores_what_one_by_one_recording_stores(tmp_path, see
     finally:
         for s in socs:
             s.close()
+
+
+def test_a_full_sample_is_kept_and_not_reloaded_as_the_alert_grows(tmp_path):
+    """Growth past MAX_SAMPLE_EVENTS keeps the first sample events, counts every one, and
+    the grown alert handed to listeners carries no sample (it was not loaded: under a scan
+    loading it on every growth was a quarter of the server's time)."""
+    events = [stamp(dict(e)) for e in _corpus_events()[:MAX_SAMPLE_EVENTS + 5]]
+    soc = open_socdb(tmp_path / "soc")
+    try:
+        rec = AlertRecorder(soc.alerts, window_s=900, clock=lambda: "2026-12-03T08:00:00.000Z")
+        seen = []
+        rec.listeners.append(seen.extend)
+        for ev in events:
+            rec.emit([Detection(rule_id="sigma:a", title="a", level="low", events=[ev], group_key="g")])
+        alerts = soc.alerts.list(AlertFilter(sort="id"))[1]
+        assert len(alerts) == 1 and alerts[0].count == len(events)
+        stored = soc.alerts.get(alerts[0].id).events
+        assert stored == [orjson.loads(orjson.dumps(e)) for e in events[:MAX_SAMPLE_EVENTS]]
+        assert [len(ch.alert.events) for ch in seen][MAX_SAMPLE_EVENTS - 1:] == [MAX_SAMPLE_EVENTS] + [0] * 5
+    finally:
+        soc.close()
