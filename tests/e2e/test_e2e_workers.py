@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from citysoc.testing import ServeProcess
+from citysoc.testing import ServeProcess, wait_for
 
 pytestmark = [pytest.mark.timeout(240)]
 
@@ -42,9 +42,27 @@ def _parse_workers(serve_pid: int) -> list[int]:
     return found
 
 
+_RULE = """title: wkill first record of a batch
+id: 5d1c7a52-0a43-4c5e-9d64-3f0e1b2a7c11
+status: test
+logsource: {product: citysoc, category: test}
+detection:
+  sel:
+    message|endswith: ' n0'
+  condition: sel
+level: low
+"""
+
+
 def test_sigkill_of_a_parse_worker_loses_nothing_and_duplicates_nothing(tmp_path):
+    """Workers parse and match Sigma's base rules: a worker killed mid-batch has its batch
+    parsed and matched again, and since detections are emitted only after the commit, the
+    rule that fires once per batch counts exactly the acknowledged batches."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "wkill.yml").write_text(_RULE)
     cfg = tmp_path / "citysoc.yml"
-    cfg.write_text("pipeline: {workers: 2}\n")
+    cfg.write_text(f"pipeline: {{workers: 2}}\nrules: ['{rules}']\n")
     srv = ServeProcess(tmp_path / "data", config=cfg)
     srv.data.mkdir()
     ingest_key, viewer_key = srv.api_key("ingest"), srv.api_key("viewer")
@@ -95,6 +113,17 @@ def test_sigkill_of_a_parse_worker_loses_nothing_and_duplicates_nothing(tmp_path
         assert total == len(acked) * 200  # nothing lost, nothing stored twice
         for b in (acked[0], n_at_kill - 1, n_at_kill, acked[-1]):
             assert srv.count(viewer_key, f"labels.batch:{b} AND event.dataset:wkill.test") == 200
+        # One detection per acknowledged batch: none lost with the worker, none twice.
+        rule_id = "5d1c7a52-0a43-4c5e-9d64-3f0e1b2a7c11"
+
+        def detected() -> int:
+            r = httpx.get(f"{srv.url}/api/v1/alerts", params={"rule_id": rule_id, "limit": 500},
+                          headers={"Authorization": f"ApiKey {viewer_key}"}, timeout=30)
+            return sum(a["count"] for a in r.json()["items"])
+
+        assert wait_for(lambda: detected() >= len(acked), 60)
+        time.sleep(1.0)
+        assert detected() == len(acked)
     finally:
         stop.set()
         srv.stop()
