@@ -38,6 +38,18 @@ def _marking_parse(marker_dir: str):
     return go
 
 
+def _poisoned_parse():
+    """A real parser whose worker dies (as in an OOM kill) on a record containing ``poison``."""
+    parse = make_parse()
+
+    def go(rec: RawRecord):
+        if b"poison" in rec.data:
+            os._exit(1)
+        return parse(rec)
+
+    return go
+
+
 class _Counter:
     """A detector that raises one alert per event it sees."""
 
@@ -179,3 +191,40 @@ def test_workers_attribute_and_match_with_the_servers_inventory_and_rules(tmp_pa
     root_login = next(r.id for r in load_rules([SIGMA_PACK], cache_dir=cache).rules if "root" in r.title.lower()
                       and "ssh" in r.title.lower())
     assert root_login in a.matched and root_login in after.events()[0].matched
+
+
+def test_small_submissions_are_coalesced_and_keep_their_own_results(tmp_path, parts):
+    """Many small submissions queued at once go to the workers in few calls; each keeps its
+    own per-item errors and counts, and a record that kills its worker every time fails only
+    its own submission, not the ones coalesced with it."""
+    store, dls = parts
+
+    async def go():
+        pool = ParseWorkers(_poisoned_parse, 2)
+        p = Pipeline(store=store, deadletters=dls, parse=make_parse(), flush_ms=5, workers=pool)
+        await p.start()
+        try:
+            subs = []
+            for k in range(40):
+                recs = _lines(20, f"s{k}")
+                if k % 10 == 3:
+                    recs[5] = RawRecord(b"{not json", format="json")
+                if k == 17:
+                    recs[7] = RawRecord(b"<38>Nov 25 10:00:01 gw sshd[77]: poison", source="test")
+                subs.append(asyncio.create_task(p.submit(recs, wait=True)))
+            results = await asyncio.gather(*subs)
+            await p.drain()
+            return results, pool
+        finally:
+            await p.stop()
+
+    results, pool = asyncio.run(go())
+    for k, res in enumerate(results):
+        if k == 17:
+            assert res.stored == 0 and len(res.errors) == 20 and {e.status for e in res.errors} == {503}
+        elif k % 10 == 3:
+            assert (res.stored, [(e.index, e.status) for e in res.errors]) == (19, [(5, 400)])
+        else:
+            assert (res.stored, res.errors) == (20, [])
+    assert store.count("*") == 39 * 20 - 4  # k = 3, 13, 23, 33 each lost one bad record
+    assert pool.restarts >= 3
