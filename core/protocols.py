@@ -47,7 +47,9 @@ class RawRecord:
     ``data`` is kept as bytes so invalid UTF-8 can be dead-lettered byte for byte.
     ``format`` names the parser to use (``auto`` lets the parser registry sniff),
     ``meta`` carries transport facts (peer address, file path, offset) that parsers copy
-    into ECS fields such as ``log.source.address`` or ``log.file.path``.
+    into ECS fields such as ``log.source.address`` or ``log.file.path``. ``meta`` is read,
+    never written, after the record is made: a source may give the records of one read
+    the same dict.
     """
 
     data: bytes

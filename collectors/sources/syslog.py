@@ -459,10 +459,13 @@ class SyslogTCPSource:
             return
         c = self._c
         records = []
+        # Records of one connection share its meta (nothing writes RawRecord.meta; a
+        # worker batch then pickles it once); only a truncated one gets its own copy.
+        shared = dict(meta)
         for data, truncated in frames:
-            m = dict(meta)
+            m = shared
             if truncated:
-                m["truncated"] = True
+                m = {**shared, "truncated": True}
                 c.truncated += 1
             records.append(RawRecord(data, format=self.format, source=self.name, dataset=self.dataset, meta=m))
         c.received += len(records)
