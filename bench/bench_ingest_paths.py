@@ -11,8 +11,10 @@ network detectors, asset health, and a CSV intel feed of 100k IOCs.
 
 Figures per scenario: events/s, the ratio to store-only, CPU seconds of the whole serve
 process tree (main + parse workers, read from /proc) and CPU microseconds per event for
-each stage (from the stages' own ``cpu_seconds`` counters). ``scale_2_vs_1`` is the
-parse+detect stage throughput with two workers over one. The machine is shared: compare
+each stage (from the stages' own ``cpu_seconds`` counters). ``scale_2_vs_1`` is the end-to-end
+rate with two workers over one; ``worker_stage`` measures the worker stage alone (parse,
+asset attribution and Sigma matching in 1 and 2 worker processes, no server beside them),
+which is the parse+detect work the workers take: its ``scale_2_vs_1`` is issue 14's aim. The machine is shared: compare
 ratios within one run, and read CPU time beside wall time.
 
 Syslog UDP cannot push back, so its figure is the highest paced rate (3 s steps, 8 s
@@ -174,6 +176,48 @@ def _paced_line(i: int, ip: str) -> bytes:
     ts = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return (f"<38>1 {ts} srv-{i % 50:02d} sshd 4242 - - Failed password for invalid user p{i % 97} "
             f"from {ip} port {1024 + i % 60000} ssh2\n").encode()
+
+
+def _stage_rate(tmp: Path, lines: list[bytes], workers: int, corpora: Path | None) -> dict:
+    """The worker stage alone (parse + attribute + Sigma match in ``workers`` processes, the
+    rules of "every engine on"), no server: records/s and the worker CPU per record. This is
+    what adding a worker process scales; end to end, the server process shares the cores."""
+    import asyncio
+    import functools
+
+    from citysoc.detection import SIGMA_PACK
+    from citysoc.wiring import worker_stage
+    from core.protocols import RawRecord
+    from core.workers import ParseWorkers
+    from detections.sigma import load_rules
+
+    folders = [str(SIGMA_PACK)]
+    if corpora is not None:
+        folders += [str(corpora / "sigma" / "rules" / "linux"), str(corpora / "sigma" / "rules" / "network")]
+    cache = tmp / "stage-plans"
+    load_rules(folders, cache_dir=cache)
+    pool = ParseWorkers(functools.partial(worker_stage, folders, str(cache), str(tmp / "no-assets.db")), workers)
+    recs = [RawRecord(line, source="syslog-tcp:bench", meta={"log.source.address": "127.0.0.1:5000"}) for line in lines]
+    step = 500
+
+    async def go() -> tuple[float, float]:
+        sem = asyncio.Semaphore(2 * workers)  # as the pipeline keeps 2 calls per worker in flight
+
+        async def one(part: list[RawRecord]) -> float:
+            async with sem:
+                return (await pool.parse(part)).cpu_seconds
+
+        t0 = time.perf_counter()
+        cpu = sum(await asyncio.gather(*(one(recs[i:i + step]) for i in range(0, len(recs), step))))
+        return time.perf_counter() - t0, cpu
+
+    pool.start()
+    try:
+        asyncio.run(go())  # warm: lazy rule compiles, route caches
+        wall, cpu = asyncio.run(go())
+    finally:
+        pool.stop()
+    return {"records_per_s": round(len(recs) / wall), "worker_cpu_us_per_record": round(cpu * 1e6 / len(recs), 1)}
 
 
 def _store_only(tmp: Path, docs: list[dict], name: str) -> float:
@@ -434,9 +478,15 @@ def run(quick: bool, soak_seconds: float | None = None) -> dict:
         for path in ("syslog_tcp", "bulk", "syslog_udp"):
             r[path]["vs_store_only"] = round(r[path]["events_per_s"] / store_rate, 3)
     figures["scenarios"] = results
-    # Parse+detect scaling: CPU-bound stages' throughput, two workers over one.
+    # Scaling with worker processes: end to end (the server process shares the cores) and
+    # the worker stage alone (parse + attribute + Sigma match), two workers over one.
     w1, w2 = results["on-w1"], results["on-w2"]
     figures["scale_2_vs_1"] = {p: round(w2[p]["events_per_s"] / w1[p]["events_per_s"], 2) for p in ("syslog_tcp", "bulk")}
+    with tempfile.TemporaryDirectory() as tmp_s:
+        lines = _syslog_lines(n, "s")
+        stage = {w: _stage_rate(Path(tmp_s), lines, w, corpora) for w in (1, 2)}
+    figures["worker_stage"] = {f"workers_{w}": r for w, r in stage.items()}
+    figures["worker_stage"]["scale_2_vs_1"] = round(stage[2]["records_per_s"] / stage[1]["records_per_s"], 2)
     figures["aims"] = _aims(figures)
     return figures
 
@@ -450,7 +500,9 @@ def _aims(f: dict) -> dict:
         out[f"{path}_every_engine_vs_store_only"] = {"aim": ">= 0.7", "got": got, "met": got >= 0.7,
                                                      "factor_short": round(0.7 / got, 2) if got else None}
     for path, got in f["scale_2_vs_1"].items():
-        out[f"{path}_2_workers_vs_1"] = {"aim": ">= 1.6", "got": got, "met": got >= 1.6}
+        out[f"{path}_2_workers_vs_1_end_to_end"] = {"aim": ">= 1.6", "got": got, "met": got >= 1.6}
+    got = f["worker_stage"]["scale_2_vs_1"]
+    out["parse_detect_stage_2_workers_vs_1"] = {"aim": ">= 1.6", "got": got, "met": got >= 1.6}
     paced = on.get("paced_80pct")
     if paced:
         p95 = paced["latency_s"]["p95"]

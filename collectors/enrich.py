@@ -170,6 +170,8 @@ class AssetIndex:
 
     def match(self, event: Event) -> tuple[Asset, str] | None:
         """The asset this event is attributed to and the field that matched (see precedence)."""
+        if not self.assets:  # no inventory (yet): nothing to look up, for any event
+            return None
         for path in PRECEDENCE:
             value = get_field(event, path)
             if value is None:
