@@ -8,6 +8,8 @@ interactive docs need any signed-in caller.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -18,14 +20,16 @@ from pydantic import BaseModel
 
 from api.deps import AppState, StateDep
 from api.limits import BodyLimitMiddleware
-from api.routers import alerts, audit, auth, cases, deadletters, es_compat, events, incidents, ingest, rules, suppressions, users
+from api.routers import (alerts, assets, audit, auth, cases, deadletters, es_compat, events, incidents, ingest, playbooks,
+                         reports, rules, scheduled, suppressions, users)
 from api.security import AUTHENTICATED, Require, annotate_permissions
 from core.alerts import NotFound, TransitionError
 from core.auth import AuthError, Principal
 from core.metrics import render_prometheus
 from core.protocols import QueryError
+from core.settings import Settings
 
-__all__ = ["create_app", "API_PREFIX", "PUBLIC_ROUTES", "ERROR_RESPONSES", "ErrorOut"]
+__all__ = ["create_app", "Mount", "ROUTERS", "API_PREFIX", "PUBLIC_ROUTES", "ERROR_RESPONSES", "ErrorOut"]
 
 API_PREFIX = "/api/v1"
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({("GET", "/healthz"), ("POST", f"{API_PREFIX}/auth/login")})
@@ -48,14 +52,51 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorOut, "description": "The part serving this route is not running"},
 }
 
+
+def _always(_settings: Settings) -> bool:
+    return True
+
+
+def _playbooks_on(settings: Settings) -> bool:
+    return settings.playbooks.enabled
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One router of the API: where it is mounted and when."""
+
+    router: APIRouter
+    prefix: str = API_PREFIX
+    """``/api/v1``, or ``""`` for the Elasticsearch-compatible paths shippers call at the root."""
+    when: Callable[[Settings], bool] = _always
+    """Mounted when this says so for the server's settings. Every node of a cluster
+    (``bus.roles``) serves the whole API; a route whose part does not run in this process
+    answers 503 naming it (:class:`api.deps.Services`)."""
+
+
+ROUTERS: tuple[Mount, ...] = (
+    Mount(auth.router), Mount(events.router), Mount(ingest.router), Mount(deadletters.router),
+    Mount(alerts.router), Mount(incidents.router), Mount(suppressions.router), Mount(cases.router),
+    Mount(rules.router), Mount(audit.router), Mount(users.users_router), Mount(users.keys_router),
+    *(Mount(r, when=_playbooks_on) for r in playbooks.routers),
+    Mount(assets.router),
+    Mount(reports.router),
+    Mount(scheduled.router),  # 503 until detection.scheduled names rules
+    Mount(ingest.bulk_router, prefix=""),  # /_bulk, /{index}/_bulk
+    Mount(es_compat.router, prefix=""),  # what shippers ask an Elasticsearch before they send
+)
+"""Every router of the HTTP surface, in match order: the one list :func:`create_app` mounts
+from. The console (``dashboards``, above this package) is mounted by ``citysoc/``, on
+nodes with the ``api`` role."""
+
 _Metrics = Annotated[Principal, Depends(Require("metrics:read"))]
 _Anyone = Annotated[Principal, Depends(Require(AUTHENTICATED))]
 
 
-def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) -> FastAPI:
-    """The whole HTTP surface. ``extra_routers`` are mounted under ``/api/v1`` too
-    (``citysoc/`` passes the ones whose parts are wired in this process); each of their
-    routes must carry a :class:`api.security.Require` dependency."""
+def create_app(state: AppState) -> FastAPI:
+    """The whole HTTP surface: every router of :data:`ROUTERS` whose condition holds for
+    ``state.settings``, plus the health, metrics and docs routes defined here. Each route
+    carries a :class:`api.security.Require` dependency (or is in :data:`PUBLIC_ROUTES`)."""
     app = FastAPI(
         title="citysoc",
         version="0.1.0",
@@ -71,18 +112,10 @@ def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) ->
         state.started_at = time.time()
     app.add_middleware(BodyLimitMiddleware)
 
-    v1 = APIRouter(prefix=API_PREFIX)
-    for r in [auth.router, events.router, ingest.router, deadletters.router, alerts.router, incidents.router,
-              suppressions.router,
-              cases.router, rules.router, audit.router, users.users_router, users.keys_router,
-              *(extra_routers or [])]:
-        annotate_permissions(r.routes)
-        v1.include_router(r, responses=ERROR_RESPONSES)
-    app.include_router(v1)
-    annotate_permissions(ingest.bulk_router.routes)
-    app.include_router(ingest.bulk_router, responses=ERROR_RESPONSES)
-    annotate_permissions(es_compat.router.routes)
-    app.include_router(es_compat.router, responses=ERROR_RESPONSES)
+    for m in ROUTERS:
+        if m.when(state.settings):
+            annotate_permissions(m.router.routes)
+            app.include_router(m.router, prefix=m.prefix, responses=ERROR_RESPONSES)
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
     async def openapi(_me: _Anyone) -> JSONResponse:
@@ -106,18 +139,18 @@ def create_app(state: AppState, extra_routers: list[APIRouter] | None = None) ->
              response_class=PlainTextResponse, responses=ERROR_RESPONSES)
     async def metrics(_me: _Metrics, st: StateDep) -> PlainTextResponse:
         extra = {"detections_total": float(st.pipeline.detections_total)}
-        rec = st.services.get("alert_recorder")
+        rec = st.services.alert_recorder
         if rec is not None:
             extra.update({"alerts_created_total": float(rec.created), "alerts_updated_total": float(rec.updated),
                           "alerts_suppressed_total": float(rec.suppressed)})
-        bc = st.services.get("alert_stream")
+        bc = st.services.alert_stream
         if bc is not None:
             extra.update({"alert_stream_subscribers": float(bc.subscribers),
                           "alert_stream_published_total": float(bc.published),
                           "alert_stream_dropped_total": float(bc.dropped)})
-        cluster = st.services.get("cluster")  # bus.backend nats: this node's publish/consume figures
-        if cluster is not None:
-            extra.update({f"bus_{k}": float(v) for k, v in cluster.counters().items()
+        bus = st.services.bus_counters  # bus.backend nats: this node's publish/consume figures
+        if bus is not None:
+            extra.update({f"bus_{k}": float(v) for k, v in bus().items()
                           if k not in ("received", "emitted", "errors", "dropped")})
         return PlainTextResponse(render_prometheus(st.pipeline.all_counters(), extra),
                                  media_type="text/plain; version=0.0.4")

@@ -96,7 +96,7 @@ def _unauthorized(message: str) -> HTTPException:
 
 
 def _users(request: Request) -> Any:
-    users = request.app.state.citysoc.services.get("users")
+    users = request.app.state.citysoc.services.users
     if users is None:
         raise HTTPException(503, "authentication is not configured: no user store is wired into this server")
     return users

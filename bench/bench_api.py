@@ -205,7 +205,7 @@ class _Server:
         return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
 
     def stop(self) -> None:
-        self.app.state.citysoc.services["alert_stream"].close()
+        self.app.state.citysoc.services.alert_stream.close()
         self.server.should_exit = True
         self.thread.join(10)
 

@@ -80,7 +80,8 @@ class BusPublisher:
     (the NATS client lives there) and this thread waits for JetStream's acknowledgements.
     """
 
-    def __init__(self, bus: Any, loop: asyncio.AbstractEventLoop, node: str, *, timeout_s: float):
+    def __init__(self, bus: Any, loop: asyncio.AbstractEventLoop, node: str, *, timeout_s: float,
+                 spool: SpooledPublisher | None = None):
         self.bus = bus
         self.loop = loop
         self.node = node
@@ -89,7 +90,8 @@ class BusPublisher:
         self._prefix = f"{node}-{time.time_ns():x}"  # ids stay unique across restarts of this node
         self.published = 0
         self.failed = 0
-        self.spool: SpooledPublisher | None = None  # set by start_cluster when bus.spool is on
+        self.spool = spool
+        """``bus.spool`` on (a district collector): JetStream, or the spool while the link is down."""
 
     def ingest(self, events: Sequence[Event]) -> IngestReport:
         parts = self.bus.partitions
@@ -427,10 +429,12 @@ async def start_cluster(settings: Any, *, store: Any, deadletters: Any, detector
     c = Cluster(bus=bus, node=node, roles=roles)
     try:
         if "collector" in roles:
-            c.publisher = BusPublisher(bus, asyncio.get_running_loop(), node, timeout_s=bs.publish_timeout_s)
-            if bs.spool:
-                c.publisher.spool = _district_spool(bus, settings, node, alert_sink, local_alert="api" not in roles)
-                c._tasks.append(asyncio.create_task(c.publisher.spool.run(), name="bus-spool-forward"))
+            spool = (_district_spool(bus, settings, node, alert_sink, local_alert="api" not in roles)
+                     if bs.spool else None)
+            c.publisher = BusPublisher(bus, asyncio.get_running_loop(), node, timeout_s=bs.publish_timeout_s,
+                                       spool=spool)
+            if spool is not None:
+                c._tasks.append(asyncio.create_task(spool.run(), name="bus-spool-forward"))
         if "writer" in roles:
             c.writer = WriterRole(bus, store, deadletters, settings.data)
             c.memberships.append(await bus.join("writer", node, c.writer.handle))

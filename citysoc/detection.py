@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,11 +190,15 @@ def sigma_cache(settings: Settings) -> Path:
     return Path(settings.data) / "cache" / "sigma"
 
 
-def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_only: bool = False) -> DetectionRuntime:
+def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_only: bool = False,
+                    attach: Sequence[Any] = ()) -> DetectionRuntime:
     """Every configured engine, ready for ``build_pipeline(detectors=rt.detectors)``.
 
     ``catalog_only`` builds just the rule engines (Sigma, network) for listing rules and
     their coverage, e.g. in an offline report: no YARA compile, no intel feed fetch.
+    ``attach``: detectors built elsewhere that the catalog lists and toggles
+    (:meth:`DetectionRuntime.attach`; ``serve``: the asset detectors, built first), also
+    when detection is disabled.
 
     Sigma rule files that fail to load are logged with their reason and listed in
     ``rt.failures`` (the rest run); a wrong settings section raises
@@ -202,6 +207,7 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
     d = settings.detection
     rt = DetectionRuntime()
     if not d.enabled:
+        rt.attach(*attach)
         return rt
     data = Path(settings.data)
     cache = data / "cache"
@@ -218,6 +224,7 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
         except (OSError, ValueError) as exc:
             log.warning("ignoring unreadable %s: %s", rt.state_path, exc)
     rt.disabled_at_start = disabled
+    rt.attach(*attach)
     if folders:
         try:
             ruleset = load_rules(folders, cache_dir=sigma_cache(settings))

@@ -1,7 +1,10 @@
 """Runs the server process: builds every part from settings and supervises them.
 
-One asyncio loop hosts uvicorn (API + console), the collectors' sources, the pipeline
-stages and the scheduler; blocking work goes to threads inside the pipeline.
+:func:`build_server` is the composition root: it builds every part of ``serve`` once,
+in dependency order, each handed what it needs when it is built, into one
+:class:`ServerParts`; :func:`run_server` starts them, serves, and stops them. One
+asyncio loop hosts uvicorn (API + console), the collectors' sources, the pipeline stages
+and the scheduler; blocking work goes to threads inside the pipeline.
 """
 from __future__ import annotations
 
@@ -14,23 +17,36 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from api.app import create_app
-from api.deps import AppState
+from api.deps import AppState, Services
+from api.stream import AlertBroadcaster
 from core.timezones import effective_zone
 from citysoc.wiring import build_alerting, build_pipeline, ensure_initial_admin, open_deadletters, open_soc, open_store
-from citysoc.wiring import build_playbooks, check_formats, intel_lookup_for
-from citysoc.detection import build_detection
+from citysoc.wiring import AssetRuntime, build_playbooks, build_reports, check_formats, intel_lookup_for
+from citysoc.detection import DetectionRuntime, build_detection
 from dashboards.console import mount_console
 from citysoc.wiring import build_assets
-from core.protocols import Source
+from core.alerts import AlertRecorder
+from core.pipeline import Pipeline
+from core.protocols import DeadLetterStore, EventStore, Source
 from core.settings import Settings
 
-__all__ = ["run_server", "make_sources", "uvicorn_options", "graceful_stop_signals"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from citysoc.cluster import Cluster
+    from citysoc.demo.sandbox import DemoSandbox
+    from detections.scheduled import ScheduledRunner
+    from playbooks.runner import Runner
+    from reports.service import ReportGenerator
+
+__all__ = ["run_server", "build_server", "ServerParts", "make_sources", "uvicorn_options", "graceful_stop_signals"]
 
 log = logging.getLogger("citysoc.serve")
 
@@ -88,32 +104,30 @@ async def _retention(settings: Settings, store: Any) -> None:
         await asyncio.sleep(3600)
 
 
-async def _start_playbooks(settings: Settings, soc: Any, alert_sink: Any, services: dict[str, Any], *,
-                           dry_run_only: bool = False) -> tuple[Any, list[Any]]:
-    """The playbook runner: loaded library + folders, subscribed to new alerts, its API routers.
-    ``dry_run_only``: every run is a dry run (the demo without a sandbox)."""
+def _build_playbooks(settings: Settings, soc: Any, detection: DetectionRuntime, assets: AssetRuntime,
+                     alert_stream: AlertBroadcaster, *, dry_run_only: bool = False) -> Runner | None:
+    """The playbook runner (library + folders), or None when ``playbooks.enabled`` is off.
+    Its ``enrich`` action looks up the live asset index and the intel feeds; the console
+    hears every run change. ``dry_run_only``: every run is a dry run (the demo without a
+    sandbox)."""
     if not settings.playbooks.enabled:
-        return None, []
-    from api.routers.playbooks import routers
-
-    runner, errors = build_playbooks(settings, soc)
-    if dry_run_only:
-        from citysoc.demo.sandbox import force_dry_runs
-
-        force_dry_runs(runner)
+        return None
+    intel = intel_lookup_for(detection.intel_manager) if detection.intel_manager is not None else None
+    runner, errors = build_playbooks(settings, soc, intel_lookup=intel, asset_lookup=assets.lookup,
+                                     run_listeners=[alert_stream.run_listener], dry_run_only=dry_run_only)
     for e in errors:
         log.error("playbook not loaded (fix it and restart; `citysoc playbooks validate DIR` checks): %s", e)
+    log.info("playbooks: %d loaded (%d rejected)", len(runner.playbooks), len(errors))
+    return runner
+
+
+async def _start_playbooks(runner: Runner) -> None:
+    """Runs interrupted by the last shutdown are marked failed, approvals expire, schedules run."""
     ended = await runner.recover()
     if ended:
         log.warning("playbook runs %s were interrupted by the last shutdown; resume them", ended)
     runner.start_background()
     await runner.start_schedules()
-    alert_sink.listeners.append(runner.alert_listener(asyncio.get_running_loop()))
-    if services.get("alert_stream") is not None:  # the console hears every run change live
-        runner.run_listeners.append(services["alert_stream"].run_listener)
-    services["playbooks"] = runner
-    log.info("playbooks: %d loaded (%d rejected)", len(runner.playbooks), len(errors))
-    return runner, list(routers)
 
 
 def _open_demo_sandbox(settings: Settings) -> tuple[Any, bool]:
@@ -140,18 +154,25 @@ def _open_demo_sandbox(settings: Settings) -> tuple[Any, bool]:
     return None, True
 
 
-async def _asset_checks(settings: Settings, monitor: Any) -> None:
+async def _asset_checks(settings: Settings, monitor: Any, alert_sink: AlertRecorder) -> None:
     """Every ``assets.check_interval_s``: flush health counters, reload a changed inventory,
-    raise ``asset:silent`` alerts."""
+    raise ``asset:silent`` alerts (the monitor returns them; they are recorded here, so the
+    asset runtime is built before the alert recorder, see :func:`build_server`)."""
+
+    def tick() -> None:
+        dets = monitor.tick()
+        if dets:
+            alert_sink.emit(dets)
+
     while True:
         await asyncio.sleep(settings.assets.check_interval_s)
         try:
-            await asyncio.to_thread(monitor.tick)
+            await asyncio.to_thread(tick)
         except Exception:
             log.exception("asset health check failed; will retry")
 
 
-def _start_scheduled_rules(settings: Settings, store: Any, alert_sink: Any, services: dict[str, Any]) -> Any:
+def _build_scheduled_rules(settings: Settings, store: Any, alert_sink: Any) -> ScheduledRunner | None:
     """Scheduled Sigma query rules (``detection.scheduled``), or None when none are configured.
     Rules that cannot be scheduled are logged with their reason; the runner's state file is
     ``<data>/scheduled.db`` (``citysoc scheduled status`` reads it)."""
@@ -166,7 +187,6 @@ def _start_scheduled_rules(settings: Settings, store: Any, alert_sink: Any, serv
     for f in runner.failures:
         log.error("scheduled rule not scheduled: %s %s: %s", f.path, f.rule_id or "", f.reason)
     log.info("scheduled rules: %d scheduled (%d not)", len(runner.rules), len(runner.failures))
-    services["scheduled_rules"] = runner
     return runner
 
 
@@ -241,6 +261,123 @@ def graceful_stop_signals(on_stop: list[Any]) -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
+@dataclass
+class ServerParts:
+    """Every part of one ``citysoc serve`` process, as :func:`build_server` built them (in
+    this order). Nothing is patched into a part after it is built; :meth:`close` stops
+    and closes them."""
+
+    settings: Settings
+    store: EventStore
+    deadletters: DeadLetterStore
+    soc: Any
+    """``storage.socdb``: users, alerts, cases, incidents, audit."""
+    demo_sandbox: DemoSandbox | None
+    assets: AssetRuntime
+    detection: DetectionRuntime
+    alert_stream: AlertBroadcaster
+    playbooks: Runner | None
+    alert_sink: AlertRecorder
+    cluster: Cluster | None
+    pipeline: Pipeline
+    reports: ReportGenerator
+    scheduled_rules: ScheduledRunner | None
+    state: AppState
+    app: FastAPI
+    sources: list[Source]
+    """The listeners and tails this node runs (none without the ``collector`` role)."""
+
+    async def close(self) -> None:
+        """Drain and stop the pipeline and the parse workers, leave the cluster, keep the
+        health counters, stop the runner and close every store."""
+        await self.pipeline.stop()
+        if self.cluster is not None:
+            await self.cluster.close()
+        self.assets.store.save_health(self.assets.tracker.snapshot())
+        if self.playbooks is not None:
+            await self.playbooks.stop()
+        if self.demo_sandbox is not None:  # nothing acts in it any more
+            self.demo_sandbox.close()
+        if self.scheduled_rules is not None:
+            self.scheduled_rules.state.close()
+        self.store.close()
+        self.soc.close()
+        self.detection.close()
+
+
+async def build_server(settings: Settings) -> ServerParts:
+    """Build every part of ``serve`` once, in dependency order, each given the parts it
+    needs as constructor arguments:
+
+    1. the stores (events, dead letters, soc.db with the first admin) and the served
+       demo's sandbox (it sets the nft command prefix the playbook actions use);
+    2. the asset runtime (store, live index, health tracker, asset detectors);
+    3. the detection engines, their rule catalog listing the asset detectors;
+    4. the console's alert stream, then the playbook runner with the live asset and intel
+       lookups and the stream as run listener, started (interrupted runs marked failed,
+       schedules) before anything can raise an alert;
+    5. the alert recorder, told of every change by the stream and the runner;
+    6. with ``bus.backend: nats`` this node's cluster roles (they record into the
+       recorder; a collector publishes where the store would be);
+    7. the pipeline: engines and asset detectors, the live asset index as enricher, the
+       inventory version for the parse workers;
+    8. reports and scheduled rules, then :class:`api.deps.Services`, the app (every
+       router of :data:`api.app.ROUTERS`; the console on nodes with the ``api`` role) and
+       the sources (nodes with the ``collector`` role).
+
+    There was one cycle: the recorder calls the runner, the runner's ``enrich`` action
+    reads the asset index, and the asset monitor sent its ``asset:silent`` detections to
+    the recorder. The monitor now returns them from ``tick`` and the asset-health task
+    records them (:func:`_asset_checks`), so assets come first and need nothing later.
+    """
+    store = open_store(settings)
+    deadletters = open_deadletters(settings)
+    soc = open_soc(settings)
+    ensure_initial_admin(settings, soc)
+    demo_sandbox, dry_run_only = _open_demo_sandbox(settings)
+    assets = build_assets(settings)
+    detection = build_detection(settings, attach=assets.toggled)
+    alert_stream = AlertBroadcaster()
+    runner = _build_playbooks(settings, soc, detection, assets, alert_stream, dry_run_only=dry_run_only)
+    if runner is not None:
+        await _start_playbooks(runner)
+    listeners = [runner.alert_listener(asyncio.get_running_loop())] if runner is not None else []
+    alert_sink, alerting = build_alerting(soc, settings, broadcaster=alert_stream, listeners=listeners)
+    cluster = None
+    if settings.bus.backend == "nats":  # this node's roles on NATS JetStream (citysoc/cluster.py)
+        from citysoc.cluster import start_cluster
+
+        cluster = await start_cluster(settings, store=store, deadletters=deadletters,
+                                      detectors=detection.detectors, alert_sink=alert_sink)
+    # A collector publishes where the store would be; detection runs on the detector nodes.
+    pipeline = build_pipeline(settings, store if cluster is None else (cluster.publisher or store), deadletters,
+                              detectors=[*(detection.detectors if cluster is None else []), *assets.detectors],
+                              alert_sink=alert_sink, enrichers=[assets.enrich],
+                              worker_context=assets.inventory_version)
+    if cluster is None:
+        detection.start_background(alert_sink.emit)  # watched-folder YARA scans on their own worker
+        if detection.yara_files is not None:
+            pipeline.sources["yara-file-scans"] = detection.yara_files.metrics
+    else:
+        pipeline.sources["bus"] = cluster.counters
+    reports, _evidence = build_reports(settings, soc, events=store, assets=assets.store, runs=runner,
+                                       rules=lambda: detection)
+    scheduled_rules = _build_scheduled_rules(settings, store, alert_sink)
+    services: Services = assets.services(replace(
+        alerting, rules=detection, playbooks=runner, scheduled_rules=scheduled_rules, reports=reports,
+        bus_counters=cluster.counters if cluster is not None else None))
+    state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time(),
+                     services=services)
+    app = create_app(state)
+    if cluster is None or "api" in cluster.roles:
+        mount_console(app)  # the web console at / (browsers); GET / still answers shippers with ES info
+    sources = make_sources(settings) if cluster is None or "collector" in cluster.roles else []
+    return ServerParts(settings=settings, store=store, deadletters=deadletters, soc=soc, demo_sandbox=demo_sandbox,
+                       assets=assets, detection=detection, alert_stream=alert_stream, playbooks=runner,
+                       alert_sink=alert_sink, cluster=cluster, pipeline=pipeline, reports=reports,
+                       scheduled_rules=scheduled_rules, state=state, app=app, sources=sources)
+
+
 async def run_server(settings: Settings, *, log_level: str = "info") -> None:
     """Build every part, serve until SIGINT/SIGTERM (or a source fails), then stop them in
     order: sources, pipeline (drained: what was accepted is stored and detected), parse
@@ -252,123 +389,76 @@ async def run_server(settings: Settings, *, log_level: str = "info") -> None:
 
 
 async def _run_server(settings: Settings, *, log_level: str, stoppers: list[Any], received: list[int]) -> None:
-    store = open_store(settings)
-    deadletters = open_deadletters(settings)
-    soc = open_soc(settings)
-    ensure_initial_admin(settings, soc)
-    alert_sink, services = build_alerting(soc, settings)
-    demo_sandbox, dry_run_only = _open_demo_sandbox(settings)
-    playbook_runner, extra_routers = await _start_playbooks(settings, soc, alert_sink, services,
-                                                            dry_run_only=dry_run_only)
-    detection = build_detection(settings)
-    services["rules"] = detection
-    if playbook_runner is not None and detection.intel_manager is not None:
-        playbook_runner.ctx.intel_lookup = intel_lookup_for(detection.intel_manager)  # the enrich action
-    cluster = None
-    if settings.bus.backend == "nats":  # this node's roles on NATS JetStream (citysoc/cluster.py)
-        from citysoc.cluster import start_cluster
-
-        cluster = await start_cluster(settings, store=store, deadletters=deadletters,
-                                      detectors=detection.detectors, alert_sink=alert_sink)
-        services["cluster"] = cluster
-    if cluster is None:
-        pipeline = build_pipeline(settings, store, deadletters, detectors=detection.detectors, alert_sink=alert_sink)
-        detection.start_background(alert_sink.emit)  # watched-folder YARA scans on their own worker
-        if detection.yara_files is not None:
-            pipeline.sources["yara-file-scans"] = detection.yara_files.metrics
-    else:  # a collector publishes where the store would be; detection runs on the detector nodes
-        pipeline = build_pipeline(settings, cluster.publisher or store, deadletters, detectors=[],
-                                  alert_sink=alert_sink)
-        pipeline.sources["bus"] = cluster.counters
-    assets = build_assets(settings, alert_sink)
-    assets.install(pipeline, services)
-    if playbook_runner is not None:
-        playbook_runner.ctx.asset_lookup = assets.lookup  # the enrich action sees what the API edits
-    from api.routers.assets import router as assets_router
-
-    extra_routers = [*extra_routers, assets_router]
-    from api.routers.reports import router as reports_router
-    from citysoc.wiring import build_reports
-
-    reports, _evidence = build_reports(settings, soc, events=store, assets=assets.store,
-                                       runs=services.get("playbooks"), rules=lambda: services.get("rules"))
-    services["reports"] = reports
-    extra_routers = [*extra_routers, reports_router]
-    from api.routers.scheduled import router as scheduled_router
-
-    extra_routers = [*extra_routers, scheduled_router]  # 503 until scheduled rules are configured
-    await pipeline.start()
-    demo_live = await _start_demo_logs(settings, assets, pipeline)
-    state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time(),
-                     services=services)
-    app = create_app(state, extra_routers=extra_routers)
-    if cluster is None or "api" in cluster.roles:
-        mount_console(app)  # the web console at / (browsers); GET / still answers shippers with ES info
-    sources = make_sources(settings) if cluster is None or "collector" in cluster.roles else []
-    from api.bodies import INFLIGHT
-
-    INFLIGHT.limit = settings.server.ingest_inflight_bytes  # one process-wide budget for ingest bodies
-    # What start-up built (rule plans, the intel index, the asset index, the app) lives
-    # until exit: keep the cyclic GC from walking it on every full collection. Each
-    # event batch allocates tens of thousands of containers, so full collections are
-    # frequent, and with 100k IOCs and 3k rules loaded each one walked millions of
-    # objects (issue 14's profile: 27 % of the main process's GIL time went to the line
-    # that loads a parsed batch).
-    gc.freeze()
-    config = uvicorn.Config(app, **uvicorn_options(settings), log_level=log_level, lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    stoppers.append(server)
-    if received:  # a signal came during start-up
-        server.should_exit = True
+    parts = await build_server(settings)
+    pipeline, state = parts.pipeline, parts.state
+    tasks: list[asyncio.Task[None]] = []
     failures: list[BaseException] = []
+    try:
+        await pipeline.start()
+        demo_live = await _start_demo_logs(settings, parts.assets, pipeline)
+        from api.bodies import INFLIGHT
 
-    def _supervise(task: asyncio.Task[None]) -> None:
-        # A collector that cannot listen (port taken, bad certificate) stops the server:
-        # silently running without it would leave the city's devices unheard.
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s failed: %s", task.get_name(), task.exception())
-            failures.append(task.exception())  # type: ignore[arg-type]
+        INFLIGHT.limit = settings.server.ingest_inflight_bytes  # one process-wide budget for ingest bodies
+        # What start-up built (rule plans, the intel index, the asset index, the app) lives
+        # until exit: keep the cyclic GC from walking it on every full collection. Each
+        # event batch allocates tens of thousands of containers, so full collections are
+        # frequent, and with 100k IOCs and 3k rules loaded each one walked millions of
+        # objects (issue 14's profile: 27 % of the main process's GIL time went to the line
+        # that loads a parsed batch).
+        gc.freeze()
+        config = uvicorn.Config(parts.app, **uvicorn_options(settings), log_level=log_level, lifespan="off",
+                                access_log=False)
+        server = uvicorn.Server(config)
+        stoppers.append(server)
+        if received:  # a signal came during start-up
             server.should_exit = True
 
-    tasks: list[asyncio.Task[None]] = []
-    for src in sources:
-        pipeline.sources[src.name] = src.counters
-        t = asyncio.create_task(src.run(pipeline.submit), name=f"source-{src.name}")
-        t.add_done_callback(_supervise)
-        tasks.append(t)
-    tasks.append(asyncio.create_task(_retention(settings, store), name="retention"))
-    tasks.append(asyncio.create_task(_asset_checks(settings, assets.monitor), name="asset-health"))
-    if demo_live is not None:
-        from citysoc.demo.live import feed_forever
+        def _supervise(task: asyncio.Task[None]) -> None:
+            # A collector that cannot listen (port taken, bad certificate) stops the server:
+            # silently running without it would leave the city's devices unheard.
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s failed: %s", task.get_name(), task.exception())
+                failures.append(task.exception())  # type: ignore[arg-type]
+                server.should_exit = True
 
-        tasks.append(asyncio.create_task(feed_forever(demo_live, pipeline.submit, settings.demo.background_interval_s),
-                                         name="demo-background-logs"))
-    if settings.reports.schedules:
-        tasks.append(asyncio.create_task(reports.run_forever(), name="scheduled-reports"))
-    scheduled_rules = _start_scheduled_rules(settings, store, alert_sink, services)
-    if scheduled_rules is not None:
-        tasks.append(asyncio.create_task(scheduled_rules.run_forever(), name="scheduled-rules"))
+        for src in parts.sources:
+            pipeline.sources[src.name] = src.counters
+            t = asyncio.create_task(src.run(pipeline.submit), name=f"source-{src.name}")
+            t.add_done_callback(_supervise)
+            tasks.append(t)
+        tasks.append(asyncio.create_task(_retention(settings, parts.store), name="retention"))
+        tasks.append(asyncio.create_task(_asset_checks(settings, parts.assets.monitor, parts.alert_sink),
+                                         name="asset-health"))
+        if demo_live is not None:
+            from citysoc.demo.live import feed_forever
 
-    async def _mark_ready() -> None:
-        while not server.started:
-            if server.should_exit:
-                return
-            await asyncio.sleep(0.05)
-        state.ready = True
-        log.info("citysoc ready: console/API http://%s:%d, data in %s",
-                 settings.server.host, settings.server.port, settings.data)
+            tasks.append(asyncio.create_task(feed_forever(demo_live, pipeline.submit,
+                                                          settings.demo.background_interval_s),
+                                             name="demo-background-logs"))
+        if settings.reports.schedules:
+            tasks.append(asyncio.create_task(parts.reports.run_forever(), name="scheduled-reports"))
+        if parts.scheduled_rules is not None:
+            tasks.append(asyncio.create_task(parts.scheduled_rules.run_forever(), name="scheduled-rules"))
 
-    tasks.append(asyncio.create_task(_mark_ready(), name="ready"))
+        async def _mark_ready() -> None:
+            while not server.started:
+                if server.should_exit:
+                    return
+                await asyncio.sleep(0.05)
+            state.ready = True
+            log.info("citysoc ready: console/API http://%s:%d, data in %s",
+                     settings.server.host, settings.server.port, settings.data)
 
-    async def _end_alert_streams() -> None:
-        # uvicorn waits for open responses before it stops; SSE streams never end on
-        # their own, so end them as soon as shutdown begins.
-        while not server.should_exit:  # noqa: ASYNC110 -- uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.2)
-        services["alert_stream"].close()
+        tasks.append(asyncio.create_task(_mark_ready(), name="ready"))
 
-    tasks.append(asyncio.create_task(_end_alert_streams(), name="end-alert-streams"))
-    try:
+        async def _end_alert_streams() -> None:
+            # uvicorn waits for open responses before it stops; SSE streams never end on
+            # their own, so end them as soon as shutdown begins.
+            while not server.should_exit:  # noqa: ASYNC110 -- uvicorn exposes a flag, not an event
+                await asyncio.sleep(0.2)
+            parts.alert_stream.close()
+
+        tasks.append(asyncio.create_task(_end_alert_streams(), name="end-alert-streams"))
         await server.serve()
     finally:
         state.ready = False
@@ -378,18 +468,6 @@ async def _run_server(settings: Settings, *, log_level: str, stoppers: list[Any]
         for t, r in zip(tasks, results):
             if isinstance(r, Exception) and not isinstance(r, asyncio.CancelledError):
                 log.error("%s ended with %r", t.get_name(), r)
-        await pipeline.stop()
-        if cluster is not None:
-            await cluster.close()
-        assets.store.save_health(assets.tracker.snapshot())
-        if playbook_runner is not None:
-            await playbook_runner.stop()
-        if demo_sandbox is not None:  # nothing acts in it any more
-            demo_sandbox.close()
-        if scheduled_rules is not None:
-            scheduled_rules.state.close()
-        store.close()
-        soc.close()
-        detection.close()
+        await parts.close()
     if failures:
         raise failures[0]

@@ -5,13 +5,19 @@ store is ``storage.sqlite``, that parsing is ``collectors.parsers`` and so on.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.events import Event, get_field, set_field
 from core.pipeline import Pipeline
 from core.protocols import DeadLetterStore, Detector, EventStore, RawRecord
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from api.deps import Services
+    from api.stream import AlertBroadcaster
+    from core.alerts import AlertListener, AlertRecorder
 
 __all__ = ["open_store", "open_deadletters", "make_parse", "check_formats", "format_errors", "FormatConfigError", "build_pipeline", "data_dir", "open_soc",
            "ensure_initial_admin", "build_alerting", "build_playbooks", "build_assets", "open_assets", "AssetRuntime",
@@ -171,8 +177,8 @@ def parse_factory(settings: Settings, detectors: list[Detector]) -> Any:
 def make_enrichers(settings: Settings) -> list[Any]:
     """Attribution for a pipeline without a live :class:`AssetRuntime` (``citysoc ingest``):
     one index over the asset store, which the API and CLI edit (the ``inventory`` file is
-    imported into it on first use, see :func:`open_assets`). ``serve`` replaces it with the
-    live index (:meth:`AssetRuntime.install`)."""
+    imported into it on first use, see :func:`open_assets`). ``serve`` hands
+    :func:`build_pipeline` the live index instead (:meth:`AssetRuntime.enrich`)."""
     if settings.inventory is None and not (data_dir(settings) / "assets.db").exists():
         return []
     from collectors.enrich import AssetIndex
@@ -192,20 +198,29 @@ def build_pipeline(
     *,
     detectors: list[Detector] | None = None,
     alert_sink: Any = None,
+    enrichers: Sequence[Callable[[Event], None]] | None = None,
+    worker_context: Callable[[], object] | None = None,
 ) -> Pipeline:
+    """The pipeline over ``store``, every part handed in: ``detectors`` in the order they
+    run, ``enrichers`` (None: an index over the asset store, :func:`make_enrichers`, as
+    ``citysoc ingest`` wants; ``serve`` passes the live :meth:`AssetRuntime.enrich`),
+    ``worker_context`` (what the parse workers get with each batch: ``serve``'s
+    :meth:`AssetRuntime.inventory_version`, so they rebuild their asset index after a
+    change). The workers match Sigma when ``detectors`` hold the Sigma engine."""
     p = settings.pipeline
     from core.workers import ParseWorkers, default_workers
 
     n = default_workers() if p.workers is None else p.workers
+    detectors = list(detectors or [])
     # The factory is pickled into each worker, which builds the parser registry there.
-    workers = ParseWorkers(parse_factory(settings, detectors or []), n) if n > 0 else None
+    workers = ParseWorkers(parse_factory(settings, detectors), n, context=worker_context) if n > 0 else None
     return Pipeline(
         workers=workers,
         store=store,
         deadletters=deadletters,
         parse=make_parse(),
-        enrichers=make_enrichers(settings),
-        detectors=detectors or [],
+        enrichers=make_enrichers(settings) if enrichers is None else enrichers,
+        detectors=detectors,
         alert_sink=alert_sink,
         queue_size=p.queue_size,
         batch_size=p.batch_size,
@@ -280,31 +295,44 @@ def ensure_initial_admin(settings: Settings, soc: Any, echo: Any = None) -> str 
     return password
 
 
-def build_alerting(soc: Any, settings: Settings | None = None) -> tuple[Any, dict[str, Any]]:
+def build_alerting(soc: Any, settings: Settings | None = None, *, broadcaster: AlertBroadcaster | None = None,
+                   listeners: Sequence[AlertListener] = ()) -> tuple[AlertRecorder, Services]:
     """The pipeline's alert sink and the API services around alerts, incidents, cases and
-    users. ``settings.alerts`` sets the dedupe window, folding and incident grouping."""
+    users. ``settings.alerts`` sets the dedupe window, folding and incident grouping.
+
+    The recorder tells ``broadcaster`` (the console's live stream; a new one when None)
+    and then each of ``listeners`` (``serve``: the playbook runner's trigger) of every
+    change, from its construction on."""
+    from api.deps import Services
     from api.stream import AlertBroadcaster
     from core.alerts import AlertRecorder, AlertSettings, GroupingPolicy
-    from core.auth import LoginThrottle
 
-    broadcaster = AlertBroadcaster()
+    if broadcaster is None:
+        broadcaster = AlertBroadcaster()
     cfg = settings.alerts if settings is not None else AlertSettings()
-    recorder = AlertRecorder(soc.alerts, listeners=[broadcaster.publish], window_s=cfg.dedupe_window_s,
+    recorder = AlertRecorder(soc.alerts, listeners=[broadcaster.publish, *listeners], window_s=cfg.dedupe_window_s,
                              policy=GroupingPolicy(cfg))
     from detections.yara.attachments import YaraAttachmentScanner
 
-    services = {"users": soc.users, "alerts": soc.alerts, "cases": soc.cases, "incidents": soc.incidents, "audit": soc.audit,
-                "alert_stream": broadcaster, "alert_recorder": recorder, "login_throttle": LoginThrottle(),
-                "attachment_scanner": YaraAttachmentScanner()}  # case uploads are YARA-scanned
+    services = Services(users=soc.users, alerts=soc.alerts, cases=soc.cases, incidents=soc.incidents, audit=soc.audit,
+                        alert_stream=broadcaster, alert_recorder=recorder,
+                        attachment_scanner=YaraAttachmentScanner())  # case uploads are YARA-scanned
     return recorder, services
 
 
 def build_playbooks(settings: Settings, soc: Any, *, rescan: Any = None, execute: Any = None,
-                    intel_lookup: Any = None) -> tuple[Any, list[Any]]:
+                    intel_lookup: Callable[[str], list[dict[str, Any]]] | None = None,
+                    asset_lookup: Callable[[str], dict[str, Any] | None] | None = None,
+                    run_listeners: Sequence[Callable[[Any, str], None]] = (),
+                    dry_run_only: bool = False) -> tuple[Any, list[Any]]:
     """The playbook runner over ``playbooks/library`` + ``playbooks.folders``, its runs in
-    ``<data>/playbooks.db``, its actions wired to soc.db's alerts/cases/audit, the asset
-    inventory and ``intel_lookup`` (``indicator -> [records]``, enrich), and YARA (rescan of
-    quarantined files). Returns (runner, load errors):
+    ``<data>/playbooks.db``, its actions wired to soc.db's alerts/cases/audit,
+    ``asset_lookup`` (``address or host -> asset``; ``serve``: :meth:`AssetRuntime.lookup`,
+    the live index over the store the API edits) and ``intel_lookup``
+    (``indicator -> [records]``), both for the ``enrich`` action, and YARA (rescan of
+    quarantined files). ``run_listeners`` hear every run change (``serve``: the console's
+    stream); ``dry_run_only`` makes every run a dry run (the served demo without a
+    sandbox, :func:`citysoc.demo.sandbox.force_dry_runs`). Returns (runner, load errors):
     a malformed playbook file is left out whole and reported, the others run."""
     from playbooks.actions import ActionContext, load_actions
     from playbooks.runner import Runner, real_execute
@@ -314,7 +342,6 @@ def build_playbooks(settings: Settings, soc: Any, *, rescan: Any = None, execute
     ps = settings.playbooks
     actions = load_actions()
     catalog = load_folders([LIBRARY, *ps.folders], actions)
-    asset_lookup = None  # serve hands in AssetRuntime.lookup (the live index over the asset store)
     if rescan is None:
         from detections.yara.attachments import YaraAttachmentScanner
 
@@ -323,15 +350,25 @@ def build_playbooks(settings: Settings, soc: Any, *, rescan: Any = None, execute
                         asset_lookup=asset_lookup, intel_lookup=intel_lookup, rescan=rescan)
     store = SQLiteRunStore(data_dir(settings) / "playbooks.db")
     runner = Runner(catalog.playbooks, store, actions, ctx, settings=ps, audit=soc.audit, alerts=soc.alerts,
-                    execute=execute or real_execute)
-    runner.jobstore = SQLiteJobStore(data_dir(settings) / "playbooks.db")
+                    execute=execute or real_execute, jobstore=SQLiteJobStore(data_dir(settings) / "playbooks.db"),
+                    run_listeners=run_listeners)
+    if dry_run_only:
+        from citysoc.demo.sandbox import force_dry_runs
+
+        force_dry_runs(runner)
     return runner, catalog.errors
 
 
 class AssetRuntime:
     """The asset parts of one server: the store, the live enricher (rebuilt from the store
     when the inventory changes), the health tracker and unmanaged-device detector that ride
-    the pipeline, and the monitor the scheduler ticks (see ``core.assets``)."""
+    the pipeline, and the monitor the scheduler ticks (see ``core.assets``).
+
+    Built before the pipeline, which gets :meth:`enrich`, :attr:`tracker`,
+    :attr:`unmanaged` and :meth:`inventory_version` when it is built. ``alert_sink``: where
+    the monitor's ``tick`` sends ``asset:silent`` detections; ``serve`` leaves it None and
+    records what ``tick`` returns itself (``citysoc.runtime``), so the assets need nothing
+    built after them."""
 
     def __init__(self, settings: Settings, store: Any, alert_sink: Any = None, *, clock: str = "wall",
                  now: Any = None) -> None:
@@ -375,17 +412,31 @@ class AssetRuntime:
         """Called by the API after a write: rebuild now rather than at the next tick."""
         self.monitor.refresh()
 
-    def install(self, pipeline: Pipeline, services: dict[str, Any]) -> None:
-        """Attribute events from the store's inventory, and count health / spot unmanaged devices."""
-        pipeline.enrichers = [self.enrich]  # the store-backed live index replaces the one built at start
-        if pipeline.workers is not None:  # workers attribute with the same inventory, told of each change
-            pipeline.workers.context = lambda: self.version
-        pipeline.detectors.extend([self.tracker, self.unmanaged])
-        rules = services.get("rules")
-        if rules is not None and hasattr(rules, "attach"):  # the rule catalog lists and toggles them
-            rules.attach(self.unmanaged, self.silent)
-        services.update({"assets": self.store, "asset_tracker": self.tracker, "assets_changed": self.changed,
-                         "asset_clock": lambda: self.monitor.clock()})
+    def inventory_version(self) -> int:
+        """The parse workers' context: they rebuild their asset index when it moves."""
+        return self.version
+
+    def now(self) -> float:
+        """The monitor's "now" (event time in a replay), for the API's health views."""
+        return float(self.monitor.clock())
+
+    @property
+    def detectors(self) -> list[Detector]:
+        """What rides the pipeline's detect stage: health counting, unmanaged devices."""
+        return [self.tracker, self.unmanaged]
+
+    @property
+    def toggled(self) -> tuple[Any, ...]:
+        """The detectors the rule catalog lists and toggles (``build_detection(attach=...)``)."""
+        return (self.unmanaged, self.silent)
+
+    def services(self, base: Services) -> Services:
+        """``base`` with the API's asset parts: the store, the live tracker, the rebuild
+        hook and the monitor's clock."""
+        import dataclasses
+
+        return dataclasses.replace(base, assets=self.store, asset_tracker=self.tracker, assets_changed=self.changed,
+                                   asset_clock=self.now)
 
 
 def open_assets(settings: Settings) -> Any:

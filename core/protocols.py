@@ -36,6 +36,7 @@ __all__ = [
     "RuleCatalog",
     "ScanFinding",
     "AttachmentScanner",
+    "ScheduledRuleLog",
     "IncompleteScan",
 ]
 
@@ -315,3 +316,17 @@ class AttachmentScanner(Protocol):
     """
 
     def scan_file(self, path: str) -> list[ScanFinding]: ...
+
+
+@runtime_checkable
+class ScheduledRuleLog(Protocol):
+    """Scheduled Sigma query rules as the API shows them (``detections.scheduled``'s runner):
+    the rules with their covered end and open gaps plus the rules not scheduled
+    (``describe``), the run log and the gaps, newest first, as JSON-ready dicts."""
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def list_runs(self, rule_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def list_gaps(self, rule_id: str | None = None, *, open_only: bool = False,
+                  limit: int = 100) -> list[dict[str, Any]]: ...

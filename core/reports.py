@@ -2,7 +2,7 @@
 protocol the API calls.
 
 The API (floor 2) never imports ``reports/`` (floor 3): ``citysoc/`` hands a
-:class:`ReportService` in as ``AppState.services["reports"]``, the same way the playbook
+:class:`ReportService` in as ``Services.reports`` (``api.deps.Services``), the same way the playbook
 runner reaches the API.
 
 Example::

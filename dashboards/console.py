@@ -3,7 +3,7 @@ JSON (``/api/v1/console/...``) and the security headers.
 
 Example (what ``citysoc/runtime.py`` does)::
 
-    app = create_app(state, extra_routers=...)
+    app = create_app(state)
     mount_console(app)
 """
 from __future__ import annotations

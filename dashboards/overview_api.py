@@ -146,7 +146,7 @@ def named(value: dict[str, Any], rules: Any, assets: Any) -> dict[str, Any]:
 async def get_overview(_me: CanRead, alerts: AlertsDep, state: StateDep,
                        hours: int = Query(24, ge=1, le=168)) -> dict[str, Any]:
     value = await asyncio.to_thread(CACHE.get, alerts, hours)
-    return await asyncio.to_thread(named, value, state.services.get("rules"), state.services.get("assets"))
+    return await asyncio.to_thread(named, value, state.services.rules, state.services.assets)
 
 
 @router.get("/health", summary="Pipeline and collector health: counters, queue lag, dead letters, alert stream")
@@ -154,11 +154,11 @@ async def get_health(_me: require("metrics:read"), state: StateDep) -> dict[str,
     stages = [c.snapshot() for c in state.pipeline.all_counters()]
     dead = await asyncio.to_thread(state.deadletters.count)
     extra: dict[str, float] = {"detections_total": float(state.pipeline.detections_total)}
-    bc = state.services.get("alert_stream")
+    bc = state.services.alert_stream
     if bc is not None:
         extra.update({"alert_stream_subscribers": float(bc.subscribers),
                       "alert_stream_dropped_total": float(bc.dropped)})
-    rec = state.services.get("alert_recorder")
+    rec = state.services.alert_recorder
     if rec is not None:
         extra.update({"alerts_created_total": float(rec.created), "alerts_suppressed_total": float(rec.suppressed)})
     return {"time": time.time(), "stages": stages, "dead_letters": dead, "ready": state.ready,

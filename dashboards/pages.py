@@ -57,7 +57,7 @@ _VI_TITLES: dict[int, dict[str, str]] = {}
 def _vi_titles(request: Request) -> dict[str, str]:
     """Rule id -> Vietnamese title for every loaded rule that has one (read once per catalog):
     the page's script shows these for alerts and rules, and labels the rest as English."""
-    rules = request.app.state.citysoc.services.get("rules")
+    rules = request.app.state.citysoc.services.rules
     if rules is None:
         return {}
     key = id(rules)

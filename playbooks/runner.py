@@ -102,7 +102,8 @@ class Runner:
 
     def __init__(self, playbooks: Mapping[str, Playbook], store: RunStore, actions: Mapping[str, Action],
                  ctx: ActionContext, *, settings: PlaybookSettings, audit: AuditLog | None = None,
-                 alerts: AlertStore | None = None, execute: Executor = real_execute):
+                 alerts: AlertStore | None = None, execute: Executor = real_execute, jobstore: Any = None,
+                 run_listeners: Sequence[Callable[[Run, str], None]] = ()):
         self.playbooks = dict(playbooks)
         self._triggers: TriggerIndex | None = None
         self._triggers_of: tuple[int, ...] = ()
@@ -118,14 +119,14 @@ class Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
-        self.jobstore: Any = None
-        """APScheduler job store for scheduled playbooks (wiring sets the persistent one)."""
+        self.jobstore: Any = jobstore
+        """APScheduler job store for scheduled playbooks (wiring hands in the persistent one)."""
         self.scheduler: Any = None
         self.on_action_start: Callable[[int, str], None] | None = None
         """Hook (benchmarks): called with (run id, step name) right before each real action call."""
         self.counters: dict[str, int] = {"runs_refused_rate_limit": 0, "steps_held_uncorroborated": 0}
         """Automatic responses held back by the guards (rate limits, corroboration), this process."""
-        self.run_listeners: list[Callable[[Run, str], None]] = []
+        self.run_listeners: list[Callable[[Run, str], None]] = list(run_listeners)
         """Called on the event loop with (run, event) after each status change; event is
         ``run.updated`` or ``run.awaiting_approval`` (wiring: the console's SSE stream)."""
 

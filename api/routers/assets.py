@@ -1,9 +1,9 @@
 """The asset inventory over HTTP: CRUD, export, each asset's health and risk, and a
 status summary per center. Every change is audited and tells the running server's
-enricher at once (``services["assets_changed"]``), so the next event is attributed
+enricher at once (``Services.assets_changed``), so the next event is attributed
 with the new inventory.
 
-Services used (wired by ``citysoc/``): ``assets`` (:class:`core.assets.AssetStore`),
+Services used (:class:`api.deps.Services`, wired by ``citysoc/``): ``assets`` (:class:`core.assets.AssetStore`),
 ``asset_tracker`` (the live :class:`core.assets.HealthTracker`, optional: without it
 health comes from the last flush in the store), ``assets_changed`` (optional callable),
 ``asset_clock`` (optional callable giving "now" in epoch seconds; replays use event time).
@@ -20,7 +20,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AlertsDep, AuditDep, StateDep, service
+from api.deps import AlertsDep, AppState, AssetsDep, AuditDep, StateDep
 from api.security import Require
 from core.auth import Principal
 from core.alerts import AlertFilter
@@ -34,7 +34,6 @@ router = APIRouter(prefix="/assets", tags=["assets"])
 
 CanRead = Annotated[Principal, Depends(Require("assets:read"))]
 CanWrite = Annotated[Principal, Depends(Require("assets:write"))]
-AssetsDep = Annotated[AssetStore, service("assets")]
 RISK_WINDOW = _dt.timedelta(days=7)
 """Alerts older than this (by last_seen) no longer weigh on an asset's risk."""
 _MAX_ALERTS = 5000
@@ -85,20 +84,20 @@ def _to_asset(body: AssetIn) -> Asset:
         raise HTTPException(422, str(exc)) from exc
 
 
-def _clock(state: Any) -> float:
-    fn = state.services.get("asset_clock")
+def _clock(state: AppState) -> float:
+    fn = state.services.asset_clock
     return float(fn()) if fn is not None else time.time()
 
 
-async def _health(state: Any, store: AssetStore) -> dict[str, AssetHealth]:
-    tracker = state.services.get("asset_tracker")
+async def _health(state: AppState, store: AssetStore) -> dict[str, AssetHealth]:
+    tracker = state.services.asset_tracker
     if tracker is not None:
         return {h.asset_id: h for h in tracker.snapshot()}
     return await asyncio.to_thread(store.health)
 
 
-def _changed(state: Any) -> None:
-    fn = state.services.get("assets_changed")
+def _changed(state: AppState) -> None:
+    fn = state.services.assets_changed
     if fn is not None:
         fn()
 

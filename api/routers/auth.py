@@ -46,10 +46,7 @@ def _me(p: Principal) -> MeOut:
 
 
 def _throttle(state: StateDep) -> LoginThrottle:
-    t = state.services.get("login_throttle")
-    if t is None:
-        t = state.services["login_throttle"] = LoginThrottle()
-    return t
+    return state.services.login_throttle
 
 
 @router.post("/login", response_model=MeOut, summary="Sign in with a user name and password (sets the session cookie)",

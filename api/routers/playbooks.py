@@ -2,7 +2,7 @@
 and re-run (responder and admin).
 
 The router reaches the runner only through :class:`core.playbooks.PlaybookRunner`
-(``state.services["playbooks"]``, wired by ``citysoc serve``); the runner writes the
+(``Services.playbooks``, wired by ``citysoc serve``); the runner writes the
 audit log for every run, step and decision, naming the caller.
 """
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Annotated, Any
 from fastapi import Depends, APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import AlertsDep, IdPath, RowId, service
+from api.deps import AlertsDep, IdPath, PlaybooksDep, RowId
 from api.security import Require
 from core.auth import Principal
-from core.playbooks import ApprovalDenied, PlaybookInputError, PlaybookRunner, RUN_STATUSES
+from core.playbooks import ApprovalDenied, PlaybookInputError, RUN_STATUSES
 
 __all__ = ["router", "runs_router", "routers"]
 
@@ -27,7 +27,7 @@ runs_router = APIRouter(prefix="/playbook-runs", tags=["playbooks"])
 CanRead = Annotated[Principal, Depends(Require("playbooks:read"))]
 CanRun = Annotated[Principal, Depends(Require("playbooks:run"))]
 CanApprove = Annotated[Principal, Depends(Require("playbooks:approve"))]
-RunnerDep = Annotated[PlaybookRunner, service("playbooks")]
+RunnerDep = PlaybooksDep
 
 
 class PlaybookOut(BaseModel):
@@ -223,4 +223,4 @@ async def rerun(run_id: IdPath, body: RerunIn, me: CanRun, runner: RunnerDep) ->
 
 
 routers = [router, runs_router]
-"""What ``citysoc serve`` passes to ``create_app(extra_routers=...)``."""
+"""Both, mounted by :data:`api.app.ROUTERS` when ``playbooks.enabled``."""

@@ -2,7 +2,7 @@
 (audited), list the stored ones, download a file or its manifest (audited too).
 
 Reaches report generation only through :class:`core.reports.ReportService`
-(``AppState.services["reports"]``, wired by ``citysoc/``); 503 when none is wired.
+(``Services.reports``, wired by ``citysoc/``); 503 when none is wired.
 Every route needs the ``export`` permission (auditor, admin).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auditing import audit
-from api.deps import AuditDep, RowId, service
+from api.deps import AuditDep, ReportsDep, RowId
 from api.security import Require, client_ip
 from core.auth import Principal
 from core.reports import ReportError, ReportInfo, ReportNotFound, ReportRequest, ReportService
@@ -25,7 +25,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 CanExport = Annotated[Principal, Depends(Require("export"))]
-ReportsDep = Annotated[ReportService, service("reports")]
 NamePath = Annotated[str, Path(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 _MEDIA = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8", "json": "application/json",

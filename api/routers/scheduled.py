@@ -1,8 +1,7 @@
 """Scheduled Sigma query rules, read-only: which rules run, their run log, their gaps.
 
-Works with the runner ``citysoc/`` wired as ``services["scheduled_rules"]`` (any object
-with ``describe()``, ``list_runs()`` and ``list_gaps()``; this package imports no
-detection code); answers 503 when no scheduled rule is configured. Gaps are the point:
+Works with the runner ``citysoc/`` wired as ``Services.scheduled_rules`` (a
+:class:`core.protocols.ScheduledRuleLog`; this package imports no detection code); answers 503 when no scheduled rule is configured. Gaps are the point:
 missed runs (the server was down) are shown with how far catch-up has come.
 """
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import service
+from api.deps import ScheduledDep
 from api.security import Require
 from core.auth import Principal
 
@@ -22,7 +21,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/scheduled-rules", tags=["rules"])
 
 CanRead = Annotated[Principal, Depends(Require("rules:read"))]
-ScheduledDep = Annotated[Any, service("scheduled_rules")]
 RuleFilter = Query(None, min_length=1, max_length=200, description="Only this rule id")
 
 

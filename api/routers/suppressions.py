@@ -57,7 +57,7 @@ def _out(s: Suppression) -> SuppressionOut:
 
 
 def _invalidate(state: StateDep) -> None:
-    rec = state.services.get("alert_recorder")
+    rec = state.services.alert_recorder
     if rec is not None:
         rec.invalidate_suppressions()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,17 +73,14 @@ def make_stack(data: Path, *, with_rules: bool = True) -> Stack:
     soc = open_soc(settings)
     sink, services = build_alerting(soc)
     if with_rules:
-        services["rules"] = StaticRuleCatalog()
+        services = replace(services, rules=StaticRuleCatalog())
     pipeline = build_pipeline(settings, store, dls, detectors=[FailedLoginDetector()], alert_sink=sink)
     state = AppState(settings=settings, store=store, deadletters=dls, pipeline=pipeline, services=services, ready=True)
     keys = {role: soc.users.create_api_key(f"test-{role}", role, "test")[1] for role in ROLES}
-    # The playbook and asset routers are mounted as citysoc serve mounts them (their
-    # services are not wired here: they answer 503 after the access checks, which is what
-    # these tests walk).
-    from api.routers.assets import router as assets_router
-    from api.routers.playbooks import routers as playbook_routers
-
-    app = create_app(state, extra_routers=[*playbook_routers, assets_router])
+    # Every router is mounted as citysoc serve mounts them (api.app.ROUTERS); the playbook,
+    # asset, report and scheduled-rule parts are not wired here: they answer 503 after the
+    # access checks, which is what these tests walk.
+    app = create_app(state)
     return Stack(data=data, settings=settings, state=state, soc=soc, keys=keys, app=app)
 
 
@@ -124,7 +121,7 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        self.stack.state.services["alert_stream"].close()  # as citysoc serve does on shutdown
+        self.stack.state.services.alert_stream.close()  # as citysoc serve does on shutdown
         if self.server:
             self.server.should_exit = True
         self._thread.join(10)

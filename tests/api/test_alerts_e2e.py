@@ -54,7 +54,7 @@ def test_event_becomes_alert_on_api_and_sse_within_a_second(live, hdr):
     t.start()
     assert _next(got)[1] == 200
     deadline = time.monotonic() + 5
-    while live.stack.state.services["alert_stream"].subscribers == 0 and time.monotonic() < deadline:
+    while live.stack.state.services.alert_stream.subscribers == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     with httpx.Client(base_url=live.url, headers=hdr("ingest"), timeout=10) as c:
         t0 = time.monotonic()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import pytest
 
@@ -11,7 +12,7 @@ V1 = "/api/v1"
 
 
 def _seed(stack, n=3):
-    rec = stack.state.services["alert_recorder"]
+    rec = stack.state.services.alert_recorder
     rec.emit([Detection(f"r{i % 2}", f"Rule {i % 2}", "critical" if i % 2 else "medium",
                         [{"@timestamp": f"2026-11-25T08:00:{i:02d}Z", "host": {"name": f"cam-{i:02d}"}}])
               for i in range(n)])
@@ -117,7 +118,7 @@ class RecordingScanner:
 def test_cases_with_notes_timeline_and_scanned_attachments(stack, client, hdr):
     _seed(stack, 2)
     scanner = RecordingScanner()
-    stack.state.services["attachment_scanner"] = scanner
+    stack.state.services = replace(stack.state.services, attachment_scanner=scanner)
     h = hdr("analyst")
     r = client.post(f"{V1}/cases", headers=h, json={"title": "Brute force on camera ring", "severity": "high",
                                                    "alert_ids": [1]})

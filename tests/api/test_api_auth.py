@@ -122,7 +122,7 @@ def _login(client, user="alice", password="correct horse battery"):
 
 def test_session_cookie_csrf_and_logout(stack, client):
     stack.soc.users.create_user("alice", "analyst", "correct horse battery")
-    stack.state.services["alert_recorder"].emit([Detection("r1", "t", "high", [{"host": {"name": "h"}}])])
+    stack.state.services.alert_recorder.emit([Detection("r1", "t", "high", [{"host": {"name": "h"}}])])
     r = _login(client)
     assert r.status_code == 200
     csrf = r.json()["csrf_token"]

@@ -21,7 +21,7 @@ def _cells(text: str) -> list[str]:
 
 
 def test_alert_csv_export_neutralises_formulas_from_log_content(stack, client, hdr):
-    rec = stack.state.services["alert_recorder"]
+    rec = stack.state.services.alert_recorder
     rec.emit([Detection(f"csv-{i}", f, "high", [{"@timestamp": "2026-12-02T10:00:00Z", "user": {"name": f},
                                                  "host": {"name": f}}]) for i, f in enumerate(FORMULAS)])
     r = client.get(f"{V1}/alerts/export", params={"format": "csv"}, headers=hdr("auditor"))

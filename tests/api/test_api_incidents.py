@@ -7,7 +7,7 @@ V1 = "/api/v1"
 
 
 def _seed(stack):
-    rec = stack.state.services["alert_recorder"]
+    rec = stack.state.services.alert_recorder
     rec.emit([Detection(rule_id=f"r{i}", title=f"Rule {i}", level="high",
                         events=[{"@timestamp": f"2026-11-25T08:00:{i:02d}Z", "source": {"ip": "203.0.113.7"},
                                  "destination": {"ip": f"10.30.0.{i + 1}"}, "citysoc": {"center": "warehouse"}}])
@@ -47,7 +47,7 @@ def test_ndjson_export_downloads_with_a_name(stack, client, hdr):
 
 
 def test_bulk_triage_of_every_matching_incident(stack, client, hdr):
-    rec = stack.state.services["alert_recorder"]
+    rec = stack.state.services.alert_recorder
     rec.emit([Detection(rule_id="r-bulk", title="Rule bulk", level="medium",
                         events=[{"@timestamp": "2026-11-25T09:00:00Z", "source": {"ip": f"203.0.113.{50 + i}"},
                                  "destination": {"ip": "10.30.0.1"}, "citysoc": {"center": "operations"}}])

@@ -4,6 +4,7 @@ the next event and survives a restart."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,9 @@ from citysoc.detection import build_detection
 from core.settings import Settings
 
 
-def _runtime(tmp_path: Path, **detection: Any):
+def _runtime(tmp_path: Path, attach: tuple[Any, ...] = (), **detection: Any):
     settings = Settings(data=tmp_path, detection={"sigma_pack": False, **detection})
-    return build_detection(settings, catalog_only=True)
+    return build_detection(settings, catalog_only=True, attach=attach)
 
 
 def _probe(src: str, dst: str, port: int) -> dict:
@@ -28,7 +29,7 @@ def _probe(src: str, dst: str, port: int) -> dict:
 def test_disable_over_the_api_answers_200_takes_effect_and_persists(tmp_path):
     rt = _runtime(tmp_path, network={"port_scan": {"default": {"distinct_ports": 10}}})
     s = make_stack(tmp_path, with_rules=False)
-    s.state.services["rules"] = rt
+    s.state.services = replace(s.state.services, rules=rt)
     hdr = {"Authorization": f"ApiKey {s.keys['admin']}"}
     scan = [_probe("10.99.1.1", "10.99.1.2", p) for p in range(1, 31)]
     try:
@@ -54,11 +55,10 @@ def test_disable_over_the_api_answers_200_takes_effect_and_persists(tmp_path):
 def test_asset_detectors_are_in_the_catalog_and_toggle(tmp_path):
     from citysoc.wiring import build_assets
 
-    rt = _runtime(tmp_path)
     s = make_stack(tmp_path, with_rules=False)
-    s.state.services["rules"] = rt
-    assets = build_assets(s.settings)
-    assets.install(s.state.pipeline, s.state.services)
+    assets = build_assets(s.settings)  # built first, as citysoc serve does: the catalog lists its detectors
+    rt = _runtime(tmp_path, attach=assets.toggled)
+    s.state.services = assets.services(replace(s.state.services, rules=rt))
     hdr = {"Authorization": f"ApiKey {s.keys['admin']}"}
     flow = {"event": {"category": ["network"], "dataset": "network.flow", "action": "network_flow"},
             "source": {"ip": "10.20.9.9"}, "destination": {"ip": "10.20.0.2", "port": 554}}

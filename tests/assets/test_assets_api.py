@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.deps import AppState
-from api.routers.assets import router as assets_router
 from citysoc.wiring import build_alerting, build_assets, build_pipeline, open_soc
 from core.alerts import AlertFilter
 from core.protocols import RawRecord
@@ -32,13 +31,15 @@ def stack(tmp_path: Path):
     dls = SQLiteDeadLetterStore(tmp_path / "deadletters.db")
     soc = open_soc(settings)
     sink, services = build_alerting(soc)
-    pipeline = build_pipeline(settings, store, dls, alert_sink=sink)
     assets = build_assets(settings, sink)
     assets.tracker._now = lambda: clock[0]  # the wall clock, under the test's control
     assets.monitor.clock = lambda: clock[0]
-    assets.install(pipeline, services)
-    state = AppState(settings=settings, store=store, deadletters=dls, pipeline=pipeline, services=services, ready=True)
-    app = create_app(state, extra_routers=[assets_router])
+    # as citysoc serve builds it: the live index enriches, the asset detectors ride the detect stage
+    pipeline = build_pipeline(settings, store, dls, alert_sink=sink, detectors=assets.detectors,
+                              enrichers=[assets.enrich], worker_context=assets.inventory_version)
+    state = AppState(settings=settings, store=store, deadletters=dls, pipeline=pipeline,
+                     services=assets.services(services), ready=True)
+    app = create_app(state)
     keys = {r: soc.users.create_api_key(f"k-{r}", r, "test")[1] for r in ("admin", "viewer", "analyst")}
     yield app, soc, assets, pipeline, keys, clock
     soc.close()

@@ -12,6 +12,7 @@ ingest key; Chromium watches the queue.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import threading
 import time
@@ -90,7 +91,7 @@ class Live:
         dls = SQLiteDeadLetterStore(data / "deadletters.db")
         self.soc = open_soc(settings)
         sink, services = build_alerting(self.soc)
-        services["rules"] = SigmaCatalog(ruleset, self.engine)
+        services = dataclasses.replace(services, rules=SigmaCatalog(ruleset, self.engine))
         self.pipeline = build_pipeline(settings, self.store, dls, detectors=[self.engine], alert_sink=sink)
         state = AppState(settings=settings, store=self.store, deadletters=dls, pipeline=self.pipeline,
                          services=services, ready=True)
@@ -149,7 +150,7 @@ def test_new_alert_appears_in_open_queue_without_reload(live, browser) -> None:
     expect(page.locator("#alerts-body tr")).to_have_count(0)
     expect(page.locator("#live.on")).to_have_count(1)  # the SSE stream is open
     deadline = time.monotonic() + 5
-    while lv.app.state.citysoc.services["alert_stream"].subscribers == 0 and time.monotonic() < deadline:
+    while lv.app.state.citysoc.services.alert_stream.subscribers == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
     page.evaluate("() => { window.__sameDocument = 'yes'; }")
     ev = factory_login_event()

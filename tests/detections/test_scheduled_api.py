@@ -3,13 +3,13 @@ access checks of the API (viewer reads, ingest-only keys do not)."""
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.deps import AppState
-from api.routers.scheduled import router
 from citysoc.wiring import build_alerting, build_pipeline, open_soc
 from core.settings import Settings
 from detections.scheduled import RunState, build_scheduled, state_path
@@ -28,7 +28,7 @@ def test_overview_runs_and_gaps_through_the_api(tmp_path: Path) -> None:
     sink, services = build_alerting(soc)
     pipeline = build_pipeline(settings, store, dls, detectors=[], alert_sink=sink)
     state = AppState(settings=settings, store=store, deadletters=dls, pipeline=pipeline, services=services, ready=True)
-    app = create_app(state, extra_routers=[router])
+    app = create_app(state)
     viewer = {"Authorization": f"ApiKey {soc.users.create_api_key('v', 'viewer', 'test')[1]}"}
     ingest = {"Authorization": f"ApiKey {soc.users.create_api_key('i', 'ingest', 'test')[1]}"}
     try:
@@ -41,7 +41,7 @@ def test_overview_runs_and_gaps_through_the_api(tmp_path: Path) -> None:
             runner = build_scheduled(
                 {"rules": [{"id": RULE_ID}, {"path": str(PACK / "forecasting" / "job_command_downloads_or_shell.yml")}]},
                 store, sink, tmp_path, search_paths=[PACK])
-            services["scheduled_rules"] = runner
+            state.services = replace(services, scheduled_rules=runner)
             runner.run_due()
             assert c.get("/api/v1/scheduled-rules", headers=ingest).status_code == 403
             ov = c.get("/api/v1/scheduled-rules", headers=viewer).json()

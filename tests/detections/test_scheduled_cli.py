@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from citysoc.cli import main
-from citysoc.runtime import _start_scheduled_rules
+from citysoc.runtime import _build_scheduled_rules
 from citysoc.wiring import build_alerting, open_soc, open_store
 from core.alerts import AlertFilter
 from core.settings import Settings
@@ -35,10 +35,10 @@ def test_serve_wiring_runs_a_pack_rule_by_id_into_soc_alerts_and_the_cli_shows_r
     state = RunState(state_path(data))
     state.set_covered_end(RULE_ID, int((now - _dt.timedelta(hours=2)).timestamp() * 1000))
     state.close()
-    recorder, services = build_alerting(soc)
-    runner = _start_scheduled_rules(settings, store, recorder, services)
+    recorder, _services = build_alerting(soc)
+    runner = _build_scheduled_rules(settings, store, recorder)
     try:
-        assert services["scheduled_rules"] is runner and list(runner.rules) == [RULE_ID]
+        assert runner is not None and list(runner.rules) == [RULE_ID]
         outcomes = runner.run_due()
         assert outcomes[0].alerts == 1 and {o.kind for o in outcomes} == {"run", "catchup"}
         _total, [alert] = soc.alerts.list(AlertFilter())
@@ -60,7 +60,7 @@ def test_serve_wiring_runs_a_pack_rule_by_id_into_soc_alerts_and_the_cli_shows_r
 
 def test_serve_starts_no_runner_without_configured_rules(tmp_path: Path) -> None:
     settings = Settings(data=tmp_path)
-    assert _start_scheduled_rules(settings, None, None, {}) is None
+    assert _build_scheduled_rules(settings, None, None) is None
 
 
 def test_status_without_state_says_how_to_get_some(tmp_path: Path) -> None:

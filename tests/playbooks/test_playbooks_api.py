@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,14 +36,14 @@ def api(tmp_path: Path):
                                   "sessions_terminated": 0}] * 5})
     runner, errors = build_playbooks(settings, soc, execute=script, rescan=object())
     assert not errors
-    services["playbooks"] = runner
+    services = replace(services, playbooks=runner)
     store = SQLiteEventStore(tmp_path / "data" / "events.db")
     dls = SQLiteDeadLetterStore(tmp_path / "data" / "deadletters.db")
     state = AppState(settings=settings, store=store, deadletters=dls,
                      pipeline=build_pipeline(settings, store, dls, alert_sink=sink), services=services, ready=True)
     keys = {r: soc.users.create_api_key(f"k-{r}", r, "test")[1] for r in ROLES}
     keys["responder2"] = soc.users.create_api_key("k-responder2", "responder", "test")[1]  # four eyes
-    with TestClient(create_app(state, extra_routers=routers)) as client:
+    with TestClient(create_app(state)) as client:
         yield client, keys, soc, script
     store.close()
     soc.close()
@@ -167,31 +168,34 @@ def test_cli_list_validate_run_approve(tmp_path: Path, monkeypatch):
 
 
 def test_serve_wiring_starts_playbooks_on_new_alerts(tmp_path: Path):
-    """What `citysoc serve` does: build the runner, subscribe it to the alert recorder, mount its routers."""
+    """What `citysoc serve` builds (citysoc.runtime.build_server): the runner, subscribed to
+    the alert recorder when the recorder is built, its routers mounted."""
     import asyncio
 
-    from citysoc.runtime import _start_playbooks
+    from citysoc.runtime import build_server
     from core.protocols import Detection
 
-    settings = Settings(data=tmp_path / "data")
-    soc = open_soc(settings)
-    recorder, services = build_alerting(soc)
+    settings = Settings(data=tmp_path / "data", detection={"enabled": False}, pipeline={"workers": 0})
 
     async def scenario():
-        runner, extra = await _start_playbooks(settings, soc, recorder, services)
-        assert services["playbooks"] is runner and extra == list(routers)
-        det = Detection(rule_id="c60c6af1-31a8-4d61-9d63-91f51671ae63", title="Warehouse export to file",
-                        level="high", events=[{"user": {"name": "etl_ro"}, "host": {"name": "dwh-01"}}],
-                        tags=["attack.exfiltration"])
-        await asyncio.to_thread(recorder.emit, [det])
-        for _ in range(200):
-            if runner.list_runs()[0]:
-                break
-            await asyncio.sleep(0.01)
-        await runner.drain()
-        total, runs = runner.list_runs()
-        await runner.stop()
-        return total, runs
+        parts = await build_server(settings)
+        try:
+            runner, recorder = parts.playbooks, parts.alert_sink
+            assert parts.state.services.playbooks is runner is not None
+            paths = parts.app.openapi()["paths"]
+            assert all(f"/api/v1{x.path}" in paths for r in routers for x in r.routes)
+            det = Detection(rule_id="c60c6af1-31a8-4d61-9d63-91f51671ae63", title="Warehouse export to file",
+                            level="high", events=[{"user": {"name": "etl_ro"}, "host": {"name": "dwh-01"}}],
+                            tags=["attack.exfiltration"])
+            await asyncio.to_thread(recorder.emit, [det])
+            for _ in range(200):
+                if runner.list_runs()[0]:
+                    break
+                await asyncio.sleep(0.01)
+            await runner.drain()
+            return runner.list_runs()
+        finally:
+            await parts.close()
 
     total, runs = asyncio.run(scenario())
     soc2 = open_soc(settings)
@@ -201,4 +205,3 @@ def test_serve_wiring_starts_playbooks_on_new_alerts(tmp_path: Path):
         assert soc2.cases.list_cases()[0] == 1
     finally:
         soc2.close()
-        soc.close()

@@ -7,13 +7,13 @@ import asyncio
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from api.app import create_app
 from api.deps import AppState
-from api.routers.playbooks import routers
 from citysoc.wiring import build_alerting, build_pipeline, build_playbooks, open_soc
 from core.settings import Settings
 from pbhelpers import record_alert
@@ -37,16 +37,16 @@ def test_playbook_routes_conform_to_their_schema(tmp_path: Path):
 
     st = Settings(data=tmp_path / "data")
     soc = open_soc(st)
-    sink, services = build_alerting(soc)
     runner, _errors = build_playbooks(st, soc, execute=_refuse, rescan=object())
-    services["playbooks"] = runner
+    sink, services = build_alerting(soc)
+    services = replace(services, playbooks=runner)
     store = SQLiteEventStore(tmp_path / "data" / "events.db")
     dls = SQLiteDeadLetterStore(tmp_path / "data" / "deadletters.db")
     state = AppState(settings=st, store=store, deadletters=dls, pipeline=build_pipeline(st, store, dls, alert_sink=sink),
                      services=services, ready=True)
     key = soc.users.create_api_key("fuzz", "admin", "test")[1]
     record_alert(soc)
-    app = create_app(state, extra_routers=routers)
+    app = create_app(state)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

@@ -4,13 +4,13 @@ roles without ``export`` are refused; bad periods are 400s; names cannot escape.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.deps import AppState
-from api.routers.reports import router as reports_router
 from citysoc.wiring import build_alerting, build_pipeline, build_reports
 from storage.deadletters import SQLiteDeadLetterStore
 
@@ -20,11 +20,11 @@ def api(week):
     _sink, services = build_alerting(week.soc)
     gen, _ev = build_reports(week.settings, week.soc, events=week.events, assets=week.assets, runs=week.runs,
                              rules=week.rules)
-    services["reports"] = gen
+    services = replace(services, reports=gen)
     dls = SQLiteDeadLetterStore(week.data / "deadletters.db")
     state = AppState(settings=week.settings, store=week.events, deadletters=dls,
                      pipeline=build_pipeline(week.settings, week.events, dls), services=services, ready=True)
-    app = create_app(state, extra_routers=[reports_router])
+    app = create_app(state)
     keys = {r: week.soc.users.create_api_key(f"rep-{r}", r, "test")[1] for r in ("auditor", "analyst", "admin", "viewer")}
     with TestClient(app) as client:
         yield client, keys
