@@ -128,9 +128,16 @@ class NatsBus:
             try:
                 await bus._setup(max_bytes=max_bytes, max_age_s=max_age_s)
                 return bus
-            except nats.js.errors.BadRequestError as exc:  # a config the cluster refuses: no retry helps
-                await nc.close()
-                raise BusUnavailable(f"JetStream refused stream {stream!r}: {exc.description}") from exc
+            except nats.js.errors.BadRequestError as exc:
+                if not _placement_pending(exc):  # a config the cluster refuses: no retry helps
+                    await nc.close()
+                    raise BusUnavailable(f"JetStream refused stream {stream!r}: {exc.description}") from exc
+                # Peers still joining (nodes started together): wait for them like for a meta leader.
+                if time.monotonic() > deadline:
+                    await nc.close()
+                    raise BusUnavailable(f"JetStream refused stream {stream!r}: {exc.description} "
+                                         f"(waited {setup_timeout_s:.0f} s for {replicas} peers)") from exc
+                await asyncio.sleep(0.5)
             except Exception as exc:  # JetStream not ready yet (no meta leader), or a transient error
                 if time.monotonic() > deadline:
                     await nc.close()
@@ -581,3 +588,11 @@ class AlertConsumer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+
+
+def _placement_pending(exc: Any) -> bool:
+    """JetStream's "no suitable peers for placement" (a replica peer not online yet): seen in
+    CI when a node started while its three-server cluster was still forming. Transient,
+    unlike the other bad requests (a stream config the cluster refuses)."""
+    text = str(getattr(exc, "description", "") or "").lower()
+    return "no suitable peers" in text or "peer offline" in text

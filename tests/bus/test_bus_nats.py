@@ -155,3 +155,48 @@ def test_a_failed_take_over_gives_the_partitions_back_and_they_are_read(nats_clu
         await bus_b.close()
 
     asyncio.run(main())
+
+
+def test_connect_waits_for_a_replica_peer_still_joining(tmp_path, stream_name: str) -> None:
+    """Nodes started together with their cluster (compose, CI): an R3 stream is set up once
+    the late third server of a new cluster joins, instead of failing the start. The exact
+    answer a CI run got meanwhile ("no suitable peers for placement, peer offline", and
+    ``serve`` exited on it) did not come on demand here; its classification is pinned by
+    the next test."""
+    import threading
+    import time
+
+    cluster = NatsCluster(tmp_path / "nats", nodes=3)
+    first, late = cluster.nodes[:2], cluster.nodes[2]
+    for n in first:
+        n.start(cluster.binary)
+    timer = threading.Timer(4.0, late.start, args=(cluster.binary,))
+    timer.start()
+
+    async def go() -> float:
+        t0 = time.monotonic()
+        bus = await NatsBus.connect([n.url for n in first], replicas=3, stream=stream_name, partitions=2,
+                                    setup_timeout_s=60)
+        waited = time.monotonic() - t0
+        await bus.close()
+        return waited
+
+    try:
+        waited = asyncio.run(go())
+    finally:
+        timer.join()
+        cluster.stop()
+    assert waited >= 3.0  # it waited for the late peer instead of giving up
+
+
+def test_placement_pending_is_transient_other_bad_requests_are_not() -> None:
+    import nats.js.errors
+
+    from bus.nats import _placement_pending
+
+    seen_in_ci = nats.js.errors.BadRequestError(code=400, err_code=10005,
+                                                description="no suitable peers for placement, peer offline")
+    assert _placement_pending(seen_in_ci)
+    refused = nats.js.errors.BadRequestError(code=400, err_code=10058,
+                                             description="stream name already in use with a different configuration")
+    assert not _placement_pending(refused)
