@@ -139,13 +139,16 @@ class _WorkerAssets:
         self.index.enrich(event)
 
 
-def worker_stage(rule_folders: list[str] | None, cache_dir: str | None, assets_db: str | None = None) -> Any:
+def worker_stage(rule_folders: list[str] | None, cache_dir: str | None, assets_db: str | None = None,
+                 store_rows: bool = False) -> Any:
     """A parse worker's stage (built inside the worker process; a picklable
     ``functools.partial`` of this function is the factory): our parsers; then asset
     attribution over ``assets_db``; then Sigma's base rules matched on each parsed event
     (``SigmaEngine.match_ids``; ``core.events`` invariant 5). The rules are the server's
     own folders, loaded from the same plan cache; toggles and correlation state stay with
-    the server's engine, which applies the matches after the commit."""
+    the server's engine, which applies the matches after the commit. With ``store_rows``
+    (the server stores in the embedded SQLite store) each event is also encoded as that
+    store writes it (``storage.sqlite.encode_row``; ``core.events`` invariant 6)."""
     from core.workers import WorkerStage
 
     match = None
@@ -157,21 +160,27 @@ def worker_stage(rule_folders: list[str] | None, cache_dir: str | None, assets_d
                              workers=1)
         match = SigmaEngine(ruleset.rules, include_events=False).match_ids
     assets = _WorkerAssets(assets_db) if assets_db else None
+    encode = None
+    if store_rows:
+        from storage.sqlite import encode_row as encode
     return WorkerStage(parse=make_parse(), match=match, enrich=assets.enrich if assets else None,
-                       refresh=assets.refresh if assets else None)
+                       refresh=assets.refresh if assets else None, encode=encode)
 
 
-def parse_factory(settings: Settings, detectors: list[Detector]) -> Any:
+def parse_factory(settings: Settings, detectors: list[Detector], *, store_rows: bool = False) -> Any:
     """What the parse workers build (:func:`worker_stage`): the parsers, asset attribution
     over ``<data>/assets.db`` (an empty index while there is none), and, when this pipeline runs Sigma (a detector named ``sigma``), Sigma matching. A
-    collector node (no detectors) does not match: its events are detected elsewhere."""
+    collector node (no detectors) does not match: its events are detected elsewhere.
+    ``store_rows``: the pipeline stores in the embedded SQLite store, so the workers encode
+    its rows (:func:`worker_stage`)."""
     import functools
 
     from citysoc.detection import sigma_cache, sigma_folders
 
     sigma = any(getattr(d, "name", None) == "sigma" for d in detectors)
     return functools.partial(worker_stage, [str(f) for f in sigma_folders(settings)] if sigma else None,
-                             str(sigma_cache(settings)) if sigma else None, str(data_dir(settings) / "assets.db"))
+                             str(sigma_cache(settings)) if sigma else None, str(data_dir(settings) / "assets.db"),
+                             store_rows)
 
 
 def make_enrichers(settings: Settings) -> list[Any]:
@@ -213,7 +222,10 @@ def build_pipeline(
     n = default_workers() if p.workers is None else p.workers
     detectors = list(detectors or [])
     # The factory is pickled into each worker, which builds the parser registry there.
-    workers = ParseWorkers(parse_factory(settings, detectors), n, context=worker_context) if n > 0 else None
+    from storage.sqlite import SQLiteEventStore
+
+    factory = parse_factory(settings, detectors, store_rows=isinstance(store, SQLiteEventStore))
+    workers = ParseWorkers(factory, n, context=worker_context) if n > 0 else None
     return Pipeline(
         workers=workers,
         store=store,

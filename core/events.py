@@ -29,6 +29,12 @@ The event path's invariants (what every stage may rely on, and so must not re-de
    the attribute ``event.matched`` (:func:`matched_rules`) and the detect stage only
    applies them (emits, feeds correlations, honours rule toggles) instead of matching
    again. ``None`` (no attribute) means "not matched yet": the detector matches itself.
+6. **Encoded once.** The worker that parsed an event also encodes it for the store: its
+   JSON text and, with the embedded store, the store's row (indexed columns and full-text
+   fields) ride beside it as the attribute ``event.encoded`` (:func:`encoded_form`). The
+   store writes that form as it is instead of serializing the event again. It is valid only
+   for the event as the worker left it: whoever changes an event before the store (an
+   enricher in the server process) drops it with :func:`drop_encoded`.
 
 Example::
 
@@ -58,6 +64,8 @@ __all__ = [
     "TimestampError",
     "StampedEvent",
     "matched_rules",
+    "encoded_form",
+    "drop_encoded",
     "TS_MS",
     "stamp",
     "event_ms",
@@ -255,11 +263,25 @@ class StampedEvent(dict):
     plain mapping); the attribute does not serialize, so a batch that crosses a process
     boundary carries the epochs beside the documents (see :func:`stamp`)."""
 
-    __slots__ = ("ts_ms", "matched")
+    __slots__ = ("ts_ms", "matched", "encoded")
     ts_ms: int
     matched: tuple[str, ...]
     """Ids of the Sigma base rules a worker process found this event to match (invariant 5);
     unset when the event was not matched there. Read it with :func:`matched_rules`."""
+    encoded: tuple[str, Any]
+    """``(JSON text, store row or None)`` as the worker encoded this event (invariant 6);
+    unset when it was not. Read it with :func:`encoded_form`."""
+
+
+def encoded_form(event: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """The ``(JSON text, store row)`` a worker encoded ``event`` to (invariant 6), or None."""
+    return getattr(event, "encoded", None)
+
+
+def drop_encoded(event: Mapping[str, Any]) -> None:
+    """Forget the worker's encoding of ``event``: call it before changing the event."""
+    if getattr(event, "encoded", None) is not None:
+        del event.encoded  # type: ignore[attr-defined]
 
 
 def matched_rules(event: Mapping[str, Any]) -> tuple[str, ...] | None:

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from core.events import Event, stamp, utc_now_iso
+from core.events import Event, drop_encoded, stamp, utc_now_iso
 from core.metrics import StageCounters
 from core.workers import ParseWorkers, ParsedChunk
 from core.protocols import (
@@ -341,6 +341,8 @@ class Pipeline:
             for ev, i in zip(events, chunk.origin):
                 b, j = owner[offset + i]
                 try:
+                    if enrichers:
+                        drop_encoded(ev)  # changed here: the worker's encoding no longer holds
                     for enrich in enrichers:
                         enrich(ev)
                 except Exception as exc:

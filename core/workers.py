@@ -3,9 +3,11 @@
 Why processes: every stage used to be a thread under one GIL, so one core did all the
 work while the other idled (issue 14's profile). A worker process gets a batch of raw
 records (bytes + format + transport meta, pickled) and hands back the parsed batch as
-**one orjson document plus the list of epochs** (``core.events`` invariant 4); the main
+**one JSON text per event plus the list of epochs** (``core.events`` invariant 4); the main
 process loads it once and stamps each event with the epoch the worker computed, so
-nothing is parsed twice.
+nothing is parsed twice. With an ``encode`` (the embedded store's row builder) each event
+also comes back encoded for the store (invariant 6): the server's store thread then only
+inserts.
 
 The parse function is built *inside* each worker by a picklable factory (a top-level
 function or ``functools.partial`` of one, e.g. ``citysoc.wiring.make_parse`` or
@@ -71,6 +73,10 @@ class WorkerStage:
     """Called with the server's context value (:class:`ParseWorkers` ``context``) before
     each batch: e.g. the asset inventory's version, so ``enrich`` rebuilds its index when
     the inventory changed."""
+    encode: Callable[[StampedEvent], tuple[str, Any]] | None = None
+    """The store's encoding of each finished event, ``(JSON text, row)`` (e.g.
+    ``storage.sqlite.encode_row``; ``core.events`` invariant 6). Without it each event is
+    sent back as its JSON text alone."""
 
 
 ParseFactory = Callable[[], "Callable[[RawRecord], Event] | WorkerStage"]
@@ -89,10 +95,10 @@ def default_workers() -> int:
 
 @dataclass
 class ParsedChunk:
-    """A parsed batch as it crosses back: events (one orjson array), their epochs, which
+    """A parsed batch as it crosses back: each event as JSON text, their epochs, which
     record each came from, and per-record errors ``(index, reason)``."""
 
-    events_json: bytes
+    docs: list[str]
     ts_ms: list[int]
     origin: list[int]
     errors: list[tuple[int, str]]
@@ -105,13 +111,23 @@ class ParsedChunk:
     """The part of ``cpu_seconds`` spent matching (the detect stage's work, done here)."""
     enriched: bool = False
     """The worker attributed these events to assets (the stage's ``enrich``)."""
+    rows: list[Any] | None = None
+    """Per event, the store row the stage's ``encode`` made (None: the stage has no encoder)."""
 
     def events(self) -> list[StampedEvent]:
-        docs = orjson.loads(self.events_json)
-        out = [stamp(d, ts) for d, ts in zip(docs, self.ts_ms)]
-        if self.matched is not None:
-            for ev, ids in zip(out, self.matched):
-                ev.matched = ids
+        """The events, stamped with their epochs and carrying what the worker knew of them
+        (matched rule ids, their encoding for the store: invariants 5 and 6)."""
+        loads = orjson.loads
+        matched = self.matched
+        rows = self.rows
+        out: list[StampedEvent] = []
+        for k, (text, ts) in enumerate(zip(self.docs, self.ts_ms)):
+            ev = StampedEvent(loads(text))
+            ev.ts_ms = ts
+            ev.encoded = (text, rows[k] if rows is not None else None)
+            if matched is not None:
+                ev.matched = matched[k]
+            out.append(ev)
         return out
 
 
@@ -158,7 +174,7 @@ def parse_chunk(records: Sequence[RecordTuple], context: Any = None) -> ParsedCh
     parse, match, enrich = stage.parse, stage.match, stage.enrich
     cpu0 = time.process_time()
     now_ms = int(time.time() * 1000)
-    events: list[Event] = []
+    events: list[StampedEvent] = []
     ts: list[int] = []
     origin: list[int] = []
     errors: list[tuple[int, str]] = []
@@ -186,25 +202,30 @@ def parse_chunk(records: Sequence[RecordTuple], context: Any = None) -> ParsedCh
                 matched = None
                 break
         match_cpu = time.process_time() - m0
-    try:
-        blob = orjson.dumps(events, option=orjson.OPT_NON_STR_KEYS)
-    except (TypeError, orjson.JSONEncodeError):  # one event the store could not keep either
-        keep: list[int] = []
-        for k, one in enumerate(events):
-            try:
-                orjson.dumps(one, option=orjson.OPT_NON_STR_KEYS)
-                keep.append(k)
-            except (TypeError, orjson.JSONEncodeError) as exc:
-                errors.append((origin[k], f"JSONEncodeError: {exc}"))
-        events = [events[k] for k in keep]
+    encode = stage.encode
+    docs: list[str] = []
+    rows: list[Any] | None = [] if encode is not None else None
+    keep: list[int] = []
+    for k, one in enumerate(events):
+        try:
+            if encode is not None:
+                text, row = encode(one)
+                rows.append(row)  # type: ignore[union-attr]
+            else:
+                text = orjson.dumps(one, option=orjson.OPT_NON_STR_KEYS).decode()
+        except (TypeError, ValueError, RecursionError, OverflowError) as exc:  # one event the store could not keep either
+            errors.append((origin[k], f"{type(exc).__name__}: {exc}"))
+            continue
+        docs.append(text)
+        keep.append(k)
+    if len(keep) < len(events):
         ts = [ts[k] for k in keep]
         origin = [origin[k] for k in keep]
         if matched is not None:
             matched = [matched[k] for k in keep]
         errors.sort()
-        blob = orjson.dumps(events, option=orjson.OPT_NON_STR_KEYS)
-    return ParsedChunk(blob, ts, origin, errors, os.getpid(), time.process_time() - cpu0, matched, match_cpu,
-                       enrich is not None)
+    return ParsedChunk(docs, ts, origin, errors, os.getpid(), time.process_time() - cpu0, matched, match_cpu,
+                       enrich is not None, rows)
 
 
 class ParseWorkers:

@@ -68,7 +68,7 @@ from storage.query.sql import (
     resolve_datemath,
 )
 
-__all__ = ["SQLiteEventStore", "TOKENIZERS", "partition_name"]
+__all__ = ["SQLiteEventStore", "TOKENIZERS", "partition_name", "encode_row"]
 
 TOKENIZERS = {
     "unicode61": "unicode61 remove_diacritics 2",
@@ -265,29 +265,20 @@ class SQLiteEventStore:
 
     @staticmethod
     def _prepare(ev: Any, now_ms: int) -> tuple[int, tuple[Any, ...], tuple[str, str]]:
+        if ev.__class__ is StampedEvent:
+            # Through the edge: nested and stamped (core.events invariants 2 and 3), and
+            # perhaps already encoded by the worker that parsed it (invariant 6).
+            enc = getattr(ev, "encoded", None)
+            if enc is not None and enc[1] is not None:
+                doc_text, (day, values, text) = enc
+                return day, (*values, doc_text), text
+            doc_text, (day, values, text) = encode_row(ev)
+            return day, (*values, doc_text), text
         if not isinstance(ev, Mapping):
             raise TypeError(f"an event must be a JSON object, not {type(ev).__name__}")
-        if ev.__class__ is StampedEvent:
-            # Through the edge: nested and stamped (core.events invariants 2 and 3).
-            doc: Mapping[str, Any] = ev
-            ts_ms = ev.ts_ms
-        else:  # a direct caller (tests, imports): make it so here, once
-            doc = stamp(expand_dots(ev) if _has_dotted_keys(ev) else ev, now_ms=now_ms)
-            ts_ms = doc.ts_ms
-        values: list[Any] = [ts_ms]
-        for parts, is_int in _PATHS:
-            node: Any = doc.get(parts[0])
-            for part in parts[1:]:
-                if node.__class__ is not dict:
-                    node = None
-                    break
-                node = node.get(part)
-            values.append(node if node.__class__ is str else _promoted(node, is_int))
-        values.append(orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS).decode())
-        message = doc.get("message")
-        event = doc.get("event")
-        original = event.get("original") if isinstance(event, dict) else None
-        return ts_ms // DAY_MS, tuple(values), (_text(message), _text(original))
+        # A direct caller (tests, imports): nested and stamped here, once.
+        doc_text, (day, values, text) = encode_row(stamp(expand_dots(ev) if _has_dotted_keys(ev) else ev, now_ms=now_ms))
+        return day, (*values, doc_text), text
 
     # -- queries -------------------------------------------------------------------------
     def _fragments(
@@ -561,6 +552,30 @@ def _has_dotted_keys(node: Mapping[str, Any]) -> bool:
         if v.__class__ is dict and _has_dotted_keys(v):
             return True
     return False
+
+
+def encode_row(doc: StampedEvent) -> tuple[str, tuple[int, tuple[Any, ...], tuple[str, str]]]:
+    """An event as this store writes it: its JSON text, and the row without it (partition
+    day, epoch and indexed column values, full-text fields). A parse worker calls this
+    (``citysoc.wiring.worker_stage``) so the server's store thread only inserts
+    (``core.events`` invariant 6); :meth:`SQLiteEventStore.ingest` calls it for an event
+    that was not encoded there. Raises ``TypeError``/``orjson.JSONEncodeError`` for a
+    document JSON cannot hold."""
+    ts_ms = doc.ts_ms
+    values: list[Any] = [ts_ms]
+    for parts, is_int in _PATHS:
+        node: Any = doc.get(parts[0])
+        for part in parts[1:]:
+            if node.__class__ is not dict:
+                node = None
+                break
+            node = node.get(part)
+        values.append(node if node.__class__ is str else _promoted(node, is_int))
+    text = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS).decode()
+    message = doc.get("message")
+    event = doc.get("event")
+    original = event.get("original") if isinstance(event, dict) else None
+    return text, (ts_ms // DAY_MS, tuple(values), (_text(message), _text(original)))
 
 
 def _promoted(value: Any, is_int: bool) -> Any:

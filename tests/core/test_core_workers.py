@@ -228,3 +228,73 @@ def test_small_submissions_are_coalesced_and_keep_their_own_results(tmp_path, pa
             assert (res.stored, res.errors) == (20, [])
     assert store.count("*") == 39 * 20 - 4  # k = 3, 13, 23, 33 each lost one bad record
     assert pool.restarts >= 3
+
+
+def test_events_encoded_in_the_worker_are_stored_as_the_store_would_encode_them(tmp_path: Path) -> None:
+    """Invariant 6 (``core.events``): with ``store_rows`` the worker sends each event's JSON
+    text and SQLite row; the store writes that, and the stored documents, indexed columns
+    and full-text hits are those of the same records parsed and encoded in this process.
+    A server-side enricher changes the event after the worker encoded it: its change is
+    what gets stored (the stale encoding is dropped)."""
+    import sqlite3
+
+    from citysoc.wiring import worker_stage
+    from core.events import encoded_form, stamp
+    from storage.sqlite import encode_row
+
+    recs = [RawRecord(f"<38>Nov 25 10:00:0{i % 10} gw{i % 3} sshd[77]: Failed password for invalid user "
+                      f"u{i} from 10.0.{i}.9 port {2000 + i} ssh2".encode(), source="test") for i in range(40)]
+    pool = ParseWorkers(functools.partial(worker_stage, None, None, None, True), 1)
+    pool.start()
+    try:
+        chunk = asyncio.run(pool.parse(recs))
+    finally:
+        pool.stop()
+    assert chunk.rows is not None and len(chunk.rows) == len(recs) == len(chunk.docs)
+    events = chunk.events()
+    parse = make_parse()
+    for ev, rec in zip(events, recs):
+        text, row = encoded_form(ev)
+        here = stamp(parse(rec), ts_ms=ev.ts_ms)
+        here["event"]["ingested"] = ev["event"]["ingested"]  # the one field that is the time of parsing
+        assert dict(ev) == dict(here)
+        assert (text, row) == encode_row(stamp(dict(ev), ts_ms=ev.ts_ms))
+
+    def stored(db: Path) -> list[tuple]:
+        con = sqlite3.connect(db)
+        tables = [n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name GLOB 'ev_[0-9]*' "
+                                            "AND name NOT LIKE '%fts%' ORDER BY name")]
+        rows = [r for t in tables for r in con.execute(f"SELECT * FROM {t} ORDER BY id")]
+        con.close()
+        return rows
+
+    a, b = SQLiteEventStore(tmp_path / "a.db"), SQLiteEventStore(tmp_path / "b.db")
+    try:
+        assert a.ingest(events).stored == len(recs)
+        assert b.ingest([dict(e) for e in events]).stored == len(recs)  # plain dicts: encoded by the store
+        assert stored(tmp_path / "a.db") and stored(tmp_path / "a.db") == stored(tmp_path / "b.db")
+        assert a.search("u17", limit=5).total == b.search("u17", limit=5).total == 1
+    finally:
+        a.close()
+        b.close()
+
+    def tag(ev: dict) -> None:
+        ev.setdefault("labels", {})["zone"] = "district-1"
+
+    async def through_pipeline() -> list[dict]:
+        store = SQLiteEventStore(tmp_path / "c.db")
+        dls = SQLiteDeadLetterStore(tmp_path / "dl.db")
+        workers = ParseWorkers(functools.partial(worker_stage, None, None, None, True), 1)
+        p = Pipeline(store=store, deadletters=dls, parse=make_parse(), enrichers=[tag], workers=workers)
+        await p.start()
+        try:
+            await p.submit(recs[:3], wait=True)
+        finally:
+            await p.stop()
+        hits = store.search("*", limit=10).hits
+        store.close()
+        dls.close()
+        return hits
+
+    hits = asyncio.run(through_pipeline())
+    assert len(hits) == 3 and all(h["labels"]["zone"] == "district-1" for h in hits)
