@@ -42,21 +42,19 @@ import httpx
 import orjson
 
 from citysoc.testing import ServeProcess
+from citysoc.testing import corpora_dir
 
-ROOT = Path(__file__).resolve().parents[1]
 AIM_MB = 256
 NOISE_MB = 16
 SHELL = b"<?php if(isset($_REQUEST['cmd'])){ eval($_REQUEST['cmd']); } ?>"
 
 
 def _corpus_lines() -> list[bytes]:
-    for base in (ROOT.parent / "shared" / "corpora", Path("/work/shared/corpora")):
-        d = base / "ecs-parity"
-        if d.is_dir():
-            lines = [ln for p in sorted(d.glob("*/*.log")) for ln in p.read_bytes().splitlines() if ln.strip()]
-            if lines:
-                return lines
-    raise RuntimeError("../shared/corpora/ecs-parity not found: the benign bodies are real log lines from there")
+    d = corpora_dir() / "ecs-parity"
+    lines = [ln for p in sorted(d.glob("*/*.log")) for ln in p.read_bytes().splitlines() if ln.strip()] if d.is_dir() else []
+    if not lines:
+        raise RuntimeError(f"{d} not found or empty: the benign bodies are real log lines from there (set CITYSOC_CORPORA)")
+    return lines
 
 
 def _status(pid: int) -> dict[str, int]:

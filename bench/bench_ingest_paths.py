@@ -58,16 +58,15 @@ import httpx
 import orjson
 
 from storage.sqlite import SQLiteEventStore
+from citysoc.testing import corpora_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _corpora() -> Path | None:
-    for base in (ROOT.parent / "shared" / "corpora", Path("/work/shared/corpora")):
-        if (base / "sigma" / "rules" / "linux").is_dir():
-            return base
-    return None
+    base = corpora_dir()
+    return base if (base / "sigma" / "rules" / "linux").is_dir() else None
 
 
 def _free_port() -> int:

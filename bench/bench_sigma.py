@@ -19,9 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from citysoc.testing import corpora_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPORA = ROOT.parent / "shared" / "corpora"
+CORPORA = corpora_dir()
 EVTX = CORPORA / "evtx"
 SIGMA = CORPORA / "sigma"
 RULE_DIRS = [SIGMA / "rules" / "windows", SIGMA / "rules-emerging-threats", SIGMA / "rules-threat-hunting"]

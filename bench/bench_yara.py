@@ -25,9 +25,9 @@ import time
 import zipfile
 from pathlib import Path
 from typing import Any
+from citysoc.testing import corpora_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-CORPORA = ROOT.parent / "shared" / "corpora"
+CORPORA = corpora_dir()
 MiB = 1024 * 1024
 
 _WORDS = (b"GET POST /api/v1/cameras 200 404 camera nvr rtsp stream district1 thu-duc warehouse ingest "

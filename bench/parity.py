@@ -45,6 +45,7 @@ import yaml
 from collectors.parsers import parse_record
 from core.events import flatten
 from core.protocols import ParseError, RawRecord
+from citysoc.testing import corpora_dir
 
 __all__ = ["STREAMS", "OWNED_STREAMS", "corpus_dir", "stream_inputs", "wanted", "load_exceptions", "measure_stream", "measure",
            "StreamResult", "main"]
@@ -92,11 +93,9 @@ NOW = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 
 def corpus_dir() -> Path | None:
-    """``<repo>/../shared/corpora/ecs-parity`` (CI layout) or ``/work/shared/...``; None when absent."""
-    for base in (ROOT.parent / "shared" / "corpora" / "ecs-parity", Path("/work/shared/corpora/ecs-parity")):
-        if base.is_dir():
-            return base
-    return None
+    """The ecs-parity corpus (``citysoc.testing.corpora_dir``); None when absent."""
+    base = corpora_dir() / "ecs-parity"
+    return base if base.is_dir() else None
 
 
 def wanted(key: str) -> bool:

@@ -125,14 +125,7 @@ class _WorkerAssets:
         from collectors.enrich import AssetIndex
         from storage.assets import SQLiteAssetStore
 
-        assets = []
-        if self.path.exists():
-            store = SQLiteAssetStore(self.path)
-            try:
-                assets = store.list()
-            finally:
-                store.close()
-        self.index = AssetIndex(assets)
+        self.index = load_asset_index(SQLiteAssetStore(self.path)) if self.path.exists() else AssetIndex([])
         self.version = version
 
     def enrich(self, event: Event) -> None:
@@ -190,14 +183,19 @@ def make_enrichers(settings: Settings) -> list[Any]:
     :func:`build_pipeline` the live index instead (:meth:`AssetRuntime.enrich`)."""
     if settings.inventory is None and not (data_dir(settings) / "assets.db").exists():
         return []
+    index = load_asset_index(open_assets(settings))
+    return [index.enrich] if len(index) else []
+
+
+def load_asset_index(store: Any) -> Any:
+    """A :class:`collectors.enrich.AssetIndex` over every asset of ``store``, which is
+    closed after: what a worker rebuilds on an inventory change and ``citysoc ingest`` uses."""
     from collectors.enrich import AssetIndex
 
-    store = open_assets(settings)
     try:
-        index = AssetIndex(store.list())
+        return AssetIndex(store.list())
     finally:
         store.close()
-    return [index.enrich] if len(index) else []
 
 
 def build_pipeline(

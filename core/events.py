@@ -46,6 +46,7 @@ Example::
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -54,6 +55,7 @@ __all__ = [
     "Event",
     "get_field",
     "set_field",
+    "path_parts",
     "has_field",
     "flatten",
     "expand_dots",
@@ -88,10 +90,10 @@ def get_field(event: Mapping[str, Any], path: str, default: Any = None) -> Any:
     if path in event:
         return event[path]
     node: Any = event
-    parts = path.split(".")
+    parts = path_parts(path)
     i = 0
     while i < len(parts):
-        if not isinstance(node, Mapping):
+        if node.__class__ is not dict and not isinstance(node, Mapping):  # the ABC check is slow: plain dicts skip it
             return default
         # Try the longest literal dotted key first, then descend one part.
         found = _MISSING
@@ -114,15 +116,26 @@ def has_field(event: Mapping[str, Any], path: str) -> bool:
 
 def set_field(event: Event, path: str, value: Any) -> None:
     """Set ``path`` to ``value``, creating nested objects as needed."""
-    parts = path.split(".")
+    if "." not in path:
+        event[path] = value
+        return
+    *parents, last = path_parts(path)
     node = event
-    for part in parts[:-1]:
+    for part in parents:
         nxt = node.get(part)
-        if not isinstance(nxt, dict):
+        if nxt.__class__ is not dict and not isinstance(nxt, dict):
             nxt = {}
             node[part] = nxt
         node = nxt
-    node[parts[-1]] = value
+    node[last] = value
+
+
+@functools.lru_cache(maxsize=4096)
+def path_parts(path: str) -> tuple[str, ...]:
+    """A dotted path's parts. Cached because parsers set the same few hundred paths on
+    every event (``split`` was most of :func:`set_field`); bounded, since a path may come
+    from a shipper's key."""
+    return tuple(path.split("."))
 
 
 def flatten(event: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -26,7 +26,7 @@ import logging
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from core.events import Event, drop_encoded, stamp, utc_now_iso
@@ -297,30 +297,27 @@ class Pipeline:
     async def _forward_parsed(self, inflight: asyncio.Queue[tuple[list[_Batch], asyncio.Task[list[ParsedChunk]]]]) -> None:
         while True:
             batches, task = await inflight.get()
-            try:
-                chunks = await task
-                await asyncio.to_thread(self._take_parsed, batches, chunks)
-            except Exception as exc:  # workers died MAX_ATTEMPTS times, or a bug: lose nothing
-                if len(batches) > 1:  # one submission's records must not fail its neighbours': alone again
-                    log.warning("parse failed on %d coalesced batches; parsing each alone", len(batches))
-                    for b in batches:
-                        await self._forward_parsed_alone(b)
-                    continue
-                log.exception("parse stage failed on a batch")
-                self._fail_batch(batches[0], "parse", exc)
-                continue
-            for b in batches:
-                await self._store_q.put(b)
+            await self._take_or_fail(batches, task)
 
-    async def _forward_parsed_alone(self, batch: _Batch) -> None:
+    async def _take_or_fail(self, batches: list[_Batch], task: Awaitable[list[ParsedChunk]]) -> None:
+        """Hand the parsed batches on to the store, or fail them, losing nothing: workers
+        that died MAX_ATTEMPTS times (or a bug) fail the batch with the reason. Coalesced
+        submissions are parsed again one by one first, so one submission's records never
+        fail its neighbours'."""
         try:
-            chunks = await self._parse_remote([batch])
-            await asyncio.to_thread(self._take_parsed, [batch], chunks)
+            chunks = await task
+            await asyncio.to_thread(self._take_parsed, batches, chunks)
         except Exception as exc:
+            if len(batches) > 1:
+                log.warning("parse failed on %d coalesced batches; parsing each alone", len(batches))
+                for b in batches:
+                    await self._take_or_fail([b], self._parse_remote([b]))
+                return
             log.exception("parse stage failed on a batch")
-            self._fail_batch(batch, "parse", exc)
+            self._fail_batch(batches[0], "parse", exc)
             return
-        await self._store_q.put(batch)
+        for b in batches:
+            await self._store_q.put(b)
 
     def _take_parsed(self, batches: list[_Batch], chunks: list[ParsedChunk]) -> None:
         """Back in this process: load each chunk once, enrich, record per-item errors, and

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
+import ipaddress
 import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -199,3 +201,23 @@ def to_int(value: Any) -> int | None:
         return None
     return n if -_INT64 <= n < _INT64 else None
 
+
+def parse_ip(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address object for ``value`` (IPv6 zone ids dropped), ``None`` if it is not one."""
+    if not isinstance(value, str) or not value or not (value[0].isdigit() or ":" in value or value[0] in "abcdefABCDEF"):
+        return None
+    return _address(value)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Cached: a city's devices repeat the same few thousand addresses, and
+    ``ipaddress.ip_address`` was the costliest step of parsing an sshd line. Bounded (LRU),
+    so an attacker spraying addresses costs at most 65,536 entries; address objects are
+    immutable, so sharing them is safe."""
+    if len(value) > 64:  # no address is longer (IPv6 with a zone id included)
+        return None
+    try:
+        return ipaddress.ip_address(value.split("%", 1)[0])
+    except ValueError:
+        return None

@@ -17,13 +17,12 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import hashlib
-import functools
-import ipaddress
 import re
 from typing import Any
 
 from core.events import Event, set_field
 
+from ._common import parse_ip
 from ._syslog import _BSD_TS_RE, _ISO_TS_RE, _PRI_RE, SyslogHeader, _bsd_time, apply_header
 
 __all__ = [
@@ -45,27 +44,6 @@ _BY_NUMBER = {v: k for k, v in IANA.items() if k != "icmpv6"}
 
 _ICMP4_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
 _ICMP6_PAIRS = {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130, 144: 145, 145: 144}
-
-
-def parse_ip(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """An address object for ``value`` (IPv6 zone ids dropped), ``None`` if it is not one."""
-    if not isinstance(value, str) or not value or not (value[0].isdigit() or ":" in value or value[0] in "abcdefABCDEF"):
-        return None
-    return _address(value)
-
-
-@functools.lru_cache(maxsize=65_536)
-def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """Cached: a city's devices repeat the same few thousand addresses, and
-    ``ipaddress.ip_address`` was the costliest step of parsing an sshd line. Bounded (LRU),
-    so an attacker spraying addresses costs at most 65,536 entries; address objects are
-    immutable, so sharing them is safe."""
-    if len(value) > 64:  # no address is longer (IPv6 with a zone id included)
-        return None
-    try:
-        return ipaddress.ip_address(value.split("%", 1)[0])
-    except ValueError:
-        return None
 
 
 def community_id(src: str, dst: str, sport: int | None, dport: int | None, proto: int, seed: int = 0) -> str | None:

@@ -11,7 +11,6 @@ A bad part is tagged (``syslog_invalid_priority``, ``syslog_truncated``,
 from __future__ import annotations
 
 import datetime as _dt
-import ipaddress
 import re
 from collections.abc import Container
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 
 from core.events import Event, set_field
 
-from ._common import add_tag, set_timestamp, to_int
+from ._common import add_tag, parse_ip, set_timestamp, to_int
 
 __all__ = ["SyslogHeader", "split_header", "apply_header", "adopt_bare_tag", "FACILITIES", "SEVERITIES"]
 
@@ -269,13 +268,7 @@ def adopt_bare_tag(hdr: SyslogHeader, known_programs: Container[str]) -> None:
 
 
 def _is_ip(value: str) -> bool:
-    if not (value[:1].isdigit() or ":" in value):
-        return False  # host names are the common case: skip the exception path
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return False
+    return parse_ip(value) is not None  # the cached parse (collectors.parsers._netfields)
 
 
 def apply_header(ev: Event, hdr: SyslogHeader, now: _dt.datetime) -> None:

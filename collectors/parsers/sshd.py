@@ -11,14 +11,13 @@ prefixes are read through.
 from __future__ import annotations
 
 import datetime as _dt
-import ipaddress
 import re
 
 from core.events import Event, set_field
 from core.protocols import RawRecord
 
 from ._app import AppParser
-from ._common import categorize, set_outcome, to_int
+from ._common import categorize, parse_ip, set_outcome, to_int
 from .pam import PARSER as _PAM
 from .pam import rhost_fields
 
@@ -77,11 +76,7 @@ _HOSTNAME_RE = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.?)*$
 
 
 def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+    return parse_ip(value) is not None  # the cached parse (collectors.parsers._netfields)
 
 
 def _source(ev: Event, ip: str | None, port: str | None = None) -> None:

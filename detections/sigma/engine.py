@@ -195,17 +195,10 @@ class SigmaEngine:
         if pre is not None:
             return self.apply(event, pre)
         self.events_seen += 1
-        key = event_route_key(event)
-        idx = self._routes.get(key)
-        if idx is None:
-            idx = self.route_index(key)
-        if not idx.rules:
-            return []
-        view = EventView(event, key)
+        rules, view = self._matching(event)
         out: list[Detection] = []
-        for r in idx.candidates(view):
-            if r.match(view):  # type: ignore[misc]
-                self._emit(r, event, view, out)
+        for r in rules:
+            self._emit(r, event, view, out)
         return out
 
     def match_ids(self, event: Event) -> tuple[str, ...]:
@@ -213,15 +206,21 @@ class SigmaEngine:
         :meth:`process` would emit them: the stateless half of :meth:`process`, run in the
         parse workers (``citysoc.wiring.worker_stage``). Toggles and correlation state are
         applied by :meth:`apply` in the server process, so a toggle needs no message to the
-        workers and correlations count in one place."""
+        workers and correlations count in one place. (A worker's engine has no toggles, so
+        "disabled ones included" holds there; this engine's own routes leave them out.)"""
+        return tuple(r.spec.id for r in self._matching(event)[0])
+
+    def _matching(self, event: Event) -> tuple[list[CompiledRule], EventView | None]:
+        """The enabled base rules ``event`` matches, in rule order, and the view they
+        matched through (None when its route has no rules): what both halves share."""
         key = event_route_key(event)
         idx = self._routes.get(key)
         if idx is None:
             idx = self.route_index(key)
         if not idx.rules:
-            return ()
+            return [], None
         view = EventView(event, key)
-        return tuple(r.spec.id for r in idx.candidates(view) if r.match(view))  # type: ignore[misc]
+        return [r for r in idx.candidates(view) if r.match(view)], view  # type: ignore[misc]
 
     def apply(self, event: Event, rule_ids: Iterable[str]) -> list[Detection]:
         """What :meth:`process` returns for ``event`` when its matches are already known

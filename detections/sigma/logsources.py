@@ -270,24 +270,26 @@ def event_route_key(event: Mapping[str, Any]) -> tuple[Any, ...]:
     """``("win", channel, event_id)`` for Windows events, else ``("ecs", os, categories, module)``."""
     winlog = event.get("winlog")
     # Any Windows event (ETW-derived records have an empty channel) is routed as Windows.
-    if isinstance(winlog, Mapping) and ("channel" in winlog or "event_id" in winlog or "provider_name" in winlog):
+    if winlog is not None and isinstance(winlog, Mapping) and ("channel" in winlog or "event_id" in winlog or "provider_name" in winlog):
         eid = winlog.get("event_id")
         if eid is None:
             eid = (event.get("event") or {}).get("code")
         return ("win", str(winlog.get("channel") or "").lower(), str(eid) if eid is not None else "")
     os_type = None
     host = event.get("host")
-    if isinstance(host, Mapping):
+    if host.__class__ is dict or (host is not None and isinstance(host, Mapping)):
         os_node = host.get("os")
-        if isinstance(os_node, Mapping):
+        if os_node is not None and isinstance(os_node, Mapping):
             os_type = os_node.get("type") or os_node.get("family")
     ev = event.get("event")
     cats: frozenset[str] = frozenset()
-    if isinstance(ev, Mapping):
+    is_map = ev.__class__ is dict or (ev is not None and isinstance(ev, Mapping))  # plain dicts skip the slow ABC check
+    module = None
+    if is_map:
         c = ev.get("category")
         if isinstance(c, str):
-            cats = frozenset({c})
+            cats = frozenset((c,))
         elif isinstance(c, (list, tuple)):
             cats = frozenset(str(x) for x in c)
-    module = ev.get("module") if isinstance(ev, Mapping) else None
+        module = ev.get("module")
     return ("ecs", str(os_type).lower() if os_type else None, cats, module if isinstance(module, str) else None)

@@ -25,7 +25,7 @@ from typing import Any
 
 import ahocorasick
 
-from core.events import parse_timestamp
+from core.events import path_parts, parse_timestamp
 
 from detections.sigma.fields import WINDOWS_EVENT_ALIASES
 
@@ -49,7 +49,7 @@ def _nav(event: Mapping[str, Any], path: str) -> Any:
     if path in event:
         return event[path]
     node: Any = event
-    parts = path.split(".")
+    parts = path_parts(path)
     i = 0
     n = len(parts)
     while i < n:

@@ -26,8 +26,8 @@ import pytest
 from collectors.parsers import parse_record
 from core.events import flatten
 from core.protocols import ParseError, RawRecord
+from citysoc.testing import corpora_dir
 
-ROOT = Path(__file__).resolve().parents[2]
 EXCEPTIONS = json.loads((Path(__file__).parent / "parity" / "appliance_exceptions.json").read_text())
 STREAMS = {"cef.log": "cef", "cisco_asa.log": "cisco_asa", "fortinet_fortigate.log": "fortigate",
            "iptables.log": "netfilter", "panw.panos": "panos", "suricata.eve": "suricata",
@@ -40,10 +40,8 @@ NOW = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 
 def _corpus() -> Path | None:
-    for base in (ROOT.parent / "shared" / "corpora" / "ecs-parity", Path("/work/shared/corpora/ecs-parity")):
-        if base.is_dir():
-            return base
-    return None
+    base = corpora_dir() / "ecs-parity"
+    return base if base.is_dir() else None
 
 
 def _wanted(key: str) -> bool:

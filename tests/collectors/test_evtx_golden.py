@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from collectors.evtx import EvtxError, EvtxReader, channel_dataset, record_to_ecs
+from citysoc.testing import corpora_dir
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpora" / "evtx"
+CORPUS = corpora_dir() / "evtx"
 GOLDEN = Path(__file__).parent / "golden" / "evtx"
 
 CASES = {

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from collectors.network import NetworkDecoder, pcap_events, read_frames
+from citysoc.testing import corpora_dir
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora" / "pcap"
+CORPUS = corpora_dir() / "pcap"
 GOLDEN = Path(__file__).parent / "golden" / "net"
 JNDI_PCAP = CORPUS / "pcap_log4shell_cve2021_44228_jndi_reference_2022-05-11181020.pcap"
 SERIAL_PCAPNG = CORPUS / "pcap_log4shell_cve2021_44228_java_serialized_2022-05-13045800.pcapng"

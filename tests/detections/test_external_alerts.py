@@ -12,16 +12,14 @@ from core.alerts import AlertFilter, AlertRecorder
 from core.protocols import RawRecord
 from detections.external import ExternalAlerts, suricata_level
 from storage.socdb import open_socdb
+from citysoc.testing import corpora_dir
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 
 def _corpus() -> Path | None:
-    for base in (ROOT.parent / "shared" / "corpora" / "ecs-parity", Path("/work/shared/corpora/ecs-parity")):
-        if base.is_dir():
-            return base
-    return None
+    base = corpora_dir() / "ecs-parity"
+    return base if base.is_dir() else None
 
 
 def _eve(sid: int = 2034647, src: str = "203.0.113.9", severity: int = 1, action: str = "allowed") -> bytes:

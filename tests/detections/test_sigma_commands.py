@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from citysoc.commands.detect import detect
 from citysoc.commands.rules import rules
+from citysoc.testing import corpora_dir
 
-CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
+CORPORA = corpora_dir()
 
 RULE = """title: Camera admin login failed
 id: dddddddd-0000-0000-0000-000000000001

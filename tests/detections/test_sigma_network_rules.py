@@ -17,16 +17,16 @@ import pytest
 from collectors.parsers import parse_record
 from core.protocols import RawRecord
 from detections.sigma import SigmaEngine, load_rules
+from citysoc.testing import corpora_dir
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 
 def _shared() -> Path:
-    for base in (ROOT.parent / "shared" / "corpora", Path("/work/shared/corpora")):
-        if (base / "sigma" / "rules" / "network").is_dir() and (base / "ecs-parity").is_dir():
-            return base
-    pytest.skip("shared/corpora (sigma, ecs-parity) not found beside the repo or at /work/shared")
+    base = corpora_dir()
+    if (base / "sigma" / "rules" / "network").is_dir() and (base / "ecs-parity").is_dir():
+        return base
+    pytest.skip(f"{base} (sigma, ecs-parity) not found: set CITYSOC_CORPORA or put shared/corpora beside the repo")
 
 
 @pytest.fixture(scope="module")

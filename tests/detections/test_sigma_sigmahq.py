@@ -16,8 +16,9 @@ import yaml
 
 from collectors.evtx import EvtxReader
 from detections.sigma import SigmaEngine
+from citysoc.testing import corpora_dir
 
-SIGMA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "sigma"
+SIGMA = corpora_dir() / "sigma"
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from detections.yara import CompiledRules, YaraCompileError, YaraScanner, compile_rules, discover_rule_files
+from citysoc.testing import corpora_dir
 
-CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
+CORPORA = corpora_dir()
 SIGBASE = CORPORA / "yara"
 IOT = CORPORA / "yara-iot"
 FIX = Path(__file__).parent / "fixtures_yara"
