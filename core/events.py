@@ -22,8 +22,8 @@ The event path's invariants (what every stage may rely on, and so must not re-de
    read the attribute and parse only for an event that did not come through the edge
    (tests, direct store callers). No consumer keeps its own timestamp cache.
 4. **Batches between stages.** Stages take lists of events; a worker process returns a
-   batch as one orjson document plus the list of epochs, so crossing a process boundary
-   costs one ``loads`` per batch, not a re-parse.
+   batch as each event's JSON text plus the list of epochs, so crossing a process boundary
+   costs one ``loads`` per event, not a re-parse.
 5. **Matched once.** Stateless rule matching (Sigma's base rules) runs where the event is
    parsed, in the worker process; the ids of the rules it matched ride beside the event as
    the attribute ``event.matched`` (:func:`matched_rules`) and the detect stage only

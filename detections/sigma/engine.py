@@ -234,7 +234,9 @@ class SigmaEngine:
             if r is None or rid in dis:
                 continue
             if r.correlations and view is None:
-                view = EventView(event, event_route_key(event))
+                # The route key only picks Windows field aliases for the view: an event
+                # without ``winlog`` cannot route as Windows, so its key is not needed.
+                view = EventView(event, event_route_key(event) if "winlog" in event else None)
             self._emit(r, event, view, out)
         return out
 
