@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from core.events import TimestampError, event_seconds, expand_dots, parse_timestamp
@@ -100,6 +100,38 @@ class BoundedMap(OrderedDict, Generic[K, V]):  # type: ignore[type-arg]
             raise ValueError(f"max_keys must be at least 1, got {max_keys}")
         self.max_keys = max_keys
         self.evicted = 0
+        self.expired = 0
+        """Entries dropped by :meth:`expire_idle` (idle, not pushed out)."""
+        self._newest = float("-inf")
+        self._swept_at = float("-inf")
+
+    def expire_idle(self, now: float, idle_s: float, last: Callable[[V], float]) -> int:
+        """Drop the entries idle for more than ``idle_s`` seconds of event time: ``last``
+        gives an entry's newest event time, measured against the newest ``now`` seen.
+
+        Why: without it state only leaves under pressure, so memory grows with every
+        source ever seen until ``max_keys`` (an hour of a scan's forged sources at city
+        rates) instead of with the sources of the last window. Touch order is event
+        order for events that arrive in time, so the sweep starts at the least recently
+        touched entry and stops at the first live one; it runs at most once per second
+        of event time. Callers pass a multiple of their window, so an entry dropped here
+        could no longer change a result (only an event later than that multiple could
+        have met it)."""
+        if now > self._newest:
+            self._newest = now
+        if self._newest - self._swept_at < 1.0:
+            return 0
+        self._swept_at = self._newest
+        cut = self._newest - idle_s
+        n = 0
+        while self:
+            key = next(iter(self))
+            if last(self[key]) >= cut:
+                break
+            del self[key]
+            n += 1
+        self.expired += n
+        return n
 
     def touch(self, key: K, factory: Any) -> V:
         """The value under ``key`` (created with ``factory()`` if absent), marked as used."""

@@ -47,13 +47,19 @@ def is_failed_login(event: Event) -> bool:
 
 
 class _Key:
-    __slots__ = ("times", "users", "targets", "fired_at")
+    __slots__ = ("times", "users", "targets", "fired_at", "last")
 
     def __init__(self) -> None:
         self.times: deque[float] = deque()
         self.users: dict[str, None] = {}
         self.targets: dict[str, None] = {}
         self.fired_at = float("-inf")
+        self.last = float("-inf")
+        """The newest event time this key saw (what idle expiry reads)."""
+
+
+def _last(st: _Key) -> float:
+    return st.last
 
 
 class BruteForceDetector(NetworkDetector):
@@ -76,6 +82,9 @@ class BruteForceDetector(NetworkDetector):
         self.ports = frozenset(self.settings.ports)
         self.keys: BoundedMap[tuple[Any, ...], _Key] = BoundedMap(self.settings.max_keys)
         self._zones, self._default = self.settings.table()
+        # A key idle for two of the longest windows of any zone can neither fire nor
+        # suppress a firing any more: it goes (BoundedMap.expire_idle).
+        self._idle_s = 2 * max([self._default.window_s, *(t.window_s for t in self._zones.values())])
 
     def state_sizes(self) -> dict[str, int]:
         return {"keys": len(self.keys)}
@@ -110,7 +119,10 @@ class BruteForceDetector(NetworkDetector):
 
     def _count(self, event: Event, key: tuple[Any, ...], threshold: int, th: Any, signal: str) -> list[Detection]:
         now = event_time(event)
+        self.keys.expire_idle(now, self._idle_s, _last)
         st = self.keys.touch(key, _Key)
+        if now > st.last:
+            st.last = now
         times = st.times
         times.append(now)
         horizon = now - th.window_s

@@ -30,12 +30,18 @@ _SAMPLE = 50
 
 
 class _Source:
-    __slots__ = ("probes", "ports_per_host", "fired")
+    __slots__ = ("probes", "ports_per_host", "fired", "last")
 
     def __init__(self) -> None:
         self.probes: OrderedDict[tuple[str, Any], float] = OrderedDict()
         self.ports_per_host: dict[str, int] = {}
         self.fired: dict[tuple[str, str | None], float] = {}
+        self.last = float("-inf")
+        """The newest event time this source was seen at (what idle expiry reads)."""
+
+
+def _last(st: _Source) -> float:
+    return st.last
 
 
 class PortScanDetector(NetworkDetector):
@@ -58,6 +64,9 @@ class PortScanDetector(NetworkDetector):
         self.sources: BoundedMap[str, _Source] = BoundedMap(self.settings.max_keys)
         self._zones, self._default = self.settings.table()
         self._max_probes = self.settings.max_probes_per_source
+        # A source idle for two of the longest windows holds no live probe and no live
+        # suppression any more: it goes (BoundedMap.expire_idle).
+        self._idle_s = 2 * max([self._default.window_s, *(t.window_s for t in self._zones.values())])
 
     def state_sizes(self) -> dict[str, int]:
         return {"sources": len(self.sources)}
@@ -77,7 +86,10 @@ class PortScanDetector(NetworkDetector):
         if port is None:
             port = (event.get("network") or EMPTY).get("transport") or "ip"
         now = event_time(event)
+        self.sources.expire_idle(now, self._idle_s, _last)
         st = self.sources.touch(src, _Source)
+        if now > st.last:
+            st.last = now
         probes, per_host = st.probes, st.ports_per_host
         horizon = now - th.window_s
         if probes and next(iter(probes.values())) < horizon:

@@ -102,6 +102,10 @@ class CorrelationState:
         self.description = description
         self.groups: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self.evicted = 0
+        self.expired = 0
+        """Groups dropped for being idle (:meth:`_expire_idle`), not pushed out."""
+        self._newest = float("-inf")
+        self._swept_at = float("-inf")
         self._overflow_reported_at: float | None = None
         self._evicted_since_report = 0
         self._pending_overflow: Detection | None = None
@@ -167,11 +171,36 @@ class CorrelationState:
         det, self._pending_overflow = self._pending_overflow, None
         return det
 
+    def _expire_idle(self, now: float) -> None:
+        """Drop the groups idle for two timespans of event time (newest event seen).
+
+        Why: a group otherwise leaves only under ``max_groups`` pressure, so every source
+        that failed one login kept its group (and its sample event) until 10,000 others
+        pushed it out: memory grew with all sources ever seen, not with the window's.
+        A group whose newest entry is older than the window holds nothing its next event
+        would keep, so dropping it changes no result; two timespans leave room for events
+        that arrive up to one timespan late. Groups are in touch order (``move_to_end``),
+        so the sweep stops at the first live one; it runs at most once per second."""
+        if now > self._newest:
+            self._newest = now
+        if self._newest - self._swept_at < 1.0:
+            return
+        self._swept_at = self._newest
+        cut = self._newest - 2 * self.spec.timespan
+        groups = self.groups
+        while groups:
+            key = next(iter(groups))
+            if _newest_entry(groups[key]) >= cut:
+                break
+            del groups[key]
+            self.expired += 1
+
     def feed(self, ref: str, event: dict[str, Any], value_of: Callable[[str], Any]) -> Detection | None:
         """One event matched the referenced rule ``ref``; return a detection if it completes."""
         spec = self.spec
         key = self._group_key(ref, value_of)
         now = _ts(event)
+        self._expire_idle(now)
         horizon = now - spec.timespan
         if spec.type == "event_count":
             st: deque[tuple[float, dict[str, Any]]] = self._state(key, deque, now)
@@ -253,3 +282,12 @@ class CorrelationState:
             group_key="|".join(f"{k}={v}" for k, v in group.items()) or None,
             extra={"correlation": self.spec.type, "group": group, **extra},
         )
+
+
+def _newest_entry(st: Any) -> float:
+    """The newest event time a group holds: each state keeps ``(time, event)`` pairs, in a
+    deque (event_count) or as dict values (value_count, temporal, temporal_ordered)."""
+    if not st:
+        return float("-inf")
+    pairs = st if isinstance(st, deque) else st.values()
+    return float(max(t for t, _ in pairs))  # not the last appended: a late event may be older
