@@ -34,9 +34,9 @@ latency is the alert's ``created_at`` (stamped by the alert recorder) minus the 
 the line was sent, p50/p95 over all of them. RSS (serve and its parse workers, from
 ``/proc``) is sampled every second: first and last after a 10 % warm-up, maximum, and the
 least-squares slope in MB per minute (flat: near 0), over the soak after the warm-up and over
-its second half: SQLite's page caches (256 MiB for the writer) and the detectors' bounded
-key maps fill during the first minutes, so the second half says whether anything grows
-without bound. The main process's anonymous memory is reported beside it.
+its second half: SQLite's page caches (256 MiB for the writer) fill during the first
+minutes and detector state holds the sources of its last two windows (each marker line is a
+new source), so the second half says whether anything grows without bound. The main process's anonymous memory is reported beside it.
 
 ``aims`` compares with issue 14's aims and says by how much each is missed.
 """
@@ -508,9 +508,10 @@ def _aims(f: dict) -> dict:
         out["event_to_alert_p95_s"] = {"aim": "< 1", "got": p95, "met": p95 is not None and p95 < 1}
         slope = paced["rss_mb"]["slope_mb_per_min"]
         late = paced["rss_mb"]["slope_last_half_mb_per_min"]
-        # Bounded caches fill first (SQLite's writer page cache is 256 MiB, each reader's 64 MiB,
-        # the network detectors' key maps 100k-200k keys): the aim is judged on the second
-        # half of the soak, and the whole-window slope is reported beside it.
+        # Bounded caches fill first (SQLite's writer page cache is 256 MiB, each reader's 64 MiB;
+        # detector state holds the sources of its last two windows, up to 10 minutes for the
+        # brute-force correlations): the aim is judged on the second half of the soak, and the
+        # whole-window slope is reported beside it.
         out["rss_slope_mb_per_min"] = {"aim": "flat (|slope| < 1 MB/min over the soak's second half)", "got": late,
                                        "whole_soak_after_warmup": slope, "met": abs(late) < 1,
                                        "seconds": paced["seconds"]}
