@@ -269,15 +269,13 @@ class SQLiteEventStore:
             # Through the edge: nested and stamped (core.events invariants 2 and 3), and
             # perhaps already encoded by the worker that parsed it (invariant 6).
             enc = getattr(ev, "encoded", None)
-            if enc is not None and enc[1] is not None:
-                doc_text, (day, values, text) = enc
-                return day, (*values, doc_text), text
-            doc_text, (day, values, text) = encode_row(ev)
-            return day, (*values, doc_text), text
-        if not isinstance(ev, Mapping):
+            if enc is None or enc[1] is None:
+                enc = encode_row(ev)
+        elif isinstance(ev, Mapping):  # a direct caller (tests, imports): nested and stamped here, once
+            enc = encode_row(stamp(expand_dots(ev) if _has_dotted_keys(ev) else ev, now_ms=now_ms))
+        else:
             raise TypeError(f"an event must be a JSON object, not {type(ev).__name__}")
-        # A direct caller (tests, imports): nested and stamped here, once.
-        doc_text, (day, values, text) = encode_row(stamp(expand_dots(ev) if _has_dotted_keys(ev) else ev, now_ms=now_ms))
+        doc_text, (day, values, text) = enc
         return day, (*values, doc_text), text
 
     # -- queries -------------------------------------------------------------------------

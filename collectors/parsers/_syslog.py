@@ -267,9 +267,6 @@ def adopt_bare_tag(hdr: SyslogHeader, known_programs: Container[str]) -> None:
         hdr.message = hdr.message[m.end():]
 
 
-def _is_ip(value: str) -> bool:
-    return parse_ip(value) is not None  # the cached parse (collectors.parsers._netfields)
-
 
 def apply_header(ev: Event, hdr: SyslogHeader, now: _dt.datetime) -> None:
     """Copy the envelope into ECS ``log.syslog.*``, ``host.*``, ``process.*``, ``message``."""
@@ -285,7 +282,7 @@ def apply_header(ev: Event, hdr: SyslogHeader, now: _dt.datetime) -> None:
     if hdr.hostname:
         sl["hostname"] = hdr.hostname
         set_field(ev, "host.name", hdr.hostname)
-        if _is_ip(hdr.hostname):
+        if parse_ip(hdr.hostname) is not None:
             set_field(ev, "host.ip", [hdr.hostname])
     if hdr.appname:
         sl["appname"] = hdr.appname

@@ -75,9 +75,6 @@ _LEVEL_PREFIXES = ("error: ", "fatal: ")
 _HOSTNAME_RE = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.?)*$")
 
 
-def _is_ip(value: str) -> bool:
-    return parse_ip(value) is not None  # the cached parse (collectors.parsers._netfields)
-
 
 def _source(ev: Event, ip: str | None, port: str | None = None) -> None:
     """``source.address`` always; ``source.ip`` (and ``source.port``) when it is a real address, else
@@ -85,7 +82,7 @@ def _source(ev: Event, ip: str | None, port: str | None = None) -> None:
     if not ip:
         return
     set_field(ev, "source.address", ip)
-    if not _is_ip(ip):
+    if parse_ip(ip) is None:
         if _HOSTNAME_RE.match(ip):
             set_field(ev, "source.domain", ip)
         return
@@ -268,7 +265,7 @@ class SshdParser(AppParser):
             return False
         for regex in (_ANY_ADDR_RE, _ANY_PORT_RE):
             for m in regex.finditer(msg):
-                if _is_ip(m.group("ip")):
+                if parse_ip(m.group("ip")) is not None:
                     _src(ev, m)
                     return True
         return False

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+from core.detectors import IdleSweep
 from core.events import TimestampError, event_seconds, expand_dots, parse_timestamp
 
 __all__ = ["field", "nested", "EMPTY", "event_time", "categories", "BoundedMap"]
@@ -100,38 +101,18 @@ class BoundedMap(OrderedDict, Generic[K, V]):  # type: ignore[type-arg]
             raise ValueError(f"max_keys must be at least 1, got {max_keys}")
         self.max_keys = max_keys
         self.evicted = 0
-        self.expired = 0
+        self._sweep = IdleSweep()
+
+    @property
+    def expired(self) -> int:
         """Entries dropped by :meth:`expire_idle` (idle, not pushed out)."""
-        self._newest = float("-inf")
-        self._swept_at = float("-inf")
+        return self._sweep.expired
 
     def expire_idle(self, now: float, idle_s: float, last: Callable[[V], float]) -> int:
-        """Drop the entries idle for more than ``idle_s`` seconds of event time: ``last``
-        gives an entry's newest event time, measured against the newest ``now`` seen.
+        """Drop the entries idle for more than ``idle_s`` seconds of event time (``last``:
+        an entry's newest event time): :class:`core.detectors.IdleSweep`."""
+        return self._sweep(self, now, idle_s, last)
 
-        Why: without it state only leaves under pressure, so memory grows with every
-        source ever seen until ``max_keys`` (an hour of a scan's forged sources at city
-        rates) instead of with the sources of the last window. Touch order is event
-        order for events that arrive in time, so the sweep starts at the least recently
-        touched entry and stops at the first live one; it runs at most once per second
-        of event time. Callers pass a multiple of their window, so an entry dropped here
-        could no longer change a result (only an event later than that multiple could
-        have met it)."""
-        if now > self._newest:
-            self._newest = now
-        if self._newest - self._swept_at < 1.0:
-            return 0
-        self._swept_at = self._newest
-        cut = self._newest - idle_s
-        n = 0
-        while self:
-            key = next(iter(self))
-            if last(self[key]) >= cut:
-                break
-            del self[key]
-            n += 1
-        self.expired += n
-        return n
 
     def touch(self, key: K, factory: Any) -> V:
         """The value under ``key`` (created with ``factory()`` if absent), marked as used."""
@@ -153,3 +134,9 @@ class BoundedMap(OrderedDict, Generic[K, V]):  # type: ignore[type-arg]
         if len(self) > self.max_keys:
             self.popitem(last=False)
             self.evicted += 1
+
+
+def idle_after(default: Any, zones: Mapping[str, Any]) -> float:
+    """Two of the longest ``window_s`` of any zone: a key idle that long can neither fire
+    nor suppress a firing any more (what the brute-force and port-scan detectors expire)."""
+    return 2 * max([default.window_s, *(t.window_s for t in zones.values())])

@@ -18,13 +18,14 @@ window. Rule id ``net:brute_force``; ATT&CK T1110.
 """
 from __future__ import annotations
 
+import operator
 from collections import deque
 from typing import Any
 
 from core.detectors import FAILED_LOGINS, DetectorSpec
 from core.events import Event
 from core.protocols import Detection
-from detections.network._common import EMPTY, BoundedMap, categories, event_time, field
+from detections.network._common import EMPTY, BoundedMap, categories, event_time, field, idle_after
 from detections.network.base import NetworkDetector
 from detections.network.settings import BruteForceSettings
 from detections.network.zones import ZoneMap
@@ -46,6 +47,8 @@ def is_failed_login(event: Event) -> bool:
     return status == 401 or status == "401"
 
 
+_LAST = operator.attrgetter("last")  # an entry's newest event time, what idle expiry reads
+
 class _Key:
     __slots__ = ("times", "users", "targets", "fired_at", "last")
 
@@ -56,10 +59,6 @@ class _Key:
         self.fired_at = float("-inf")
         self.last = float("-inf")
         """The newest event time this key saw (what idle expiry reads)."""
-
-
-def _last(st: _Key) -> float:
-    return st.last
 
 
 class BruteForceDetector(NetworkDetector):
@@ -82,9 +81,7 @@ class BruteForceDetector(NetworkDetector):
         self.ports = frozenset(self.settings.ports)
         self.keys: BoundedMap[tuple[Any, ...], _Key] = BoundedMap(self.settings.max_keys)
         self._zones, self._default = self.settings.table()
-        # A key idle for two of the longest windows of any zone can neither fire nor
-        # suppress a firing any more: it goes (BoundedMap.expire_idle).
-        self._idle_s = 2 * max([self._default.window_s, *(t.window_s for t in self._zones.values())])
+        self._idle_s = idle_after(self._default, self._zones)
 
     def state_sizes(self) -> dict[str, int]:
         return {"keys": len(self.keys)}
@@ -119,7 +116,7 @@ class BruteForceDetector(NetworkDetector):
 
     def _count(self, event: Event, key: tuple[Any, ...], threshold: int, th: Any, signal: str) -> list[Detection]:
         now = event_time(event)
-        self.keys.expire_idle(now, self._idle_s, _last)
+        self.keys.expire_idle(now, self._idle_s, _LAST)
         st = self.keys.touch(key, _Key)
         if now > st.last:
             st.last = now

@@ -12,13 +12,14 @@ Rule id ``net:port_scan``; ATT&CK T1046 (Network Service Discovery).
 """
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from typing import Any
 
 from core.detectors import DetectorSpec
 from core.events import Event
 from core.protocols import Detection
-from detections.network._common import EMPTY, BoundedMap, event_time
+from detections.network._common import EMPTY, BoundedMap, event_time, idle_after
 from detections.network.base import NetworkDetector
 from detections.network.settings import PortScanSettings
 from detections.network.zones import ZoneMap
@@ -29,6 +30,8 @@ _ACTIONS = frozenset({"network_flow", "connection_attempt"})
 _SAMPLE = 50
 
 
+_LAST = operator.attrgetter("last")  # an entry's newest event time, what idle expiry reads
+
 class _Source:
     __slots__ = ("probes", "ports_per_host", "fired", "last")
 
@@ -38,10 +41,6 @@ class _Source:
         self.fired: dict[tuple[str, str | None], float] = {}
         self.last = float("-inf")
         """The newest event time this source was seen at (what idle expiry reads)."""
-
-
-def _last(st: _Source) -> float:
-    return st.last
 
 
 class PortScanDetector(NetworkDetector):
@@ -64,9 +63,7 @@ class PortScanDetector(NetworkDetector):
         self.sources: BoundedMap[str, _Source] = BoundedMap(self.settings.max_keys)
         self._zones, self._default = self.settings.table()
         self._max_probes = self.settings.max_probes_per_source
-        # A source idle for two of the longest windows holds no live probe and no live
-        # suppression any more: it goes (BoundedMap.expire_idle).
-        self._idle_s = 2 * max([self._default.window_s, *(t.window_s for t in self._zones.values())])
+        self._idle_s = idle_after(self._default, self._zones)
 
     def state_sizes(self) -> dict[str, int]:
         return {"sources": len(self.sources)}
@@ -86,7 +83,7 @@ class PortScanDetector(NetworkDetector):
         if port is None:
             port = (event.get("network") or EMPTY).get("transport") or "ip"
         now = event_time(event)
-        self.sources.expire_idle(now, self._idle_s, _last)
+        self.sources.expire_idle(now, self._idle_s, _LAST)
         st = self.sources.touch(src, _Source)
         if now > st.last:
             st.last = now

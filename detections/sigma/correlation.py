@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.detectors import IdleSweep
 from core.events import event_seconds
 from core.protocols import Detection
 
@@ -102,10 +103,7 @@ class CorrelationState:
         self.description = description
         self.groups: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self.evicted = 0
-        self.expired = 0
-        """Groups dropped for being idle (:meth:`_expire_idle`), not pushed out."""
-        self._newest = float("-inf")
-        self._swept_at = float("-inf")
+        self._sweep = IdleSweep()
         self._overflow_reported_at: float | None = None
         self._evicted_since_report = 0
         self._pending_overflow: Detection | None = None
@@ -171,29 +169,19 @@ class CorrelationState:
         det, self._pending_overflow = self._pending_overflow, None
         return det
 
-    def _expire_idle(self, now: float) -> None:
-        """Drop the groups idle for two timespans of event time (newest event seen).
+    @property
+    def expired(self) -> int:
+        """Groups dropped for being idle (:meth:`_expire_idle`), not pushed out."""
+        return self._sweep.expired
 
-        Why: a group otherwise leaves only under ``max_groups`` pressure, so every source
-        that failed one login kept its group (and its sample event) until 10,000 others
-        pushed it out: memory grew with all sources ever seen, not with the window's.
+    def _expire_idle(self, now: float) -> None:
+        """Drop the groups idle for two timespans of event time (:class:`core.detectors.IdleSweep`).
+
         A group whose newest entry is older than the window holds nothing its next event
         would keep, so dropping it changes no result; two timespans leave room for events
-        that arrive up to one timespan late. Groups are in touch order (``move_to_end``),
-        so the sweep stops at the first live one; it runs at most once per second."""
-        if now > self._newest:
-            self._newest = now
-        if self._newest - self._swept_at < 1.0:
-            return
-        self._swept_at = self._newest
-        cut = self._newest - 2 * self.spec.timespan
-        groups = self.groups
-        while groups:
-            key = next(iter(groups))
-            if _newest_entry(groups[key]) >= cut:
-                break
-            del groups[key]
-            self.expired += 1
+        that arrive up to one timespan late. Without it every source that failed one
+        login kept its group (and its sample event) until 10,000 others pushed it out."""
+        self._sweep(self.groups, now, 2 * self.spec.timespan, _newest_entry)
 
     def feed(self, ref: str, event: dict[str, Any], value_of: Callable[[str], Any]) -> Detection | None:
         """One event matched the referenced rule ``ref``; return a detection if it completes."""
