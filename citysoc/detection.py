@@ -22,7 +22,8 @@ from core.events import Event
 from core.protocols import Detection, Detector, RuleInfo
 from core.settings import Settings
 
-__all__ = ["DetectionRuntime", "build_detection", "sigma_folders", "sigma_cache", "SIGMA_PACK", "DetectionConfigError"]
+__all__ = ["DetectionRuntime", "build_detection", "sigma_folders", "sigma_cache", "SIGMA_PACK", "DetectionConfigError",
+           "partition_stage"]
 
 log = logging.getLogger("citysoc.detection")
 
@@ -66,6 +67,10 @@ class DetectionRuntime:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     extra_rules: list[RuleInfo] = field(default_factory=list)
     """Rules listed but not toggled here: our YARA pack's (YARA runs only over watched folders)."""
+    partitions: Any = None
+    """The detector processes (``core.detector_processes.DetectorPartitions``) when
+    ``pipeline.detector_processes`` > 0: they run the correlations and the network
+    detectors keyed by source; ``sigma`` and ``network`` here emit the rest."""
 
     # -- RuleCatalog ------------------------------------------------------------------
     def list_rules(self) -> list[RuleInfo]:
@@ -212,6 +217,11 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
     data = Path(settings.data)
     cache = data / "cache"
     rt.state_path = data / "rules-state.json"
+    partitioned = 0 if catalog_only else settings.pipeline.detector_processes
+    if partitioned and settings.bus.backend != "embedded":
+        raise DetectionConfigError(
+            "pipeline.detector_processes is for one machine; with bus.backend: nats the detector nodes "
+            "are the partitions: set it to 0")
 
     # Sigma: our pack + configured folders, compiled plans cached by file hash.
     from detections.sigma import SigmaEngine, load_rules
@@ -230,7 +240,7 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
             ruleset = load_rules(folders, cache_dir=sigma_cache(settings))
         except Exception as exc:  # a missing folder: say which, do not start half-blind
             raise DetectionConfigError(f"rules: {exc}") from exc
-        rt.sigma = SigmaEngine(ruleset.rules, disabled=disabled)
+        rt.sigma = SigmaEngine(ruleset.rules, disabled=disabled, correlate=partitioned == 0)
         for f in [*ruleset.failures, *rt.sigma.failures]:
             msg = f"{f.path}: {f.reason}"
             rt.failures.append(msg)
@@ -243,10 +253,14 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
     from detections.network import NetworkDetectors
 
     try:
-        rt.network = NetworkDetectors.from_settings(d.network, disabled=disabled)
+        rt.network = NetworkDetectors.from_settings(d.network, disabled=disabled,
+                                                    scope="server" if partitioned else "all")
     except Exception as exc:
         raise DetectionConfigError(f"detection.network: {exc}") from exc
     rt.detectors.append(_Guarded(rt.network, rt._lock))
+    if partitioned:
+        rt.partitions = _partitions(settings, rt, folders, partitioned)
+        rt.detectors.append(rt.partitions)
     rt.extra_rules = _yara_pack_rules()
 
     # Sensor alerts (Suricata, Zeek notices, FortiGate IPS, PAN-OS threats) as citysoc alerts.
@@ -289,3 +303,79 @@ def build_detection(settings: Settings, *, start_feeds: bool = True, catalog_onl
             rt.intel_manager.start(ins.check_every_s)
         rt.detectors.append(build_matcher(ins, rt.intel_manager))
     return rt
+
+
+def _partitions(settings: Settings, rt: DetectionRuntime, folders: Sequence[Path], n: int) -> Any:
+    """The detector processes over ``rt``'s engines: the server routes each event by the
+    state keys it feeds (its matched rules' correlation groups, its source for the network
+    detectors keyed by source), counts their detections' hits and sends its toggles."""
+    import functools
+
+    from core.detector_processes import DetectorPartitions
+    from core.events import matched_rules
+    from detections.network import NetworkDetectors
+
+    sigma = rt.sigma if rt.sigma is not None and rt.sigma.correlations else None
+    network_key = NetworkDetectors.partition_key
+
+    def keys(event: Event) -> list[tuple[Any, ...]]:
+        out = []
+        if sigma is not None:
+            ids = matched_rules(event)
+            if ids:
+                out = sigma.correlation_keys(event, ids)
+        k = network_key(event)
+        if k is not None:
+            out.append(k)
+        return out
+
+    def disabled() -> frozenset[str]:
+        return frozenset(rt.network.disabled | (rt.sigma.disabled if rt.sigma is not None else set()))
+
+    def count(found: list[Detection]) -> None:
+        for det in found:
+            engine = rt.network if det.engine == "network" or rt.sigma is None else rt.sigma
+            engine.hits[det.rule_id] += 1
+
+    p = settings.pipeline
+    factory = functools.partial(partition_stage, [str(f) for f in folders] if sigma is not None else [],
+                                str(sigma_cache(settings)), dict(settings.detection.network))
+    return DetectorPartitions(factory, n, keys=keys, disabled=disabled, lock=rt._lock, on_detections=count,
+                              replay_events=p.detector_replay_events, replay_window_s=p.detector_replay_window_s)
+
+
+def partition_stage(rule_folders: list[str], cache_dir: str, network: dict[str, Any]) -> Any:
+    """What a detector process runs (built inside it; a ``functools.partial`` of this
+    function is the factory): the Sigma correlations of the server's rule folders, loaded
+    from the same plan cache, fed the matches the server routed here
+    (``SigmaEngine.apply`` with ``base=False``: the server emitted the base rules), and
+    the network detectors keyed by source (``scope="partition"``). Toggles arrive with the
+    batches (``set_disabled``)."""
+    from core.detector_processes import PartitionStage
+    from core.events import matched_rules
+    from detections.network import NetworkDetectors
+
+    sigma = None
+    if rule_folders:
+        from detections.sigma import SigmaEngine, load_rules
+
+        # workers=1: a daemon process may not start processes; the server filled the cache.
+        ruleset = load_rules([Path(f) for f in rule_folders], cache_dir=Path(cache_dir), workers=1)
+        sigma = SigmaEngine(ruleset.rules)
+    net = NetworkDetectors.from_settings(network, scope="partition")
+
+    def process(event: Any, owns: Any) -> list[Detection]:
+        out: list[Detection] = []
+        if sigma is not None:
+            ids = matched_rules(event)
+            if ids:
+                out = sigma.apply(event, ids, base=False, owns=owns)
+        out.extend(net.process(event, owns))
+        return out
+
+    def set_disabled(ids: frozenset[str]) -> None:
+        if sigma is not None:
+            sigma.set_disabled(ids)
+        net.set_disabled(ids)
+
+    return PartitionStage(process=process, set_disabled=set_disabled)

@@ -354,6 +354,8 @@ async def build_server(settings: Settings) -> ServerParts:
                               detectors=[*(detection.detectors if cluster is None else []), *assets.detectors],
                               alert_sink=alert_sink, enrichers=[assets.enrich],
                               worker_context=assets.inventory_version)
+    if detection.partitions is not None:  # started and stopped with the pipeline
+        pipeline.sources["detector-processes"] = detection.partitions.counters
     if cluster is None:
         detection.start_background(alert_sink.emit)  # watched-folder YARA scans on their own worker
         if detection.yara_files is not None:

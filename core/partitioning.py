@@ -30,7 +30,7 @@ from typing import Any
 
 from core.events import get_field
 
-__all__ = ["RoutingKey", "key_values", "partition_of", "route", "home_partition"]
+__all__ = ["RoutingKey", "key_values", "partition_of", "partition_of_key", "route", "home_partition"]
 
 _SEP = b"\x1f"  # unit separator: cannot appear in the text form of a field value by accident of joining
 
@@ -68,6 +68,14 @@ def partition_of(values: Sequence[str], partitions: int) -> int:
         return 0
     data = _SEP.join(v.encode("utf-8", "surrogatepass") for v in values)
     return zlib.crc32(data) % partitions
+
+
+def partition_of_key(key: Sequence[Any], partitions: int) -> int:
+    """The partition of a detector's own state key (a tuple of field values, ``None`` for a
+    missing one, as Sigma correlations group): the same hash over each value's text, so a
+    key maps to one partition in every process. Used by the embedded detector processes
+    (``core.detector_processes``), where each stateful detector hashes the key it keeps."""
+    return partition_of([_text(v) for v in key], partitions)
 
 
 def route(event: Mapping[str, Any], keys: Sequence[RoutingKey], partitions: int) -> dict[str, int]:

@@ -34,6 +34,7 @@ from core.metrics import StageCounters
 from core.workers import ParseWorkers, ParsedChunk
 from core.protocols import (
     AlertSink,
+    BatchDetector,
     DeadLetter,
     DeadLetterStore,
     Detection,
@@ -158,7 +159,7 @@ class Pipeline:
         deadletters: DeadLetterStore,
         parse: ParseFn,
         enrichers: Sequence[Enricher] = (),
-        detectors: Sequence[Detector] = (),
+        detectors: Sequence[Detector | BatchDetector] = (),
         alert_sink: AlertSink | None = None,
         queue_size: int = 10_000,
         batch_size: int = 1_000,
@@ -169,7 +170,10 @@ class Pipeline:
         self.deadletters = deadletters
         self._parse = parse
         self.enrichers = list(enrichers)
-        self.detectors = list(detectors)
+        self.detectors = [d for d in detectors if not isinstance(d, BatchDetector)]
+        self._batch_detectors = [d for d in detectors if isinstance(d, BatchDetector)]
+        """Detectors that take a stage's whole batch (``process_batch``) and have processes
+        to start and stop: the detector processes (``core.detector_processes``)."""
         self.alert_sink = alert_sink
         self.batch_size = batch_size
         self.workers = workers
@@ -200,6 +204,8 @@ class Pipeline:
         self._idle.set()
         if self.workers is not None:
             await asyncio.to_thread(self.workers.start)
+        for det in self._batch_detectors:
+            await asyncio.to_thread(det.start)
         self._tasks = [
             asyncio.create_task(self._run_parse() if self.workers is None else self._run_parse_workers(),
                                 name="citysoc-parse"),
@@ -223,6 +229,8 @@ class Pipeline:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.workers is not None:
             await asyncio.to_thread(self.workers.stop)
+        for det in self._batch_detectors:
+            await asyncio.to_thread(det.stop)
         self._started = False
 
     # -- entry point -----------------------------------------------------------------
@@ -468,6 +476,14 @@ class Pipeline:
                     except Exception:
                         errors += 1
                         log.warning("detector %s failed: %s", det.name, traceback.format_exc(limit=3))
+        if self._batch_detectors:
+            flat = [ev for b in batches for ev in b.events]
+            for bd in self._batch_detectors:
+                try:
+                    found.extend(bd.process_batch(flat))
+                except Exception:
+                    errors += 1
+                    log.warning("detector %s failed: %s", bd.name, traceback.format_exc(limit=3))
         self.detections_total += len(found)
         if found and self.alert_sink is not None:
             self.alert_sink.emit(found)

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from core.events import Event
 
 __all__ = [
+    "BatchDetector",
     "RawRecord",
     "Parser",
     "ParseError",
@@ -225,6 +226,21 @@ class Detector(Protocol):
     name: str
 
     def process(self, event: Event) -> list[Detection]: ...
+
+
+@runtime_checkable
+class BatchDetector(Protocol):
+    """A detector fed a stage's whole batch at once, with processes of its own that the
+    pipeline starts and stops (``core.detector_processes``: the stateful detectors
+    partitioned over N processes, which must see a batch together to work in parallel)."""
+
+    name: str
+
+    def process_batch(self, events: Sequence[Event]) -> list[Detection]: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @runtime_checkable

@@ -144,6 +144,20 @@ class PipelineSettings(_Strict):
     (``core.workers``, ``citysoc.wiring.worker_stage``). None (the default): one per core
     this process may use; N: N processes; 0: all of it in a thread of the server process
     (one core, no extra processes, e.g. for a tiny site or a debugger)."""
+    detector_processes: int = Field(0, ge=0, le=64)
+    """Processes that run the stateful detectors (Sigma correlations, the network detectors
+    keyed by source), each owning the state keys that hash to it
+    (``core.detector_processes``). 0 (the default): they run in the server's detect
+    thread. The default stays 0 because on a 2-core machine the parse workers already use
+    the second core and the extra processes only add a pipe round trip per batch
+    (``bench/bench_detector_processes.py`` measures both); give N on a machine with cores to
+    spare. Exactly the detections of 0 (tests/core/test_detector_processes.py)."""
+    detector_replay_events: int = Field(50_000, ge=0)
+    """Events kept per detector process to rebuild its state if it dies (see
+    ``core.detector_processes``): memory is about 1 KB each."""
+    detector_replay_window_s: float = Field(3600.0, ge=0)
+    """How far back in event time that log reaches (past the longest correlation or
+    network window, so a window spanning a crash still completes)."""
 
 
 class DeadLetterSettings(_Strict):

@@ -52,7 +52,8 @@ import orjson
 from core.events import Event, StampedEvent, stamp
 from core.protocols import RawRecord
 
-__all__ = ["ParseWorkers", "ParsedChunk", "WorkerStage", "parse_chunk", "MAX_ATTEMPTS", "default_workers"]
+__all__ = ["ParseWorkers", "ParsedChunk", "WorkerStage", "parse_chunk", "MAX_ATTEMPTS", "default_workers",
+           "watch_server"]
 
 log = logging.getLogger("citysoc.workers")
 
@@ -133,12 +134,12 @@ class ParsedChunk:
 
 def _init(factory: ParseFactory, server_pid: int) -> None:
     global _stage
-    _watch_server(server_pid)
+    watch_server(server_pid)
     made = factory()
     _stage = made if isinstance(made, WorkerStage) else WorkerStage(made)
 
 
-def _watch_server(server_pid: int) -> None:
+def watch_server(server_pid: int) -> None:
     """Exit this worker as soon as the server process ends (see the module docs).
 
     A pidfd becomes readable when the process exits, also while it is a zombie nobody has

@@ -30,6 +30,11 @@ class NetworkDetector:
     """
 
     spec: ClassVar[DetectorSpec]
+    partitioned: ClassVar[bool] = True
+    """Its state is keyed by ``source.ip`` and it skips events without one, so it may run
+    in the detector process that source hashes to (``core.detector_processes``) and N
+    processes give the detections of one. False for a detector with state over every
+    source (first-seen domains' learning period): it stays in the server process."""
     name: ClassVar[str]
     rule_id: ClassVar[str]
     settings: Any

@@ -47,6 +47,8 @@ def registered_domain(name: str) -> str:
 class FirstSeenDomainDetector(NetworkDetector):
     """``core.protocols.Detector`` for DNS names queried for the first time after learning."""
 
+    partitioned = False  # one learning period and baseline over every source: the server keeps it
+
     spec = DetectorSpec(
         rule_id="net:first_seen_domain",
         title="First-seen domain after the learning period",

@@ -18,8 +18,8 @@ Example::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
 
 from core.detectors import FAILED_LOGINS
 from core.events import Event
@@ -39,19 +39,33 @@ __all__ = ["NetworkDetectors", "RULES"]
 RULES: dict[str, str] = {rid: spec.title for rid, spec in SPECS.items()}
 """Rule id -> title of every network detector, for rule listings."""
 
+Scope = Literal["all", "server", "partition"]
+"""Which detectors a suite runs: every one (one process), those that stay in the server
+(``partitioned = False``), or those a detector process runs for its sources."""
+
+_PARTITION_ACTIONS: frozenset[str] = frozenset(
+    what for cls in DETECTORS if cls.partitioned for what in cls.spec.consumes if what != FAILED_LOGINS)
+_PARTITION_FAILURES = any(FAILED_LOGINS in cls.spec.consumes for cls in DETECTORS if cls.partitioned)
+
 
 class NetworkDetectors:
     """``core.protocols.Detector`` running every enabled network detector."""
 
     name = "network"
 
-    def __init__(self, settings: NetworkSettingsBase | None = None, *, disabled: Iterable[str] = ()) -> None:
+    def __init__(self, settings: NetworkSettingsBase | None = None, *, disabled: Iterable[str] = (),
+                 scope: Scope = "all") -> None:
         s = self.settings = settings or NetworkDetectorSettings()
         zones = ZoneMap(s.zones)
         self.detectors: tuple[NetworkDetector, ...] = tuple(
             cls(s.section(cls.spec.settings_key), zones) for cls in DETECTORS)  # type: ignore[call-arg]
         self.by_rule: dict[str, NetworkDetector] = {d.rule_id: d for d in self.detectors}
         self.disabled: set[str] = {r for r in disabled if r in self.by_rule}
+        self.scope = scope
+        """``server``/``partition`` when the detectors keyed by source run in detector
+        processes (``core.detector_processes``): see :data:`Scope`. Every detector is
+        built whatever the scope (the catalog lists and toggles them all); the scope only
+        decides which are offered events here."""
         self._by_action: dict[str, tuple[NetworkDetector, ...]] = {}
         self._failure: tuple[NetworkDetector, ...] = ()
         self._route()
@@ -59,15 +73,31 @@ class NetworkDetectors:
         self.events_seen = 0
 
     @classmethod
-    def from_settings(cls, data: Mapping[str, Any] | None, *, disabled: Iterable[str] = ()) -> NetworkDetectors:
+    def from_settings(cls, data: Mapping[str, Any] | None, *, disabled: Iterable[str] = (),
+                      scope: Scope = "all") -> NetworkDetectors:
         """Build from a plain mapping (the ``detection.network`` section of a config file)."""
-        return cls(NetworkDetectorSettings.model_validate(dict(data or {})), disabled=disabled)
+        return cls(NetworkDetectorSettings.model_validate(dict(data or {})), disabled=disabled, scope=scope)
+
+    @staticmethod
+    def partition_key(event: Event) -> tuple[Any] | None:
+        """``(source.ip,)`` when a detector keyed by source (``partitioned``) would be
+        offered ``event``, else None: what the server routes an event to the detector
+        process of its source by. Toggles are not consulted (a disabled detector in the
+        process simply does not take it), so a toggle needs no new routing here."""
+        ev = nested(event)
+        e = ev.get("event") or EMPTY
+        action = e.get("action")
+        if action not in _PARTITION_ACTIONS and not (_PARTITION_FAILURES and e.get("outcome") == "failure"):
+            return None
+        src = (ev.get("source") or EMPTY).get("ip")
+        return None if src is None else (src,)
 
     def _route(self) -> None:
         by_action: dict[str, list[NetworkDetector]] = {}
         failure: list[NetworkDetector] = []
+        scope = self.scope
         for det in self.detectors:
-            if det.rule_id in self.disabled:
+            if det.rule_id in self.disabled or (scope != "all" and det.partitioned != (scope == "partition")):
                 continue
             for what in det.spec.consumes:
                 (failure if what == FAILED_LOGINS else by_action.setdefault(what, [])).append(det)
@@ -86,6 +116,12 @@ class NetworkDetectors:
         (self.disabled.discard if enabled else self.disabled.add)(rule_id)
         self._route()
 
+    def set_disabled(self, rule_ids: Iterable[str]) -> None:
+        """Make exactly ``rule_ids`` (the network ones among them) the disabled set: how a
+        detector process takes the server's toggles (``core.detector_processes``)."""
+        self.disabled = {r for r in rule_ids if r in self.by_rule}
+        self._route()
+
     def rules(self) -> list[RuleInfo]:
         """Every network rule as the catalog lists it: the level configured at this site."""
         return [RuleInfo(id=d.rule_id, title=d.spec.title, title_vi=d.spec.title_vi, level=d.level,
@@ -93,9 +129,16 @@ class NetworkDetectors:
                          description=d.spec.description, source=f"detections/network ({type(d).__name__})")
                 for d in self.detectors]
 
-    def process(self, event: Event) -> list[Detection]:
+    def process(self, event: Event, owns: Callable[[tuple[Any, ...]], bool] | None = None) -> list[Detection]:
+        """The detections ``event`` completes. ``owns`` (in a detector process): whether
+        this process keeps the state of a source, ``owns((source.ip,))``; an event of a
+        source it does not own was sent here for another detector and is skipped."""
         self.events_seen += 1
         event = nested(event)  # type: ignore[assignment]
+        if owns is not None:
+            src = (event.get("source") or EMPTY).get("ip")
+            if src is None or not owns((src,)):
+                return []
         e = event.get("event") or EMPTY
         action = e.get("action")
         targets = self._by_action.get(action) if action is not None else None

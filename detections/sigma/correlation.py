@@ -110,7 +110,9 @@ class CorrelationState:
         self._op = _OPS[spec.op]
         self.order = {ref: i for i, ref in enumerate(spec.rules)}
 
-    def _group_key(self, ref: str, value_of: Callable[[str], Any]) -> tuple[Any, ...]:
+    def group_key(self, ref: str, value_of: Callable[[str], Any]) -> tuple[Any, ...]:
+        """The group a match of ``ref`` feeds: its ``group-by`` values (aliases resolved per
+        rule). Also what the server routes by when correlations run in detector processes."""
         out = []
         for name in self.spec.group_by:
             alias = self.spec.aliases.get(name)
@@ -183,10 +185,16 @@ class CorrelationState:
         login kept its group (and its sample event) until 10,000 others pushed it out."""
         self._sweep(self.groups, now, 2 * self.spec.timespan, _newest_entry)
 
-    def feed(self, ref: str, event: dict[str, Any], value_of: Callable[[str], Any]) -> Detection | None:
-        """One event matched the referenced rule ``ref``; return a detection if it completes."""
+    def feed(self, ref: str, event: dict[str, Any], value_of: Callable[[str], Any],
+             owns: Callable[[tuple[Any, ...]], bool] | None = None) -> Detection | None:
+        """One event matched the referenced rule ``ref``; return a detection if it completes.
+
+        ``owns``: in a detector process (``core.detector_processes``), whether this process
+        keeps the group's state; a group it does not own is another process's business."""
         spec = self.spec
-        key = self._group_key(ref, value_of)
+        key = self.group_key(ref, value_of)
+        if owns is not None and not owns(key):
+            return None
         now = _ts(event)
         self._expire_idle(now)
         horizon = now - spec.timespan

@@ -22,11 +22,11 @@ import contextlib
 import gc
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.events import Event, matched_rules
+from core.events import Event, StampedEvent, matched_rules
 from core.protocols import Detection
 
 from detections.sigma.correlation import CorrelationState
@@ -69,7 +69,12 @@ class SigmaEngine:
         disabled: Iterable[str] = (),
         max_groups: int = 10_000,
         include_events: bool = True,
+        correlate: bool = True,
     ):
+        self.correlate = correlate
+        """False in a server whose correlations run in detector processes
+        (``core.detector_processes``): base rules emit here, and each correlation group is
+        fed in the process its key hashes to (:meth:`apply` with ``base=False``)."""
         self.failures: list[RuleFailure] = []
         self.rules: list[CompiledRule] = []
         self.correlations: list[tuple[RuleSpec, CorrelationState]] = []
@@ -139,6 +144,14 @@ class SigmaEngine:
         self._routes.clear()
         self._indexes.clear()
 
+    def set_disabled(self, rule_ids: Iterable[str]) -> None:
+        """Make exactly ``rule_ids`` (those of this engine) the disabled set: how a
+        detector process takes the server's toggles (``core.detector_processes``)."""
+        mine = set(self._by_id) | {s.id for s, _ in self.correlations}
+        self.disabled = {r for r in rule_ids if r in mine}
+        self._routes.clear()
+        self._indexes.clear()
+
     def _compile(self, r: CompiledRule) -> bool:
         if r.match is not None:
             return True
@@ -196,6 +209,10 @@ class SigmaEngine:
             return self.apply(event, pre)
         self.events_seen += 1
         rules, view = self._matching(event)
+        if not self.correlate and isinstance(event, StampedEvent) and any(r.correlations for r in rules):
+            # Correlations run in detector processes: the server routes this event there
+            # by the groups its matches feed, read from the matches (invariant 5).
+            event.matched = tuple(r.spec.id for r in rules)
         out: list[Detection] = []
         for r in rules:
             self._emit(r, event, view, out)
@@ -222,10 +239,16 @@ class SigmaEngine:
         view = EventView(event, key)
         return [r for r in idx.candidates(view) if r.match(view)], view  # type: ignore[misc]
 
-    def apply(self, event: Event, rule_ids: Iterable[str]) -> list[Detection]:
+    def apply(self, event: Event, rule_ids: Iterable[str], *, base: bool = True,
+              owns: Callable[[tuple[Any, ...]], bool] | None = None) -> list[Detection]:
         """What :meth:`process` returns for ``event`` when its matches are already known
-        (:meth:`match_ids` in a worker): enabled rules emit and feed their correlations."""
-        self.events_seen += 1
+        (:meth:`match_ids` in a worker): enabled rules emit and feed their correlations.
+
+        In a detector process (``core.detector_processes``) ``base`` is False (the server
+        emitted the base rules and counted their hits) and ``owns`` says which correlation
+        groups this process keeps; the others are fed where their key hashes to."""
+        if base:
+            self.events_seen += 1
         out: list[Detection] = []
         view: EventView | None = None
         dis = self.disabled
@@ -233,32 +256,56 @@ class SigmaEngine:
             r = self._by_id.get(rid)
             if r is None or rid in dis:
                 continue
-            if r.correlations and view is None:
-                # The route key only picks Windows field aliases for the view: an event
-                # without ``winlog`` cannot route as Windows, so its key is not needed.
-                view = EventView(event, event_route_key(event) if "winlog" in event else None)
-            self._emit(r, event, view, out)
+            if r.correlations and view is None and self.correlate:
+                view = self._view(event)
+            self._emit(r, event, view, out, base, owns)
         return out
 
-    def _emit(self, r: CompiledRule, event: Event, view: EventView | None, out: list[Detection]) -> None:
+    @staticmethod
+    def _view(event: Event) -> EventView:
+        # The route key only picks Windows field aliases for the view: an event without
+        # ``winlog`` cannot route as Windows, so its key is not needed.
+        return EventView(event, event_route_key(event) if "winlog" in event else None)
+
+    def correlation_keys(self, event: Event, rule_ids: Iterable[str]) -> list[tuple[Any, ...]]:
+        """The group keys the enabled matches ``rule_ids`` feed, one per (rule, enabled
+        correlation): what the server routes an event to detector processes by."""
+        keys: list[tuple[Any, ...]] = []
+        view: EventView | None = None
+        dis = self.disabled
+        for rid in rule_ids:
+            r = self._by_id.get(rid)
+            if r is None or rid in dis or not r.correlations:
+                continue
+            if view is None:
+                view = self._view(event)
+            value_of = _value_of(view, r.spec)
+            keys.extend(state.group_key(ref, value_of) for state, ref in r.correlations if state.rule_id not in dis)
+        return keys
+
+    def _emit(self, r: CompiledRule, event: Event, view: EventView | None, out: list[Detection],
+              base: bool = True, owns: Callable[[tuple[Any, ...]], bool] | None = None) -> None:
         spec = r.spec
-        self.hits[spec.id] += 1
-        if r.emit:
-            out.append(
-                Detection(
-                    rule_id=spec.id,
-                    title=spec.title,
-                    level=spec.level,
-                    events=[event] if self.include_events else [],
-                    tags=list(spec.tags),
-                    description=spec.description,
+        if base:
+            self.hits[spec.id] += 1
+            if r.emit:
+                out.append(
+                    Detection(
+                        rule_id=spec.id,
+                        title=spec.title,
+                        level=spec.level,
+                        events=[event] if self.include_events else [],
+                        tags=list(spec.tags),
+                        description=spec.description,
+                    )
                 )
-            )
+        if not self.correlate:
+            return
         for state, ref in r.correlations:
             if state.rule_id in self.disabled:
                 continue
             assert view is not None
-            det = state.feed(ref, event, _value_of(view, spec))
+            det = state.feed(ref, event, _value_of(view, spec), owns)
             if det is not None:
                 self.hits[state.rule_id] += 1
                 out.append(det)
