@@ -1,7 +1,8 @@
 """End-to-end ingest: syslog TCP, syslog UDP and `_bulk` (socket to committed store), each as
 a ratio to the store-only rate measured in the same run, with detection off and with every
 engine on, and with the parse stage in-process (``pipeline.workers: 0``, the old model), in
-one worker process and in two.
+one worker process and in two, and with two workers and the stateful detectors in two
+detector processes (``pipeline.detector_processes: 2``, scenario ``on-w2-dp2``).
 
 A real `citysoc serve` runs as a subprocess with a fresh data directory per scenario; the
 benchmark sends from this process and polls `/metrics` until the store (and, with
@@ -229,8 +230,8 @@ def _store_only(tmp: Path, docs: list[dict], name: str) -> float:
     return rate
 
 
-def _config(tmp: Path, *, detection: bool, workers: int, corpora: Path | None) -> Path:
-    lines = [f"pipeline: {{workers: {workers}}}"]
+def _config(tmp: Path, *, detection: bool, workers: int, corpora: Path | None, detector_processes: int = 0) -> Path:
+    lines = [f"pipeline: {{workers: {workers}, detector_processes: {detector_processes}}}"]
     if not detection:
         lines.append("detection: {enabled: false}")
     else:
@@ -247,7 +248,7 @@ def _config(tmp: Path, *, detection: bool, workers: int, corpora: Path | None) -
         lines.append("detection:")
         lines.append("  enabled: true")
         lines.append(f"  intel: {{feeds: [{{name: bench, location: {feed}, format: csv}}]}}")
-    path = tmp / f"citysoc-{'on' if detection else 'off'}-{workers}.yml"
+    path = tmp / f"citysoc-{'on' if detection else 'off'}-{workers}-{detector_processes}.yml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -460,16 +461,17 @@ def run(quick: bool, soak_seconds: float | None = None) -> dict:
     corpora = _corpora()
     figures: dict = {"events": n, "sigmahq_rules": corpora is not None, "intel_iocs": 100_000}
     docs = _docs(n)
-    scenarios = [("off-w0", False, 0), ("off-w2", False, 2), ("on-w0", True, 0), ("on-w1", True, 1),
-                 ("on-w2", True, 2)]
+    # on-w2-dp2: the stateful detectors in two detector processes (pipeline.detector_processes).
+    scenarios = [("off-w0", False, 0, 0), ("off-w2", False, 2, 0), ("on-w0", True, 0, 0), ("on-w1", True, 1, 0),
+                 ("on-w2", True, 2, 0), ("on-w2-dp2", True, 2, 2)]
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         before = _store_only(tmp, docs, "baseline-a")
         results = {}
-        for name, detection, workers in scenarios:
-            paced = soak if (detection and workers == 2) else None
-            results[name] = _scenario(tmp, name, _config(tmp, detection=detection, workers=workers, corpora=corpora),
-                                      n, docs, quick=quick, paced_s=paced)
+        for name, detection, workers, dp in scenarios:
+            paced = soak if name == "on-w2" else None
+            cfg = _config(tmp, detection=detection, workers=workers, corpora=corpora, detector_processes=dp)
+            results[name] = _scenario(tmp, name, cfg, n, docs, quick=quick, paced_s=paced)
         after = _store_only(tmp, docs, "baseline-b")
     store_rate = (before + after) / 2
     figures["store_only_events_per_s"] = {"before": round(before), "after": round(after), "mean": round(store_rate)}
