@@ -174,6 +174,7 @@ class DetectorPartitions:
         self._ctx: Any = multiprocessing.get_context(method or ("forkserver" if "forkserver" in methods else "spawn"))
         self._parts = [_Partition(i) for i in range(partitions)]
         self._newest_ms = 0
+        self._disabled_now: frozenset[str] = frozenset()
         self.restarts = 0
         self.redone = 0
         self.failed_batches = 0
