@@ -23,21 +23,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from citysoc.testing import corpora_dir
+from citysoc.testing import corpora_dir, parity_syslog_events
 
 BATCH = 1_000
 
 
 def _events(n: int) -> list[Any]:
-    from collectors.parsers import parse_record
     from core.events import stamp
-    from core.protocols import RawRecord
 
-    base = corpora_dir()
-    lines = [line for log in sorted((base / "ecs-parity" / "system.auth").glob("*.log"))
-             for line in log.read_text().splitlines() if line.strip()]
-    parsed = [parse_record(RawRecord(line.encode(), format="syslog")) for line in lines]
-    parsed = [ev for ev in parsed if ev.get("@timestamp")]
+    parsed = [ev for ev in parity_syslog_events(("system.auth",)) if ev.get("@timestamp")]
     t0 = 1_764_489_600_000
     out: list[Any] = []
     k = 0

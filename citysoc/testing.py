@@ -29,7 +29,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-__all__ = ["free_port", "run_cli", "wait_for", "ServeProcess", "netns_pair", "corpora_dir"]
+__all__ = ["free_port", "run_cli", "wait_for", "ServeProcess", "netns_pair", "corpora_dir", "child_pids",
+           "descendants", "pack_test_events", "parity_syslog_events"]
 
 _T = TypeVar("_T")
 
@@ -50,6 +51,65 @@ def corpora_dir() -> Path:
         if (base / "shared" / "corpora").is_dir():
             return base / "shared" / "corpora"
     return _REPO.parent / "shared" / "corpora"
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live children of ``pid`` (every thread's), from /proc."""
+    out: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            out += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def descendants(pid: int, comm_prefix: str = "") -> list[int]:
+    """Every live descendant of ``pid`` whose command name starts with ``comm_prefix``
+    (e.g. ``citysoc-det``: the detector processes, forked by the forkserver, not serve)."""
+    found, todo = [], [pid]
+    while todo:
+        for kid in child_pids(todo.pop()):
+            todo.append(kid)
+            try:
+                if Path(f"/proc/{kid}/comm").read_text().startswith(comm_prefix):
+                    found.append(kid)
+            except OSError:
+                continue
+    return sorted(found)
+
+
+def pack_test_events() -> list[dict[str, Any]]:
+    """Every event of our Sigma pack's rule tests (``match`` and ``nomatch``), as written."""
+    import yaml
+
+    from detections.packs import SIGMA_PACK
+
+    out: list[dict[str, Any]] = []
+    for tests in sorted(Path(SIGMA_PACK).rglob("*.tests.yml")):
+        doc = yaml.safe_load(tests.read_text()) or {}
+        out += [ev for ev in doc.get("match", []) + doc.get("nomatch", []) if isinstance(ev, dict)]
+    return out
+
+
+def parity_syslog_events(streams: tuple[str, ...] = ("system.auth", "system.syslog")) -> list[dict[str, Any]]:
+    """Every line of Elastic's pipeline-test logs of ``streams`` (``ecs-parity``), parsed
+    by our syslog parser: real Linux auth and syslog lines nobody here wrote. [] without
+    the corpora."""
+    from collectors.parsers import parse_record
+    from core.protocols import RawRecord
+
+    base = corpora_dir() / "ecs-parity"
+    out: list[dict[str, Any]] = []
+    for stream in streams:
+        for log in sorted((base / stream).glob("*.log")):
+            out += [parse_record(RawRecord(line.encode(), format="syslog"))
+                    for line in log.read_text().splitlines() if line.strip()]
+    return out
 
 
 def free_port() -> int:

@@ -61,7 +61,7 @@ def open_store(settings: Settings) -> EventStore:
         return ElasticsearchEventStore(settings.storage)
     from storage.sqlite import SQLiteEventStore
 
-    return SQLiteEventStore(data_dir(settings) / "events.db")
+    return SQLiteEventStore(data_dir(settings) / "events.db", cache_mib=settings.storage.sqlite_cache_mib)
 
 
 def open_deadletters(settings: Settings) -> DeadLetterStore:

@@ -38,6 +38,11 @@ class StorageSettings(_Strict):
     """Where events are stored: the embedded SQLite store, or an Elasticsearch cluster."""
     retention_days: int = Field(30, ge=1)
     """Events older than this are dropped (SQLite: whole day partitions; ES: ILM)."""
+    sqlite_cache_mib: int = Field(256, ge=1, le=65536)
+    """The embedded store's page cache for its writer (each reader gets a quarter): the
+    memory it may hold, filled over the first minutes of ingest. Smaller on a small
+    machine (a district collector), at the cost of slower inserts once a day's indexes
+    outgrow it."""
     elasticsearch_url: str | None = None
     """e.g. https://es:9200; required when backend is elasticsearch."""
     elasticsearch_api_key: str | None = None

@@ -115,7 +115,11 @@ class SQLiteEventStore:
         durability: Literal["process", "power"] = "process",
         max_idle_readers: int = 4,
         query_timeout: float = 30.0,
+        cache_mib: int = 256,
     ):
+        if cache_mib < 1:
+            raise ValueError(f"cache_mib must be at least 1, got {cache_mib}")
+        self._cache_kib = cache_mib * 1024
         if durability not in ("process", "power"):
             raise ValueError(f"durability must be 'process' or 'power', not {durability!r}")
         if tokenizer is not None and tokenizer not in TOKENIZERS:
@@ -144,8 +148,11 @@ class SQLiteEventStore:
         conn = connect(self.path, writer=writer, synchronous="FULL" if self._durability == "power" else "NORMAL",
                        pragmas=("auto_vacuum = INCREMENTAL",) if writer else ())
         # The writer keeps a day's index pages cached (inserts touch 14 B-trees at random
-        # places); readers mostly stream, so they share the OS cache through mmap.
-        conn.execute(f"PRAGMA cache_size = {-262144 if writer else -65536}")
+        # places); readers mostly stream, so they share the OS cache through mmap and get a
+        # quarter of it. Both are filled as the day's tables grow: the RSS of a fresh serve
+        # rises by up to cache_mib + readers x cache_mib/4 before it levels.
+        kib = self._cache_kib if writer else max(1024, self._cache_kib // 4)
+        conn.execute(f"PRAGMA cache_size = {-kib}")
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA mmap_size = 268435456")
         conn.create_function("REGEXP", 2, _regexp, deterministic=True)

@@ -18,17 +18,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 
 from citysoc.detection import build_detection
-from citysoc.testing import corpora_dir
-from collectors.parsers import parse_record
+from citysoc.testing import corpora_dir, pack_test_events, parity_syslog_events
 from core.detector_processes import DetectorPartitions
 from core.events import StampedEvent, stamp
 from core.partitioning import partition_of_key
-from core.protocols import BatchDetector, RawRecord
+from core.protocols import BatchDetector
 from core.settings import Settings
-from detections.packs import SIGMA_PACK
 
 
 def _folders() -> list[str]:
@@ -52,18 +49,8 @@ def _scan_events() -> list[dict]:
 
 
 def _events() -> list[StampedEvent]:
-    out: list[dict] = []
-    for tests in sorted(Path(SIGMA_PACK).rglob("*.tests.yml")):
-        doc = yaml.safe_load(tests.read_text()) or {}
-        out += [ev for ev in doc.get("match", []) + doc.get("nomatch", []) if isinstance(ev, dict)]
+    out: list[dict] = pack_test_events() + parity_syslog_events() * 6
     base = corpora_dir()
-    if base is not None and (base / "ecs-parity").is_dir():
-        lines: list[dict] = []
-        for stream in ("system.auth", "system.syslog"):
-            for log in sorted((base / "ecs-parity" / stream).glob("*.log")):
-                lines += [parse_record(RawRecord(line.encode(), format="syslog"))
-                          for line in log.read_text().splitlines() if line.strip()]
-        out += lines * 6
     if base is not None and (base / "pcap").is_dir():
         from collectors.network import pcap_events
 

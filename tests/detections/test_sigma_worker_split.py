@@ -8,17 +8,13 @@ checked against our pack plus SigmaHQ's ``rules/linux`` and ``rules/network``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-import yaml
 
-from collectors.parsers import parse_record
 from core.events import matched_rules, stamp
-from core.protocols import RawRecord
 from detections.packs import SIGMA_PACK
 from detections.sigma import SigmaEngine, load_rules
-from citysoc.testing import corpora_dir
+from citysoc.testing import corpora_dir, pack_test_events, parity_syslog_events
 
 
 def _key(dets) -> list[tuple[str, str, int]]:
@@ -37,17 +33,7 @@ def rules(tmp_path_factory):
 
 
 def _events() -> list[dict]:
-    out: list[dict] = []
-    for tests in sorted(Path(SIGMA_PACK).rglob("*.tests.yml")):
-        doc = yaml.safe_load(tests.read_text()) or {}
-        out += [ev for ev in doc.get("match", []) + doc.get("nomatch", []) if isinstance(ev, dict)]
-    base = corpora_dir()
-    if base is not None and (base / "ecs-parity").is_dir():
-        for stream in ("system.auth", "system.syslog"):
-            for log in sorted((base / "ecs-parity" / stream).glob("*.log")):
-                out += [parse_record(RawRecord(line.encode(), format="syslog"))
-                        for line in log.read_text().splitlines() if line.strip()]
-    return [stamp(ev) for ev in out]
+    return [stamp(ev) for ev in pack_test_events() + parity_syslog_events()]
 
 
 def test_match_then_apply_equals_process(rules) -> None:

@@ -8,12 +8,11 @@ import os
 import signal
 import socket
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from citysoc.testing import ServeProcess, wait_for
+from citysoc.testing import ServeProcess, descendants, wait_for
 
 pytestmark = [pytest.mark.timeout(240)]
 
@@ -21,23 +20,7 @@ SOURCES = [f"198.51.100.{i}" for i in range(1, 9)]
 
 
 def _detector_processes(serve_pid: int) -> list[int]:
-    """Every descendant of serve whose command name says it is a detector process."""
-    found, todo = [], [serve_pid]
-    while todo:
-        pid = todo.pop()
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            try:
-                kids = [int(k) for k in (task / "children").read_text().split()]
-            except OSError:
-                continue
-            for k in kids:
-                try:
-                    if Path(f"/proc/{k}/comm").read_text().startswith("citysoc-det"):
-                        found.append(k)
-                except OSError:
-                    continue
-                todo.append(k)
-    return sorted(set(found))
+    return descendants(serve_pid, "citysoc-det")
 
 
 def _lines(first: int, last: int) -> bytes:

@@ -14,31 +14,21 @@ import httpx
 import orjson
 import pytest
 
-from citysoc.testing import ServeProcess, wait_for
+from citysoc.testing import ServeProcess, child_pids, wait_for
 
 pytestmark = [pytest.mark.timeout(240)]
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            out += [int(k) for k in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return out
 
 
 def _parse_workers(serve_pid: int) -> list[int]:
     """The forkserver's children: with the forkserver method the workers are forked by it."""
     found = []
-    for child in _children(serve_pid):
+    for child in child_pids(serve_pid):
         try:
             cmd = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
         if b"forkserver" in cmd:
-            found += _children(child)
+            found += child_pids(child)
     return found
 
 

@@ -319,3 +319,20 @@ def test_date_histogram_weeks_start_on_monday_and_minutes_align(store):
         ("2026-05-18T00:00:00.000Z", 1),
     ]
     assert store.date_histogram("@timestamp:<1970-01-02", interval="5m") == [("1969-12-31T23:55:00.000Z", 1)]
+
+
+def test_page_cache_follows_storage_sqlite_cache_mib(tmp_path) -> None:
+    """The writer's page cache is the setting, each reader's a quarter of it (at least
+    1 MiB): what the RSS of a fresh serve rises by as a day's indexes fill it."""
+    from citysoc.wiring import open_store
+    from core.settings import Settings
+
+    store = open_store(Settings(data=str(tmp_path), storage={"sqlite_cache_mib": 16}))
+    try:
+        assert store._writer.execute("PRAGMA cache_size").fetchone()[0] == -16 * 1024
+        with store._reader() as conn:
+            assert conn.execute("PRAGMA cache_size").fetchone()[0] == -4 * 1024
+    finally:
+        store.close()
+    with pytest.raises(ValueError, match="cache_mib"):
+        SQLiteEventStore(tmp_path / "x.db", cache_mib=0)
