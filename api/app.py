@@ -152,7 +152,11 @@ def create_app(state: AppState) -> FastAPI:
         if bus is not None:
             extra.update({f"bus_{k}": float(v) for k, v in bus().items()
                           if k not in ("received", "emitted", "errors", "dropped")})
-        return PlainTextResponse(render_prometheus(st.pipeline.all_counters(), extra),
+        labelled: dict[str, tuple[str, str, dict[str, float]]] = {}
+        if st.services.detector_state is not None:
+            labelled["detector_state_keys"] = ("Keys a stateful detector tracks now (its max_keys bounds them)", "state",
+                                               {k: float(v) for k, v in st.services.detector_state().items()})
+        return PlainTextResponse(render_prometheus(st.pipeline.all_counters(), extra, labelled),
                                  media_type="text/plain; version=0.0.4")
 
     @app.exception_handler(QueryError)

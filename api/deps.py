@@ -66,6 +66,9 @@ class Services:
     """Called after an inventory write, so the next event is attributed with it."""
     asset_clock: Callable[[], float] | None = None
     """"Now" in epoch seconds for asset health (a replay runs on event time); None: wall time."""
+    detector_state: Callable[[], dict[str, int]] | None = None
+    """Tracked state keys of the stateful detectors in this process, for /metrics
+    (``citysoc.detection.DetectionRuntime.state_sizes``)."""
     bus_counters: Callable[[], dict[str, int]] | None = None
     """``bus.backend: nats``: this node's publish/consume figures for /metrics."""
 

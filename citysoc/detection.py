@@ -144,6 +144,22 @@ class DetectionRuntime:
                 out.update(engine.hits)
         return out
 
+    def state_sizes(self) -> dict[str, int]:
+        """Tracked keys of every stateful engine in this process, ``<engine>.<what>``
+        (``sigma.correlation_groups``, ``network.portscan.sources``, ...): what their memory
+        bounds apply to, shown on ``/metrics``. Engines in detector processes keep their
+        state there and are not counted here. Read without the detection lock: each figure
+        is a ``len()``, and one a batch stale is good enough for a gauge."""
+        out: dict[str, int] = {}
+        for prefix, engine in (("sigma", self.sigma), ("network", self.network)):
+            if engine is not None:
+                out.update({f"{prefix}.{k}": n for k, n in engine.state_sizes().items()})
+        for d in self.attached:
+            sizes = getattr(d, "state_sizes", None)
+            if sizes is not None:
+                out.update({f"{d.spec.settings_key or d.spec.rule_id}.{k}": n for k, n in sizes().items()})
+        return out
+
     def start_background(self, emit: Any) -> None:
         """Move watched-folder YARA scans off the detection thread: one worker scans and hands
         its detections to ``emit`` (the alert sink's, thread-safe). Servers call this; the CLI

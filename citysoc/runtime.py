@@ -367,6 +367,7 @@ async def build_server(settings: Settings) -> ServerParts:
     scheduled_rules = _build_scheduled_rules(settings, store, alert_sink)
     services: Services = assets.services(replace(
         alerting, rules=detection, playbooks=runner, scheduled_rules=scheduled_rules, reports=reports,
+        detector_state=detection.state_sizes,
         bus_counters=cluster.counters if cluster is not None else None))
     state = AppState(settings=settings, store=store, deadletters=deadletters, pipeline=pipeline, started_at=time.time(),
                      services=services)

@@ -68,8 +68,14 @@ def _label(value: str) -> str:
     return _LABEL_ESCAPE.sub(lambda m: "\\n" if m.group(1) == "\n" else "\\" + m.group(1), value)
 
 
-def render_prometheus(counters: Iterable[StageCounters], extra: dict[str, float] | None = None) -> str:
-    """Render counters in the Prometheus text format (version 0.0.4)."""
+def render_prometheus(counters: Iterable[StageCounters], extra: dict[str, float] | None = None,
+                      labelled: dict[str, tuple[str, str, dict[str, float]]] | None = None) -> str:
+    """Render counters in the Prometheus text format (version 0.0.4).
+
+    ``extra``: plain gauges, ``citysoc_<key>``. ``labelled``: gauges with one label,
+    ``{metric: (help, label name, {label value: value})}``, e.g. the detectors' tracked
+    state keys (``citysoc_detector_state_keys{state="network.portscan.sources"}``).
+    """
     rows = list(counters)
     lines: list[str] = []
     spec = [
@@ -94,4 +100,9 @@ def render_prometheus(counters: Iterable[StageCounters], extra: dict[str, float]
     for key, value in (extra or {}).items():
         lines.append(f"# TYPE citysoc_{key} gauge")
         lines.append(f"citysoc_{key} {value}")
+    for metric, (help_text, label, values) in (labelled or {}).items():
+        lines.append(f"# HELP citysoc_{metric} {help_text}")
+        lines.append(f"# TYPE citysoc_{metric} gauge")
+        for lv, value in values.items():
+            lines.append(f'citysoc_{metric}{{{label}="{_label(lv)}"}} {value}')
     return "\n".join(lines) + "\n"

@@ -144,6 +144,11 @@ class SigmaEngine:
         self._routes.clear()
         self._indexes.clear()
 
+    def state_sizes(self) -> dict[str, int]:
+        """Open correlation groups, all rules together (each rule keeps at most its
+        ``max_groups``): the state the operator sees grow on ``/metrics``."""
+        return {"correlation_groups": sum(len(state.groups) for _, state in self.correlations)}
+
     def set_disabled(self, rule_ids: Iterable[str]) -> None:
         """Make exactly ``rule_ids`` (those of this engine) the disabled set: how a
         detector process takes the server's toggles (``core.detector_processes``)."""

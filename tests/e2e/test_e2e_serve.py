@@ -90,6 +90,26 @@ def test_metrics_show_every_stage_and_source(server):
     assert re.search(r'component="syslog-tcp:\d+",kind="source"', text)
 
 
+def test_metrics_show_the_state_each_stateful_detector_tracks(server):
+    """Failed logins from new sources over syslog TCP: the brute-force detector's tracked
+    keys rise on /metrics by at least the number of sources (what its max_keys bounds)."""
+    def state() -> dict[str, float]:
+        text = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {server.keys['viewer']}"}).text
+        return {m.group(1): float(m.group(2))
+                for m in re.finditer(r'^citysoc_detector_state_keys\{state="([^"]+)"\} (\S+)$', text, re.M)}
+
+    before = state()
+    assert "network.brute_force.keys" in before and "sigma.correlation_groups" in before, before
+    lines = b"".join(f"<38>1 2026-12-06T10:00:{i:02d}Z srv-1 sshd 42 - - Failed password for invalid user st{i} "
+                     f"from 10.88.0.{i + 1} port 4{i:04d} ssh2\n".encode() for i in range(40))
+    with socket.create_connection(("127.0.0.1", server.syslog_port)) as s:
+        s.sendall(lines)
+    deadline = time.monotonic() + 30
+    while state()["network.brute_force.keys"] < before["network.brute_force.keys"] + 40:
+        assert time.monotonic() < deadline, state()
+        time.sleep(0.2)
+
+
 @pytest.mark.skipif(RSYSLOGD is None or not OMES or LOGGER is None,
                     reason="rsyslogd with omelasticsearch (Debian rsyslog-elasticsearch) and logger are needed")
 def test_rsyslog_omelasticsearch_ships_into_bulk(server, tmp_path):
