@@ -8,7 +8,6 @@ flattened into one SQLite table, each rule runs as a query), so the ratio is mea
 """
 from __future__ import annotations
 
-import gc
 import re
 import resource
 import shutil
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 from citysoc.testing import corpora_dir
+from core.gctune import tune_gc
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = corpora_dir()
@@ -174,7 +174,7 @@ def run(quick: bool) -> dict[str, Any]:
         rs = load_rules(RULE_DIRS, cache_dir=cache)
         specs = _windows(rs.rules)
         engine = SigmaEngine(specs)
-        gc.freeze()  # as `citysoc detect` does: loaded plans never become garbage
+        tune_gc()  # as `citysoc detect` does: loaded plans never become garbage
         load_w, load_c = c.stop()
         c = _Clock()
         events = _events()

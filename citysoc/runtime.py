@@ -9,7 +9,6 @@ and the scheduler; blocking work goes to threads inside the pipeline.
 from __future__ import annotations
 
 import asyncio
-import gc
 import datetime as _dt
 import logging
 import signal
@@ -33,6 +32,7 @@ from citysoc.detection import DetectionRuntime, build_detection
 from dashboards.console import mount_console
 from citysoc.wiring import build_assets
 from core.alerts import AlertRecorder
+from core.gctune import tune_gc
 from core.pipeline import Pipeline
 from core.protocols import DeadLetterStore, EventStore, Source
 from core.settings import Settings
@@ -403,12 +403,11 @@ async def _run_server(settings: Settings, *, log_level: str, stoppers: list[Any]
 
         INFLIGHT.limit = settings.server.ingest_inflight_bytes  # one process-wide budget for ingest bodies
         # What start-up built (rule plans, the intel index, the asset index, the app) lives
-        # until exit: keep the cyclic GC from walking it on every full collection. Each
-        # event batch allocates tens of thousands of containers, so full collections are
-        # frequent, and with 100k IOCs and 3k rules loaded each one walked millions of
-        # objects (issue 14's profile: 27 % of the main process's GIL time went to the line
-        # that loads a parsed batch).
-        gc.freeze()
+        # until exit: keep the cyclic GC from walking it, and from running a full collection
+        # every hundred young ones over what the run adds (issue 14's profile: 27 % of the
+        # main process's GIL time went to the line that loads a parsed batch; why and the
+        # figures in core/gctune.py).
+        tune_gc()
         config = uvicorn.Config(parts.app, **uvicorn_options(settings), log_level=log_level, lifespan="off",
                                 access_log=False)
         server = uvicorn.Server(config)

@@ -50,6 +50,7 @@ from typing import Any
 import orjson
 
 from core.events import Event, StampedEvent, encoded_form, event_ms, matched_rules
+from core.gctune import tune_gc
 from core.partitioning import partition_of_key
 from core.protocols import Detection
 from core.workers import MAX_ATTEMPTS, watch_server
@@ -85,6 +86,7 @@ def _child(factory: StageFactory, conn: Connection, index: int, partitions: int,
     watch_server(server_pid)
     _name_process(f"citysoc-det{index}")
     stage = factory()
+    tune_gc()  # the rules stay; the state and each batch's events are many small containers
 
     def owns(key: tuple[Any, ...]) -> bool:
         return partition_of_key(key, partitions) == index

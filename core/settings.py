@@ -267,11 +267,19 @@ class SettingsError(ValueError):
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """``CITYSOC_<SECTION>__<KEY>`` variables as nested overrides. Only those whose first
+    part names a settings section or top-level key are settings: the prefix is shared with
+    the tools' own variables (``CITYSOC_CORPORA`` for the tests, ``CITYSOC_API_KEY`` for
+    clients, the benchmarks'), and one of those set in a shell must not stop the server.
+    Below a known section the strict models still refuse a misspelt key."""
     out: dict[str, Any] = {}
+    sections = set(Settings.model_fields)
     for key, value in environ.items():
         if not key.startswith("CITYSOC_") or key in ("CITYSOC_CONFIG",):
             continue
         path = key[len("CITYSOC_"):].lower().split("__")
+        if path[0] not in sections:
+            continue
         node = out
         for part in path[:-1]:
             node = node.setdefault(part, {})

@@ -50,6 +50,7 @@ from typing import Any
 import orjson
 
 from core.events import Event, StampedEvent, stamp
+from core.gctune import tune_gc
 from core.protocols import RawRecord
 
 __all__ = ["ParseWorkers", "ParsedChunk", "WorkerStage", "parse_chunk", "MAX_ATTEMPTS", "default_workers",
@@ -137,6 +138,7 @@ def _init(factory: ParseFactory, server_pid: int) -> None:
     watch_server(server_pid)
     made = factory()
     _stage = made if isinstance(made, WorkerStage) else WorkerStage(made)
+    tune_gc()  # the stage's rules and indexes stay; each batch allocates thousands of containers
 
 
 def watch_server(server_pid: int) -> None:

@@ -6,7 +6,6 @@ folder, and loading rules with their failures shown.
 """
 from __future__ import annotations
 
-import gc
 import json
 import sys
 import time
@@ -21,6 +20,7 @@ from rich.table import Table
 
 from citysoc.commands._common import config_option, err, load, out
 from collectors.evtx import EvtxError, EvtxReader, record_to_ecs
+from core.gctune import tune_gc
 from core.levels import LEVELS, at_least
 from detections.packs import SIGMA_PACK
 from core.events import expand_dots
@@ -218,9 +218,9 @@ def detect(paths: tuple[str, ...], rules: tuple[str, ...], json_out: str | None,
         kept_ids = {s.id for s in kept}
         specs = kept + [s for s in specs if s.id not in kept_ids and (s.id in refs or (s.name and s.name in refs))]
     engine = SigmaEngine(specs, disabled=disabled)
-    # The loaded rule plans live until exit: keep the cyclic GC from walking them on every
-    # collection (it made per-event cost noticeably worse with thousands of rules).
-    gc.freeze()
+    # The loaded rule plans live until exit: keep the cyclic GC from walking them, and
+    # from collecting every 700 allocations (core/gctune.py).
+    tune_gc()
     load_s = time.perf_counter() - t0
     failures = ruleset.failures + engine.failures
     err.print(

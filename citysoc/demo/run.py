@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-import gc
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from citysoc.demo.city import City, build_city
 from citysoc.demo.normal import Line, normal_week
 from citysoc.demo.pcaps import normal_flows, write_pcap
 from citysoc.demo.scenarios import WEBSHELL, Scenario, build_scenarios
+from core.gctune import tune_gc
 from core.events import get_field, to_utc_iso
 from core.protocols import Detection, RawRecord
 
@@ -217,7 +217,7 @@ async def replay_world(world: DemoWorld, settings: Any, progress: Callable[[int,
     if detection.failures:
         raise RuntimeError("detection engines failed to load: " + "; ".join(detection.failures))
     detectors = list(detection.detectors)
-    gc.freeze()
+    tune_gc()  # core/gctune.py: loaded engines stay, each event is many small containers
     store = SQLiteEventStore(data / "events.db")
     dls = SQLiteDeadLetterStore(data / "deadletters.db")
     pipeline = Pipeline(store=store, deadletters=dls, parse=make_parse(), enrichers=[rt.enrich],

@@ -27,6 +27,16 @@ def test_unknown_key_is_an_error_naming_it(tmp_path):
         load_settings(cfg, environ={})
 
 
+def test_tool_variables_sharing_the_prefix_are_not_settings_but_misspelt_keys_are_errors():
+    """CITYSOC_CORPORA (the tests' corpora) or CITYSOC_API_KEY (a client's) in the shell
+    must not stop `citysoc serve`; a misspelt key under a real section still does."""
+    s = load_settings(environ={"CITYSOC_CORPORA": "/srv/corpora", "CITYSOC_API_KEY": "csk_x",
+                               "CITYSOC_SYSLOG__PORT": "7001"})
+    assert s.syslog.port == 7001
+    with pytest.raises(SettingsError, match="prot"):
+        load_settings(environ={"CITYSOC_SYSLOG__PROT": "7001"})
+
+
 def test_bad_value_names_key(tmp_path):
     with pytest.raises(SettingsError, match="syslog.port"):
         load_settings(environ={"CITYSOC_SYSLOG__PORT": "seventy"})

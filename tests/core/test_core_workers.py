@@ -298,3 +298,29 @@ def test_events_encoded_in_the_worker_are_stored_as_the_store_would_encode_them(
 
     hits = asyncio.run(through_pipeline())
     assert len(hits) == 3 and all(h["labels"]["zone"] == "district-1" for h in hits)
+
+
+def _gc_reporting_stage():
+    """A real parser whose ``match`` reports the worker's collector settings as rule ids."""
+    import gc
+
+    from core.workers import WorkerStage
+
+    return WorkerStage(make_parse(), match=lambda ev: (f"young={gc.get_threshold()[0]}", f"frozen={gc.get_freeze_count()}"))
+
+
+def test_workers_collect_garbage_as_core_gctune_sets_it() -> None:
+    """Each batch allocates thousands of containers: a worker runs with the young-collection
+    threshold of ``core.gctune`` and what its stage built frozen (not CPython's 700)."""
+    from core.gctune import YOUNG_THRESHOLD
+
+    pool = ParseWorkers(_gc_reporting_stage, 1)
+    pool.start()
+    try:
+        chunk = asyncio.run(pool.parse(_lines(3)))
+    finally:
+        pool.stop()
+    assert chunk.matched is not None and len(chunk.matched) == 3
+    young, frozen = chunk.matched[0]
+    assert young == f"young={YOUNG_THRESHOLD}"
+    assert int(frozen.split("=")[1]) > 1000  # the parsers' modules and tables
