@@ -42,7 +42,7 @@ its second half: SQLite's page caches (256 MiB for the writer) fill during the f
 minutes and detector state holds the sources of its last two windows (each marker line is a
 new source), so the second half says whether anything grows without bound. The main process's anonymous memory is reported beside it,
 and the detectors' tracked state keys (``/metrics``) with the RSS growth per key over the
-second half: a few hundred bytes per key is that bounded state filling.
+second half: about 2 KB per key (12-06b) is that bounded state filling.
 
 ``aims`` compares with issue 14's aims and says by how much each is missed.
 """
@@ -495,12 +495,12 @@ def _paced(metrics, wait_done, pid: int, data: Path, port: int, total: int, rate
                       "max": round(max(lat), 3) if lat else None},
         "rss_mb": {"first": round(warm[0][1], 1), "last": round(warm[-1][1], 1),
                    "max": round(max(v for _, v in rss), 1), "slope_mb_per_min": round(_slope_per_min(warm), 2),
-                   "slope_last_half_mb_per_min": round(_slope_per_min(late), 2),
+                   "slope_last_half_mb_per_min": round(rss_late, 2),
                    "main_anonymous_first_last": [round(anon[0][1], 1), round(anon[-1][1], 1)] if anon else None,
                    "samples": len(rss)},
         # Per-source state is bounded (max_keys, idle expiry after two windows) but fills for
         # those windows: each marker is a new source. Growth per tracked key says whether the
-        # RSS rise is that state filling (a few hundred bytes per key) or something else.
+        # RSS rise is that state filling (about 2 KB per key measured) or something else.
         "detector_state_keys": {"first": warm_keys[0][1] if warm_keys else None,
                                 "last": warm_keys[-1][1] if warm_keys else None,
                                 "slope_last_half_per_min": round(key_slope, 1),
